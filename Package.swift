@@ -1,0 +1,136 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Swift settings shared by every Swift target (see ../shared/STYLE.md).
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+// Plugins bind their own symbols first: if a host ever exported a function with the same name, -Bsymbolic keeps
+// the plugin calling its own (measured in ../shared/design/plugin-abi.md).
+let pluginLinkerSettings: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-Bsymbolic"])]
+
+let package = Package(
+    name: "AgentHost",
+    products: [
+        .executable(name: "agenthost", targets: ["AgentHostCLI"]),
+        .executable(name: "agenthost-bench", targets: ["AgentHostBench"]),
+        // The plugin SDK for Swift authors: depends on the C header alone.
+        .library(name: "AgentHostPluginSDK", targets: ["AgentHostPluginSDK"]),
+        // Example plugins, each one shared object loaded by the host with dlopen.
+        .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
+        .library(name: "agenthost-wordstream", type: .dynamic, targets: ["WordStreamPlugin"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: The plugin ABI: one C header, the single source of truth for host and plugins.
+        .target(
+            name: "CAgentHostPlugin",
+            path: "plugin-sdk/c",
+            publicHeadersPath: "include"
+        ),
+
+        // MARK: The host
+        .target(
+            name: "AgentHostCore",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AgentHostPlugins",
+            dependencies: [
+                "AgentHostCore",
+                "CAgentHostPlugin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "AgentHostCLI",
+            dependencies: [
+                "AgentHostCore",
+                "AgentHostPlugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "AgentHostBench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Plugin SDK for Swift authors (no NIO: SwiftPM would copy it into every .so)
+        .target(
+            name: "AgentHostPluginSDK",
+            dependencies: ["CAgentHostPlugin"],
+            path: "plugin-sdk/swift/AgentHostPluginSDK",
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: Example plugins
+        .target(
+            name: "EchoPlugin",
+            dependencies: ["CAgentHostPlugin"],
+            path: "Plugins/echo",
+            publicHeadersPath: ".",  // a plugin exports no headers: only its entry symbol
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "WordStreamPlugin",
+            dependencies: ["AgentHostPluginSDK"],
+            path: "Plugins/wordstream",
+            swiftSettings: strictSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "AgentHostCoreTests",
+            dependencies: [
+                "AgentHostCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AgentHostIntegrationTests",
+            dependencies: [
+                "AgentHostCore",
+                "AgentHostPlugins",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,157 @@
+import AgentHostCore
+import Foundation
+import NIOCore
+
+/// The JSON config file (`--config FILE`). Every command-line flag of `serve` can be set here; a flag given on
+/// the command line wins. Unknown keys are errors, so a typo is reported instead of silently ignored.
+///
+/// ```json
+/// {
+///   "listen": "127.0.0.1:8080",
+///   "plugins": "/etc/agenthost/plugins",
+///   "event_loops": 2,
+///   "log_level": "info",
+///   "max_header_size": 16384,
+///   "handshake_timeout_ms": 10000,
+///   "shutdown_timeout_ms": 10000,
+///   "slow_callback_ms": 50,
+///   "websocket": {
+///     "max_frame_size": 1048576, "max_message_size": 1048576,
+///     "ping_interval_ms": 30000, "ping_timeout_ms": 20000, "idle_timeout_ms": 300000, "close_timeout_ms": 5000,
+///     "outbound_high_watermark": 1048576, "outbound_low_watermark": 262144, "outbound_hard_limit": 8388608
+///   },
+///   "plugin_config": { "wordstream": { "delay_ms": 20 } }
+/// }
+/// ```
+struct ConfigFile {
+    var listen: String?
+    var plugins: String?
+    var eventLoops: Int?
+    var logLevel: String?
+    var server = ServerConfiguration()
+    var pluginConfigs: [String: [UInt8]] = [:]
+
+    struct Error: Swift.Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func load(path: String) throws -> ConfigFile {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw Error(description: "cannot read config file \(path): \(error.localizedDescription)")
+        }
+        let root: Any
+        do {
+            root = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw Error(description: "config file \(path) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let object = root as? [String: Any] else {
+            throw Error(description: "config file \(path) must hold a JSON object")
+        }
+        do {
+            return try ConfigFile(object)
+        } catch let error as Error {
+            throw Error(description: "config file \(path): \(error.description)")
+        }
+    }
+
+    init() {}
+
+    init(_ object: [String: Any]) throws {
+        var reader = Reader(object: object, path: "")
+        self.listen = try reader.string("listen")
+        self.plugins = try reader.string("plugins")
+        self.eventLoops = try reader.int("event_loops", min: 1)
+        self.logLevel = try reader.string("log_level")
+        if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
+        if let v = try reader.milliseconds("handshake_timeout_ms") { self.server.handshakeTimeout = v }
+        if let v = try reader.milliseconds("shutdown_timeout_ms") { self.server.shutdownTimeout = v }
+        if let v = try reader.milliseconds("slow_callback_ms") { self.server.slowCallbackThreshold = v }
+        if let ws = try reader.object("websocket") {
+            var r = Reader(object: ws, path: "websocket.")
+            var c = self.server.webSocket
+            if let v = try r.int("max_frame_size", min: 125, max: Int(UInt32.max)) { c.maxFrameSize = v }
+            if let v = try r.int("max_message_size", min: 125) { c.maxMessageSize = v }
+            if let v = try r.optionalMilliseconds("ping_interval_ms") { c.pingInterval = v }
+            if let v = try r.milliseconds("ping_timeout_ms") { c.pingTimeout = v }
+            if let v = try r.optionalMilliseconds("idle_timeout_ms") { c.idleTimeout = v }
+            if let v = try r.milliseconds("close_timeout_ms") { c.closeTimeout = v }
+            if let v = try r.int("outbound_high_watermark", min: 1) { c.outboundHighWatermark = v }
+            if let v = try r.int("outbound_low_watermark", min: 0) { c.outboundLowWatermark = v }
+            if let v = try r.int("outbound_hard_limit", min: 1) { c.outboundHardLimit = v }
+            try r.rejectUnknown()
+            self.server.webSocket = c
+        }
+        if let plugins = try reader.object("plugin_config") {
+            for (name, value) in plugins {
+                guard JSONSerialization.isValidJSONObject(value) else {
+                    throw Error(description: "plugin_config.\(name) must be a JSON object or array")
+                }
+                self.pluginConfigs[name] = Array(try JSONSerialization.data(withJSONObject: value))
+            }
+        }
+        try reader.rejectUnknown()
+    }
+
+    /// Reads typed keys and remembers which were used, so unknown ones can be reported.
+    private struct Reader {
+        let object: [String: Any]
+        let path: String
+        var used: Set<String> = []
+
+        mutating func value(_ key: String) -> Any? {
+            self.used.insert(key)
+            guard let value = self.object[key], !(value is NSNull) else { return nil }
+            return value
+        }
+
+        mutating func string(_ key: String) throws -> String? {
+            guard let value = self.value(key) else { return nil }
+            guard let string = value as? String else { throw Error(description: "\(self.path)\(key) must be a string") }
+            return string
+        }
+
+        mutating func int(_ key: String, min: Int, max: Int = Int.max) throws -> Int? {
+            guard let value = self.value(key) else { return nil }
+            guard !Self.isBoolean(value), let number = value as? NSNumber,
+                let int = Int(exactly: number.doubleValue), int >= min, int <= max
+            else {
+                throw Error(description: "\(self.path)\(key) must be a whole number from \(min) to \(max)")
+            }
+            return int
+        }
+
+        mutating func milliseconds(_ key: String) throws -> TimeAmount? {
+            try self.int(key, min: 1).map { .milliseconds(Int64($0)) }
+        }
+
+        /// Like `milliseconds`, but 0 means "disabled" (returns .some(nil)).
+        mutating func optionalMilliseconds(_ key: String) throws -> TimeAmount?? {
+            guard let ms = try self.int(key, min: 0) else { return nil }
+            return .some(ms == 0 ? nil : .milliseconds(Int64(ms)))
+        }
+
+        mutating func object(_ key: String) throws -> [String: Any]? {
+            guard let value = self.value(key) else { return nil }
+            guard let object = value as? [String: Any] else {
+                throw Error(description: "\(self.path)\(key) must be a JSON object")
+            }
+            return object
+        }
+
+        /// JSON `true`/`false` also bridge to NSNumber; a number setting must not accept them.
+        static func isBoolean(_ value: Any) -> Bool {
+            type(of: value) == Bool.self || String(describing: type(of: value)).contains("Bool")
+        }
+
+        func rejectUnknown() throws {
+            let unknown = Set(self.object.keys).subtracting(self.used).sorted()
+            guard unknown.isEmpty else {
+                throw Error(description: "unknown key(s): \(unknown.map { self.path + $0 }.joined(separator: ", "))")
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import NIOCore
+import Synchronization
+
+/// What a send, close or timer call made of its request.
+public enum ConnectionCallStatus: Sendable, Equatable {
+    case ok
+    /// The message was queued, but the outbound queue is above its high-water mark: slow down until
+    /// `WebSocketSession.didBecomeWritable()`.
+    case backpressure
+    /// The connection is closing or closed; nothing was done.
+    case closed
+    /// The arguments were refused (bad UTF-8, a close code that may not be sent, a message too large).
+    case badArgument
+}
+
+/// A deferred event for a session: a posted wake-up or a fired timer. `context` is opaque to the host.
+public struct DeferredEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case posted
+        case timer
+    }
+
+    public var kind: Kind
+    public var id: UInt64
+    public var context: UInt
+    /// True when the connection closed before delivery; the session already had `didClose`.
+    public var cancelled: Bool
+}
+
+/// One open WebSocket connection as endpoints and plugins see it: every method is safe from any thread.
+///
+/// On the connection's event loop the calls act at once (writes are flushed in batches by the handler); from
+/// another thread they hop to the event loop. Nothing here calls the session back synchronously.
+public final class WebSocketConnection: @unchecked Sendable {
+    // @unchecked: `handler` and `timers` are touched only on `eventLoop` (asserted); everything else is
+    // immutable or atomic.
+
+    public let eventLoop: any EventLoop
+    /// The registry handle naming this connection; 0 until registered.
+    public private(set) var handle: UInt64 = 0
+    let configuration: WebSocketConfiguration
+
+    private let closing = Atomic<Bool>(false)
+    private let nextTimerID = Atomic<UInt64>(1)
+    /// Bytes sent from other threads that have not reached the event loop yet.
+    private let bytesInTransit = Atomic<Int>(0)
+    private let allocator = ByteBufferAllocator()
+
+    /// Loop-bound: the handler doing the I/O; nil once the connection is closed.
+    private var handler: WebSocketConnectionHandler?
+    /// Loop-bound: timers not fired yet.
+    private var timers: [UInt64: (task: Scheduled<Void>, context: UInt)] = [:]
+    /// Loop-bound: the session, kept to deliver cancelled events after close.
+    private var session: (any WebSocketSession)?
+
+    init(eventLoop: any EventLoop, configuration: WebSocketConfiguration, handler: WebSocketConnectionHandler) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.handler = handler
+    }
+
+    func register(in registry: ConnectionRegistry) {
+        self.handle = registry.register(self)
+    }
+
+    func attach(session: any WebSocketSession) {
+        self.session = session
+    }
+
+    /// Whether a close has started (by either side) or finished.
+    public var isClosing: Bool { self.closing.load(ordering: .relaxed) }
+
+    // MARK: Sending
+
+    /// Queues one message, copying `bytes`. Text must be valid UTF-8.
+    public func send(kind: WebSocketMessageKind, bytes: UnsafeRawBufferPointer) -> ConnectionCallStatus {
+        if self.isClosing { return .closed }
+        if bytes.count > self.configuration.outboundHardLimit { return .badArgument }
+        if kind == .text && !UTF8Validator.isValid(bytes) { return .badArgument }
+
+        // Reserve room in front for the frame header, so the encoder writes one buffer instead of two.
+        var buffer = self.allocator.buffer(capacity: bytes.count + WebSocketConnectionHandler.maxFrameHeaderSize)
+        buffer.moveWriterIndex(forwardBy: WebSocketConnectionHandler.maxFrameHeaderSize)
+        buffer.moveReaderIndex(forwardBy: WebSocketConnectionHandler.maxFrameHeaderSize)
+        buffer.writeBytes(bytes)
+
+        if self.eventLoop.inEventLoop {
+            guard let handler = self.handler else { return .closed }
+            return handler.writeMessage(kind: kind, data: buffer)
+        }
+        let message = buffer
+        let inTransit = self.bytesInTransit.add(bytes.count, ordering: .relaxed).newValue
+        self.eventLoop.execute {
+            self.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
+            _ = self.handler?.writeMessage(kind: kind, data: message)
+        }
+        return inTransit > self.configuration.outboundHighWatermark ? .backpressure : .ok
+    }
+
+    // MARK: Closing
+
+    /// Starts the close handshake. `code` must be sendable on the wire, `reason` at most 123 bytes of UTF-8.
+    public func close(code: UInt16, reason: String = "") -> ConnectionCallStatus {
+        guard CloseCode.isSendable(code), reason.utf8.count <= 123 else { return .badArgument }
+        if self.isClosing { return .closed }
+        self.onLoop { $0.handler?.initiateClose(code: code, reason: reason) }
+        return .ok
+    }
+
+    /// Called by the handler when the close handshake starts, from either side.
+    func markClosing() {
+        self.closing.store(true, ordering: .relaxed)
+    }
+
+    /// Called by the handler once the session had its `didClose`: timers die, the handler is let go.
+    func didClose() {
+        self.eventLoop.preconditionInEventLoop()
+        self.closing.store(true, ordering: .relaxed)
+        self.handler = nil
+        for (_, timer) in self.timers { timer.task.cancel() }
+        self.timers.removeAll()
+    }
+
+    // MARK: Deferred events
+
+    /// Delivers `DeferredEvent(kind: .posted)` to the session on the event loop, after the current callback.
+    public func post(id: UInt64, context: UInt) -> ConnectionCallStatus {
+        if self.isClosing { return .closed }
+        self.eventLoop.execute {
+            self.deliver(DeferredEvent(kind: .posted, id: id, context: context, cancelled: false))
+        }
+        return .ok
+    }
+
+    /// Schedules `DeferredEvent(kind: .timer)` after `delay`. Returns the timer id, or nil if closing.
+    public func startTimer(after delay: TimeAmount, context: UInt) -> UInt64? {
+        if self.isClosing { return nil }
+        let id = self.nextTimerID.add(1, ordering: .relaxed).oldValue
+        self.onLoop { connection in
+            guard !connection.isClosing else { return }
+            let task = connection.eventLoop.scheduleTask(in: delay) {
+                guard connection.timers.removeValue(forKey: id) != nil else { return }
+                connection.deliver(DeferredEvent(kind: .timer, id: id, context: context, cancelled: false))
+            }
+            connection.timers[id] = (task, context)
+        }
+        return id
+    }
+
+    /// Cancels a timer that has not fired. Returns whether it will now not fire (false from other threads is
+    /// not knowable synchronously, so off the loop this reports the request as accepted).
+    public func cancelTimer(_ id: UInt64) -> ConnectionCallStatus {
+        if self.isClosing { return .closed }
+        if self.eventLoop.inEventLoop {
+            guard let timer = self.timers.removeValue(forKey: id) else { return .closed }
+            timer.task.cancel()
+            return .ok
+        }
+        self.onLoop { connection in connection.timers.removeValue(forKey: id)?.task.cancel() }
+        return .ok
+    }
+
+    private func deliver(_ event: DeferredEvent) {
+        guard let session = self.session else { return }
+        var event = event
+        if self.handler == nil {
+            // Closed before the event could be delivered: the session hears of it only to free its context.
+            event.cancelled = true
+            session.didReceive(event: event)
+        } else {
+            self.handler?.deliver(event: event, to: session)
+        }
+    }
+
+    private func onLoop(_ body: @escaping @Sendable (WebSocketConnection) -> Void) {
+        if self.eventLoop.inEventLoop {
+            body(self)
+        } else {
+            self.eventLoop.execute { body(self) }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes a complete small JSON response; shared by the handlers that answer plain HTTP.
+enum HTTPResponseWriter {
+    static func write(context: ChannelHandlerContext, version: HTTPVersion, method: HTTPMethod,
+                      status: HTTPResponseStatus, body: String, keepAlive: Bool) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: "\(body.utf8.count)")
+        if status == .upgradeRequired || status == .badRequest {
+            headers.add(name: "sec-websocket-version", value: "13")
+        }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        let head = HTTPResponseHead(version: version, status: status, headers: headers)
+        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        if method != .HEAD {
+            context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        }
+        let done = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if !keepAlive {
+            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in loopBound.value.close(promise: nil) }
+        }
+    }
+
+    static func errorBody(_ message: String) -> String {
+        var escaped = ""
+        for scalar in message.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case _ where scalar.value < 0x20: escaped += "\\u" + hex4(scalar.value)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return #"{"error":""# + escaped + #""}"#
+    }
+}
+
+private func hex4(_ value: UInt32) -> String {
+    let hex = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+}

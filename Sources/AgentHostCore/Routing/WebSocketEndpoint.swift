@@ -1,0 +1,79 @@
+import NIOCore
+
+/// What the host knows about a connection when it opens: route, peer, and (once authentication exists) identity.
+public struct ConnectionInfo: Sendable {
+    public var route: String
+    public var requestTarget: String
+    public var remoteAddress: String
+    public var subprotocol: String?
+    public var identity: Identity
+
+    public init(route: String, requestTarget: String, remoteAddress: String, subprotocol: String? = nil,
+                identity: Identity = .anonymous) {
+        self.route = route
+        self.requestTarget = requestTarget
+        self.remoteAddress = remoteAddress
+        self.subprotocol = subprotocol
+        self.identity = identity
+    }
+}
+
+/// The authenticated party behind a connection.
+public struct Identity: Sendable, Equatable {
+    public var subject: String
+    public var issuer: String
+    public var scopes: [String]
+    /// The verified claims as a JSON object.
+    public var claimsJSON: String
+
+    public static let anonymous = Identity(subject: "", issuer: "", scopes: [], claimsJSON: "{}")
+
+    public init(subject: String, issuer: String, scopes: [String], claimsJSON: String) {
+        self.subject = subject
+        self.issuer = issuer
+        self.scopes = scopes
+        self.claimsJSON = claimsJSON
+    }
+}
+
+/// Why a connection ended, as told to its session.
+public enum WebSocketFailure: Sendable, Equatable {
+    case protocolError(String)
+    case invalidData(String)
+    case tooLarge(String)
+    case timeout(String)
+    case transport(String)
+    case policy(String)
+}
+
+/// A route's handler: creates one session per accepted connection.
+///
+/// The core calls everything here on the connection's event loop. The plugin layer implements this protocol by
+/// adapting a plugin's C function table; built-in endpoints implement it directly.
+public protocol WebSocketEndpoint: AnyObject, Sendable {
+    /// A short name for logs and metrics.
+    var name: String { get }
+
+    /// A client completed the handshake. Return the session that will receive this connection's events,
+    /// or throw to refuse it (the host closes with 1011).
+    func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession
+}
+
+/// The per-connection receiver of events. All calls arrive on the connection's event loop, one at a time.
+public protocol WebSocketSession: AnyObject {
+    /// A complete message. `data` is only valid during the call.
+    func didReceive(kind: WebSocketMessageKind, data: ByteBuffer)
+    /// A deferred event: something posted to the connection, or a timer it started.
+    func didReceive(event: DeferredEvent)
+    /// The connection's outbound queue drained below its low-water mark after a send was refused for backpressure.
+    func didBecomeWritable()
+    /// Something failed; `didClose` follows.
+    func didFail(_ failure: WebSocketFailure)
+    /// The connection is closed. Called exactly once, last.
+    func didClose(code: UInt16, reason: String)
+}
+
+public enum WebSocketMessageKind: Sendable, Equatable {
+    case text
+    case binary
+}

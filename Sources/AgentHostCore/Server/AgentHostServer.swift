@@ -1,0 +1,158 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+
+/// The listening server: HTTP/1.1 with the WebSocket upgrade, routes from a `Router`, graceful shutdown.
+///
+/// Run it as a `Service` in a `ServiceGroup`: `run()` binds, calls `onListening` with the bound address, serves
+/// until graceful shutdown is triggered, then stops accepting, closes every WebSocket with 1001 and waits up to
+/// `shutdownTimeout` for the close handshakes before dropping what is left.
+public final class AgentHostServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    public let router: Router
+    public let connections: ConnectionRegistry
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onListening: @Sendable (SocketAddress) -> Void
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+
+    public init(configuration: ServerConfiguration, router: Router, connections: ConnectionRegistry = .init(),
+                group: any EventLoopGroup, logger: Logger,
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.router = router
+        self.connections = connections
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// The bound address, once listening.
+    public var localAddress: SocketAddress? { self.serverChannel.withLock { $0?.localAddress } }
+
+    public func run() async throws {
+        let channel = try await self.bind()
+        self.serverChannel.withLock { $0 = channel }
+        guard let address = channel.localAddress else { throw ServerError.noLocalAddress }
+        self.logger.info("listening", metadata: ["address": "\(address)"])
+        self.onListening(address)
+
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        try await self.drainConnections()
+    }
+
+    private func bind() async throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.writeBufferWaterMark, value: .init(
+                low: self.configuration.webSocket.outboundLowWatermark,
+                high: self.configuration.webSocket.outboundHighWatermark))
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.configurePipeline(channel) }
+            }
+        return try await bootstrap.bind(host: self.configuration.host, port: self.configuration.port).get()
+    }
+
+    private func configurePipeline(_ channel: any Channel) throws {
+        let id = ObjectIdentifier(channel)
+        self.channels.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
+
+        let timeout = HandshakeTimeoutHandler(timeout: self.configuration.handshakeTimeout)
+        let selected = SelectedEndpoint()
+        let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
+            maxFrameSize: self.configuration.webSocket.maxFrameSize,
+            enableAutomaticErrorHandling: false,
+            shouldUpgrade: { channel, _ in
+                // UpgradeRequestGuard already checked the route and the handshake headers.
+                channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+            },
+            upgradePipelineHandler: { [self] channel, head in
+                channel.eventLoop.makeCompletedFuture {
+                    channel.pipeline.removeHandler(name: HandshakeTimeoutHandler.name, promise: nil)
+                    channel.pipeline.removeHandler(name: UpgradeRequestGuard.name, promise: nil)
+                    guard let endpoint = selected.endpoint else {
+                        guard let baseline = self.configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
+                            throw ServerError.noEndpoint
+                        }
+                        try channel.pipeline.syncOperations.addHandler(BaselineEchoHandler())
+                        return
+                    }
+                    let handler = WebSocketConnectionHandler(
+                        endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head),
+                        configuration: self.configuration.webSocket, registry: self.connections, logger: self.logger)
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            })
+        var configuration = NIOUpgradableHTTPServerPipelineConfiguration(
+            upgradeConfiguration: .init(upgraders: [upgrader]) { [router] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(router: router))
+                    channel.pipeline.removeHandler(name: HandshakeTimeoutHandler.name, promise: nil)
+                }
+            })
+        configuration.decoderConfiguration.maxHeaderListSize = self.configuration.maxHeaderSize
+        configuration.decoderConfiguration.maxHeaderFieldSize = self.configuration.maxHeaderSize
+        try channel.pipeline.syncOperations.addHandler(timeout, name: HandshakeTimeoutHandler.name)
+        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+        // The guard must see requests before the upgrader does: put it right in front of it.
+        let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Void>.self)
+        let guardHandler = UpgradeRequestGuard(router: self.router, selected: selected,
+                                               baselineEchoRoute: self.configuration.baselineEchoRoute)
+        try channel.pipeline.syncOperations.addHandler(guardHandler, name: UpgradeRequestGuard.name,
+                                                       position: .before(upgradeHandler))
+    }
+
+    private static func connectionInfo(channel: any Channel, head: HTTPRequestHead) -> ConnectionInfo {
+        let remote: String
+        switch channel.remoteAddress {
+        case .v4(let address)?: remote = "\(address.host):\(channel.remoteAddress?.port ?? 0)"
+        case .v6(let address)?: remote = "[\(address.host)]:\(channel.remoteAddress?.port ?? 0)"
+        case let other?: remote = "\(other)"
+        case nil: remote = ""
+        }
+        return ConnectionInfo(route: String(head.uri.requestPath), requestTarget: head.uri, remoteAddress: remote)
+    }
+
+    /// Closes every WebSocket with 1001 and waits for the handshakes, then drops whatever is left.
+    private func drainConnections() async throws {
+        let open = self.connections.openConnections()
+        self.logger.info("shutting down", metadata: ["open_websockets": "\(open.count)"])
+        for connection in open { _ = connection.close(code: CloseCode.goingAway, reason: "server shutting down") }
+        let deadline = NIODeadline.now() + self.configuration.shutdownTimeout
+        while self.connections.count > 0 && NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let remaining = self.channels.withLock { Array($0.values) }
+        if self.connections.count > 0 {
+            self.logger.warning("shutdown deadline passed", metadata: ["dropped": "\(self.connections.count)"])
+        }
+        for channel in remaining { channel.close(promise: nil) }
+        for channel in remaining { try? await channel.closeFuture.get() }
+        self.logger.info("stopped")
+    }
+}
+
+public enum ServerError: Error, CustomStringConvertible {
+    case noLocalAddress
+    case noEndpoint
+
+    public var description: String {
+        switch self {
+        case .noLocalAddress: return "the listening socket has no local address"
+        case .noEndpoint: return "no endpoint was selected for the upgraded connection"
+        }
+    }
+}

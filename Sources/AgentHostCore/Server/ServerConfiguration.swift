@@ -1,0 +1,23 @@
+import NIOCore
+
+/// Everything the listening server needs; the CLI fills it from flags and the config file.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    /// 0 binds any free port; `AgentHostServer.localAddress` tells which.
+    public var port: Int = 8080
+    public var webSocket = WebSocketConfiguration()
+    /// Largest total size of request headers (name and value bytes) before the request is refused.
+    public var maxHeaderSize: Int = 16 << 10
+    /// A connection must finish its HTTP request (or upgrade) within this time (against slowloris).
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// On shutdown, how long open WebSockets get to finish their close handshakes before they are dropped.
+    public var shutdownTimeout: TimeAmount = .seconds(10)
+    /// A plugin callback running longer than this is logged with its duration.
+    public var slowCallbackThreshold: TimeAmount = .milliseconds(50)
+
+    /// If set, this route is served by a bare NIO echo handler instead of an endpoint: the baseline the benchmark
+    /// measures the plugin path against. Off in production.
+    public var baselineEchoRoute: String?
+
+    public init() {}
+}

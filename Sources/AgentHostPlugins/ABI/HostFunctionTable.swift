@@ -1,0 +1,116 @@
+import AgentHostCore
+import CAgentHostPlugin
+import Logging
+import NIOCore
+
+/// The `agenthost_host_api_v1` table given to every plugin: C functions that find the connection behind a handle
+/// and forward to `WebSocketConnection`.
+///
+/// C function pointers cannot capture context, so the table reaches the process-wide `ConnectionRegistry` through
+/// a static. Every entry is safe from any thread, copies what it is given, and never calls the plugin back
+/// synchronously (the connection defers its effects to the event loop).
+public enum HostFunctionTable {
+    /// The registry every plugin connection is registered in; the server must use this one.
+    public static let registry = ConnectionRegistry()
+
+    /// The table, at a stable address for the life of the process (plugins keep the pointer).
+    // nonisolated(unsafe): written once by the lazy initializer (swift_once), read-only afterwards.
+    nonisolated(unsafe) static let table: UnsafePointer<agenthost_host_api_v1> = {
+        let table = UnsafeMutablePointer<agenthost_host_api_v1>.allocate(capacity: 1)
+        table.initialize(to: agenthost_host_api_v1(
+            struct_size: UInt32(MemoryLayout<agenthost_host_api_v1>.size),
+            abi_major: UInt32(AGENTHOST_ABI_MAJOR),
+            abi_minor: UInt32(AGENTHOST_ABI_MINOR),
+            send: hostSend,
+            close: hostClose,
+            log: hostLog,
+            post: hostPost,
+            timer_start: hostTimerStart,
+            timer_cancel: hostTimerCancel,
+            retain_conn: hostRetain,
+            release_conn: hostRelease))
+        return UnsafePointer(table)
+    }()
+
+    static func status(_ status: ConnectionCallStatus) -> agenthost_status_t {
+        switch status {
+        case .ok: return agenthost_status_t(AGENTHOST_OK)
+        case .backpressure: return agenthost_status_t(AGENTHOST_BACKPRESSURE)
+        case .closed: return agenthost_status_t(AGENTHOST_CLOSED)
+        case .badArgument: return agenthost_status_t(AGENTHOST_BAD_ARGUMENT)
+        }
+    }
+
+    static let ok = agenthost_status_t(AGENTHOST_OK)
+    static let closed = agenthost_status_t(AGENTHOST_CLOSED)
+    static let badArgument = agenthost_status_t(AGENTHOST_BAD_ARGUMENT)
+}
+
+private func hostSend(_ conn: agenthost_conn_t, _ kind: agenthost_message_kind_t, _ data: UnsafePointer<UInt8>?,
+                      _ len: Int) -> agenthost_status_t {
+    guard data != nil || len == 0 else { return HostFunctionTable.badArgument }
+    let messageKind: WebSocketMessageKind
+    switch kind {
+    case agenthost_message_kind_t(AGENTHOST_MESSAGE_TEXT): messageKind = .text
+    case agenthost_message_kind_t(AGENTHOST_MESSAGE_BINARY): messageKind = .binary
+    default: return HostFunctionTable.badArgument
+    }
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.send(kind: messageKind, bytes: UnsafeRawBufferPointer(start: data, count: len)))
+}
+
+private func hostClose(_ conn: agenthost_conn_t, _ code: UInt16, _ reason: UnsafePointer<UInt8>?,
+                       _ reasonLength: Int) -> agenthost_status_t {
+    guard reason != nil || reasonLength == 0, reasonLength <= 123 else { return HostFunctionTable.badArgument }
+    let bytes = UnsafeRawBufferPointer(start: reason, count: reasonLength)
+    guard UTF8Validator.isValid(bytes) else { return HostFunctionTable.badArgument }
+    guard CloseCode.isSendable(code) else { return HostFunctionTable.badArgument }
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.close(code: code, reason: String(decoding: bytes, as: UTF8.self)))
+}
+
+private func hostLog(_ ctx: OpaquePointer?, _ conn: agenthost_conn_t, _ level: agenthost_log_level_t,
+                     _ message: UnsafePointer<UInt8>?, _ len: Int) {
+    guard let ctx, message != nil || len == 0 else { return }
+    let instance = PluginInstanceContext.from(ctx)
+    let text = String(decoding: UnsafeRawBufferPointer(start: message, count: len), as: UTF8.self)
+    let logLevel: Logger.Level
+    switch level {
+    case agenthost_log_level_t(AGENTHOST_LOG_TRACE): logLevel = .trace
+    case agenthost_log_level_t(AGENTHOST_LOG_DEBUG): logLevel = .debug
+    case agenthost_log_level_t(AGENTHOST_LOG_INFO): logLevel = .info
+    case agenthost_log_level_t(AGENTHOST_LOG_WARNING): logLevel = .warning
+    default: logLevel = .error
+    }
+    var metadata: Logger.Metadata = [:]
+    if conn != 0 { metadata["conn"] = "\(conn)" }
+    instance.logger.log(level: logLevel, "\(text)", metadata: metadata)
+}
+
+private func hostPost(_ conn: agenthost_conn_t, _ id: UInt64, _ data: UnsafeMutableRawPointer?) -> agenthost_status_t {
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.post(id: id, context: UInt(bitPattern: data)))
+}
+
+private func hostTimerStart(_ conn: agenthost_conn_t, _ delayMilliseconds: UInt64, _ data: UnsafeMutableRawPointer?,
+                            _ timerID: UnsafeMutablePointer<UInt64>?) -> agenthost_status_t {
+    guard let timerID, delayMilliseconds <= UInt64(Int64.max / 1_000_000) else { return HostFunctionTable.badArgument }
+    guard let connection = HostFunctionTable.registry.lookup(conn),
+        let id = connection.startTimer(after: .milliseconds(Int64(delayMilliseconds)), context: UInt(bitPattern: data))
+    else { return HostFunctionTable.closed }
+    timerID.pointee = id
+    return HostFunctionTable.ok
+}
+
+private func hostTimerCancel(_ conn: agenthost_conn_t, _ timerID: UInt64) -> agenthost_status_t {
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.cancelTimer(timerID))
+}
+
+private func hostRetain(_ conn: agenthost_conn_t) -> agenthost_status_t {
+    HostFunctionTable.registry.retain(conn) ? HostFunctionTable.ok : HostFunctionTable.closed
+}
+
+private func hostRelease(_ conn: agenthost_conn_t) -> agenthost_status_t {
+    HostFunctionTable.registry.release(conn) ? HostFunctionTable.ok : HostFunctionTable.badArgument
+}

@@ -1,0 +1,107 @@
+import AgentHostCore
+import CAgentHostPlugin
+import Logging
+import NIOCore
+
+/// Adapts one plugin instance's C function table to the core's `WebSocketEndpoint`.
+public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
+    // @unchecked: all stored properties are immutable after create; the instance pointer is the plugin's own,
+    // and the ABI makes the plugin responsible for synchronising instance state across connections.
+
+    public let name: String
+    let descriptor: PluginDescriptor
+    let instance: UnsafeMutableRawPointer
+    let context: PluginInstanceContext
+    let slowCallbackThreshold: TimeAmount
+    let logger: Logger
+
+    // The callbacks, read once from the descriptor so the per-message path does no lookup.
+    let onOpen: @convention(c) (UnsafeMutableRawPointer?, agenthost_conn_t, UnsafePointer<agenthost_open_info_v1>?,
+                                UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> agenthost_status_t
+    let onMessage: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t,
+                                   agenthost_message_kind_t, UnsafePointer<UInt8>?, Int) -> Void
+    let onEvent: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t,
+                                 UnsafePointer<agenthost_event_v1>?) -> Void
+    let onWritable: (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t) -> Void)?
+    let onError: (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t,
+                                  agenthost_error_kind_t, UnsafePointer<UInt8>?, Int) -> Void)?
+    let onClose: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t, UInt16,
+                                 UnsafePointer<UInt8>?, Int) -> Void
+
+    private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext,
+                 slowCallbackThreshold: TimeAmount) {
+        let d = descriptor.raw.pointee
+        self.name = descriptor.name
+        self.descriptor = descriptor
+        self.instance = instance
+        self.context = context
+        self.slowCallbackThreshold = slowCallbackThreshold
+        self.logger = context.logger
+        // PluginDescriptor checked these are present.
+        self.onOpen = d.on_open!
+        self.onMessage = d.on_message!
+        self.onEvent = d.on_event!
+        self.onWritable = d.on_writable
+        self.onError = d.on_error
+        self.onClose = d.on_close!
+    }
+
+    /// Calls `instance_create` with the plugin's config bytes.
+    static func create(descriptor: PluginDescriptor, config: [UInt8], slowCallbackThreshold: TimeAmount,
+                       logger: Logger) throws(PluginLoadError) -> PluginEndpoint {
+        let context = PluginInstanceContext(name: descriptor.name, logger: logger)
+        var error = [CChar](repeating: 0, count: 512)
+        let create = descriptor.raw.pointee.instance_create!
+        let instance = config.withUnsafeBufferPointer { config in
+            error.withUnsafeMutableBufferPointer { error in
+                create(HostFunctionTable.table, context.opaquePointer, config.baseAddress, config.count,
+                       error.baseAddress, error.count)
+            }
+        }
+        guard let instance else {
+            error[error.count - 1] = 0
+            let reason = String(cString: error)
+            throw PluginLoadError(.instanceCreate, "instance_create failed: \(reason.isEmpty ? "no reason given" : reason)")
+        }
+        // The context must outlive every callback; the host never unloads, so it is kept for the process' life.
+        _ = Unmanaged.passRetained(context)
+        return PluginEndpoint(descriptor: descriptor, instance: instance, context: context,
+                              slowCallbackThreshold: slowCallbackThreshold)
+    }
+
+    public func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession {
+        var connData: UnsafeMutableRawPointer?
+        let start = NIODeadline.now()
+        let status = OpenInfoBuffer.with(info) { openInfo in
+            self.onOpen(self.instance, connection.handle, openInfo, &connData)
+        }
+        self.checkDuration(since: start, callback: "on_open")
+        guard status == agenthost_status_t(AGENTHOST_OK) else { throw PluginCallbackError.openRefused(status) }
+        return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
+    }
+
+    /// Drops the instance. Only once no connection of it is open.
+    public func dropInstance() {
+        self.descriptor.raw.pointee.instance_drop?(self.instance)
+    }
+
+    @inline(__always)
+    func checkDuration(since start: NIODeadline, callback: StaticString) {
+        let elapsed = NIODeadline.now() - start
+        if elapsed > self.slowCallbackThreshold {
+            self.logger.warning("slow plugin callback", metadata: [
+                "callback": "\(callback)", "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)",
+            ])
+        }
+    }
+}
+
+enum PluginCallbackError: Error, CustomStringConvertible {
+    case openRefused(agenthost_status_t)
+
+    var description: String {
+        switch self {
+        case .openRefused(let status): return "on_open refused the connection (status \(status))"
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AgentHostCore
+import CAgentHostPlugin
+import NIOCore
+
+/// One connection's session in a plugin: forwards the core's session calls to the plugin's C callbacks.
+/// Every call arrives on the connection's event loop, one at a time (the core guarantees it).
+final class PluginSession: WebSocketSession {
+    private let endpoint: PluginEndpoint
+    private let handle: agenthost_conn_t
+    private var connData: UnsafeMutableRawPointer?
+    private var closed = false
+
+    init(endpoint: PluginEndpoint, handle: agenthost_conn_t, connData: UnsafeMutableRawPointer?) {
+        self.endpoint = endpoint
+        self.handle = handle
+        self.connData = connData
+    }
+
+    func didReceive(kind: WebSocketMessageKind, data: ByteBuffer) {
+        let cKind = agenthost_message_kind_t(kind == .text ? AGENTHOST_MESSAGE_TEXT : AGENTHOST_MESSAGE_BINARY)
+        let start = NIODeadline.now()
+        data.withUnsafeReadableBytes { bytes in
+            self.endpoint.onMessage(self.endpoint.instance, self.connData, self.handle, cKind,
+                                    bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+        self.endpoint.checkDuration(since: start, callback: "on_message")
+    }
+
+    func didReceive(event: DeferredEvent) {
+        var cEvent = agenthost_event_v1(
+            struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size),
+            kind: agenthost_event_kind_t(event.kind == .posted ? AGENTHOST_EVENT_POSTED : AGENTHOST_EVENT_TIMER),
+            id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
+            cancelled: event.cancelled ? 1 : 0)
+        let start = NIODeadline.now()
+        self.endpoint.onEvent(self.endpoint.instance, event.cancelled ? nil : self.connData, self.handle, &cEvent)
+        self.endpoint.checkDuration(since: start, callback: "on_event")
+    }
+
+    func didBecomeWritable() {
+        guard let onWritable = self.endpoint.onWritable, !self.closed else { return }
+        let start = NIODeadline.now()
+        onWritable(self.endpoint.instance, self.connData, self.handle)
+        self.endpoint.checkDuration(since: start, callback: "on_writable")
+    }
+
+    func didFail(_ failure: WebSocketFailure) {
+        guard let onError = self.endpoint.onError, !self.closed else { return }
+        let (kind, message) = Self.cError(failure)
+        var text = message
+        let start = NIODeadline.now()
+        text.withUTF8 { bytes in
+            onError(self.endpoint.instance, self.connData, self.handle, kind, bytes.baseAddress, bytes.count)
+        }
+        self.endpoint.checkDuration(since: start, callback: "on_error")
+    }
+
+    func didClose(code: UInt16, reason: String) {
+        guard !self.closed else { return }
+        self.closed = true
+        var reason = reason
+        let start = NIODeadline.now()
+        reason.withUTF8 { bytes in
+            self.endpoint.onClose(self.endpoint.instance, self.connData, self.handle, code, bytes.baseAddress,
+                                  bytes.count)
+        }
+        self.connData = nil
+        self.endpoint.checkDuration(since: start, callback: "on_close")
+    }
+
+    private static func cError(_ failure: WebSocketFailure) -> (agenthost_error_kind_t, String) {
+        switch failure {
+        case .protocolError(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_PROTOCOL), m)
+        case .invalidData(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_INVALID_DATA), m)
+        case .tooLarge(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_TOO_LARGE), m)
+        case .timeout(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_TIMEOUT), m)
+        case .transport(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_IO), m)
+        case .policy(let m): return (agenthost_error_kind_t(AGENTHOST_ERROR_POLICY), m)
+        }
+    }
+}

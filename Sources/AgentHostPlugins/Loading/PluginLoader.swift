@@ -1,0 +1,133 @@
+import AgentHostCore
+import CAgentHostPlugin
+import Glibc
+import Logging
+import NIOCore
+
+/// One plugin that passed every check and has a live instance.
+public struct LoadedPlugin: Sendable {
+    public let name: String
+    public let version: String
+    public let routes: [String]
+    public let file: String
+    public let stagedFile: String
+    public let endpoint: PluginEndpoint
+}
+
+/// A file that was refused, and why.
+public struct RefusedPlugin: Sendable, Equatable {
+    public let file: String
+    public let error: PluginLoadError
+}
+
+/// Loads every `*.so` of a plugin directory: vet, stage a private copy, dlopen, find the versioned entry,
+/// validate the descriptor, create the instance. A file failing any step is refused with one log line and
+/// the others still load.
+public struct PluginLoader: Sendable {
+    public struct Configuration: Sendable {
+        public var directory: String
+        /// Per plugin name: the JSON bytes handed to `instance_create` ("{}" when absent).
+        public var pluginConfigs: [String: [UInt8]] = [:]
+        public var slowCallbackThreshold: TimeAmount = .milliseconds(50)
+
+        public init(directory: String) {
+            self.directory = directory
+        }
+    }
+
+    public let configuration: Configuration
+    public let staging: PluginStaging
+    private let logger: Logger
+
+    public init(configuration: Configuration, staging: PluginStaging, logger: Logger) {
+        self.configuration = configuration
+        self.staging = staging
+        self.logger = logger
+    }
+
+    /// The `*.so` files of the plugin directory, sorted so that conflicts resolve the same way every time.
+    public func pluginFiles() throws(PluginLoadError) -> [String] {
+        guard let dir = opendir(self.configuration.directory) else {
+            throw PluginLoadError(.staging, "cannot read plugin directory \(self.configuration.directory): "
+                                  + String(cString: strerror(errno)))
+        }
+        defer { closedir(dir) }
+        var files: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasSuffix(".so") && !name.hasPrefix(".") { files.append(name) }
+        }
+        return files.sorted()
+    }
+
+    /// Loads every plugin file. Route and name conflicts are refused in file order: the first claim wins.
+    public func loadAll() throws(PluginLoadError) -> (loaded: [LoadedPlugin], refused: [RefusedPlugin]) {
+        var loaded: [LoadedPlugin] = []
+        var refused: [RefusedPlugin] = []
+        var routeOwners: [String: String] = [:]
+        for file in try self.pluginFiles() {
+            let path = "\(self.configuration.directory)/\(file)"
+            do {
+                let plugin = try self.load(path: path, fileName: file, routeOwners: routeOwners,
+                                           loadedNames: Set(loaded.map(\.name)))
+                for route in plugin.routes { routeOwners[route] = plugin.name }
+                loaded.append(plugin)
+                self.logger.info("plugin loaded", metadata: [
+                    "file": "\(path)", "plugin": "\(plugin.name)", "version": "\(plugin.version)",
+                    "routes": "\(plugin.routes.joined(separator: ","))",
+                ])
+            } catch {
+                refused.append(RefusedPlugin(file: path, error: error))
+                self.logger.error("plugin refused", metadata: ["file": "\(path)", "reason": "\(error.description)"])
+            }
+        }
+        return (loaded, refused)
+    }
+
+    /// Loads one file. `routeOwners` and `loadedNames` are what is already claimed.
+    public func load(path: String, fileName: String, routeOwners: [String: String] = [:],
+                     loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
+        try PluginFileVetting.vet(file: path, directory: self.configuration.directory)
+        let staged = try self.staging.stage(path, name: fileName)
+
+        guard let handle = dlopen(staged, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
+            throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText())")
+        }
+        // The library is never dlclosed: Swift plugins cannot be unloaded safely (plugin-abi.md), and
+        // RTLD_NODELETE keeps even a refused one mapped, so nothing it registered can dangle.
+        guard let symbol = dlsym(handle, AGENTHOST_PLUGIN_ENTRY_SYMBOL) else {
+            let other = (2...9).first { dlsym(handle, "agenthost_plugin_entry_v\($0)") != nil }
+            if let other {
+                throw PluginLoadError(.abiVersion, "built for plugin ABI major version \(other) "
+                                      + "(exports agenthost_plugin_entry_v\(other)); this host speaks version 1")
+            }
+            throw PluginLoadError(.missingEntry, "no \(AGENTHOST_PLUGIN_ENTRY_SYMBOL) symbol: not an AgentHost "
+                                  + "plugin, or the symbol is not exported (public @c / AGENTHOST_EXPORT)")
+        }
+        let entry = unsafeBitCast(symbol, to: agenthost_plugin_entry_v1_fn.self)
+        guard let descriptor = entry(UInt32(AGENTHOST_ABI_MINOR)) else {
+            throw PluginLoadError(.abiVersion, "the plugin's entry refused this host (ABI 1.\(AGENTHOST_ABI_MINOR))")
+        }
+        let validated = try PluginDescriptor(descriptor)
+        if loadedNames.contains(validated.name) {
+            throw PluginLoadError(.duplicateName, "another loaded plugin is already named '\(validated.name)'")
+        }
+        for route in validated.routes {
+            if let owner = routeOwners[route] {
+                throw PluginLoadError(.routeConflict, "route \(route) is already served by plugin '\(owner)'")
+            }
+        }
+        let endpoint = try PluginEndpoint.create(
+            descriptor: validated, config: self.configuration.pluginConfigs[validated.name] ?? Array("{}".utf8),
+            slowCallbackThreshold: self.configuration.slowCallbackThreshold, logger: self.logger)
+        return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
+                            file: path, stagedFile: staged, endpoint: endpoint)
+    }
+
+    private static func dlerrorText() -> String {
+        guard let message = dlerror() else { return "unknown error" }
+        return String(cString: message)
+    }
+}

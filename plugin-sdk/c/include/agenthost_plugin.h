@@ -1,0 +1,273 @@
+/*
+ * agenthost_plugin.h: the AgentHost plugin ABI, version 1.
+ *
+ * This header is the single source of truth of the contract between the AgentHost server ("the host") and an
+ * endpoint plugin (a shared object loaded with dlopen). Host and plugins both include it. It depends on
+ * <stdint.h> and <stddef.h> only, so a plugin can be written in C, Swift, or any language with a C ABI.
+ *
+ * VERSIONING
+ *   - The major version is in the entry symbol's name (agenthost_plugin_entry_v1). A breaking change gets a new
+ *     symbol, so an old host looking for _v1 never calls a _v2 plugin by mistake: dlsym simply fails.
+ *   - Minor versions only append fields at the end of structs. Every struct starts with `struct_size`: the
+ *     reader uses a field only if struct_size says it is there. A host refuses a descriptor shorter than
+ *     AGENTHOST_PLUGIN_V1_MIN_SIZE.
+ *
+ * OWNERSHIP AND THREADS
+ *   - Borrowed in, copied out. Every pointer the host passes to a callback (message bytes, reason, identity,
+ *     route) is valid only until that callback returns; copy what you keep. Every host function that takes
+ *     bytes (send, close reason, log) copies them before it returns.
+ *   - All callbacks of one connection (on_open, on_message, on_event, on_writable, on_error, on_close) run on
+ *     that connection's event loop thread, one at a time, never concurrently with each other. Callbacks of
+ *     different connections may run concurrently on different threads: instance state shared by connections
+ *     must be synchronised by the plugin.
+ *   - Host functions are safe to call from any thread. A host function never calls back into the plugin
+ *     synchronously: its effects (a write, a close, a posted event) happen after it returns.
+ *   - Callbacks must not block: they run on an event loop serving many connections. Do slow work on your own
+ *     threads and hand results back with post(). The host logs every callback that runs longer than its
+ *     slow-callback threshold, with the plugin name and duration.
+ *
+ * LIFECYCLE
+ *   entry -> instance_create -> { on_open -> (on_message | on_event | on_writable)* -> [on_error] -> on_close }*
+ *         -> instance_drop
+ *   Exactly one on_close follows every on_open that returned AGENTHOST_OK. on_open that returns an error gets no
+ *   on_close (the host closes the connection with 1011).
+ *
+ * CONNECTION HANDLES
+ *   A connection is named by an agenthost_conn_t: a 64-bit value holding a slot and a generation. It is NOT a
+ *   pointer: a handle used after its connection closed (or after its slot was reused by a new connection) is
+ *   detected and the host function returns AGENTHOST_CLOSED; it can never touch freed memory. The handle passed
+ *   to on_open stays valid until on_close returns. A plugin that uses the handle after on_close (for example from
+ *   a worker thread that may race with the close) calls retain_conn() while it is open and release_conn() when
+ *   done; until then the host keeps the slot reserved, so the stale handle keeps answering AGENTHOST_CLOSED.
+ */
+#ifndef AGENTHOST_PLUGIN_H
+#define AGENTHOST_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AGENTHOST_ABI_MAJOR 1
+#define AGENTHOST_ABI_MINOR 0
+
+/* The symbol every plugin exports (with default visibility). See agenthost_plugin_entry_v1_fn below. */
+#define AGENTHOST_PLUGIN_ENTRY_SYMBOL "agenthost_plugin_entry_v1"
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Status codes returned by host functions and by plugin callbacks that can fail.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef int32_t agenthost_status_t;
+enum {
+    AGENTHOST_OK = 0,
+    /* The connection is closed, closing, or the handle is stale. Nothing was done. */
+    AGENTHOST_CLOSED = 1,
+    /* send: the message WAS queued, but the connection's outbound queue is above its high-water mark.
+     * Stop sending until on_writable is called. Past the hard limit the host closes the connection (1008). */
+    AGENTHOST_BACKPRESSURE = 2,
+    /* An argument is invalid (NULL pointer with nonzero length, text that is not UTF-8, a close code that may
+     * not be sent, an unknown message kind, a message larger than the connection's maximum). Nothing was done. */
+    AGENTHOST_BAD_ARGUMENT = 3,
+    /* A generic failure of a plugin callback (on_open refusing the connection). */
+    AGENTHOST_ERROR = 4,
+};
+
+/* Message kinds for on_message and send. */
+typedef int32_t agenthost_message_kind_t;
+enum {
+    AGENTHOST_MESSAGE_TEXT = 1,   /* UTF-8 text; inbound text is validated by the host, outbound is checked */
+    AGENTHOST_MESSAGE_BINARY = 2,
+};
+
+/* Log levels for log(). */
+typedef int32_t agenthost_log_level_t;
+enum {
+    AGENTHOST_LOG_TRACE = 0,
+    AGENTHOST_LOG_DEBUG = 1,
+    AGENTHOST_LOG_INFO = 2,
+    AGENTHOST_LOG_WARNING = 3,
+    AGENTHOST_LOG_ERROR = 4,
+};
+
+/* Kinds of deferred events delivered to on_event. */
+typedef int32_t agenthost_event_kind_t;
+enum {
+    AGENTHOST_EVENT_POSTED = 1, /* from post(): `data` is the plugin's own pointer */
+    AGENTHOST_EVENT_TIMER = 2,  /* from timer_start(): `data` is the pointer given to timer_start */
+};
+
+/* Kinds of errors reported to on_error (always followed by on_close). */
+typedef int32_t agenthost_error_kind_t;
+enum {
+    AGENTHOST_ERROR_PROTOCOL = 1,      /* the client broke RFC 6455 (close code 1002) */
+    AGENTHOST_ERROR_INVALID_DATA = 2,  /* a text message was not UTF-8 (1007) */
+    AGENTHOST_ERROR_TOO_LARGE = 3,     /* a frame or message exceeded the configured maximum (1009) */
+    AGENTHOST_ERROR_TIMEOUT = 4,       /* ping or idle timeout */
+    AGENTHOST_ERROR_IO = 5,            /* the transport failed (reset, abrupt disconnect) */
+    AGENTHOST_ERROR_POLICY = 6,        /* a limit was violated (1008), e.g. outbound queue hard limit */
+};
+
+/* A connection handle: opaque 64-bit value, see CONNECTION HANDLES above. 0 is never a valid handle. */
+typedef uint64_t agenthost_conn_t;
+
+/* Opaque per-instance context owned by the host, given to instance_create; identifies the plugin in log()
+ * and timer/post calls that are not tied to a connection. Valid until instance_drop returns. */
+typedef struct agenthost_instance_ctx agenthost_instance_ctx;
+
+/* A borrowed byte string: valid only for the duration of the callback it was passed to. Not NUL-terminated. */
+typedef struct agenthost_bytes {
+    const uint8_t *ptr;
+    size_t len;
+} agenthost_bytes;
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * What the host tells on_open about the new connection. Borrowed: valid during on_open only.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct agenthost_open_info_v1 {
+    uint32_t struct_size;
+    /* The route the client asked for (the path, without the query), e.g. "/echo". */
+    agenthost_bytes route;
+    /* The full request target (path and query) of the upgrade request. */
+    agenthost_bytes request_target;
+    /* The peer address as text, e.g. "127.0.0.1:53211" or "[::1]:53211". */
+    agenthost_bytes remote_address;
+    /* The selected subprotocol (Sec-WebSocket-Protocol), empty if none. */
+    agenthost_bytes subprotocol;
+    /* The authenticated identity. All empty when the route is public and the client sent no credentials. */
+    agenthost_bytes identity_subject;
+    agenthost_bytes identity_issuer;
+    /* Scopes/roles, space-separated. */
+    agenthost_bytes identity_scopes;
+    /* All verified claims as a JSON object ("{}" when none). */
+    agenthost_bytes identity_claims_json;
+} agenthost_open_info_v1;
+
+/* A deferred event, delivered to on_event. Borrowed: valid during on_event only. */
+typedef struct agenthost_event_v1 {
+    uint32_t struct_size;
+    agenthost_event_kind_t kind;
+    uint64_t id;  /* the id given to post() or the timer id returned by timer_start() */
+    void *data;   /* the pointer given to post()/timer_start(); the plugin owns it */
+    /* 1 if the connection closed before the event could be delivered: `conn_data` is then NULL, on_close has
+     * already run, and the event is delivered only so the plugin can release `data`. */
+    int32_t cancelled;
+} agenthost_event_v1;
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The host function table. Passed to instance_create; valid until instance_drop returns. Every function may be
+ * called from any thread unless stated otherwise, copies what it is given, and never calls the plugin back
+ * synchronously.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct agenthost_host_api_v1 {
+    uint32_t struct_size;
+    uint32_t abi_major; /* AGENTHOST_ABI_MAJOR of the host */
+    uint32_t abi_minor; /* AGENTHOST_ABI_MINOR of the host: fields past struct_size are absent */
+
+    /* Queue one message for the client. `kind` is AGENTHOST_MESSAGE_TEXT (must be valid UTF-8) or _BINARY.
+     * The bytes are copied before the call returns. Writes are flushed in batches: by the end of the current
+     * callback when called from a callback, otherwise promptly on the connection's event loop.
+     * Returns OK, BACKPRESSURE (queued, but slow down until on_writable), CLOSED, or BAD_ARGUMENT. */
+    agenthost_status_t (*send)(agenthost_conn_t conn, agenthost_message_kind_t kind, const uint8_t *data,
+                               size_t len);
+
+    /* Start the close handshake with `code` and a UTF-8 `reason` of at most 123 bytes. Codes that may not be
+     * sent on the wire (below 1000, 1004, 1005, 1006, 1015, 1016-2999 unassigned, 5000 and above) return
+     * BAD_ARGUMENT. on_close follows once the handshake completes or times out. */
+    agenthost_status_t (*close)(agenthost_conn_t conn, uint16_t code, const uint8_t *reason, size_t reason_len);
+
+    /* Write a log line attributed to the plugin instance (and connection, if `conn` is not 0). */
+    void (*log)(agenthost_instance_ctx *ctx, agenthost_conn_t conn, agenthost_log_level_t level,
+                const uint8_t *message, size_t len);
+
+    /* Deliver on_event(kind = AGENTHOST_EVENT_POSTED, id, data) on the connection's event loop, after the
+     * current callback (if any) returns. This is how work finished on a plugin thread gets back to the
+     * connection. Returns OK or CLOSED (then nothing will be delivered; `data` stays the plugin's). */
+    agenthost_status_t (*post)(agenthost_conn_t conn, uint64_t id, void *data);
+
+    /* Schedule on_event(kind = AGENTHOST_EVENT_TIMER) after `delay_ms` milliseconds on the connection's event
+     * loop. Writes the timer id (never 0) to *timer_id. Timers of a closing connection are cancelled without
+     * delivery. Returns OK, CLOSED, or BAD_ARGUMENT (timer_id NULL). */
+    agenthost_status_t (*timer_start)(agenthost_conn_t conn, uint64_t delay_ms, void *data, uint64_t *timer_id);
+
+    /* Cancel a timer. OK if it was cancelled before it fired; CLOSED if it already fired, was cancelled, or the
+     * connection is closed. */
+    agenthost_status_t (*timer_cancel)(agenthost_conn_t conn, uint64_t timer_id);
+
+    /* Keep a handle's slot reserved past on_close (see CONNECTION HANDLES). OK or CLOSED. */
+    agenthost_status_t (*retain_conn)(agenthost_conn_t conn);
+    /* Give back one retain. OK, or BAD_ARGUMENT if the handle holds no retain. */
+    agenthost_status_t (*release_conn)(agenthost_conn_t conn);
+} agenthost_host_api_v1;
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The plugin descriptor, returned by the entry function. It and everything it points to (strings, routes) must
+ * stay valid and unchanged for the life of the process: the host never unloads a plugin.
+ * ------------------------------------------------------------------------------------------------------------- */
+typedef struct agenthost_plugin_v1 {
+    uint32_t struct_size; /* sizeof(agenthost_plugin_v1) as the plugin was compiled */
+    uint32_t abi_major;   /* must be AGENTHOST_ABI_MAJOR (1) */
+    uint32_t abi_minor;   /* AGENTHOST_ABI_MINOR the plugin was compiled against */
+
+    const char *name;     /* NUL-terminated, [a-z0-9_-]+, unique among loaded plugins */
+    const char *version;  /* NUL-terminated, free-form, e.g. "1.2.0" */
+    const char *const *routes; /* `route_count` NUL-terminated paths, each starting with '/' */
+    size_t route_count;
+
+    /* Create the plugin instance. `config` (borrowed) holds the plugin's configuration from the host's config
+     * file, as JSON bytes ("{}" when none). Return the instance pointer (passed back to every callback), or NULL
+     * to refuse loading: then write a NUL-terminated reason into `error` (capacity `error_capacity`).
+     * Called once, on a host thread that is not an event loop. */
+    void *(*instance_create)(const agenthost_host_api_v1 *host, agenthost_instance_ctx *ctx, const uint8_t *config,
+                             size_t config_len, char *error, size_t error_capacity);
+
+    /* Destroy the instance. Called once, after the last on_close of its connections, on a host thread. */
+    void (*instance_drop)(void *instance);
+
+    /* A client completed the WebSocket handshake on one of the routes. Store per-connection state in
+     * *conn_data (initially NULL); it is passed to every later callback for this connection.
+     * Return AGENTHOST_OK to accept, anything else to refuse (the host closes with 1011 and calls no on_close). */
+    agenthost_status_t (*on_open)(void *instance, agenthost_conn_t conn, const agenthost_open_info_v1 *info,
+                                  void **conn_data);
+
+    /* A complete message (fragments already joined; text already validated as UTF-8). `data` is borrowed. */
+    void (*on_message)(void *instance, void *conn_data, agenthost_conn_t conn, agenthost_message_kind_t kind,
+                       const uint8_t *data, size_t len);
+
+    /* A deferred event: a post() or a timer. See agenthost_event_v1. */
+    void (*on_event)(void *instance, void *conn_data, agenthost_conn_t conn, const agenthost_event_v1 *event);
+
+    /* The outbound queue fell back below its low-water mark after a send returned BACKPRESSURE. May be NULL. */
+    void (*on_writable)(void *instance, void *conn_data, agenthost_conn_t conn);
+
+    /* Something went wrong on the connection; on_close follows. `message` is borrowed, UTF-8. May be NULL. */
+    void (*on_error)(void *instance, void *conn_data, agenthost_conn_t conn, agenthost_error_kind_t kind,
+                     const uint8_t *message, size_t message_len);
+
+    /* The connection is closed. `code` is the close code received from or sent to the client (1005 if none was
+     * given, 1006 if the transport closed without a handshake). Free conn_data here: after on_close the handle
+     * is dead and no further callback names this connection (except cancelled events, with conn_data NULL). */
+    void (*on_close)(void *instance, void *conn_data, agenthost_conn_t conn, uint16_t code, const uint8_t *reason,
+                     size_t reason_len);
+} agenthost_plugin_v1;
+
+/* The smallest descriptor a version-1 host accepts: everything up to and including on_close. */
+#define AGENTHOST_PLUGIN_V1_MIN_SIZE (offsetof(agenthost_plugin_v1, on_close) + sizeof(void *))
+
+/* The entry point. Exported by every plugin as `agenthost_plugin_entry_v1`. `host_abi_minor` is the host's minor
+ * version. Return a pointer to a static descriptor, or NULL to refuse this host. Called once per load, on a host
+ * thread, before instance_create. */
+typedef const agenthost_plugin_v1 *(*agenthost_plugin_entry_v1_fn)(uint32_t host_abi_minor);
+
+#if defined(__GNUC__) || defined(__clang__)
+#define AGENTHOST_EXPORT __attribute__((visibility("default")))
+#else
+#define AGENTHOST_EXPORT
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AGENTHOST_PLUGIN_H */
