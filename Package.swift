@@ -129,7 +129,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // C plugin fixtures, compiled by the tests themselves (one per failure mode).
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
     ]

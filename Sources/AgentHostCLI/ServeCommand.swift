@@ -96,7 +96,7 @@ struct ServeCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let scheme = "ws"
         let agentHost = AgentHostServer(
-            configuration: server, router: Router(RouteTable(routes)), connections: HostFunctionTable.registry,
+            configuration: server, router: Router(RouteTable(routes)), registry: HostFunctionTable.registry,
             group: group, logger: logger
         ) { address in
             let shownHost = address.protocol == .inet6 ? "[\(address.ipAddress ?? host)]" : (address.ipAddress ?? host)

@@ -117,8 +117,12 @@ public final class WebSocketConnection: @unchecked Sendable {
         self.eventLoop.preconditionInEventLoop()
         self.closing.store(true, ordering: .relaxed)
         self.handler = nil
-        for (_, timer) in self.timers { timer.task.cancel() }
+        let pending = self.timers
         self.timers.removeAll()
+        for (id, timer) in pending {
+            timer.task.cancel()
+            self.handBack(timerID: id, context: timer.context)
+        }
     }
 
     // MARK: Deferred events
@@ -147,17 +151,29 @@ public final class WebSocketConnection: @unchecked Sendable {
         return id
     }
 
-    /// Cancels a timer that has not fired. Returns whether it will now not fire (false from other threads is
-    /// not knowable synchronously, so off the loop this reports the request as accepted).
+    /// Cancels a timer that has not fired; it is then delivered once with `cancelled` set. On the event loop the
+    /// answer is exact (.closed if it already fired); from other threads the request is accepted with .ok.
     public func cancelTimer(_ id: UInt64) -> ConnectionCallStatus {
         if self.isClosing { return .closed }
         if self.eventLoop.inEventLoop {
             guard let timer = self.timers.removeValue(forKey: id) else { return .closed }
             timer.task.cancel()
+            self.handBack(timerID: id, context: timer.context)
             return .ok
         }
-        self.onLoop { connection in connection.timers.removeValue(forKey: id)?.task.cancel() }
+        self.onLoop { connection in
+            guard let timer = connection.timers.removeValue(forKey: id) else { return }
+            timer.task.cancel()
+            connection.handBack(timerID: id, context: timer.context)
+        }
         return .ok
+    }
+
+    /// A timer that will not fire is still delivered once, cancelled, so the session can release its context.
+    private func handBack(timerID: UInt64, context: UInt) {
+        self.eventLoop.execute {
+            self.session?.didReceive(event: DeferredEvent(kind: .timer, id: timerID, context: context, cancelled: true))
+        }
     }
 
     private func deliver(_ event: DeferredEvent) {

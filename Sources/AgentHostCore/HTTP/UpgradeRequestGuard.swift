@@ -43,6 +43,13 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // NIO's HTTPServerProtocolErrorHandler has already answered 400; it does not always close (a header-size
+        // overflow left the connection open until the handshake timeout), so close here.
+        if error is HTTPParserError { context.close(promise: nil) }
+        context.fireErrorCaught(error)
+    }
+
     /// Returns a refusal, or nil when the upgrade may go ahead (the endpoint is then stored in `selected`).
     private func check(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
         let path = head.uri.requestPath

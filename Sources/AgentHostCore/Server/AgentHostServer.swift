@@ -14,19 +14,22 @@ import Synchronization
 public final class AgentHostServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let router: Router
-    public let connections: ConnectionRegistry
+    /// Names connections for plugins (process-wide).
+    public let registry: ConnectionRegistry
+    /// This server's open WebSockets.
+    public let connections = OpenConnections()
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
-    public init(configuration: ServerConfiguration, router: Router, connections: ConnectionRegistry = .init(),
+    public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
                 group: any EventLoopGroup, logger: Logger,
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.configuration = configuration
         self.router = router
-        self.connections = connections
+        self.registry = registry
         self.group = group
         self.logger = logger
         self.onListening = onListening
@@ -92,7 +95,8 @@ public final class AgentHostServer: Service, Sendable {
                     }
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head),
-                        configuration: self.configuration.webSocket, registry: self.connections, logger: self.logger)
+                        configuration: self.configuration.webSocket, registry: self.registry,
+                        openConnections: self.connections, logger: self.logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             })
@@ -128,7 +132,7 @@ public final class AgentHostServer: Service, Sendable {
 
     /// Closes every WebSocket with 1001 and waits for the handshakes, then drops whatever is left.
     private func drainConnections() async throws {
-        let open = self.connections.openConnections()
+        let open = self.connections.all
         self.logger.info("shutting down", metadata: ["open_websockets": "\(open.count)"])
         for connection in open { _ = connection.close(code: CloseCode.goingAway, reason: "server shutting down") }
         let deadline = NIODeadline.now() + self.configuration.shutdownTimeout

@@ -20,6 +20,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private let info: ConnectionInfo
     private let configuration: WebSocketConfiguration
     private let registry: ConnectionRegistry
+    private let openConnections: OpenConnections
     private let logger: Logger
 
     private var stateMachine: WebSocketConnectionStateMachine
@@ -46,11 +47,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var closeTimeoutTask: Scheduled<Void>?
 
     init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
-         registry: ConnectionRegistry, logger: Logger) {
+         registry: ConnectionRegistry, openConnections: OpenConnections, logger: Logger) {
         self.endpoint = endpoint
         self.info = info
         self.configuration = configuration
         self.registry = registry
+        self.openConnections = openConnections
         self.logger = logger
         self.stateMachine = WebSocketConnectionStateMachine(maxMessageSize: configuration.maxMessageSize)
     }
@@ -67,6 +69,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             let session = try self.endpoint.openSession(connection: connection, info: self.info)
             self.session = session
             connection.attach(session: session)
+            self.openConnections.insert(connection)
         } catch {
             self.logger.warning("endpoint refused the connection", metadata: [
                 "endpoint": "\(self.endpoint.name)", "route": "\(self.info.route)", "error": "\(error)",
@@ -289,6 +292,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             session.didClose(code: code, reason: reason)
         }
         if let connection = self.connection {
+            self.openConnections.remove(connection)
             self.registry.unregister(connection.handle)
             connection.didClose()
         }

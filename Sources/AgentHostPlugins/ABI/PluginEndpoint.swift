@@ -59,8 +59,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             }
         }
         guard let instance else {
-            error[error.count - 1] = 0
-            let reason = String(cString: error)
+            let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw PluginLoadError(.instanceCreate, "instance_create failed: \(reason.isEmpty ? "no reason given" : reason)")
         }
         // The context must outlive every callback; the host never unloads, so it is kept for the process' life.

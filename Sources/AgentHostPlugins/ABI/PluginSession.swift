@@ -33,7 +33,7 @@ final class PluginSession: WebSocketSession {
             id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
             cancelled: event.cancelled ? 1 : 0)
         let start = NIODeadline.now()
-        self.endpoint.onEvent(self.endpoint.instance, event.cancelled ? nil : self.connData, self.handle, &cEvent)
+        self.endpoint.onEvent(self.endpoint.instance, self.closed ? nil : self.connData, self.handle, &cEvent)
         self.endpoint.checkDuration(since: start, callback: "on_event")
     }
 

@@ -18,7 +18,7 @@ public final class PluginStaging: Sendable {
         guard made != nil else {
             throw PluginLoadError(.staging, "cannot create a staging directory in \(base): \(String(cString: strerror(errno)))")
         }
-        self.directory = String(cString: template)
+        self.directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Copies `source` to a new unique file in the staging directory and returns its path.

@@ -150,8 +150,10 @@ typedef struct agenthost_event_v1 {
     agenthost_event_kind_t kind;
     uint64_t id;  /* the id given to post() or the timer id returned by timer_start() */
     void *data;   /* the pointer given to post()/timer_start(); the plugin owns it */
-    /* 1 if the connection closed before the event could be delivered: `conn_data` is then NULL, on_close has
-     * already run, and the event is delivered only so the plugin can release `data`. */
+    /* 1 if the event will not happen: its timer was cancelled with timer_cancel, or the connection closed
+     * before delivery. It is delivered only so the plugin can release `data`. When the connection is closed,
+     * `conn_data` is NULL and on_close has already run. Every post() that returned OK and every timer_start()
+     * that returned OK is delivered exactly once, fired or cancelled. */
     int32_t cancelled;
 } agenthost_event_v1;
 
@@ -187,12 +189,12 @@ typedef struct agenthost_host_api_v1 {
     agenthost_status_t (*post)(agenthost_conn_t conn, uint64_t id, void *data);
 
     /* Schedule on_event(kind = AGENTHOST_EVENT_TIMER) after `delay_ms` milliseconds on the connection's event
-     * loop. Writes the timer id (never 0) to *timer_id. Timers of a closing connection are cancelled without
-     * delivery. Returns OK, CLOSED, or BAD_ARGUMENT (timer_id NULL). */
+     * loop. Writes the timer id (never 0) to *timer_id. A timer still pending when the connection closes is
+     * delivered with cancelled = 1 after on_close. Returns OK, CLOSED, or BAD_ARGUMENT (timer_id NULL). */
     agenthost_status_t (*timer_start)(agenthost_conn_t conn, uint64_t delay_ms, void *data, uint64_t *timer_id);
 
-    /* Cancel a timer. OK if it was cancelled before it fired; CLOSED if it already fired, was cancelled, or the
-     * connection is closed. */
+    /* Cancel a timer. OK if it was cancelled before it fired (it is then delivered once with cancelled = 1);
+     * CLOSED if it already fired, was cancelled, or the connection is closed. */
     agenthost_status_t (*timer_cancel)(agenthost_conn_t conn, uint64_t timer_id);
 
     /* Keep a handle's slot reserved past on_close (see CONNECTION HANDLES). OK or CLOSED. */

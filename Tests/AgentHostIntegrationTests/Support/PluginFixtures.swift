@@ -1,0 +1,57 @@
+import Foundation
+
+/// Compiles plugins from C at test time (the real echo plugin's source and the failure fixtures), into private
+/// directories laid out the way the loader expects.
+enum PluginFixtures {
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let headerDirectory = repositoryRoot.appendingPathComponent("plugin-sdk/c/include").path
+    static let fixtureDirectory = repositoryRoot.appendingPathComponent("Tests/AgentHostIntegrationTests/Fixtures").path
+    static let echoSource = repositoryRoot.appendingPathComponent("Plugins/echo/echo.c").path
+
+    struct CompileError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A new empty directory with mode 0755 (the loader refuses group/world-writable ones).
+    static func makeDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("agenthost-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        return path
+    }
+
+    /// Compiles `source` into `directory/output` as a shared object with mode 0755.
+    @discardableResult
+    static func compile(source: String, into directory: String, as output: String) throws -> String {
+        let destination = "\(directory)/\(output)"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["cc", "-shared", "-fPIC", "-O1", "-pthread", "-I", headerDirectory, "-I", fixtureDirectory,
+                             "-o", destination, source]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw CompileError(description: "cc \(source) failed: \(message)")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: destination)
+        return destination
+    }
+
+    /// Compiles a fixture from Tests/AgentHostIntegrationTests/Fixtures.
+    @discardableResult
+    static func compileFixture(_ name: String, into directory: String, as output: String? = nil) throws -> String {
+        try self.compile(source: "\(fixtureDirectory)/\(name).c", into: directory, as: output ?? "\(name).so")
+    }
+
+    /// Compiles the real echo plugin from Plugins/echo/echo.c.
+    @discardableResult
+    static func compileEcho(into directory: String, as output: String = "echo.so") throws -> String {
+        try self.compile(source: echoSource, into: directory, as: output)
+    }
+}

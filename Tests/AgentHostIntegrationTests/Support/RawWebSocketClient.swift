@@ -1,0 +1,185 @@
+import NIOCore
+import NIOPosix
+
+/// A WebSocket client that writes and reads raw bytes, so tests control every bit on the wire (unmasked frames,
+/// bad UTF-8, reserved bits) and see exactly what the server sends back. Deliberately independent of the server's
+/// own framing code.
+final class RawWebSocketClient: @unchecked Sendable {
+    // @unchecked: used from one test task at a time.
+    struct Frame: Equatable {
+        var fin: Bool
+        var opcode: UInt8
+        var payload: [UInt8]
+
+        var text: String { String(decoding: self.payload, as: UTF8.self) }
+        var closeCode: UInt16? {
+            guard self.opcode == 0x8, self.payload.count >= 2 else { return nil }
+            return UInt16(self.payload[0]) << 8 | UInt16(self.payload[1])
+        }
+    }
+
+    enum ClientError: Error {
+        case handshakeFailed(String)
+        case connectionClosed
+        case timedOut
+    }
+
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private var buffer = ByteBuffer()
+    /// The HTTP response head of the handshake (status line and headers).
+    private(set) var handshakeResponse = ""
+
+    deinit {
+        self.outbound.finish()
+        self.channel.channel.close(promise: nil)
+    }
+
+    private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) throws {
+        self.channel = channel
+        self.inbound = channel.inbound.makeAsyncIterator()
+        self.outbound = channel.outbound
+    }
+
+    /// Opens a TCP connection without any handshake.
+    static func connectTCP(port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+        async throws -> RawWebSocketClient
+    {
+        let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try RawWebSocketClient(channel: channel)
+    }
+
+    /// Connects and completes the WebSocket handshake for `path`; throws unless the answer is 101.
+    static func connect(port: Int, path: String, extraHeaders: [String] = []) async throws -> RawWebSocketClient {
+        let client = try await self.connectTCP(port: port)
+        let status = try await client.handshake(path: path, extraHeaders: extraHeaders)
+        guard status == 101 else { throw ClientError.handshakeFailed(client.handshakeResponse) }
+        return client
+    }
+
+    /// Sends an upgrade request and returns the HTTP status of the answer.
+    func handshake(path: String, extraHeaders: [String] = []) async throws -> Int {
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for header in extraHeaders { request += header + "\r\n" }
+        request += "\r\n"
+        try await self.sendRaw(Array(request.utf8))
+        return try await self.readHTTPStatus()
+    }
+
+    /// Reads an HTTP response head and returns its status code.
+    func readHTTPStatus() async throws -> Int {
+        while true {
+            if let end = self.buffer.readableBytesView.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let length = end.upperBound - self.buffer.readerIndex
+                self.handshakeResponse = self.buffer.readString(length: length) ?? ""
+                let statusLine = self.handshakeResponse.split(separator: "\r\n").first ?? ""
+                let parts = statusLine.split(separator: " ")
+                return parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            }
+            try await self.fill()
+        }
+    }
+
+    /// Reads whatever is left until the server closes the connection.
+    func readToEnd() async throws -> String {
+        while true {
+            do { try await self.fill() } catch ClientError.connectionClosed { break }
+        }
+        return self.buffer.readString(length: self.buffer.readableBytes) ?? ""
+    }
+
+    func sendRaw(_ bytes: [UInt8]) async throws {
+        try await self.outbound.write(ByteBuffer(bytes: bytes))
+    }
+
+    /// Sends one frame, masked unless `masked` is false.
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true) async throws {
+        try await self.sendRaw(Self.encode(opcode: opcode, payload: payload, fin: fin, rsv: rsv, masked: masked))
+    }
+
+    func sendText(_ text: String) async throws { try await self.sendFrame(opcode: 0x1, payload: Array(text.utf8)) }
+    func sendBinary(_ bytes: [UInt8]) async throws { try await self.sendFrame(opcode: 0x2, payload: bytes) }
+
+    func sendClose(code: UInt16, reason: String = "") async throws {
+        try await self.sendFrame(opcode: 0x8, payload: [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(reason.utf8))
+    }
+
+    static func encode(opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true) -> [UInt8] {
+        var bytes: [UInt8] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode]
+        let maskBit: UInt8 = masked ? 0x80 : 0
+        if payload.count < 126 {
+            bytes.append(maskBit | UInt8(payload.count))
+        } else if payload.count <= 0xFFFF {
+            bytes.append(maskBit | 126)
+            bytes += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
+        } else {
+            bytes.append(maskBit | 127)
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((payload.count >> shift) & 0xFF)) }
+        }
+        guard masked else { return bytes + payload }
+        let key: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+        bytes += key
+        for (index, byte) in payload.enumerated() { bytes.append(byte ^ key[index % 4]) }
+        return bytes
+    }
+
+    /// Reads the next frame from the server.
+    func readFrame() async throws -> Frame {
+        while true {
+            if let frame = self.parseFrame() { return frame }
+            try await self.fill()
+        }
+    }
+
+    /// Reads frames until a data frame or a close arrives (skipping pings and pongs).
+    func readMessageOrClose() async throws -> Frame {
+        while true {
+            let frame = try await self.readFrame()
+            if frame.opcode != 0x9 && frame.opcode != 0xA { return frame }
+        }
+    }
+
+    /// Whether the server closed the TCP connection (reads until EOF, dropping data).
+    func waitForDisconnect() async -> Bool {
+        while true {
+            do { try await self.fill() } catch { return true }
+        }
+    }
+
+    func close() async {
+        try? await self.channel.channel.close()
+    }
+
+    private func fill() async throws {
+        guard var next = try await self.inbound.next() else { throw ClientError.connectionClosed }
+        self.buffer.writeBuffer(&next)
+    }
+
+    private func parseFrame() -> Frame? {
+        let view = self.buffer.readableBytesView
+        guard view.count >= 2 else { return nil }
+        let first = view[view.startIndex], second = view[view.startIndex + 1]
+        var length = Int(second & 0x7F)
+        var offset = 2
+        if length == 126 {
+            guard view.count >= 4 else { return nil }
+            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
+            offset = 4
+        } else if length == 127 {
+            guard view.count >= 10 else { return nil }
+            length = 0
+            for i in 2..<10 { length = length << 8 | Int(view[view.startIndex + i]) }
+            offset = 10
+        }
+        guard view.count >= offset + length else { return nil }
+        self.buffer.moveReaderIndex(forwardBy: offset)
+        let payload = self.buffer.readBytes(length: length) ?? []
+        return Frame(fin: first & 0x80 != 0, opcode: first & 0x0F, payload: payload)
+    }
+}
