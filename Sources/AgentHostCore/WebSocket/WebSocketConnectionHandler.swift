@@ -118,13 +118,14 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .fail(let code, let failure):
             self.fail(context: context, code: code, failure: failure)
         case .peerClosed(let code, let reason, let replyCode):
+            // Tell the session first: the close below may complete synchronously and run channelInactive.
             self.connection?.markClosing()
-            self.writeCloseFrame(context: context, code: replyCode, reason: "", thenDisconnect: true)
             self.finish(code: code, reason: reason, failure: nil)
+            self.writeCloseFrame(context: context, code: replyCode, reason: "", thenDisconnect: true)
         case .closeHandshakeCompleted(let code, let reason):
+            self.finish(code: code, reason: reason, failure: nil)
             context.flush()
             context.close(promise: nil)
-            self.finish(code: code, reason: reason, failure: nil)
         }
     }
 

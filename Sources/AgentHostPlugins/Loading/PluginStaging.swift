@@ -12,7 +12,9 @@ public final class PluginStaging: Sendable {
 
     /// Creates a fresh staging directory under `parent` (default: $TMPDIR or /tmp).
     public init(parent: String? = nil) throws(PluginLoadError) {
-        let base = parent ?? (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+        var base = parent ?? (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        if base.isEmpty { base = "/tmp" }
         var template = Array("\(base)/agenthost-staging-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {

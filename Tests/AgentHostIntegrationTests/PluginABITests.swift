@@ -1,0 +1,124 @@
+import AgentHostPlugins
+import Foundation
+import Glibc
+import Testing
+
+/// The ABI's promises, checked from the plugin's side with the lifecycle_recorder fixture (compiled at test time):
+/// it records every callback and answers commands that exercise the host function table.
+@Suite("Plugin ABI")
+struct PluginABITests {
+    struct Recorder {
+        let server: TestServer
+        let read: @convention(c) () -> UnsafePointer<CChar>?
+
+        var lines: [String] {
+            guard let log = self.read() else { return [] }
+            return String(cString: log).split(separator: "\n").map(String.init)
+        }
+
+        /// Lines that are callbacks of connections (not instance create/drop).
+        var connectionLines: [String] { self.lines.filter { !$0.hasPrefix("create") && !$0.hasPrefix("drop") } }
+
+        func connect(_ path: String = "/recorder") async throws -> RawWebSocketClient {
+            try await RawWebSocketClient.connect(port: self.server.port, path: path)
+        }
+    }
+
+    static func withRecorder(_ body: (Recorder) async throws -> Void) async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            let plugin = try #require(server.loaded.first { $0.name == "recorder" })
+            // The host opened the staged copy RTLD_LOCAL; RTLD_NOLOAD finds that same copy without loading another.
+            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
+            let symbol = try #require(dlsym(handle, "recorder_log"))
+            try await body(Recorder(server: server,
+                                    read: unsafeBitCast(symbol, to: (@convention(c) () -> UnsafePointer<CChar>?).self)))
+        }
+    }
+
+    @Test func deliversOpenMessageCloseInOrderWithExactlyOneClose() async throws {
+        try await Self.withRecorder { recorder in
+            #expect(recorder.lines.first == "create config={}")
+            let client = try await recorder.connect("/recorder?run=1")
+            try await client.sendText("hi")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "hi")
+            try await client.sendClose(code: 1000, reason: "bye")
+            _ = try await withTimeout { try await client.readMessageOrClose() }
+            #expect(await eventually { recorder.connectionLines.count == 3 })
+            #expect(recorder.connectionLines == [
+                "open route=/recorder target=/recorder?run=1",
+                "message kind=1 len=2",
+                "close code=1000 reason=bye",
+            ])
+        }
+    }
+
+    @Test func reportsErrorsBeforeTheCloseAndAbruptDisconnectsAs1006() async throws {
+        try await Self.withRecorder { recorder in
+            let violator = try await recorder.connect()
+            try await violator.sendFrame(opcode: 0x1, payload: [0xFF])  // not UTF-8
+            _ = try await withTimeout { try await violator.readMessageOrClose() }
+            let dropper = try await recorder.connect()
+            await dropper.close()
+            #expect(await eventually { recorder.connectionLines.filter { $0.hasPrefix("close") }.count == 2 })
+            let lines = recorder.connectionLines
+            let closes = lines.filter { $0.hasPrefix("close") }
+            #expect(closes.sorted() == ["close code=1006 reason=", "close code=1007 reason="])
+            // on_error comes before on_close for each connection.
+            let invalid = try #require(lines.firstIndex { $0.hasPrefix("error kind=2") })
+            #expect(invalid < lines.firstIndex(of: "close code=1007 reason=")!)
+            let lost = try #require(lines.firstIndex { $0.hasPrefix("error kind=5") })
+            #expect(lost < lines.firstIndex(of: "close code=1006 reason=")!)
+        }
+    }
+
+    @Test func pluginClosesWithItsOwnCodeAndCannotSendReservedCodes() async throws {
+        try await Self.withRecorder { recorder in
+            let client = try await recorder.connect()
+            try await client.sendText("bad-close")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3,3,3,3")
+            try await client.sendText("close-me")
+            let close = try await withTimeout { try await client.readMessageOrClose() }
+            #expect(close.closeCode == 4000)
+            #expect(close.payload.dropFirst(2) == Array("bye".utf8)[...])
+            try await client.sendClose(code: 4000)
+            #expect(try await withTimeout { await client.waitForDisconnect() })
+            #expect(await eventually { recorder.connectionLines.last == "close code=4000 reason=bye" })
+        }
+    }
+
+    @Test func staleHandlesAreRefusedNotDereferenced() async throws {
+        try await Self.withRecorder { recorder in
+            let first = try await recorder.connect()
+            try await first.sendClose(code: 1000)
+            _ = try await withTimeout { try await first.readMessageOrClose() }
+            #expect(await eventually { recorder.connectionLines.last?.hasPrefix("close") == true })
+            let second = try await recorder.connect()
+            try await second.sendText("stale")
+            #expect(try await withTimeout { try await second.readMessageOrClose() }.text == "1")  // AGENTHOST_CLOSED
+            await second.close()
+        }
+    }
+
+    @Test func postFromAnotherThreadAndTimersArriveOnTheConnection() async throws {
+        try await Self.withRecorder { recorder in
+            let client = try await recorder.connect()
+            try await client.sendText("post")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "posted")
+            try await client.sendText("timer")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "timer fired")
+            #expect(recorder.connectionLines.contains("event kind=1 id=7 cancelled=0"))
+            await client.close()
+        }
+    }
+
+    @Test func textThatIsNotUTF8IsRefusedOnTheWayOut() async throws {
+        try await Self.withRecorder { recorder in
+            let client = try await recorder.connect()
+            try await client.sendText("bad-utf8")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3")  // BAD_ARGUMENT
+            await client.close()
+        }
+    }
+}

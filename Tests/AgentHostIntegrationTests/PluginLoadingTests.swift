@@ -1,0 +1,127 @@
+import AgentHostPlugins
+import Foundation
+import Testing
+
+/// Each failure fixture is compiled from C at test time into a directory beside the real echo plugin: the fixture
+/// must be refused with the right reason, and /echo must keep serving.
+@Suite("Plugin loading", .serialized)
+struct PluginLoadingTests {
+    static func expectEchoServes(_ server: TestServer) async throws {
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await client.sendText("still serving")
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "still serving")
+        await client.close()
+    }
+
+    @Test(arguments: [
+        ("missing_entry", PluginLoadError.Kind.missingEntry, "no agenthost_plugin_entry_v1 symbol"),
+        ("wrong_major_version", .abiVersion, "major version 2"),
+        ("descriptor_major_mismatch", .abiVersion, "ABI major 2"),
+        ("short_struct", .descriptor, "descriptor is 40 bytes"),
+        ("instance_create_fails", .instanceCreate, "model server unreachable"),
+        ("bad_route", .descriptor, "must be a path"),
+    ])
+    func refusesBrokenPlugin(fixture: String, kind: PluginLoadError.Kind, reason: String) async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory)
+        try PluginFixtures.compileFixture(fixture, into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.map(\.name) == ["echo"])
+            let refused = try #require(server.refused.first)
+            #expect(server.refused.count == 1)
+            #expect(refused.file.hasSuffix("/\(fixture).so"))
+            #expect(refused.error.kind == kind)
+            #expect(refused.error.description.contains(reason), "\(refused.error.description)")
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func refusesASecondClaimOnARoute() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        try PluginFixtures.compileFixture("route_conflict", into: directory, as: "zz_route_conflict.so")
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.map(\.name) == ["echo"])
+            #expect(server.refused.map(\.error.kind) == [.routeConflict])
+            #expect(server.refused.first?.error.description.contains("already served by plugin 'echo'") == true)
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func refusesASecondPluginWithTheSameName() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory, as: "a.so")
+        try PluginFixtures.compileEcho(into: directory, as: "b.so")
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.map(\.file.lastPathComponent) == ["a.so"])
+            #expect(server.refused.map(\.error.kind) == [.duplicateName])
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func refusesWorldWritableFiles() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        let unsafe = try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: unsafe)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.refused.map(\.error.kind) == [.unsafeFile])
+            #expect(server.refused.first?.error.description.contains("world-writable") == true)
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func refusesSymbolicLinks() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        let elsewhere = try PluginFixtures.makeDirectory()
+        let target = try PluginFixtures.compileFixture("lifecycle_recorder", into: elsewhere)
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/recorder.so", withDestinationPath: target)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.refused.map(\.error.kind) == [.unsafeFile])
+            #expect(server.refused.first?.error.description.contains("symbolic link") == true)
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func refusesEverythingInAGroupWritableDirectory() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory)
+        try FileManager.default.setAttributes([.posixPermissions: 0o775], ofItemAtPath: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.isEmpty)
+            #expect(server.refused.first?.error.description.contains("plugin directory is group- or world-writable") == true)
+        }
+    }
+
+    @Test func refusesFilesThatAreNotSharedObjects() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        let bogus = "\(directory)/bogus.so"
+        try Data("this is not an ELF file".utf8).write(to: URL(fileURLWithPath: bogus))
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: bogus)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.refused.map(\.error.kind) == [.dlopen])
+            try await Self.expectEchoServes(server)
+        }
+    }
+
+    @Test func neverMapsTheFileInThePluginDirectory() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let original = try PluginFixtures.compileEcho(into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            let plugin = try #require(server.loaded.first)
+            #expect(plugin.stagedFile != original)
+            let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+            #expect(!maps.contains(original))
+            #expect(maps.contains(plugin.stagedFile))
+            // Overwriting the live file in place (same inode, as `cp` does) must not disturb the running copy.
+            try Data(repeating: 0, count: 4096).write(to: URL(fileURLWithPath: original))
+            try await Self.expectEchoServes(server)
+        }
+    }
+}
+
+extension String {
+    var lastPathComponent: String { (self as NSString).lastPathComponent }
+}
