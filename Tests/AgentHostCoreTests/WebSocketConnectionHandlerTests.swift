@@ -1,0 +1,142 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Testing
+
+@testable import AgentHostCore
+
+@Suite("WebSocket connection handler")
+struct WebSocketConnectionHandlerTests {
+    let endpoint: RecordingEndpoint
+    let channel = EmbeddedChannel()
+    let registry = ConnectionRegistry()
+    let open = OpenConnections()
+
+    init(endpoint: RecordingEndpoint = RecordingEndpoint(), configure: (inout WebSocketConfiguration) -> Void = { _ in })
+        throws
+    {
+        self.endpoint = endpoint
+        var configuration = WebSocketConfiguration()
+        configuration.pingInterval = nil
+        configure(&configuration)
+        let handler = WebSocketConnectionHandler(
+            endpoint: endpoint, info: ConnectionInfo(route: "/test", requestTarget: "/test", remoteAddress: "peer"),
+            configuration: configuration, registry: self.registry, openConnections: self.open,
+            logger: Logger(label: "test"))
+        try self.channel.pipeline.syncOperations.addHandler(handler)
+    }
+
+    func send(_ frame: WebSocketFrame, complete: Bool = true) throws {
+        self.channel.pipeline.fireChannelRead(NIOAny(frame))
+        if complete { self.channel.pipeline.fireChannelReadComplete() }
+        try self.channel.throwIfErrorCaught()
+    }
+
+    func written() throws -> [WebSocketFrame] {
+        var frames: [WebSocketFrame] = []
+        while let frame = try self.channel.readOutbound(as: WebSocketFrame.self) { frames.append(frame) }
+        return frames
+    }
+
+    static func text(_ string: String) -> WebSocketFrame { WebSocketConnectionStateMachineTests.text(string) }
+
+    @Test func batchesRepliesUntilTheEndOfTheReadBurst() throws {
+        try self.send(Self.text("one"), complete: false)
+        try self.send(Self.text("two"), complete: false)
+        #expect(try self.written().isEmpty)  // written, not flushed
+        self.channel.pipeline.fireChannelReadComplete()
+        #expect(try self.written().map { String(buffer: $0.data) } == ["one", "two"])
+        #expect(self.endpoint.recorded == ["open /test", "message text one", "message text two"])
+        #expect(self.open.count == 1)
+        #expect(self.registry.count == 1)
+    }
+
+    @Test func flushesSendsMadeOutsideAReadOnTheirOwn() throws {
+        let connection = try #require(self.open.all.first)
+        #expect(connection.post(id: 5, context: 0) == .ok)
+        (self.channel.eventLoop as! EmbeddedEventLoop).run()
+        #expect(try self.written().map { String(buffer: $0.data) } == ["from event"])
+        #expect(self.endpoint.recorded.last == "event posted 5 cancelled=false")
+    }
+
+    @Test func answersPingsAndCompletesThePeersCloseOnce() throws {
+        try self.send(WebSocketConnectionStateMachineTests.frame(.ping, [7]))
+        let pong = try #require(try self.written().first)
+        #expect(pong.opcode == .pong && pong.data == ByteBuffer(bytes: [7]))
+
+        try self.send(WebSocketConnectionStateMachineTests.frame(.connectionClose, [0x03, 0xE8]))
+        let close = try #require(try self.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xE8]))
+        #expect(!self.channel.isActive)
+        #expect(self.endpoint.recorded.filter { $0.hasPrefix("close") } == ["close 1000 "])
+        #expect(self.open.count == 0)
+        #expect(self.registry.count == 0)
+    }
+
+    @Test func failsAProtocolErrorWithCloseFrameThenOneClose() throws {
+        try self.send(WebSocketConnectionStateMachineTests.frame(.text, [0x61], masked: false))
+        let close = try #require(try self.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xEA]))  // 1002
+        #expect(!self.channel.isActive)
+        let events = self.endpoint.recorded
+        #expect(events.count == 3)
+        #expect(events[1].hasPrefix("fail protocolError"))
+        #expect(events[2] == "close 1002 ")
+    }
+
+    @Test func sessionCloseStartsTheHandshakeAndLaterSendsAreRefused() throws {
+        let connection = try #require(self.open.all.first)
+        #expect(connection.close(code: 1005) == .badArgument)
+        #expect(connection.close(code: 4001, reason: "done") == .ok)
+        let close = try #require(try self.written().first)
+        #expect(close.opcode == .connectionClose)
+        #expect(connection.close(code: 4001) == .closed)
+        #expect("late".utf8.withContiguousStorageIfAvailable { connection.send(kind: .text, bytes: .init($0)) } == .closed)
+        try self.send(WebSocketConnectionStateMachineTests.frame(.connectionClose, [0x0F, 0xA1]))
+        #expect(self.endpoint.recorded.last == "close 4001 done")
+    }
+
+    @Test func abruptDisconnectClosesWith1006AfterAFailure() throws {
+        _ = try self.channel.close().wait()
+        #expect(self.endpoint.recorded.suffix(2) == [
+            "fail transport(\"connection lost without a close handshake\")", "close 1006 ",
+        ])
+    }
+
+    @Test func timersFireOnTheLoopAndPendingOnesAreHandedBackAtClose() throws {
+        let connection = try #require(self.open.all.first)
+        let loop = self.channel.embeddedEventLoop
+        let fired = try #require(connection.startTimer(after: .milliseconds(10), context: 1))
+        let pending = try #require(connection.startTimer(after: .seconds(60), context: 2))
+        loop.advanceTime(by: .milliseconds(10))
+        #expect(self.endpoint.recorded.contains("event timer \(fired) cancelled=false"))
+        _ = try self.channel.close().wait()
+        loop.run()
+        #expect(self.endpoint.recorded.last == "event timer \(pending) cancelled=true")
+    }
+
+    @Test func refusesTextThatIsNotUTF8FromTheSession() throws {
+        let connection = try #require(self.open.all.first)
+        let status = [UInt8]([0xC3, 0x28]).withUnsafeBytes { connection.send(kind: .text, bytes: $0) }
+        #expect(status == .badArgument)
+    }
+
+    @Test func reportsBackpressureAndThenWritability() throws {
+        let connection = try #require(self.open.all.first)
+        self.channel.isWritable = false
+        let status = "x".utf8.withContiguousStorageIfAvailable { connection.send(kind: .text, bytes: .init($0)) }
+        #expect(status == .backpressure)
+        self.channel.isWritable = true
+        self.channel.pipeline.fireChannelWritabilityChanged()
+        #expect(self.endpoint.recorded.last == "writable")
+    }
+
+    @Test func anEndpointThatRefusesGetsNoCloseAndTheClientGets1011() throws {
+        let refusing = try WebSocketConnectionHandlerTests(endpoint: RecordingEndpoint(refuse: true))
+        let close = try #require(try refusing.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xF3]))  // 1011
+        #expect(refusing.endpoint.recorded == ["open /test"])
+        #expect(refusing.open.count == 0 && refusing.registry.count == 0)
+    }
+}

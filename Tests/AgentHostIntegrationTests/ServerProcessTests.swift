@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The built `agenthost` binary with the built example plugins, as the README runs them.
+@Suite("agenthost process", .serialized)
+struct ServerProcessTests {
+    /// A plugin directory holding the .so files `swift build` made.
+    static func builtPluginDirectory() throws -> String {
+        let directory = try PluginFixtures.makeDirectory()
+        for name in ["libagenthost-echo.so", "libagenthost-wordstream.so"] {
+            try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(directory)/\(name)")
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(directory)/\(name)")
+        }
+        return directory
+    }
+
+    @Test func printsTheListeningLineAndShutsDownGracefullyOnSIGTERM() async throws {
+        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory()])
+        #expect(server.listeningLine == "agenthost listening on ws://127.0.0.1:\(server.port)")
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await client.sendText("before shutdown")
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "before shutdown")
+
+        server.signal(SIGTERM)
+        let close = try await withTimeout { try await client.readMessageOrClose() }
+        #expect(close.closeCode == 1001)
+        try await client.sendClose(code: 1001)
+        let (status, log) = server.waitForExit()
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("shutting down"))
+    }
+
+    @Test func dropsClientsThatIgnoreTheCloseAtTheShutdownDeadline() async throws {
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Data(#"{"shutdown_timeout_ms": 300}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        server.signal(SIGINT)
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1001)
+        // We never answer the close: the server must still exit, soon after its deadline.
+        let started = Date()
+        let (status, log) = server.waitForExit()
+        #expect(status == 0, "\(log)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(log.contains("shutdown deadline passed"))
+    }
+
+    @Test func servesTheSwiftPluginBuiltBySwiftPM() async throws {
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Data(#"{"plugin_config": {"wordstream": {"delay_ms": 1}}}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/wordstream")
+        try await client.sendText("stream this")
+        var chunks: [String] = []
+        while true {
+            let frame = try await withTimeout { try await client.readMessageOrClose() }
+            if frame.text.contains(#""type":"completion""#) { break }
+            chunks.append(frame.text)
+        }
+        #expect(chunks == [
+            #"{"type":"message_chunk","data":{"content":"You ","source":"wordstream"}}"#,
+            #"{"type":"message_chunk","data":{"content":"said: ","source":"wordstream"}}"#,
+            #"{"type":"message_chunk","data":{"content":"stream ","source":"wordstream"}}"#,
+            #"{"type":"message_chunk","data":{"content":"this","source":"wordstream"}}"#,
+        ])
+        await client.close()
+        server.signal(SIGTERM)
+        _ = server.waitForExit()
+    }
+
+    @Test func refusesABadConfigFileWithAClearMessage() throws {
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Data(#"{"listen": "127.0.0.1:0", "websocket": {"max_frame_size": "big", "pings": 3}}"#.utf8)
+            .write(to: URL(fileURLWithPath: config))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ServerProcess.product("agenthost"))
+        process.arguments = ["serve", "--config", config]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0)
+        #expect(log.contains("websocket.max_frame_size must be a whole number"), "\(log)")
+    }
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds AgentHost and its example plugins (release), installs the plugins into a private directory, and serves
+# them on 127.0.0.1:8080 (override with --listen HOST:PORT; any other `agenthost serve` flag passes through).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build -c release --product agenthost
+swift build -c release --product agenthost-echo
+swift build -c release --product agenthost-wordstream
+bin="$(swift build -c release --show-bin-path)"
+
+# The host refuses plugin files and directories that others can write: install them 0755 in a 0755 directory.
+plugins=".build/plugins"
+install -d -m 0755 "$plugins"
+install -m 0755 "$bin/libagenthost-echo.so" "$bin/libagenthost-wordstream.so" "$plugins/"
+
+exec "$bin/agenthost" serve --plugins "$plugins" --config examples/agenthost.json "$@"
