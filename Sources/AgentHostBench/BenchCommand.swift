@@ -1,0 +1,110 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+
+/// Measures echo round trips through the C echo plugin against a bare NIO echo handler in the same server process
+/// and run, then the server's resident memory per idle WebSocket.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agenthost-bench",
+        abstract: "Echo throughput and latency, plugin path vs bare NIO baseline; memory per idle connection.")
+
+    @Option(help: "Directory holding the built `agenthost` and `libagenthost-echo.so` (default: beside this binary).")
+    var buildDirectory: String?
+
+    @Option(help: "Concurrent connections for the echo load.") var connections = 64
+    @Option(help: "Messages in flight per connection.") var inFlight = 16
+    @Option(help: "Payload sizes in bytes, comma-separated.") var sizes = "32,4096"
+    @Option(help: "Seconds measured per round (after a 1 s warm-up).") var seconds = 3.0
+    @Option(help: "Rounds per path and size, in ABBA order to cancel drift.") var rounds = 2
+    @Option(help: "Server event-loop threads (1 leaves the other core to this client).") var eventLoops = 1
+    @Option(help: "Idle connections for the memory figure (0 skips it).") var idleConnections = 10_000
+
+    func run() async throws {
+        let directory = self.buildDirectory
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        raiseOpenFileLimit()
+        let server = try ServerUnderTest(binary: "\(directory)/agenthost",
+                                         echoPlugin: "\(directory)/libagenthost-echo.so", eventLoops: self.eventLoops)
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let client = EchoLoadClient(group: group, port: server.port)
+        let sizes = self.sizes.split(separator: ",").compactMap { Int($0) }
+
+        print("agenthost-bench: \(self.connections) connections x \(self.inFlight) in flight, server on "
+              + "\(self.eventLoops) event loop(s), \(self.rounds) x \(self.seconds) s per path and size")
+        print("path      size     msgs/s   p50 us   p99 us  server us/msg")
+        var ratios: [(Int, Double, Double)] = []
+        for size in sizes {
+            var totals: [String: (messages: Int, seconds: Double, cpu: Double, latencies: [UInt64])] = [:]
+            let order = (0..<self.rounds).flatMap { $0 % 2 == 0 ? ["baseline", "plugin"] : ["plugin", "baseline"] }
+            for path in order {
+                let route = path == "plugin" ? "/echo" : ServerUnderTest.baselineRoute
+                let cpuBefore = server.cpuSeconds
+                let result = try await client.run(path: route, connections: self.connections, inFlight: self.inFlight,
+                                                  payloadSize: size, warmup: .seconds(1),
+                                                  duration: .milliseconds(Int64(self.seconds * 1000)))
+                let cpu = server.cpuSeconds - cpuBefore
+                var total = totals[path] ?? (0, 0, 0, [])
+                total.messages += result.messages
+                total.seconds += result.seconds
+                total.cpu += cpu
+                total.latencies += result.latenciesNanoseconds
+                totals[path] = total
+            }
+            var rates: [String: Double] = [:]
+            var cpuPerMessage: [String: Double] = [:]
+            for path in ["baseline", "plugin"] {
+                guard var total = totals[path] else { continue }
+                total.latencies.sort()
+                let rate = Double(total.messages) / total.seconds
+                rates[path] = rate
+                // CPU is sampled over warm-up and measurement; scale it to the measured share of the run.
+                let measuredShare = self.seconds / (self.seconds + 1)
+                cpuPerMessage[path] = total.cpu * measuredShare / Double(max(total.messages, 1)) * 1e6
+                print(String(format: "%-9@ %5d %10.0f %8.1f %8.1f %10.2f", path as NSString, size, rate,
+                             percentile(total.latencies, 0.50), percentile(total.latencies, 0.99),
+                             cpuPerMessage[path]!))
+            }
+            if let plugin = rates["plugin"], let baseline = rates["baseline"], baseline > 0 {
+                ratios.append((size, plugin / baseline, (cpuPerMessage["plugin"] ?? 0) / (cpuPerMessage["baseline"] ?? 1)))
+            }
+        }
+        for (size, ratio, cpuRatio) in ratios {
+            let verdict = ratio >= 0.9 ? "meets" : "MISSES"
+            print(String(format: "plugin/baseline at %d B: throughput %.1f%% (%@ the 90%% target), server CPU per message %.2fx",
+                         size, ratio * 100, verdict as NSString, cpuRatio))
+        }
+
+        if self.idleConnections > 0 {
+            let before = server.residentBytes
+            let channels = try await IdleConnections.open(count: self.idleConnections, port: server.port, path: "/echo",
+                                                          group: group)
+            try await Task.sleep(for: .seconds(2))
+            let after = server.residentBytes
+            let perConnection = Double(after - before) / Double(self.idleConnections)
+            print(String(format: "idle connections: %d open, server RSS %.1f MiB -> %.1f MiB, %.0f bytes (%.2f KiB) per connection (%@ the 6 KiB target)",
+                         channels.count, Double(before) / 1048576, Double(after) / 1048576, perConnection,
+                         perConnection / 1024, (perConnection <= 6144 ? "meets" : "MISSES") as NSString))
+            for channel in channels { channel.close(promise: nil) }
+        }
+        try await group.shutdownGracefully()
+    }
+}
+
+func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    let index = min(sorted.count - 1, Int(Double(sorted.count - 1) * p))
+    return Double(sorted[index]) / 1000
+}
+
+/// Each connection is a file descriptor on both sides: lift the soft limit to the hard one.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Glibc
+
+/// The `agenthost` binary as a child process, on one event loop, serving the echo plugin at /echo and the bare
+/// NIO echo baseline at /_baseline/echo; its CPU time and resident memory are read from /proc.
+final class ServerUnderTest {
+    static let baselineRoute = "/_baseline/echo"
+
+    let process = Process()
+    let port: Int
+    private let pluginDirectory: String
+
+    init(binary: String, echoPlugin: String, eventLoops: Int) throws {
+        self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
+        try? FileManager.default.removeItem(atPath: self.pluginDirectory)
+        try FileManager.default.createDirectory(atPath: self.pluginDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let installed = "\(self.pluginDirectory)/libagenthost-echo.so"
+        try FileManager.default.copyItem(atPath: echoPlugin, toPath: installed)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+
+        self.process.executableURL = URL(fileURLWithPath: binary)
+        self.process.arguments = [
+            "serve", "--listen", "127.0.0.1:0", "--plugins", self.pluginDirectory, "--event-loops", "\(eventLoops)",
+            "--baseline-echo-route", Self.baselineRoute, "--log-level", "warning",
+            "--max-frame-size", "\(1 << 20)", "--max-message-size", "\(1 << 20)",
+        ]
+        let output = Pipe()
+        self.process.standardOutput = output
+        try self.process.run()
+        var line = [UInt8]()
+        while let byte = output.fileHandleForReading.readData(ofLength: 1).first, byte != UInt8(ascii: "\n") {
+            line.append(byte)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else {
+            throw BenchError("server did not print its listening line (got '\(text)')")
+        }
+        self.port = port
+    }
+
+    /// User plus system CPU time the server has used, in seconds.
+    var cpuSeconds: Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // Fields after the command name: state is [0]; utime and stime are fields 14 and 15 of the file ([11], [12]).
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Resident set size in bytes.
+    var residentBytes: Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1024
+    }
+
+    func stop() {
+        kill(self.process.processIdentifier, SIGTERM)
+        self.process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: self.pluginDirectory)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
