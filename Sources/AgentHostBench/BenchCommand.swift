@@ -22,16 +22,24 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Rounds per path and size, in ABBA order to cancel drift.") var rounds = 2
     @Option(help: "Server event-loop threads (1 leaves the other core to this client).") var eventLoops = 1
     @Option(help: "Idle connections for the memory figure (0 skips it).") var idleConnections = 10_000
+    @Option(help: "Load an already running server on this port instead of starting one (for profiling; run it with --baseline-echo-route /_baseline/echo; no CPU or memory figures).")
+    var port: Int?
+    @Option(help: "Only these paths: plugin, baseline, or both.") var paths = "baseline,plugin"
+    @Option(help: "A config file for the server under test (passed as --config).") var serverConfig: String?
+    @Option(help: "Route the idle connections open (default /echo, the plugin path).") var idlePath = "/echo"
 
     func run() async throws {
         let directory = self.buildDirectory
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         raiseOpenFileLimit()
-        let server = try ServerUnderTest(binary: "\(directory)/agenthost",
-                                         echoPlugin: "\(directory)/libagenthost-echo.so", eventLoops: self.eventLoops)
-        defer { server.stop() }
+        let server = self.port == nil
+            ? try ServerUnderTest(binary: "\(directory)/agenthost", echoPlugin: "\(directory)/libagenthost-echo.so",
+                                  eventLoops: self.eventLoops, config: self.serverConfig)
+            : nil
+        defer { server?.stop() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let client = EchoLoadClient(group: group, port: server.port)
+        let client = EchoLoadClient(group: group, port: server?.port ?? self.port!)
+        let selectedPaths = self.paths.split(separator: ",").map(String.init)
         let sizes = self.sizes.split(separator: ",").compactMap { Int($0) }
 
         print("agenthost-bench: \(self.connections) connections x \(self.inFlight) in flight, server on "
@@ -41,13 +49,14 @@ struct BenchCommand: AsyncParsableCommand {
         for size in sizes {
             var totals: [String: (messages: Int, seconds: Double, cpu: Double, latencies: [UInt64])] = [:]
             let order = (0..<self.rounds).flatMap { $0 % 2 == 0 ? ["baseline", "plugin"] : ["plugin", "baseline"] }
+                .filter { selectedPaths.contains($0) }
             for path in order {
                 let route = path == "plugin" ? "/echo" : ServerUnderTest.baselineRoute
-                let cpuBefore = server.cpuSeconds
+                let cpuBefore = server?.cpuSeconds ?? 0
                 let result = try await client.run(path: route, connections: self.connections, inFlight: self.inFlight,
                                                   payloadSize: size, warmup: .seconds(1),
                                                   duration: .milliseconds(Int64(self.seconds * 1000)))
-                let cpu = server.cpuSeconds - cpuBefore
+                let cpu = (server?.cpuSeconds ?? 0) - cpuBefore
                 var total = totals[path] ?? (0, 0, 0, [])
                 total.messages += result.messages
                 total.seconds += result.seconds
@@ -79,14 +88,14 @@ struct BenchCommand: AsyncParsableCommand {
                          size, ratio * 100, verdict as NSString, cpuRatio))
         }
 
-        if self.idleConnections > 0 {
+        if self.idleConnections > 0, let server {
             let before = server.residentBytes
-            let channels = try await IdleConnections.open(count: self.idleConnections, port: server.port, path: "/echo",
+            let channels = try await IdleConnections.open(count: self.idleConnections, port: server.port, path: self.idlePath,
                                                           group: group)
             try await Task.sleep(for: .seconds(2))
             let after = server.residentBytes
             let perConnection = Double(after - before) / Double(self.idleConnections)
-            print(String(format: "idle connections: %d open, server RSS %.1f MiB -> %.1f MiB, %.0f bytes (%.2f KiB) per connection (%@ the 6 KiB target)",
+            print(String(format: "idle connections on \(self.idlePath): %d open, server RSS %.1f MiB -> %.1f MiB, %.0f bytes (%.2f KiB) per connection (%@ the 6 KiB target)",
                          channels.count, Double(before) / 1048576, Double(after) / 1048576, perConnection,
                          perConnection / 1024, (perConnection <= 6144 ? "meets" : "MISSES") as NSString))
             for channel in channels { channel.close(promise: nil) }

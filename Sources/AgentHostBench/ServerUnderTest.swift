@@ -10,7 +10,7 @@ final class ServerUnderTest {
     let port: Int
     private let pluginDirectory: String
 
-    init(binary: String, echoPlugin: String, eventLoops: Int) throws {
+    init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil) throws {
         self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
         try FileManager.default.createDirectory(atPath: self.pluginDirectory, withIntermediateDirectories: true,
@@ -24,7 +24,7 @@ final class ServerUnderTest {
             "serve", "--listen", "127.0.0.1:0", "--plugins", self.pluginDirectory, "--event-loops", "\(eventLoops)",
             "--baseline-echo-route", Self.baselineRoute, "--log-level", "warning",
             "--max-frame-size", "\(1 << 20)", "--max-message-size", "\(1 << 20)",
-        ]
+        ] + (config.map { ["--config", $0] } ?? [])
         let output = Pipe()
         self.process.standardOutput = output
         try self.process.run()

@@ -69,7 +69,7 @@ struct ConfigFile {
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
         if let v = try reader.milliseconds("handshake_timeout_ms") { self.server.handshakeTimeout = v }
         if let v = try reader.milliseconds("shutdown_timeout_ms") { self.server.shutdownTimeout = v }
-        if let v = try reader.milliseconds("slow_callback_ms") { self.server.slowCallbackThreshold = v }
+        if let v = try reader.milliseconds("slow_callback_ms") { self.server.webSocket.slowCallbackThreshold = v }
         if let ws = try reader.object("websocket") {
             var r = Reader(object: ws, path: "websocket.")
             var c = self.server.webSocket

@@ -78,7 +78,6 @@ struct ServeCommand: AsyncParsableCommand {
         if let directory = self.plugins ?? file.plugins {
             var loaderConfiguration = PluginLoader.Configuration(directory: directory)
             loaderConfiguration.pluginConfigs = file.pluginConfigs
-            loaderConfiguration.slowCallbackThreshold = server.slowCallbackThreshold
             let loader = PluginLoader(configuration: loaderConfiguration, staging: staging, logger: logger)
             do {
                 loaded = try loader.loadAll().loaded

@@ -12,7 +12,7 @@ struct ConnectionRegistryTests {
         let handler = WebSocketConnectionHandler(
             endpoint: RecordingEndpoint(), info: ConnectionInfo(route: "/", requestTarget: "/", remoteAddress: ""),
             configuration: .init(), registry: ConnectionRegistry(), openConnections: OpenConnections(),
-            logger: .init(label: "test"))
+            sweeper: nil, logger: .init(label: "test"))
         return WebSocketConnection(eventLoop: loop, configuration: .init(), handler: handler)
     }
 

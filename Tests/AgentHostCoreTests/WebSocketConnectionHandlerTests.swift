@@ -23,7 +23,9 @@ struct WebSocketConnectionHandlerTests {
         let handler = WebSocketConnectionHandler(
             endpoint: endpoint, info: ConnectionInfo(route: "/test", requestTarget: "/test", remoteAddress: "peer"),
             configuration: configuration, registry: self.registry, openConnections: self.open,
-            logger: Logger(label: "test"))
+            sweeper: nil, logger: Logger(label: "test"))
+        try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        #expect(self.channel.isActive)
         try self.channel.pipeline.syncOperations.addHandler(handler)
     }
 
@@ -33,9 +35,23 @@ struct WebSocketConnectionHandlerTests {
         try self.channel.throwIfErrorCaught()
     }
 
+    /// The frames the handler wrote and flushed, parsed back from the bytes (server frames are unmasked).
     func written() throws -> [WebSocketFrame] {
         var frames: [WebSocketFrame] = []
-        while let frame = try self.channel.readOutbound(as: WebSocketFrame.self) { frames.append(frame) }
+        while var bytes = try self.channel.readOutbound(as: ByteBuffer.self) {
+            while bytes.readableBytes > 0 {
+                let first = bytes.readInteger(as: UInt8.self)!
+                let second = bytes.readInteger(as: UInt8.self)!
+                #expect(second & 0x80 == 0, "server frames are never masked")
+                var length = Int(second & 0x7F)
+                if length == 126 { length = Int(bytes.readInteger(as: UInt16.self)!) }
+                if length == 127 { length = Int(bytes.readInteger(as: UInt64.self)!) }
+                let payload = bytes.readSlice(length: length)!
+                frames.append(WebSocketFrame(fin: first & 0x80 != 0,
+                                             opcode: WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F)!,
+                                             data: payload))
+            }
+        }
         return frames
     }
 
@@ -125,11 +141,50 @@ struct WebSocketConnectionHandlerTests {
     @Test func reportsBackpressureAndThenWritability() throws {
         let connection = try #require(self.open.all.first)
         self.channel.isWritable = false
+        self.channel.pipeline.fireChannelWritabilityChanged()  // as NIO does when the high-water mark is crossed
         let status = "x".utf8.withContiguousStorageIfAvailable { connection.send(kind: .text, bytes: .init($0)) }
         #expect(status == .backpressure)
         self.channel.isWritable = true
         self.channel.pipeline.fireChannelWritabilityChanged()
         #expect(self.endpoint.recorded.last == "writable")
+    }
+
+    @Test func pingsAQuietPeerAndDropsItWhenNothingComesBack() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: {
+            $0.pingInterval = .seconds(30)
+            $0.pingTimeout = .seconds(20)
+        })
+        let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        let start = CoarseClock.nanoseconds()
+        handler.keepAliveTick(now: start + 10_000_000_000)  // 10 s quiet: nothing yet
+        #expect(try tested.written().isEmpty)
+        handler.keepAliveTick(now: start + 31_000_000_000)  // 31 s quiet: ping
+        #expect(try tested.written().map(\.opcode) == [.ping])
+        handler.keepAliveTick(now: start + 40_000_000_000)  // waiting for an answer
+        #expect(tested.channel.isActive)
+        handler.keepAliveTick(now: start + 52_000_000_000)  // 21 s after the ping: gone
+        #expect(!tested.channel.isActive)
+        #expect(tested.endpoint.recorded.suffix(2).first?.hasPrefix("fail timeout") == true)
+        #expect(tested.endpoint.recorded.last == "close 1006 ")
+    }
+
+    @Test func anAnsweredPingKeepsTheConnection() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: { $0.pingInterval = .seconds(30) })
+        let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        let start = CoarseClock.nanoseconds()
+        handler.keepAliveTick(now: start + 31_000_000_000)
+        try tested.send(WebSocketConnectionStateMachineTests.frame(.pong, []))
+        handler.keepAliveTick(now: start + 52_000_000_000)
+        #expect(tested.channel.isActive)
+    }
+
+    @Test func closesAnIdleConnectionWith1001() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: { $0.idleTimeout = .seconds(60) })
+        let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        handler.keepAliveTick(now: CoarseClock.nanoseconds() + 61_000_000_000)
+        let close = try #require(try tested.written().first)
+        #expect(close.opcode == .connectionClose && close.data.getInteger(at: close.data.readerIndex, as: UInt16.self) == 1001)
+        #expect(tested.endpoint.recorded.last?.hasPrefix("fail timeout") == true)
     }
 
     @Test func anEndpointThatRefusesGetsNoCloseAndTheClientGets1011() throws {
@@ -138,5 +193,21 @@ struct WebSocketConnectionHandlerTests {
         #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xF3]))  // 1011
         #expect(refusing.endpoint.recorded == ["open /test"])
         #expect(refusing.open.count == 0 && refusing.registry.count == 0)
+    }
+}
+
+@Suite("Frame writer")
+struct WebSocketFrameWriterTests {
+    @Test(arguments: [0, 1, 125, 126, 65535, 65536, 70000])
+    func writesHeadersThatNIOsDecoderReadsBack(size: Int) throws {
+        var frame = WebSocketFrameWriter.makeBuffer(payloadSize: size, allocator: ByteBufferAllocator())
+        frame.writeRepeatingByte(0x61, count: size)
+        WebSocketFrameWriter.finishFrame(&frame, opcode: .binary)
+        let decoder = EmbeddedChannel(handler: ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: 1 << 20)))
+        try decoder.writeInbound(frame)
+        let decoded = try #require(try decoder.readInbound(as: WebSocketFrame.self))
+        #expect(decoded.fin && decoded.opcode == .binary && decoded.maskKey == nil)
+        #expect(decoded.data == ByteBuffer(repeating: 0x61, count: size))
+        #expect(try decoder.readInbound(as: WebSocketFrame.self) == nil)
     }
 }

@@ -1,5 +1,6 @@
 import AgentHostPlugins
 import Foundation
+import Glibc
 import Testing
 
 /// Each failure fixture is compiled from C at test time into a directory beside the real echo plugin: the fixture
@@ -112,13 +113,31 @@ struct PluginLoadingTests {
         try await TestServer.with(pluginDirectory: directory) { server in
             let plugin = try #require(server.loaded.first)
             #expect(plugin.stagedFile != original)
-            let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+            let maps = Self.readProcFile("/proc/self/maps")
             #expect(!maps.contains(original))
             #expect(maps.contains(plugin.stagedFile))
             // Overwriting the live file in place (same inode, as `cp` does) must not disturb the running copy.
             try Data(repeating: 0, count: 4096).write(to: URL(fileURLWithPath: original))
             try await Self.expectEchoServes(server)
         }
+    }
+}
+
+extension PluginLoadingTests {
+    /// Reads a /proc file to its end. (Foundation's file readers trust the reported size, which is 0 in procfs,
+    /// and can return only the first chunk.)
+    static func readProcFile(_ path: String) -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -1,4 +1,6 @@
+import Glibc
 import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// What a send, close or timer call made of its request.
@@ -44,7 +46,10 @@ public final class WebSocketConnection: @unchecked Sendable {
     private let nextTimerID = Atomic<UInt64>(1)
     /// Bytes sent from other threads that have not reached the event loop yet.
     private let bytesInTransit = Atomic<Int>(0)
-    private let allocator = ByteBufferAllocator()
+
+    /// The event loop's thread, to tell "on the loop" with one compare: `EventLoop.inEventLoop` goes through a
+    /// thread-local lookup, and `send` asks on every message.
+    private let loopThread: pthread_t
 
     /// Loop-bound: the handler doing the I/O; nil once the connection is closed.
     private var handler: WebSocketConnectionHandler?
@@ -54,10 +59,15 @@ public final class WebSocketConnection: @unchecked Sendable {
     private var session: (any WebSocketSession)?
 
     init(eventLoop: any EventLoop, configuration: WebSocketConfiguration, handler: WebSocketConnectionHandler) {
+        eventLoop.preconditionInEventLoop()
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.handler = handler
+        self.loopThread = pthread_self()
     }
+
+    @inline(__always)
+    private var onEventLoop: Bool { pthread_equal(pthread_self(), self.loopThread) != 0 }
 
     func register(in registry: ConnectionRegistry) {
         self.handle = registry.register(self)
@@ -66,6 +76,8 @@ public final class WebSocketConnection: @unchecked Sendable {
     func attach(session: any WebSocketSession) {
         self.session = session
     }
+
+    private static let allocator = ByteBufferAllocator()
 
     /// Whether a close has started (by either side) or finished.
     public var isClosing: Bool { self.closing.load(ordering: .relaxed) }
@@ -78,21 +90,20 @@ public final class WebSocketConnection: @unchecked Sendable {
         if bytes.count > self.configuration.outboundHardLimit { return .badArgument }
         if kind == .text && !UTF8Validator.isValid(bytes) { return .badArgument }
 
-        // Reserve room in front for the frame header, so the encoder writes one buffer instead of two.
-        var buffer = self.allocator.buffer(capacity: bytes.count + WebSocketConnectionHandler.maxFrameHeaderSize)
-        buffer.moveWriterIndex(forwardBy: WebSocketConnectionHandler.maxFrameHeaderSize)
-        buffer.moveReaderIndex(forwardBy: WebSocketConnectionHandler.maxFrameHeaderSize)
-        buffer.writeBytes(bytes)
+        // The copy the ABI promises is also the frame: the header goes in front, in place.
+        var frame = WebSocketFrameWriter.makeBuffer(payloadSize: bytes.count, allocator: Self.allocator)
+        frame.writeBytes(bytes)
+        WebSocketFrameWriter.finishFrame(&frame, opcode: kind == .text ? .text : .binary)
 
-        if self.eventLoop.inEventLoop {
+        if self.onEventLoop {
             guard let handler = self.handler else { return .closed }
-            return handler.writeMessage(kind: kind, data: buffer)
+            return handler.writeFrame(frame)
         }
-        let message = buffer
+        let message = frame
         let inTransit = self.bytesInTransit.add(bytes.count, ordering: .relaxed).newValue
         self.eventLoop.execute {
             self.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
-            _ = self.handler?.writeMessage(kind: kind, data: message)
+            _ = self.handler?.writeFrame(message)
         }
         return inTransit > self.configuration.outboundHighWatermark ? .backpressure : .ok
     }
@@ -105,6 +116,11 @@ public final class WebSocketConnection: @unchecked Sendable {
         if self.isClosing { return .closed }
         self.onLoop { $0.handler?.initiateClose(code: code, reason: reason) }
         return .ok
+    }
+
+    /// Drops the TCP connection without a close handshake (used when the shutdown deadline has passed).
+    public func abort() {
+        self.onLoop { $0.handler?.abort() }
     }
 
     /// Called by the handler when the close handshake starts, from either side.

@@ -21,7 +21,7 @@ public final class AgentHostServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
-    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let sweepers: KeepAliveSweepers
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
@@ -33,6 +33,7 @@ public final class AgentHostServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.onListening = onListening
+        self.sweepers = KeepAliveSweepers(configuration: configuration.webSocket)
     }
 
     /// The bound address, once listening.
@@ -69,10 +70,6 @@ public final class AgentHostServer: Service, Sendable {
     }
 
     private func configurePipeline(_ channel: any Channel) throws {
-        let id = ObjectIdentifier(channel)
-        self.channels.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in _ = self.channels.withLock { $0.removeValue(forKey: id) } }
-
         let timeout = HandshakeTimeoutHandler(timeout: self.configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
@@ -96,7 +93,12 @@ public final class AgentHostServer: Service, Sendable {
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head),
                         configuration: self.configuration.webSocket, registry: self.registry,
-                        openConnections: self.connections, logger: self.logger)
+                        openConnections: self.connections, sweeper: self.sweepers.sweeper(for: channel.eventLoop),
+                        logger: self.logger)
+                    // The handler writes finished frames (WebSocketFrameWriter) from the context of NIO's encoder,
+                    // which the upgrader installed and which cannot be removed: a write issued on a handler's
+                    // context goes to the next handler towards the socket, so the frames skip the encoder itself.
+                    handler.output = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             })
@@ -139,12 +141,13 @@ public final class AgentHostServer: Service, Sendable {
         while self.connections.count > 0 && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        let remaining = self.channels.withLock { Array($0.values) }
-        if self.connections.count > 0 {
-            self.logger.warning("shutdown deadline passed", metadata: ["dropped": "\(self.connections.count)"])
+        let remaining = self.connections.all
+        if !remaining.isEmpty {
+            self.logger.warning("shutdown deadline passed", metadata: ["dropped": "\(remaining.count)"])
+            for connection in remaining { connection.abort() }
+            // Plain HTTP connections still open are closed with the event loop group by the caller.
+            while self.connections.count > 0 { try? await Task.sleep(for: .milliseconds(5)) }
         }
-        for channel in remaining { channel.close(promise: nil) }
-        for channel in remaining { try? await channel.closeFuture.get() }
         self.logger.info("stopped")
     }
 }

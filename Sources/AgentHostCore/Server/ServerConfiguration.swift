@@ -12,8 +12,6 @@ public struct ServerConfiguration: Sendable {
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// On shutdown, how long open WebSockets get to finish their close handshakes before they are dropped.
     public var shutdownTimeout: TimeAmount = .seconds(10)
-    /// A plugin callback running longer than this is logged with its duration.
-    public var slowCallbackThreshold: TimeAmount = .milliseconds(50)
 
     /// If set, this route is served by a bare NIO echo handler instead of an endpoint: the baseline the benchmark
     /// measures the plugin path against. Off in production.

@@ -21,6 +21,8 @@ public struct WebSocketConfiguration: Sendable, Equatable {
     /// Past this many queued outbound bytes the connection is closed with 1008: a client that never reads
     /// cannot grow the host's memory without bound.
     public var outboundHardLimit: Int = 8 << 20
+    /// An endpoint (plugin) callback running longer than this is logged with its duration.
+    public var slowCallbackThreshold: TimeAmount = .milliseconds(50)
 
     public init() {}
 }

@@ -9,15 +9,14 @@ import NIOWebSocket
 /// No task hop and no awaited write per message: that is what keeps the plugin path near a bare NIO echo.
 final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
-    typealias OutboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
-
-    /// Server frames are not masked, so a header is at most 10 bytes; senders reserve this much headroom so the
-    /// encoder can prepend the header in place.
-    static let maxFrameHeaderSize = 10
+    /// Complete frames from `WebSocketFrameWriter` (NIO's encoder is not in the pipeline; see that type for why).
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let endpoint: any WebSocketEndpoint
-    private let info: ConnectionInfo
+    /// Until the session is open; then only the route is kept (an idle connection should weigh little).
+    private var info: ConnectionInfo?
+    private let route: String
     private let configuration: WebSocketConfiguration
     private let registry: ConnectionRegistry
     private let openConnections: OpenConnections
@@ -25,6 +24,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private var stateMachine: WebSocketConnectionStateMachine
     private var context: ChannelHandlerContext?
+    /// Where frames are written: the context of NIO's `WebSocketFrameEncoder`, so they go to the socket without
+    /// passing through it (see `AgentHostServer`). Nil writes from this handler's own context (as in tests).
+    var output: ChannelHandlerContext?
     private var connection: WebSocketConnection?
     private var session: (any WebSocketSession)?
 
@@ -36,43 +38,56 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var finished = false
     /// A send returned backpressure: tell the session when the channel is writable again.
     private var owesWritable = false
+    /// The channel's writability as last announced to this handler: read per message, so kept here rather than
+    /// asking the channel (an atomic load behind an existential) every time.
+    private var writable = true
+    private let slowCallbackNanoseconds: UInt64
     /// A read was held back while the channel was not writable (a client that sends but does not read).
     private var readPending = false
 
-    private var lastInbound: NIODeadline = .now()
-    private var lastMessage: NIODeadline = .now()
-    private var pingTask: RepeatedTask?
-    private var idleTask: RepeatedTask?
-    private var pingTimeoutTask: Scheduled<Void>?
+    /// CoarseClock times of the last frame and the last message from the client.
+    private var lastInbound = CoarseClock.nanoseconds()
+    private var lastMessage = CoarseClock.nanoseconds()
+    /// When our last automatic ping went out, while it waits for any frame from the client (CoarseClock ns).
+    private var pingSentAt: UInt64?
+    private let sweeper: KeepAliveSweeper?
     private var closeTimeoutTask: Scheduled<Void>?
 
     init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
-         registry: ConnectionRegistry, openConnections: OpenConnections, logger: Logger) {
+         registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?, logger: Logger) {
         self.endpoint = endpoint
         self.info = info
+        self.route = info.route
         self.configuration = configuration
         self.registry = registry
         self.openConnections = openConnections
+        self.sweeper = sweeper
         self.logger = logger
+        self.slowCallbackNanoseconds = UInt64(max(0, configuration.slowCallbackThreshold.nanoseconds))
         self.stateMachine = WebSocketConnectionStateMachine(maxMessageSize: configuration.maxMessageSize)
     }
 
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
+        guard let info = self.info else { return }
+        self.info = nil
         self.context = context
+        self.writable = context.channel.isWritable
         let connection = WebSocketConnection(eventLoop: context.eventLoop, configuration: self.configuration,
                                              handler: self)
         self.connection = connection
         connection.register(in: self.registry)
         do {
-            let session = try self.endpoint.openSession(connection: connection, info: self.info)
+            let started = CoarseClock.nanoseconds()
+            let session = try self.endpoint.openSession(connection: connection, info: info)
+            self.checkDuration(since: started, of: "open")
             self.session = session
             connection.attach(session: session)
             self.openConnections.insert(connection)
         } catch {
             self.logger.warning("endpoint refused the connection", metadata: [
-                "endpoint": "\(self.endpoint.name)", "route": "\(self.info.route)", "error": "\(error)",
+                "endpoint": "\(self.endpoint.name)", "route": "\(self.route)", "error": "\(error)",
             ])
             self.registry.unregister(connection.handle)
             connection.didClose()
@@ -80,12 +95,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.writeCloseFrame(context: context, code: CloseCode.internalError, reason: "", thenDisconnect: true)
             return
         }
-        self.startTimers(context: context)
+        self.sweeper?.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.finish(code: CloseCode.abnormal, reason: "", failure: nil)
         self.context = nil
+        self.output = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -104,16 +120,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
-        self.lastInbound = .now()
+        let started = CoarseClock.nanoseconds()
+        self.lastInbound = started
+        self.pingSentAt = nil  // any frame shows the peer is alive
         self.batchingWrites = true
         switch self.stateMachine.receive(frame) {
         case .none:
             break
         case .deliver(let kind, let data):
-            self.lastMessage = self.lastInbound
+            self.lastMessage = started
             self.session?.didReceive(kind: kind, data: data)
+            self.checkDuration(since: started, of: "message")
         case .sendPong(let data):
-            context.write(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: data)), promise: nil)
+            let pong = WebSocketFrameWriter.frame(opcode: .pong, payload: data, allocator: context.channel.allocator)
+            (self.output ?? context).write(Self.wrapOutboundOut(pong), promise: nil)
             self.needsFlush = true
         case .fail(let code, let failure):
             self.fail(context: context, code: code, failure: failure)
@@ -124,7 +144,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.writeCloseFrame(context: context, code: replyCode, reason: "", thenDisconnect: true)
         case .closeHandshakeCompleted(let code, let reason):
             self.finish(code: code, reason: reason, failure: nil)
-            context.flush()
+            (self.output ?? context).flush()
             context.close(promise: nil)
         }
     }
@@ -154,7 +174,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func read(context: ChannelHandlerContext) {
         // Stop reading from a client whose replies we cannot write: its own sends then back up in the kernel.
-        if context.channel.isWritable {
+        if self.writable {
             context.read()
         } else {
             self.readPending = true
@@ -162,7 +182,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        self.writable = context.channel.isWritable
+        if self.writable {
             if self.readPending {
                 self.readPending = false
                 context.read()
@@ -177,11 +198,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     // MARK: Called by WebSocketConnection (on the event loop)
 
-    func writeMessage(kind: WebSocketMessageKind, data: ByteBuffer) -> ConnectionCallStatus {
+    /// Queues one complete data frame (from `WebSocketFrameWriter`); flushed at the end of the read burst or soon.
+    func writeFrame(_ frame: ByteBuffer) -> ConnectionCallStatus {
         guard let context = self.context, self.stateMachine.state == .open, !self.closeFrameSent else {
             return .closed
         }
-        if !context.channel.isWritable {
+        if !self.writable {
             // Already past the high-water mark: past the hard limit the client is not reading at all.
             let buffered = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
             if buffered > self.configuration.outboundHardLimit {
@@ -190,10 +212,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 return .closed
             }
         }
-        let frame = WebSocketFrame(fin: true, opcode: kind == .text ? .text : .binary, data: data)
-        context.write(Self.wrapOutboundOut(frame), promise: nil)
+        (self.output ?? context).write(Self.wrapOutboundOut(frame), promise: nil)
         self.scheduleFlush(context: context)
-        if !context.channel.isWritable {
+        // A write that crosses the high-water mark updates `writable` synchronously (channelWritabilityChanged).
+        if !self.writable {
             self.owesWritable = true
             return .backpressure
         }
@@ -213,10 +235,28 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func deliver(event: DeferredEvent, to session: any WebSocketSession) {
         guard let context = self.context else { return }
+        let started = CoarseClock.nanoseconds()
         self.withBatchedWrites(context: context) { _ in session.didReceive(event: event) }
+        self.checkDuration(since: started, of: "event")
     }
 
     // MARK: Helpers
+
+    /// Logs a session (plugin) callback that ran past the slow-callback threshold: it held up every connection
+    /// on this event loop for that long.
+    @inline(__always)
+    private func checkDuration(since started: UInt64, of callback: StaticString) {
+        let elapsed = CoarseClock.nanoseconds() &- started
+        if elapsed > self.slowCallbackNanoseconds { self.logSlow(callback: callback, nanoseconds: elapsed) }
+    }
+
+    @inline(never)
+    private func logSlow(callback: StaticString, nanoseconds: UInt64) {
+        self.logger.warning("slow endpoint callback", metadata: [
+            "endpoint": "\(self.endpoint.name)", "callback": "\(callback)", "route": "\(self.route)",
+            "duration_ms": "\(Double(nanoseconds) / 1e6)",
+        ])
+    }
 
     private func withBatchedWrites(context: ChannelHandlerContext, _ body: (WebSocketConnectionHandler) -> Void) {
         let wasBatching = self.batchingWrites
@@ -243,7 +283,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func flushIfNeeded(context: ChannelHandlerContext, force: Bool = false) {
         if self.needsFlush || force {
             self.needsFlush = false
-            context.flush()
+            (self.output ?? context).flush()
         }
     }
 
@@ -256,20 +296,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             return
         }
         self.closeFrameSent = true
-        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        if let code {
-            payload.writeInteger(code)
-            payload.writeString(reason)
-        }
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        let frame = WebSocketFrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
+        let output = self.output ?? context
         guard thenDisconnect else {
-            context.write(Self.wrapOutboundOut(frame), promise: nil)
+            output.write(Self.wrapOutboundOut(frame), promise: nil)
             self.needsFlush = true
             return
         }
         self.needsFlush = false
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in
+        output.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in
             loopBound.value.close(promise: nil)
         }
     }
@@ -289,8 +325,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.stateMachine.closed()
         self.cancelTimers()
         if let session = self.session {
+            let started = CoarseClock.nanoseconds()
             if let failure { session.didFail(failure) }
             session.didClose(code: code, reason: reason)
+            self.checkDuration(since: started, of: "close")
         }
         if let connection = self.connection {
             self.openConnections.remove(connection)
@@ -299,57 +337,40 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         }
     }
 
-    // MARK: Keep-alive and idle timers
+    // MARK: Keep-alive and idle timers (driven by the loop's KeepAliveSweeper)
 
-    private func startTimers(context: ChannelHandlerContext) {
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        if let interval = self.configuration.pingInterval {
-            self.pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                loopBound.value.pingIfQuiet(interval: interval)
-            }
-        }
-        if let idle = self.configuration.idleTimeout {
-            let period = max(TimeAmount.milliseconds(idle.nanoseconds / 4_000_000), .milliseconds(10))
-            self.idleTask = context.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
-                loopBound.value.closeIfIdle(timeout: idle)
-            }
-        }
-    }
-
-    private func pingIfQuiet(interval: TimeAmount) {
+    func keepAliveTick(now: UInt64) {
         guard let context = self.context, self.stateMachine.state == .open else { return }
-        let sentAt = NIODeadline.now()
-        guard sentAt - self.lastInbound >= interval, self.pingTimeoutTask == nil else { return }
-        var payload = context.channel.allocator.buffer(capacity: 8)
-        payload.writeInteger(UInt64(sentAt.uptimeNanoseconds))
-        context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)),
-                              promise: nil)
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        self.pingTimeoutTask = context.eventLoop.scheduleTask(in: self.configuration.pingTimeout) {
-            let handler = loopBound.value
-            handler.pingTimeoutTask = nil
-            guard handler.lastInbound < sentAt, let context = handler.context else { return }
-            // The peer is gone or stuck: a close frame would not be read either, so drop the connection.
-            handler.stateMachine.closed()
-            handler.finish(code: CloseCode.abnormal, reason: "",
-                           failure: .timeout("no answer to ping within \(handler.configuration.pingTimeout)"))
-            context.close(promise: nil)
+        let configuration = self.configuration
+        if let sentAt = self.pingSentAt {
+            if now &- sentAt >= UInt64(configuration.pingTimeout.nanoseconds) {
+                // The peer is gone or stuck: a close frame would not be read either, so drop the connection.
+                self.stateMachine.closed()
+                self.finish(code: CloseCode.abnormal, reason: "",
+                            failure: .timeout("no answer to ping within \(configuration.pingTimeout)"))
+                context.close(promise: nil)
+                return
+            }
+        } else if let interval = configuration.pingInterval, now &- self.lastInbound >= UInt64(interval.nanoseconds) {
+            var ping = WebSocketFrameWriter.makeBuffer(payloadSize: 8, allocator: context.channel.allocator)
+            ping.writeInteger(now)
+            WebSocketFrameWriter.finishFrame(&ping, opcode: .ping)
+            (self.output ?? context).writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
+            self.pingSentAt = now
+        }
+        if let idle = configuration.idleTimeout, now &- self.lastMessage >= UInt64(idle.nanoseconds) {
+            self.session?.didFail(.timeout("no message for \(idle)"))
+            self.initiateClose(code: CloseCode.goingAway, reason: "idle timeout")
         }
     }
 
-    private func closeIfIdle(timeout: TimeAmount) {
-        guard self.stateMachine.state == .open, NIODeadline.now() - self.lastMessage >= timeout else { return }
-        self.session?.didFail(.timeout("no message for \(timeout)"))
-        self.initiateClose(code: CloseCode.goingAway, reason: "idle timeout")
+    /// Drops the TCP connection at once (the shutdown deadline passed).
+    func abort() {
+        self.context?.close(promise: nil)
     }
 
     private func cancelTimers() {
-        self.pingTask?.cancel()
-        self.pingTask = nil
-        self.idleTask?.cancel()
-        self.idleTask = nil
-        self.pingTimeoutTask?.cancel()
-        self.pingTimeoutTask = nil
+        self.sweeper?.remove(self)
         self.closeTimeoutTask?.cancel()
         self.closeTimeoutTask = nil
     }

@@ -12,7 +12,6 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     let descriptor: PluginDescriptor
     let instance: UnsafeMutableRawPointer
     let context: PluginInstanceContext
-    let slowCallbackThreshold: TimeAmount
     let logger: Logger
 
     // The callbacks, read once from the descriptor so the per-message path does no lookup.
@@ -28,14 +27,12 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     let onClose: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t, UInt16,
                                  UnsafePointer<UInt8>?, Int) -> Void
 
-    private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext,
-                 slowCallbackThreshold: TimeAmount) {
+    private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext) {
         let d = descriptor.raw.pointee
         self.name = descriptor.name
         self.descriptor = descriptor
         self.instance = instance
         self.context = context
-        self.slowCallbackThreshold = slowCallbackThreshold
         self.logger = context.logger
         // PluginDescriptor checked these are present.
         self.onOpen = d.on_open!
@@ -47,8 +44,9 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     }
 
     /// Calls `instance_create` with the plugin's config bytes.
-    static func create(descriptor: PluginDescriptor, config: [UInt8], slowCallbackThreshold: TimeAmount,
-                       logger: Logger) throws(PluginLoadError) -> PluginEndpoint {
+    static func create(descriptor: PluginDescriptor, config: [UInt8], logger: Logger)
+        throws(PluginLoadError) -> PluginEndpoint
+    {
         let context = PluginInstanceContext(name: descriptor.name, logger: logger)
         var error = [CChar](repeating: 0, count: 512)
         let create = descriptor.raw.pointee.instance_create!
@@ -64,17 +62,14 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
         // The context must outlive every callback; the host never unloads, so it is kept for the process' life.
         _ = Unmanaged.passRetained(context)
-        return PluginEndpoint(descriptor: descriptor, instance: instance, context: context,
-                              slowCallbackThreshold: slowCallbackThreshold)
+        return PluginEndpoint(descriptor: descriptor, instance: instance, context: context)
     }
 
     public func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession {
         var connData: UnsafeMutableRawPointer?
-        let start = NIODeadline.now()
         let status = OpenInfoBuffer.with(info) { openInfo in
             self.onOpen(self.instance, connection.handle, openInfo, &connData)
         }
-        self.checkDuration(since: start, callback: "on_open")
         guard status == agenthost_status_t(AGENTHOST_OK) else { throw PluginCallbackError.openRefused(status) }
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
     }
@@ -82,16 +77,6 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     /// Drops the instance. Only once no connection of it is open.
     public func dropInstance() {
         self.descriptor.raw.pointee.instance_drop?(self.instance)
-    }
-
-    @inline(__always)
-    func checkDuration(since start: NIODeadline, callback: StaticString) {
-        let elapsed = NIODeadline.now() - start
-        if elapsed > self.slowCallbackThreshold {
-            self.logger.warning("slow plugin callback", metadata: [
-                "callback": "\(callback)", "duration_ms": "\(Double(elapsed.nanoseconds) / 1e6)",
-            ])
-        }
     }
 }
 

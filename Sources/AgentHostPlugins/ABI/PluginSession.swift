@@ -3,7 +3,7 @@ import CAgentHostPlugin
 import NIOCore
 
 /// One connection's session in a plugin: forwards the core's session calls to the plugin's C callbacks.
-/// Every call arrives on the connection's event loop, one at a time (the core guarantees it).
+/// Every call arrives on the connection's event loop, one at a time, timed by the core (the core guarantees it).
 final class PluginSession: WebSocketSession {
     private let endpoint: PluginEndpoint
     private let handle: agenthost_conn_t
@@ -18,12 +18,10 @@ final class PluginSession: WebSocketSession {
 
     func didReceive(kind: WebSocketMessageKind, data: ByteBuffer) {
         let cKind = agenthost_message_kind_t(kind == .text ? AGENTHOST_MESSAGE_TEXT : AGENTHOST_MESSAGE_BINARY)
-        let start = NIODeadline.now()
         data.withUnsafeReadableBytes { bytes in
             self.endpoint.onMessage(self.endpoint.instance, self.connData, self.handle, cKind,
                                     bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
         }
-        self.endpoint.checkDuration(since: start, callback: "on_message")
     }
 
     func didReceive(event: DeferredEvent) {
@@ -32,40 +30,32 @@ final class PluginSession: WebSocketSession {
             kind: agenthost_event_kind_t(event.kind == .posted ? AGENTHOST_EVENT_POSTED : AGENTHOST_EVENT_TIMER),
             id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
             cancelled: event.cancelled ? 1 : 0)
-        let start = NIODeadline.now()
         self.endpoint.onEvent(self.endpoint.instance, self.closed ? nil : self.connData, self.handle, &cEvent)
-        self.endpoint.checkDuration(since: start, callback: "on_event")
     }
 
     func didBecomeWritable() {
         guard let onWritable = self.endpoint.onWritable, !self.closed else { return }
-        let start = NIODeadline.now()
         onWritable(self.endpoint.instance, self.connData, self.handle)
-        self.endpoint.checkDuration(since: start, callback: "on_writable")
     }
 
     func didFail(_ failure: WebSocketFailure) {
         guard let onError = self.endpoint.onError, !self.closed else { return }
         let (kind, message) = Self.cError(failure)
         var text = message
-        let start = NIODeadline.now()
         text.withUTF8 { bytes in
             onError(self.endpoint.instance, self.connData, self.handle, kind, bytes.baseAddress, bytes.count)
         }
-        self.endpoint.checkDuration(since: start, callback: "on_error")
     }
 
     func didClose(code: UInt16, reason: String) {
         guard !self.closed else { return }
         self.closed = true
         var reason = reason
-        let start = NIODeadline.now()
         reason.withUTF8 { bytes in
             self.endpoint.onClose(self.endpoint.instance, self.connData, self.handle, code, bytes.baseAddress,
                                   bytes.count)
         }
         self.connData = nil
-        self.endpoint.checkDuration(since: start, callback: "on_close")
     }
 
     private static func cError(_ failure: WebSocketFailure) -> (agenthost_error_kind_t, String) {

@@ -28,7 +28,6 @@ public struct PluginLoader: Sendable {
         public var directory: String
         /// Per plugin name: the JSON bytes handed to `instance_create` ("{}" when absent).
         public var pluginConfigs: [String: [UInt8]] = [:]
-        public var slowCallbackThreshold: TimeAmount = .milliseconds(50)
 
         public init(directory: String) {
             self.directory = directory
@@ -121,7 +120,7 @@ public struct PluginLoader: Sendable {
         }
         let endpoint = try PluginEndpoint.create(
             descriptor: validated, config: self.configuration.pluginConfigs[validated.name] ?? Array("{}".utf8),
-            slowCallbackThreshold: self.configuration.slowCallbackThreshold, logger: self.logger)
+            logger: self.logger)
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
                             file: path, stagedFile: staged, endpoint: endpoint)
     }
