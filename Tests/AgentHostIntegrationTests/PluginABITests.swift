@@ -1,6 +1,9 @@
+import AgentHostCore
 import AgentHostPlugins
 import Foundation
 import Glibc
+import Logging
+import NIOCore
 import Testing
 
 /// The ABI's promises, checked from the plugin's side with the lifecycle_recorder fixture (compiled at test time):
@@ -119,6 +122,40 @@ struct PluginABITests {
             try await client.sendText("bad-utf8")
             #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3")  // BAD_ARGUMENT
             await client.close()
+        }
+    }
+
+    @Test func logsASlowCallbackWithItsDurationAndStillDelivers() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("slow_callback", into: directory)
+        let logs = LogRecorder()
+        try await TestServer.with(pluginDirectory: directory, logs: logs,
+                                  configure: { $0.webSocket.slowCallbackThreshold = .milliseconds(20) }) { server in
+            let client = try await RawWebSocketClient.connect(port: server.port, path: "/slow")
+            try await client.sendText("take your time")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "take your time")
+            let slow = logs.recorded.filter { $0.message == "slow endpoint callback" }
+            #expect(slow.count == 1)
+            let line = try #require(slow.first)
+            #expect(line.level == .warning)
+            #expect(line.metadata["endpoint"] == "slow")
+            #expect(line.metadata["callback"] == "message")
+            let duration = try #require(line.metadata["duration_ms"].flatMap(Double.init))
+            #expect(duration >= 75 && duration < 2000, "\(duration) ms")
+            await client.close()
+        }
+    }
+
+    @Test func logsEachRefusedPluginOnceWithFileAndReason() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("instance_create_fails", into: directory)
+        let logs = LogRecorder()
+        try await TestServer.with(pluginDirectory: directory, logs: logs) { _ in
+            let refusals = logs.recorded.filter { $0.message == "plugin refused" }
+            #expect(refusals.count == 1)
+            #expect(refusals.first?.level == .error)
+            #expect(refusals.first?.metadata["file"] == "\(directory)/instance_create_fails.so")
+            #expect(refusals.first?.metadata["reason"] == "instance_create failed: model server unreachable")
         }
     }
 }

@@ -40,7 +40,8 @@ public final class WebSocketConnection: @unchecked Sendable {
     public let eventLoop: any EventLoop
     /// The registry handle naming this connection; 0 until registered.
     public private(set) var handle: UInt64 = 0
-    let configuration: WebSocketConfiguration
+    private let settings: ConnectionSettings
+    var configuration: WebSocketConfiguration { self.settings.configuration }
 
     private let closing = Atomic<Bool>(false)
     private let nextTimerID = Atomic<UInt64>(1)
@@ -58,10 +59,10 @@ public final class WebSocketConnection: @unchecked Sendable {
     /// Loop-bound: the session, kept to deliver cancelled events after close.
     private var session: (any WebSocketSession)?
 
-    init(eventLoop: any EventLoop, configuration: WebSocketConfiguration, handler: WebSocketConnectionHandler) {
+    init(eventLoop: any EventLoop, settings: ConnectionSettings, handler: WebSocketConnectionHandler) {
         eventLoop.preconditionInEventLoop()
         self.eventLoop = eventLoop
-        self.configuration = configuration
+        self.settings = settings
         self.handler = handler
         self.loopThread = pthread_self()
     }

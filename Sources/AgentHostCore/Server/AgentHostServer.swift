@@ -22,6 +22,7 @@ public final class AgentHostServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
     private let sweepers: KeepAliveSweepers
+    private let settings: ConnectionSettings
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
@@ -34,6 +35,7 @@ public final class AgentHostServer: Service, Sendable {
         self.logger = logger
         self.onListening = onListening
         self.sweepers = KeepAliveSweepers(configuration: configuration.webSocket)
+        self.settings = ConnectionSettings(configuration.webSocket)
     }
 
     /// The bound address, once listening.
@@ -92,7 +94,7 @@ public final class AgentHostServer: Service, Sendable {
                     }
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head),
-                        configuration: self.configuration.webSocket, registry: self.registry,
+                        settings: self.settings, registry: self.registry,
                         openConnections: self.connections, sweeper: self.sweepers.sweeper(for: channel.eventLoop),
                         logger: self.logger)
                     // The handler writes finished frames (WebSocketFrameWriter) from the context of NIO's encoder,

@@ -15,9 +15,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private let endpoint: any WebSocketEndpoint
     /// Until the session is open; then only the route is kept (an idle connection should weigh little).
-    private var info: ConnectionInfo?
+    private var pendingInfo: PendingConnectionInfo?
     private let route: String
-    private let configuration: WebSocketConfiguration
+    private let settings: ConnectionSettings
+    private var configuration: WebSocketConfiguration { self.settings.configuration }
     private let registry: ConnectionRegistry
     private let openConnections: OpenConnections
     private let logger: Logger
@@ -53,12 +54,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private let sweeper: KeepAliveSweeper?
     private var closeTimeoutTask: Scheduled<Void>?
 
-    init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
+    convenience init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
+                     registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?,
+                     logger: Logger) {
+        self.init(endpoint: endpoint, info: info, settings: ConnectionSettings(configuration), registry: registry,
+                  openConnections: openConnections, sweeper: sweeper, logger: logger)
+    }
+
+    init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, settings: ConnectionSettings,
          registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?, logger: Logger) {
+        let configuration = settings.configuration
         self.endpoint = endpoint
-        self.info = info
+        self.pendingInfo = PendingConnectionInfo(info)
         self.route = info.route
-        self.configuration = configuration
+        self.settings = settings
         self.registry = registry
         self.openConnections = openConnections
         self.sweeper = sweeper
@@ -70,11 +79,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard let info = self.info else { return }
-        self.info = nil
+        guard let info = self.pendingInfo?.info else { return }
+        self.pendingInfo = nil
         self.context = context
         self.writable = context.channel.isWritable
-        let connection = WebSocketConnection(eventLoop: context.eventLoop, configuration: self.configuration,
+        let connection = WebSocketConnection(eventLoop: context.eventLoop, settings: self.settings,
                                              handler: self)
         self.connection = connection
         connection.register(in: self.registry)

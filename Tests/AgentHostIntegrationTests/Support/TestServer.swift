@@ -16,6 +16,7 @@ struct TestServer {
 
     static func with(
         pluginDirectory: String?,
+        logs: LogRecorder? = nil,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         _ body: (TestServer) async throws -> Void
     ) async throws {
@@ -23,8 +24,10 @@ struct TestServer {
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configure(&configuration)
-        var logger = Logger(label: "agenthost-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["AGENTHOST_TEST_LOG"] == nil ? .critical : .debug
+        var logger = logs?.logger() ?? Logger(label: "agenthost-test")
+        if logs == nil {
+            logger.logLevel = ProcessInfo.processInfo.environment["AGENTHOST_TEST_LOG"] == nil ? .critical : .debug
+        }
 
         var loaded: [LoadedPlugin] = []
         var refused: [RefusedPlugin] = []
