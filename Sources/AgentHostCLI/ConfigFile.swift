@@ -11,6 +11,10 @@ import NIOCore
 ///   "plugins": "/etc/agenthost/plugins",
 ///   "event_loops": 2,
 ///   "log_level": "info",
+///   "watch": false,
+///   "drain_timeout_ms": 30000,
+///   "allowlist": "/etc/agenthost/plugins.sha256",
+///   "admin_token": "(or AGENTHOST_ADMIN_TOKEN in the environment)",
 ///   "max_header_size": 16384,
 ///   "handshake_timeout_ms": 10000,
 ///   "shutdown_timeout_ms": 10000,
@@ -28,6 +32,10 @@ struct ConfigFile {
     var plugins: String?
     var eventLoops: Int?
     var logLevel: String?
+    var watch = false
+    var drainTimeout: Double?
+    var allowlist: String?
+    var adminToken: String?
     var server = ServerConfiguration()
     var pluginConfigs: [String: [UInt8]] = [:]
 
@@ -66,6 +74,10 @@ struct ConfigFile {
         self.plugins = try reader.string("plugins")
         self.eventLoops = try reader.int("event_loops", min: 1)
         self.logLevel = try reader.string("log_level")
+        self.watch = try reader.bool("watch") ?? false
+        self.drainTimeout = try reader.int("drain_timeout_ms", min: 0).map { Double($0) / 1000 }
+        self.allowlist = try reader.string("allowlist")
+        self.adminToken = try reader.string("admin_token")
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
         if let v = try reader.milliseconds("handshake_timeout_ms") { self.server.handshakeTimeout = v }
         if let v = try reader.milliseconds("shutdown_timeout_ms") { self.server.shutdownTimeout = v }
@@ -112,6 +124,14 @@ struct ConfigFile {
             guard let value = self.value(key) else { return nil }
             guard let string = value as? String else { throw Error(description: "\(self.path)\(key) must be a string") }
             return string
+        }
+
+        mutating func bool(_ key: String) throws -> Bool? {
+            guard let value = self.value(key) else { return nil }
+            guard Self.isBoolean(value), let bool = value as? Bool else {
+                throw Error(description: "\(self.path)\(key) must be true or false")
+            }
+            return bool
         }
 
         mutating func int(_ key: String, min: Int, max: Int = Int.max) throws -> Int? {

@@ -1,6 +1,7 @@
 import AgentHostCore
 import AgentHostPlugins
 import ArgumentParser
+import Foundation
 import Glibc
 import Logging
 import NIOCore
@@ -37,6 +38,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Flag(help: "Also reload when the plugin directory changes (inotify, debounced), not only on SIGHUP.")
+    var watch = false
+
+    @Option(help: "Seconds a replaced plugin's connections may stay before close 1012 (default 30).")
+    var drainTimeout: Double?
+
+    @Option(help: "sha256sum-format file: only the listed plugin files, with those hashes, may load.")
+    var allowlist: String?
+
     @Option(help: ArgumentHelp(
         "Also serve a bare NIO echo handler at this route: the baseline the benchmark compares the plugin path with.",
         visibility: .hidden))
@@ -71,44 +81,52 @@ struct ServeCommand: AsyncParsableCommand {
 
         Self.raiseOpenFileLimit(logger: logger)
 
-        // Plugins first: a host that starts must already serve its routes when it says it is listening.
+        server.adminToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"] ?? file.adminToken
+        let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let router = Router()
+
+        // SIGHUP is trapped now, before the listening line: from then on it means "reload", never "terminate".
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+
+        // Plugins next: a host that says it is listening already serves its routes.
         let staging = try PluginStaging()
-        var routes: [String: any WebSocketEndpoint] = [:]
-        var loaded: [LoadedPlugin] = []
+        var services: [any Service] = []
+        var manager: PluginManager?
         if let directory = self.plugins ?? file.plugins {
-            var loaderConfiguration = PluginLoader.Configuration(directory: directory)
-            loaderConfiguration.pluginConfigs = file.pluginConfigs
-            let loader = PluginLoader(configuration: loaderConfiguration, staging: staging, logger: logger)
-            do {
-                loaded = try loader.loadAll().loaded
-            } catch {
-                logger.error("cannot load plugins", metadata: ["reason": "\(error.description)"])
+            var configuration = PluginManager.Configuration(directory: directory)
+            configuration.pluginConfigs = file.pluginConfigs
+            configuration.allowlistPath = self.allowlist ?? file.allowlist
+            if let seconds = self.drainTimeout ?? file.drainTimeout {
+                configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
             }
-            for plugin in loaded {
-                for route in plugin.routes { routes[route] = plugin.endpoint }
-            }
+            let plugins = PluginManager(configuration: configuration, staging: staging, router: router,
+                                        registry: HostFunctionTable.registry, group: group, logger: logger)
+            await plugins.reload()
+            let watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
+            services.append(ReloadService(manager: plugins, signals: hangups, watcher: watcher, logger: logger))
+            manager = plugins
         } else {
             logger.warning("no --plugins directory given: only /healthz is served")
         }
 
-        let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let scheme = "ws"
+        let adminRoutes: [String: any AdminRoute] = manager.map { ["/plugins": PluginStatusRoute(manager: $0)] } ?? [:]
         let agentHost = AgentHostServer(
-            configuration: server, router: Router(RouteTable(routes)), registry: HostFunctionTable.registry,
-            group: group, logger: logger
+            configuration: server, router: router, registry: HostFunctionTable.registry,
+            group: group, logger: logger, adminRoutes: adminRoutes
         ) { address in
             let shownHost = address.protocol == .inet6 ? "[\(address.ipAddress ?? host)]" : (address.ipAddress ?? host)
             print("agenthost listening on \(scheme)://\(shownHost):\(address.port ?? port)")
             fflush(nil)  // the line is how scripts and tests learn the port: it must not sit in a buffer
         }
         let serviceGroup = ServiceGroup(configuration: .init(
-            services: [agentHost],
+            services: [agentHost] + services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await serviceGroup.run()
 
-        for plugin in loaded { plugin.endpoint.dropInstance() }
+        await manager?.shutdown()
         staging.removeAll()
         try await group.shutdownGracefully()
     }

@@ -11,10 +11,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let router: Router
+    private let adminRoutes: [String: any AdminRoute]
+    private let adminToken: String?
     private var request: HTTPRequestHead?
 
-    init(router: Router) {
+    init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil) {
         self.router = router
+        self.adminRoutes = adminRoutes
+        self.adminToken = adminToken
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -26,6 +30,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = self.request else { return }
             self.request = nil
+            if let route = self.adminRoutes[String(head.uri.requestPath)] {
+                self.answerAdmin(context: context, head: head, route: route)
+                return
+            }
             let (status, body) = self.answer(head)
             self.respond(context: context, head: head, status: status, body: body)
         }
@@ -48,6 +56,27 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return (.upgradeRequired, #"{"error":"this route speaks WebSocket only"}"#)
             }
             return (.notFound, #"{"error":"not found"}"#)
+        }
+    }
+
+    private func answerAdmin(context: ChannelHandlerContext, head: HTTPRequestHead, route: any AdminRoute) {
+        guard head.method == .GET || head.method == .HEAD else {
+            self.respond(context: context, head: head, status: .methodNotAllowed, body: #"{"error":"use GET"}"#)
+            return
+        }
+        guard AdminAccess.allows(remoteIP: context.channel.remoteAddress?.ipAddress,
+                                 authorization: head.headers.first(name: "authorization"), token: self.adminToken)
+        else {
+            self.respond(context: context, head: head, status: .forbidden,
+                         body: #"{"error":"admin routes answer loopback peers or the admin token"}"#)
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: String.self)
+        promise.completeWithTask { await route.respond() }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { body in
+            let (handler, context) = loopBound.value
+            handler.respond(context: context, head: head, status: .ok, body: body)
         }
     }
 

@@ -21,13 +21,15 @@ public final class AgentHostServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
+    private let adminRoutes: [String: any AdminRoute]
     private let sweepers: KeepAliveSweepers
     private let settings: ConnectionSettings
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
-                group: any EventLoopGroup, logger: Logger,
+                group: any EventLoopGroup, logger: Logger, adminRoutes: [String: any AdminRoute] = [:],
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.adminRoutes = adminRoutes
         self.configuration = configuration
         self.router = router
         self.registry = registry
@@ -105,9 +107,10 @@ public final class AgentHostServer: Service, Sendable {
                 }
             })
         var configuration = NIOUpgradableHTTPServerPipelineConfiguration(
-            upgradeConfiguration: .init(upgraders: [upgrader]) { [router] channel in
+            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, adminToken = self.configuration.adminToken] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(HTTPRequestHandler(router: router))
+                    try channel.pipeline.syncOperations.addHandler(
+                        HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: adminToken))
                     channel.pipeline.removeHandler(name: HandshakeTimeoutHandler.name, promise: nil)
                 }
             })

@@ -17,5 +17,8 @@ public struct ServerConfiguration: Sendable {
     /// measures the plugin path against. Off in production.
     public var baselineEchoRoute: String?
 
+    /// Admin routes (`GET /plugins`) answer loopback peers, and others that send `Authorization: Bearer <token>`.
+    public var adminToken: String?
+
     public init() {}
 }

@@ -2,6 +2,7 @@ import AgentHostCore
 import CAgentHostPlugin
 import Logging
 import NIOCore
+import Synchronization
 
 /// Adapts one plugin instance's C function table to the core's `WebSocketEndpoint`.
 public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
@@ -26,6 +27,14 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
                                   agenthost_error_kind_t, UnsafePointer<UInt8>?, Int) -> Void)?
     let onClose: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, agenthost_conn_t, UInt16,
                                  UnsafePointer<UInt8>?, Int) -> Void
+
+    private struct Lifecycle {
+        /// Handles of the connections this instance has open.
+        var open: Set<UInt64> = []
+        var dropped = false
+    }
+
+    private let lifecycle = Mutex(Lifecycle())
 
     private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext) {
         let d = descriptor.raw.pointee
@@ -71,12 +80,37 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             self.onOpen(self.instance, connection.handle, openInfo, &connData)
         }
         guard status == agenthost_status_t(AGENTHOST_OK) else { throw PluginCallbackError.openRefused(status) }
+        self.lifecycle.withLock { _ = $0.open.insert(connection.handle) }
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
     }
 
-    /// Drops the instance. Only once no connection of it is open.
+    func sessionClosed(handle: UInt64) {
+        self.lifecycle.withLock { _ = $0.open.remove(handle) }
+    }
+
+    /// Connections this instance has open.
+    public var openConnections: Int { self.lifecycle.withLock { $0.open.count } }
+
+    /// Handles of the connections this instance has open.
+    public var openHandles: [UInt64] { self.lifecycle.withLock { Array($0.open) } }
+
+    /// Runs `body` (a call into the plugin for a connection that is already closed) unless the instance is
+    /// dropped. Only cancelled events take this path, after their connection's on_close: a drop can race with them.
+    func ifNotDropped(_ body: () -> Void) {
+        self.lifecycle.withLock { state in
+            if !state.dropped { body() }
+        }
+    }
+
+    /// Drops the instance. Call only once no connection of it is open and every event loop has run the work
+    /// queued before (see `PluginManager`); later stray events are not delivered.
     public func dropInstance() {
-        self.descriptor.raw.pointee.instance_drop?(self.instance)
+        let drop = self.lifecycle.withLock { state -> Bool in
+            guard !state.dropped else { return false }
+            state.dropped = true
+            return true
+        }
+        if drop { self.descriptor.raw.pointee.instance_drop?(self.instance) }
     }
 }
 

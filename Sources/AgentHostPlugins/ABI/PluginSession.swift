@@ -30,7 +30,13 @@ final class PluginSession: WebSocketSession {
             kind: agenthost_event_kind_t(event.kind == .posted ? AGENTHOST_EVENT_POSTED : AGENTHOST_EVENT_TIMER),
             id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
             cancelled: event.cancelled ? 1 : 0)
-        self.endpoint.onEvent(self.endpoint.instance, self.closed ? nil : self.connData, self.handle, &cEvent)
+        if self.closed {
+            self.endpoint.ifNotDropped {
+                self.endpoint.onEvent(self.endpoint.instance, nil, self.handle, &cEvent)
+            }
+        } else {
+            self.endpoint.onEvent(self.endpoint.instance, self.connData, self.handle, &cEvent)
+        }
     }
 
     func didBecomeWritable() {
@@ -56,6 +62,7 @@ final class PluginSession: WebSocketSession {
                                   bytes.count)
         }
         self.connData = nil
+        self.endpoint.sessionClosed(handle: self.handle)
     }
 
     private static func cError(_ failure: WebSocketFailure) -> (agenthost_error_kind_t, String) {

@@ -4,24 +4,20 @@ import Glibc
 /// (not a symlink), owned by root or by the user the host runs as, writable by no one else, in a directory that
 /// is not group- or world-writable either. A file anyone else could write is code anyone else could run in the host.
 enum PluginFileVetting {
-    static func vet(file path: String, directory: String) throws(PluginLoadError) {
-        var fileInfo = stat()
-        guard lstat(path, &fileInfo) == 0 else {
-            throw PluginLoadError(.unsafeFile, "cannot stat: \(String(cString: strerror(errno)))")
-        }
-        if fileInfo.st_mode & S_IFMT == S_IFLNK {
-            throw PluginLoadError(.unsafeFile, "is a symbolic link; copy the real file into the plugin directory")
-        }
-        guard fileInfo.st_mode & S_IFMT == S_IFREG else {
+    /// Checks the status of an opened plugin file.
+    static func vetFile(_ status: stat) throws(PluginLoadError) {
+        guard status.st_mode & S_IFMT == S_IFREG else {
             throw PluginLoadError(.unsafeFile, "is not a regular file")
         }
-        try self.checkOwnerAndMode(fileInfo, what: "file")
+        try self.checkOwnerAndMode(status, what: "file")
+    }
 
-        var directoryInfo = stat()
-        guard stat(directory, &directoryInfo) == 0 else {
+    static func vetDirectory(_ directory: String) throws(PluginLoadError) {
+        var status = stat()
+        guard stat(directory, &status) == 0 else {
             throw PluginLoadError(.unsafeFile, "cannot stat the plugin directory: \(String(cString: strerror(errno)))")
         }
-        try self.checkOwnerAndMode(directoryInfo, what: "plugin directory")
+        try self.checkOwnerAndMode(status, what: "plugin directory")
     }
 
     private static func checkOwnerAndMode(_ info: stat, what: String) throws(PluginLoadError) {

@@ -11,6 +11,7 @@ public struct LoadedPlugin: Sendable {
     public let routes: [String]
     public let file: String
     public let stagedFile: String
+    public let sha256: String
     public let endpoint: PluginEndpoint
 }
 
@@ -88,8 +89,15 @@ public struct PluginLoader: Sendable {
     /// Loads one file. `routeOwners` and `loadedNames` are what is already claimed.
     public func load(path: String, fileName: String, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
-        try PluginFileVetting.vet(file: path, directory: self.configuration.directory)
-        let staged = try self.staging.stage(path, name: fileName)
+        let snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName)
+        return try self.load(snapshot, routeOwners: routeOwners, loadedNames: loadedNames)
+    }
+
+    /// Loads a file already read: stage its bytes, dlopen the copy, validate, create the instance.
+    public func load(_ snapshot: PluginFileSnapshot, routeOwners: [String: String] = [:],
+                     loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
+        let path = snapshot.path
+        let staged = try self.staging.stage(snapshot.bytes, name: snapshot.fileName)
 
         guard let handle = dlopen(staged, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText())")
@@ -122,7 +130,7 @@ public struct PluginLoader: Sendable {
             descriptor: validated, config: self.configuration.pluginConfigs[validated.name] ?? Array("{}".utf8),
             logger: self.logger)
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
-                            file: path, stagedFile: staged, endpoint: endpoint)
+                            file: path, stagedFile: staged, sha256: snapshot.sha256, endpoint: endpoint)
     }
 
     private static func dlerrorText() -> String {

@@ -23,29 +23,23 @@ public final class PluginStaging: Sendable {
         self.directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Copies `source` to a new unique file in the staging directory and returns its path.
-    public func stage(_ source: String, name: String) throws(PluginLoadError) -> String {
+    /// Writes `bytes` (a plugin file as read) to a new unique file in the staging directory; returns its path.
+    public func stage(_ bytes: [UInt8], name: String) throws(PluginLoadError) -> String {
         let serial = self.counter.add(1, ordering: .relaxed).newValue
         let destination = "\(self.directory)/\(serial)-\(name)"
-        let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard input >= 0 else { throw PluginLoadError(.staging, "cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(input) }
         let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o500)
         guard output >= 0 else {
             throw PluginLoadError(.staging, "cannot create \(destination): \(String(cString: strerror(errno)))")
         }
         defer { close(output) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if count == 0 { break }
-            guard count > 0 else { throw PluginLoadError(.staging, "read failed: \(String(cString: strerror(errno)))") }
-            var written = 0
-            while written < count {
-                let n = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, count - written) }
-                guard n > 0 else { throw PluginLoadError(.staging, "write failed: \(String(cString: strerror(errno)))") }
-                written += n
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(output, $0.baseAddress! + written, bytes.count - written) }
+            guard n > 0 else {
+                if n < 0 && errno == EINTR { continue }
+                throw PluginLoadError(.staging, "write to \(destination) failed: \(String(cString: strerror(errno)))")
             }
+            written += n
         }
         return destination
     }

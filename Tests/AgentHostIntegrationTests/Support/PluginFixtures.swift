@@ -25,12 +25,14 @@ enum PluginFixtures {
 
     /// Compiles `source` into `directory/output` as a shared object with mode 0755.
     @discardableResult
-    static func compile(source: String, into directory: String, as output: String) throws -> String {
+    static func compile(source: String, into directory: String, as output: String, defines: [String] = [])
+        throws -> String
+    {
         let destination = "\(directory)/\(output)"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["cc", "-shared", "-fPIC", "-O1", "-pthread", "-I", headerDirectory, "-I", fixtureDirectory,
-                             "-o", destination, source]
+        process.arguments = ["cc", "-shared", "-fPIC", "-O1", "-pthread", "-I", headerDirectory, "-I", fixtureDirectory]
+            + defines.map { "-D\($0)" } + ["-o", destination, source]
         let errors = Pipe()
         process.standardError = errors
         try process.run()
@@ -47,6 +49,13 @@ enum PluginFixtures {
     @discardableResult
     static func compileFixture(_ name: String, into directory: String, as output: String? = nil) throws -> String {
         try self.compile(source: "\(fixtureDirectory)/\(name).c", into: directory, as: output ?? "\(name).so")
+    }
+
+    /// Compiles the versioned echo fixture; its replies start with "<tag>:".
+    @discardableResult
+    static func compileVersionedEcho(tag: String, into directory: String, as output: String) throws -> String {
+        try self.compile(source: "\(fixtureDirectory)/versioned_echo.c", into: directory, as: output,
+                         defines: ["VERSION_TAG=\"\(tag)\""])
     }
 
     /// Compiles the real echo plugin from Plugins/echo/echo.c.

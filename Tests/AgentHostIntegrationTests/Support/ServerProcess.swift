@@ -1,5 +1,7 @@
+import AgentHostPlugins
 import Foundation
 import Glibc
+import Synchronization
 
 /// The `agenthost` binary as an operator runs it: a child process whose listening line tells the port.
 final class ServerProcess: @unchecked Sendable {
@@ -8,6 +10,9 @@ final class ServerProcess: @unchecked Sendable {
     let port: Int
     let listeningLine: String
     private let errors: Pipe
+    /// Everything the server logged so far: stderr is drained continuously, or a chatty server would block once
+    /// the pipe's buffer (64 KiB) is full.
+    private let log = LogBuffer()
 
     /// The folder SwiftPM builds products into: the test bundle sits in it (`swift build` puts the `agenthost`
     /// binary and the plugins' .so files beside it).
@@ -34,6 +39,11 @@ final class ServerProcess: @unchecked Sendable {
         self.errors = Pipe()
         self.process.standardOutput = output
         self.process.standardError = self.errors
+        let log = self.log
+        self.errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            log.bytes.withLock { $0 += data }
+        }
         try self.process.run()
         // The first stdout line is the listening line; read it byte by byte (no buffering past it).
         var line = [UInt8]()
@@ -49,22 +59,56 @@ final class ServerProcess: @unchecked Sendable {
             let port = Int(self.listeningLine[self.listeningLine.index(after: colon)...])
         else {
             self.process.terminate()
-            let log = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw NotBuilt(path: "listening line (got '\(self.listeningLine)'; stderr: \(log))")
+            self.process.waitUntilExit()
+            let logged = log.text
+            throw NotBuilt(path: "listening line (got '\(self.listeningLine)'; stderr: \(logged))")
         }
         self.port = port
     }
 
     func signal(_ signal: Int32) { kill(self.process.processIdentifier, signal) }
 
+    /// Resident memory of the server process, in bytes.
+    var residentBytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+    }
+
+    /// `GET path` over a fresh connection; returns status and body.
+    func get(_ path: String, headers: [String] = []) async throws -> (status: Int, body: String) {
+        let client = try await RawWebSocketClient.connectTCP(port: self.port)
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        for header in headers { request += header + "\r\n" }
+        try await client.sendRaw(Array((request + "\r\n").utf8))
+        let status = try await client.readHTTPStatus()
+        let body = try await client.readToEnd()
+        return (status, body)
+    }
+
+    /// The server's `/plugins` list.
+    func plugins() async throws -> [PluginStatus] {
+        struct Listing: Decodable { var plugins: [PluginStatus] }
+        let (status, body) = try await self.get("/plugins")
+        guard status == 200 else { throw NotBuilt(path: "/plugins answered \(status): \(body)") }
+        return try JSONDecoder().decode(Listing.self, from: Data(body.utf8)).plugins
+    }
+
     /// Waits for the process to exit and returns its status and everything it logged.
     func waitForExit() -> (status: Int32, log: String) {
-        let log = String(decoding: self.errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         self.process.waitUntilExit()
-        return (self.process.terminationStatus, log)
+        usleep(50_000)  // let the readability handler take the last bytes
+        return (self.process.terminationStatus, self.logText)
     }
+
+    var logText: String { self.log.text }
 
     deinit {
         if self.process.isRunning { self.process.terminate() }
     }
+}
+
+final class LogBuffer: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+    var text: String { String(decoding: self.bytes.withLock { $0 }, as: UTF8.self) }
 }

@@ -1,0 +1,24 @@
+/// A read-only HTTP route for operators (such as `GET /plugins`), answered by whatever layer owns the data.
+/// Admin routes are served only to loopback peers or to requests bearing the configured admin token.
+public protocol AdminRoute: Sendable {
+    /// The JSON body to answer with (status 200).
+    func respond() async -> String
+}
+
+/// Who may call admin routes.
+enum AdminAccess {
+    /// Loopback peers always; others only with `Authorization: Bearer <token>` matching `token`.
+    static func allows(remoteIP: String?, authorization: String?, token: String?) -> Bool {
+        if let ip = remoteIP, ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.") { return true }
+        guard let token, !token.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
+        return self.constantTimeEquals(Array(authorization.utf8.dropFirst(7)), Array(token.utf8))
+    }
+
+    /// Compares without an early exit, so response time says nothing about how much of a guess was right.
+    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}

@@ -1,0 +1,297 @@
+import AgentHostCore
+import Foundation
+import Logging
+import NIOCore
+
+/// Owns the plugins in service and replaces them without dropping a connection.
+///
+/// A reload reads every `*.so` of the plugin directory once (`PluginFileSnapshot`). A file that is new, or whose
+/// SHA-256 changed, is loaded beside the generation in service; then the whole route table is published with one
+/// swap (`Router.publish`). New connections go to the new generation; open ones keep the endpoint they opened on
+/// until they close. Replaced and removed generations drain: at `drainTimeout` their remaining connections get
+/// close 1012 (Service Restart), and once the last is gone their instance is dropped. Any failure refuses only the
+/// file at fault, with one log line, and leaves what was serving in service. Libraries are never dlclosed.
+///
+/// Reloads are serialized by the actor; `ReloadService` coalesces triggers that arrive during one.
+public actor PluginManager {
+    public struct Configuration: Sendable {
+        public var directory: String
+        /// Per plugin name: the JSON bytes handed to `instance_create`.
+        public var pluginConfigs: [String: [UInt8]] = [:]
+        public var drainTimeout: Duration = .seconds(30)
+        /// `sha256sum`-format file pinning each allowed plugin file; re-read on every reload.
+        public var allowlistPath: String?
+
+        public init(directory: String) {
+            self.directory = directory
+        }
+    }
+
+    /// One loaded version of a plugin.
+    final class Generation: Sendable {
+        let id: Int
+        let plugin: LoadedPlugin
+        let fileName: String
+        let loadedAt: Date
+
+        init(id: Int, plugin: LoadedPlugin, fileName: String) {
+            self.id = id
+            self.plugin = plugin
+            self.fileName = fileName
+            self.loadedAt = Date()
+        }
+    }
+
+    private struct Refusal {
+        var sha256: String?
+        var reason: String
+        var at: Date
+    }
+
+    public let configuration: Configuration
+    private let loader: PluginLoader
+    private let router: Router
+    private let registry: ConnectionRegistry
+    private let group: any EventLoopGroup
+    private let logger: Logger
+
+    /// In service, by file name.
+    private var serving: [String: Generation] = [:]
+    private var draining: [Int: Generation] = [:]
+    /// The last refusal of each file (by file name), so a file refused once is not retried, nor logged again,
+    /// until its bytes change.
+    private var refused: [String: Refusal] = [:]
+    private var nextGeneration = 1
+    private var reloads = 0
+
+    public init(configuration: Configuration, staging: PluginStaging, router: Router, registry: ConnectionRegistry,
+                group: any EventLoopGroup, logger: Logger) {
+        self.configuration = configuration
+        var loaderConfiguration = PluginLoader.Configuration(directory: configuration.directory)
+        loaderConfiguration.pluginConfigs = configuration.pluginConfigs
+        self.loader = PluginLoader(configuration: loaderConfiguration, staging: staging, logger: logger)
+        self.router = router
+        self.registry = registry
+        self.group = group
+        self.logger = logger
+    }
+
+    // MARK: Reloading
+
+    /// Brings the plugins in service in line with the directory. Never throws: every problem is a refusal.
+    @discardableResult
+    public func reload() async -> ReloadReport {
+        let started = ContinuousClock.now
+        self.reloads += 1
+        var report = ReloadReport(reload: self.reloads)
+
+        let allowlist: PluginAllowlist?
+        do {
+            allowlist = try self.configuration.allowlistPath.map { try PluginAllowlist.load(path: $0) }
+        } catch {
+            report.failure = "\(error)"
+            self.logger.error("reload refused: the allowlist is unreadable; plugins in service are unchanged",
+                              metadata: ["reason": "\(error)"])
+            return report
+        }
+        let files: [String]
+        do {
+            files = try self.loader.pluginFiles()
+        } catch {
+            report.failure = error.description
+            self.logger.error("reload refused: plugins in service are unchanged", metadata: ["reason": "\(error)"])
+            return report
+        }
+
+        var next = self.serving
+        var retiring: [Generation] = []
+        for (fileName, generation) in self.serving where !files.contains(fileName) {
+            next[fileName] = nil
+            retiring.append(generation)
+            report.removed.append(generation.plugin.name)
+        }
+        for fileName in self.refused.keys where !files.contains(fileName) { self.refused[fileName] = nil }
+
+        for fileName in files {
+            let snapshot: PluginFileSnapshot
+            do {
+                snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName)
+            } catch {
+                self.refuse(fileName, sha256: nil, reason: error.description, into: &report)
+                continue
+            }
+            if let current = next[fileName], current.plugin.sha256 == snapshot.sha256 {
+                report.unchanged += 1
+                continue
+            }
+            if let previous = self.refused[fileName], previous.sha256 == snapshot.sha256 {
+                continue  // refused before, bytes unchanged: still refused, already logged
+            }
+            if let allowlist, let reason = allowlist.refusal(fileName: fileName, sha256: snapshot.sha256) {
+                self.refuse(fileName, sha256: snapshot.sha256, reason: reason, into: &report)
+                continue
+            }
+            // What the other files in service claim; this file's own current generation is being replaced.
+            var routeOwners: [String: String] = [:]
+            var names: Set<String> = []
+            for (otherFile, generation) in next where otherFile != fileName {
+                names.insert(generation.plugin.name)
+                for route in generation.plugin.routes { routeOwners[route] = generation.plugin.name }
+            }
+            do {
+                let plugin = try self.loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
+                let generation = Generation(id: self.nextGeneration, plugin: plugin, fileName: fileName)
+                self.nextGeneration += 1
+                if let old = next[fileName] {
+                    retiring.append(old)
+                    report.replaced.append("\(plugin.name) \(old.plugin.version)->\(plugin.version)")
+                } else {
+                    report.loaded.append("\(plugin.name) \(plugin.version)")
+                }
+                next[fileName] = generation
+                self.refused[fileName] = nil
+            } catch {
+                self.refuse(fileName, sha256: snapshot.sha256, reason: error.description, into: &report)
+            }
+        }
+
+        // One swap: every new connection from here on sees the new table.
+        var routes: [String: any WebSocketEndpoint] = [:]
+        for generation in next.values {
+            for route in generation.plugin.routes { routes[route] = generation.plugin.endpoint }
+        }
+        self.router.publish(RouteTable(routes))
+        self.serving = next
+        for generation in retiring {
+            self.draining[generation.id] = generation
+            Task { await self.drain(generation) }
+        }
+
+        report.duration = ContinuousClock.now - started
+        self.logger.info("plugins reloaded", metadata: report.metadata)
+        return report
+    }
+
+    private func refuse(_ fileName: String, sha256: String?, reason: String, into report: inout ReloadReport) {
+        self.refused[fileName] = Refusal(sha256: sha256, reason: reason, at: Date())
+        report.refused.append("\(fileName): \(reason)")
+        self.logger.error("plugin refused", metadata: [
+            "file": "\(self.configuration.directory)/\(fileName)", "reason": "\(reason)",
+        ])
+    }
+
+    // MARK: Draining
+
+    private func drain(_ generation: Generation) async {
+        let endpoint = generation.plugin.endpoint
+        let deadline = ContinuousClock.now + self.configuration.drainTimeout
+        while endpoint.openConnections > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let remaining = endpoint.openHandles
+        if !remaining.isEmpty {
+            self.logger.info("drain deadline passed: closing with 1012", metadata: [
+                "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)",
+                "connections": "\(remaining.count)",
+            ])
+            for handle in remaining {
+                _ = self.registry.lookup(handle)?.close(code: CloseCode.serviceRestart, reason: "service restart")
+            }
+            // Clients get the close handshake's own timeout to answer; then the connections are dropped.
+            let closeDeadline = ContinuousClock.now + .seconds(10)
+            while endpoint.openConnections > 0 && ContinuousClock.now < closeDeadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            for handle in endpoint.openHandles { self.registry.lookup(handle)?.abort() }
+            while endpoint.openConnections > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+        await self.flushEventLoops()
+        endpoint.dropInstance()
+        self.draining[generation.id] = nil
+        self.logger.info("plugin generation retired", metadata: [
+            "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)",
+        ])
+    }
+
+    /// Runs an empty task on every event loop: work queued there before (events for closed connections of a
+    /// retiring instance) has run once this returns.
+    private func flushEventLoops() async {
+        for loop in self.group.makeIterator() {
+            try? await loop.submit {}.get()
+        }
+    }
+
+    /// Drops every instance (at exit, after the server stopped and its connections are closed).
+    public func shutdown() async {
+        await self.flushEventLoops()
+        for generation in self.serving.values { generation.plugin.endpoint.dropInstance() }
+        for generation in self.draining.values { generation.plugin.endpoint.dropInstance() }
+        self.serving = [:]
+        self.draining = [:]
+    }
+
+    // MARK: Status
+
+    public func status() -> [PluginStatus] {
+        var all: [PluginStatus] = []
+        for generation in self.serving.values { all.append(self.status(generation, state: "serving")) }
+        for generation in self.draining.values { all.append(self.status(generation, state: "draining")) }
+        for (fileName, refusal) in self.refused {
+            all.append(PluginStatus(
+                name: nil, version: nil, routes: [], sha256: refusal.sha256, generation: nil, state: "refused",
+                reason: refusal.reason, openConnections: 0, loadedAt: ISO8601DateFormatter().string(from: refusal.at),
+                file: "\(self.configuration.directory)/\(fileName)"))
+        }
+        return all.sorted { ($0.name ?? "~", $0.generation ?? 0, $0.file) < ($1.name ?? "~", $1.generation ?? 0, $1.file) }
+    }
+
+    private func status(_ generation: Generation, state: String) -> PluginStatus {
+        PluginStatus(
+            name: generation.plugin.name, version: generation.plugin.version, routes: generation.plugin.routes,
+            sha256: generation.plugin.sha256, generation: generation.id, state: state, reason: nil,
+            openConnections: generation.plugin.endpoint.openConnections,
+            loadedAt: ISO8601DateFormatter().string(from: generation.loadedAt), file: generation.plugin.file)
+    }
+}
+
+/// One line of `GET /plugins`.
+public struct PluginStatus: Codable, Sendable, Equatable {
+    public var name: String?
+    public var version: String?
+    public var routes: [String]
+    public var sha256: String?
+    public var generation: Int?
+    /// "serving", "draining" or "refused".
+    public var state: String
+    public var reason: String?
+    public var openConnections: Int
+    public var loadedAt: String
+    public var file: String
+
+    enum CodingKeys: String, CodingKey {
+        case name, version, routes, sha256, generation, state, reason, file
+        case openConnections = "open_connections"
+        case loadedAt = "loaded_at"
+    }
+}
+
+/// What one reload changed; logged as one line.
+public struct ReloadReport: Sendable {
+    public var reload: Int
+    public var loaded: [String] = []
+    public var replaced: [String] = []
+    public var removed: [String] = []
+    public var refused: [String] = []
+    public var unchanged = 0
+    /// Set when the reload did nothing at all (directory or allowlist unreadable).
+    public var failure: String?
+    public var duration: Duration = .zero
+
+    var metadata: Logger.Metadata {
+        [
+            "reload": "\(self.reload)", "loaded": "\(self.loaded)", "replaced": "\(self.replaced)",
+            "removed": "\(self.removed)", "refused": "\(self.refused.count)", "unchanged": "\(self.unchanged)",
+            "duration_ms": "\(Double(self.duration.components.attoseconds) / 1e15 + Double(self.duration.components.seconds) * 1000)",
+        ]
+    }
+}

@@ -1,0 +1,18 @@
+import AgentHostCore
+import Foundation
+
+/// `GET /plugins`: every plugin generation with its state, as JSON (admin only; see `AdminRoute`).
+public struct PluginStatusRoute: AdminRoute {
+    private let manager: PluginManager
+
+    public init(manager: PluginManager) {
+        self.manager = manager
+    }
+
+    public func respond() async -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(["plugins": await self.manager.status()])) ?? Data(#"{"plugins":[]}"#.utf8)
+        return String(decoding: body, as: UTF8.self)
+    }
+}

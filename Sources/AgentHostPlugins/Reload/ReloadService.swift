@@ -1,0 +1,50 @@
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Owns SIGHUP (and, with `--watch`, changes to the plugin directory) and turns them into reloads.
+///
+/// swift-service-lifecycle has no reload hook, so this service traps SIGHUP itself. The trap is installed when the
+/// `UnixSignalsSequence` is created, which the caller does before the server says it is listening: a SIGHUP sent
+/// right after the listening line must reload, not kill the process. Reloads run one at a time; triggers that
+/// arrive during one coalesce into a single further reload.
+public struct ReloadService: Service {
+    private let manager: PluginManager
+    private let signals: UnixSignalsSequence?
+    private let watcher: DirectoryWatcher?
+    private let logger: Logger
+
+    public init(manager: PluginManager, signals: UnixSignalsSequence?, watcher: DirectoryWatcher?, logger: Logger) {
+        self.manager = manager
+        self.signals = signals
+        self.watcher = watcher
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            if let signals = self.signals {
+                group.addTask {
+                    for await _ in signals.cancelOnGracefulShutdown() { trigger.yield("SIGHUP") }
+                }
+            }
+            if let watcher = self.watcher {
+                group.addTask {
+                    for await _ in watcher.changes.cancelOnGracefulShutdown() { trigger.yield("directory changed") }
+                }
+            }
+            group.addTask {
+                for await cause in triggers {
+                    self.logger.info("reloading plugins", metadata: ["cause": "\(cause)"])
+                    await self.manager.reload()
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                trigger.finish()
+                self.watcher?.stop()
+            }
+        }
+    }
+}
