@@ -27,6 +27,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Only these paths: plugin, baseline, or both.") var paths = "baseline,plugin"
     @Option(help: "A config file for the server under test (passed as --config).") var serverConfig: String?
     @Option(help: "Route the idle connections open (default /echo, the plugin path).") var idlePath = "/echo"
+    @Option(help: "Seconds of echo load with hot reloads every --reload-interval-ms (0 skips the reload figures).")
+    var reloadSeconds = 3.0
+    @Option(help: "Milliseconds between reloads in the reload figures.") var reloadIntervalMs = 100
 
     func run() async throws {
         let directory = self.buildDirectory
@@ -86,6 +89,19 @@ struct BenchCommand: AsyncParsableCommand {
             let verdict = ratio >= 0.9 ? "meets" : "MISSES"
             print(String(format: "plugin/baseline at %d B: throughput %.1f%% (%@ the 90%% target), server CPU per message %.2fx",
                          size, ratio * 100, verdict as NSString, cpuRatio))
+        }
+
+        if self.reloadSeconds > 0, let server {
+            let figures = try await ReloadBenchmark(server: server, client: client).run(
+                connections: self.connections, inFlight: self.inFlight, seconds: self.reloadSeconds,
+                reloadInterval: .milliseconds(Int64(self.reloadIntervalMs)))
+            let times = figures.reloadMilliseconds
+            print(String(format: "hot reload: %d reloads, SIGHUP to new generation serving: median %.2f ms, p90 %.2f ms, max %.2f ms",
+                         times.count, times[times.count / 2], times[min(times.count - 1, times.count * 9 / 10)],
+                         times.last ?? 0))
+            print(String(format: "hot reload: echo 32 B p99 %.1f us without reloads, %.1f us with a reload every %d ms (%.0f vs %.0f msgs/s)",
+                         figures.p99Quiet, figures.p99Reloading, self.reloadIntervalMs, figures.throughputQuiet,
+                         figures.throughputReloading))
         }
 
         if self.idleConnections > 0, let server {

@@ -9,8 +9,10 @@ final class ServerUnderTest {
     let process = Process()
     let port: Int
     private let pluginDirectory: String
+    private let echoPlugin: String
 
     init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil) throws {
+        self.echoPlugin = echoPlugin
         self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
         try FileManager.default.createDirectory(atPath: self.pluginDirectory, withIntermediateDirectories: true,
@@ -37,6 +39,19 @@ final class ServerUnderTest {
             throw BenchError("server did not print its listening line (got '\(text)')")
         }
         self.port = port
+    }
+
+    /// Installs the echo plugin with `variant` bytes of padding appended (a new SHA-256: a new version to the host),
+    /// the way deploy tools do: write beside, then rename over the live file.
+    func deployEchoVariant(_ variant: Int) throws {
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: self.echoPlugin))
+        bytes.append(Data(count: variant))
+        let incoming = "\(self.pluginDirectory)/.incoming"
+        try bytes.write(to: URL(fileURLWithPath: incoming))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: incoming)
+        guard rename(incoming, "\(self.pluginDirectory)/libagenthost-echo.so") == 0 else {
+            throw BenchError("rename failed: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// User plus system CPU time the server has used, in seconds.
