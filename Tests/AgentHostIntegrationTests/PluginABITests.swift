@@ -158,4 +158,39 @@ struct PluginABITests {
             #expect(refusals.first?.metadata["reason"] == "instance_create failed: model server unreachable")
         }
     }
+
+    @Test func aClientThatNeverReadsIsCutOffAtTheHardLimit() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("firehose", into: directory)
+        try PluginFixtures.compileEcho(into: directory)
+        try await TestServer.with(pluginDirectory: directory, configure: {
+            $0.webSocket.outboundHighWatermark = 1 << 20
+            $0.webSocket.outboundHardLimit = 4 << 20
+        }) { server in
+            let plugin = try #require(server.loaded.first { $0.name == "firehose" })
+            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
+            let report = unsafeBitCast(try #require(dlsym(handle, "firehose_report")),
+                                       to: (@convention(c) () -> UnsafePointer<CChar>).self)
+            let reader = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+            let sleeper = try await RawWebSocketClient.connect(port: server.port, path: "/firehose")
+            try await sleeper.sendText("go")  // and never read again
+            #expect(await eventually { String(cString: report()).hasSuffix("close=1008") })
+            let counts = String(cString: report())
+            // 64 MiB were pushed; the host queued at most the hard limit plus one message, refused the rest,
+            // told the plugin (on_error POLICY = 6), and closed with 1008.
+            let fields = Dictionary(uniqueKeysWithValues: counts.split(separator: " ").map {
+                let pair = $0.split(separator: "=")
+                return (String(pair[0]), Int(pair[1])!)
+            })
+            let accepted = fields["ok"]! + fields["backpressure"]!
+            #expect(accepted * 64 <= (4 << 10) + 64 + 2 * 1024, "\(counts): queued \(accepted * 64) KiB")
+            #expect(fields["closed"]! > 900, "\(counts)")
+            #expect(fields["error"] == 6, "\(counts)")
+            #expect(server.server.connections.count == 1)  // only the reader is left
+            try await reader.sendText("unaffected")
+            #expect(try await withTimeout { try await reader.readMessageOrClose() }.text == "unaffected")
+            await sleeper.close()
+            await reader.close()
+        }
+    }
 }

@@ -37,6 +37,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var flushScheduled = false
     private var closeFrameSent = false
     private var finished = false
+    /// How many session callbacks are on the stack. A host call made from one (a send past the hard limit, say)
+    /// can end the connection; the session then hears of it after its callback returns, never re-entrantly.
+    private var sessionCallDepth = 0
     /// A send returned backpressure: tell the session when the channel is writable again.
     private var owesWritable = false
     /// The channel's writability as last announced to this handler: read per message, so kept here rather than
@@ -138,7 +141,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             break
         case .deliver(let kind, let data):
             self.lastMessage = started
+            self.sessionCallDepth += 1
             self.session?.didReceive(kind: kind, data: data)
+            self.sessionCallDepth -= 1
             self.checkDuration(since: started, of: "message")
         case .sendPong(let data):
             let pong = WebSocketFrameWriter.frame(opcode: .pong, payload: data, allocator: context.channel.allocator)
@@ -270,7 +275,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func withBatchedWrites(context: ChannelHandlerContext, _ body: (WebSocketConnectionHandler) -> Void) {
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
+        self.sessionCallDepth += 1
         body(self)
+        self.sessionCallDepth -= 1
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
     }
@@ -333,6 +340,19 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.finished = true
         self.stateMachine.closed()
         self.cancelTimers()
+        self.connection?.markClosing()
+        if self.sessionCallDepth > 0, let connection = self.connection {
+            // Ended by a host call from inside a session callback: report it once that callback has returned.
+            let loopBound = NIOLoopBound(self, eventLoop: connection.eventLoop)
+            connection.eventLoop.execute {
+                loopBound.value.notifyClosed(code: code, reason: reason, failure: failure)
+            }
+        } else {
+            self.notifyClosed(code: code, reason: reason, failure: failure)
+        }
+    }
+
+    private func notifyClosed(code: UInt16, reason: String, failure: WebSocketFailure?) {
         if let session = self.session {
             let started = CoarseClock.nanoseconds()
             if let failure { session.didFail(failure) }
