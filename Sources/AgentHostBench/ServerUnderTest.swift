@@ -26,6 +26,8 @@ final class ServerUnderTest {
             "serve", "--listen", "127.0.0.1:0", "--plugins", self.pluginDirectory, "--event-loops", "\(eventLoops)",
             "--baseline-echo-route", Self.baselineRoute, "--log-level", "warning",
             "--max-frame-size", "\(1 << 20)", "--max-message-size", "\(1 << 20)",
+            // All load comes from one address at full speed: lift the per-address and message-rate limits.
+            "--max-connections", "0", "--max-connections-per-address", "0", "--max-messages-per-second", "0",
         ] + (config.map { ["--config", $0] } ?? [])
         let output = Pipe()
         self.process.standardOutput = output

@@ -16,13 +16,18 @@ import NIOCore
 ///   "allowlist": "/etc/agenthost/plugins.sha256",
 ///   "admin_token": "(or AGENTHOST_ADMIN_TOKEN in the environment)",
 ///   "max_header_size": 16384,
+///   "max_connections": 10000,
+///   "max_connections_per_address": 256,
+///   "allowed_origins": ["https://app.example.com"],
+///   "routes": { "/agents/writer": { "allowed_origins": ["https://writer.example.com"] } },
 ///   "handshake_timeout_ms": 10000,
 ///   "shutdown_timeout_ms": 10000,
 ///   "slow_callback_ms": 50,
 ///   "websocket": {
 ///     "max_frame_size": 1048576, "max_message_size": 1048576,
 ///     "ping_interval_ms": 30000, "ping_timeout_ms": 20000, "idle_timeout_ms": 300000, "close_timeout_ms": 5000,
-///     "outbound_high_watermark": 1048576, "outbound_low_watermark": 262144, "outbound_hard_limit": 8388608
+///     "outbound_high_watermark": 1048576, "outbound_low_watermark": 262144, "outbound_hard_limit": 8388608,
+///     "max_messages_per_second": 1000, "message_burst": 2000
 ///   },
 ///   "plugin_config": { "wordstream": { "delay_ms": 20 } }
 /// }
@@ -79,6 +84,19 @@ struct ConfigFile {
         self.allowlist = try reader.string("allowlist")
         self.adminToken = try reader.string("admin_token")
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
+        if let v = try reader.int("max_connections", min: 0) { self.server.maxConnections = v }
+        if let v = try reader.int("max_connections_per_address", min: 0) { self.server.maxConnectionsPerAddress = v }
+        if let v = try reader.strings("allowed_origins") { self.server.defaultRoutePolicy.allowedOrigins = v }
+        if let routes = try reader.object("routes") {
+            for (path, value) in routes {
+                guard path.hasPrefix("/"), let object = value as? [String: Any] else {
+                    throw Error(description: "routes must map paths starting with '/' to objects (got '\(path)')")
+                }
+                var route = Reader(object: object, path: "routes.\(path).")
+                self.server.routePolicies[path] = RoutePolicy(allowedOrigins: try route.strings("allowed_origins"))
+                try route.rejectUnknown()
+            }
+        }
         if let v = try reader.milliseconds("handshake_timeout_ms") { self.server.handshakeTimeout = v }
         if let v = try reader.milliseconds("shutdown_timeout_ms") { self.server.shutdownTimeout = v }
         if let v = try reader.milliseconds("slow_callback_ms") { self.server.webSocket.slowCallbackThreshold = v }
@@ -94,6 +112,8 @@ struct ConfigFile {
             if let v = try r.int("outbound_high_watermark", min: 1) { c.outboundHighWatermark = v }
             if let v = try r.int("outbound_low_watermark", min: 0) { c.outboundLowWatermark = v }
             if let v = try r.int("outbound_hard_limit", min: 1) { c.outboundHardLimit = v }
+            if let v = try r.int("max_messages_per_second", min: 0) { c.maxMessagesPerSecond = v }
+            if let v = try r.int("message_burst", min: 1) { c.messageBurst = v }
             try r.rejectUnknown()
             self.server.webSocket = c
         }
@@ -152,6 +172,14 @@ struct ConfigFile {
         mutating func optionalMilliseconds(_ key: String) throws -> TimeAmount?? {
             guard let ms = try self.int(key, min: 0) else { return nil }
             return .some(ms == 0 ? nil : .milliseconds(Int64(ms)))
+        }
+
+        mutating func strings(_ key: String) throws -> [String]? {
+            guard let value = self.value(key) else { return nil }
+            guard let strings = value as? [String] else {
+                throw Error(description: "\(self.path)\(key) must be a list of strings")
+            }
+            return strings
         }
 
         mutating func object(_ key: String) throws -> [String: Any]? {

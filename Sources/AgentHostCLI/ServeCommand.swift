@@ -35,6 +35,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Outbound bytes queued per connection before it is closed with 1008 (default 8 MiB).")
     var outboundHardLimit: Int?
 
+    @Option(help: "Open connections accepted at once; the next gets 503 (default 10000, 0 = no limit).")
+    var maxConnections: Int?
+
+    @Option(help: "Open connections per client IP; the next gets 429 (default 256, 0 = no limit).")
+    var maxConnectionsPerAddress: Int?
+
+    @Option(help: "Messages per second a connection may send before close 1008 (default 1000, 0 = no limit).")
+    var maxMessagesPerSecond: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
@@ -71,6 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let v = self.maxFrameSize { server.webSocket.maxFrameSize = v }
         if let v = self.maxMessageSize { server.webSocket.maxMessageSize = v }
         if let v = self.outboundHardLimit { server.webSocket.outboundHardLimit = v }
+        if let v = self.maxConnections { server.maxConnections = v }
+        if let v = self.maxConnectionsPerAddress { server.maxConnectionsPerAddress = v }
+        if let v = self.maxMessagesPerSecond { server.webSocket.maxMessagesPerSecond = v }
         server.baselineEchoRoute = self.baselineEchoRoute
         guard server.webSocket.maxFrameSize <= Int(UInt32.max), server.webSocket.maxFrameSize >= 125 else {
             throw ValidationError("--max-frame-size must be between 125 and \(UInt32.max)")

@@ -17,19 +17,31 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     private let router: Router
     private let selected: SelectedEndpoint
     private let baselineEchoRoute: String?
+    private let admission: ConnectionLimiter.Decision
+    private let configuration: ServerConfiguration
     /// The request being refused: its remaining parts are dropped, and the answer goes out at its end.
     private var refusal: (head: HTTPRequestHead, status: HTTPResponseStatus, message: String)?
 
-    init(router: Router, selected: SelectedEndpoint, baselineEchoRoute: String?) {
+    init(router: Router, selected: SelectedEndpoint, configuration: ServerConfiguration,
+         admission: ConnectionLimiter.Decision) {
         self.router = router
         self.selected = selected
-        self.baselineEchoRoute = baselineEchoRoute
+        self.baselineEchoRoute = configuration.baselineEchoRoute
+        self.configuration = configuration
+        self.admission = admission
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = Self.unwrapInboundIn(data)
         if self.refusal != nil {
             if case .end = part { self.sendRefusal(context: context) }
+            return
+        }
+        if case .head(let head) = part, self.admission != .admitted {
+            // Over a connection limit: whatever is asked, the answer is no, and the connection closes.
+            self.refusal = self.admission == .tooManyTotal
+                ? (head, .serviceUnavailable, "the server is at its connection limit; retry later")
+                : (head, .tooManyRequests, "too many connections from your address")
             return
         }
         guard case .head(let head) = part, head.headers.contains(name: "upgrade") else {
@@ -60,6 +72,12 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
         guard head.method == .GET else {
             return (.methodNotAllowed, "a WebSocket upgrade must be a GET request")
+        }
+        let policy = self.configuration.routePolicies[String(path)] ?? self.configuration.defaultRoutePolicy
+        if let allowed = policy.allowedOrigins, let origin = head.headers.first(name: "origin"),
+            !allowed.contains(origin)
+        {
+            return (.forbidden, "origin \(origin) may not open \(path)")
         }
         guard head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" }) else {
             return (.badRequest, "only 'Upgrade: websocket' is served")

@@ -24,6 +24,7 @@ public final class AgentHostServer: Service, Sendable {
     private let adminRoutes: [String: any AdminRoute]
     private let sweepers: KeepAliveSweepers
     private let settings: ConnectionSettings
+    private let limiter: ConnectionLimiter
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
@@ -38,6 +39,8 @@ public final class AgentHostServer: Service, Sendable {
         self.onListening = onListening
         self.sweepers = KeepAliveSweepers(configuration: configuration.webSocket)
         self.settings = ConnectionSettings(configuration.webSocket)
+        self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections,
+                                         maxPerAddress: configuration.maxConnectionsPerAddress)
     }
 
     /// The bound address, once listening.
@@ -74,6 +77,13 @@ public final class AgentHostServer: Service, Sendable {
     }
 
     private func configurePipeline(_ channel: any Channel) throws {
+        let address = channel.remoteAddress?.ipAddress ?? ""
+        let admission = self.limiter.admit(address)
+        if admission == .admitted {
+            channel.closeFuture.whenComplete { [limiter] _ in limiter.release(address) }
+        } else {
+            self.logger.debug("connection refused", metadata: ["peer": "\(address)", "reason": "\(admission)"])
+        }
         let timeout = HandshakeTimeoutHandler(timeout: self.configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
@@ -121,7 +131,7 @@ public final class AgentHostServer: Service, Sendable {
         // The guard must see requests before the upgrader does: put it right in front of it.
         let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Void>.self)
         let guardHandler = UpgradeRequestGuard(router: self.router, selected: selected,
-                                               baselineEchoRoute: self.configuration.baselineEchoRoute)
+                                               configuration: self.configuration, admission: admission)
         try channel.pipeline.syncOperations.addHandler(guardHandler, name: UpgradeRequestGuard.name,
                                                        position: .before(upgradeHandler))
     }

@@ -17,6 +17,15 @@ public struct ServerConfiguration: Sendable {
     /// measures the plugin path against. Off in production.
     public var baselineEchoRoute: String?
 
+    /// Open TCP connections the server accepts at once; the next gets 503. 0: no limit.
+    public var maxConnections: Int = 10_000
+    /// Open connections one client IP may hold; the next gets 429. 0: no limit.
+    public var maxConnectionsPerAddress: Int = 256
+    /// Per-route policies (allowed origins), by path.
+    public var routePolicies: [String: RoutePolicy] = [:]
+    /// The policy of routes not listed in `routePolicies`.
+    public var defaultRoutePolicy = RoutePolicy()
+
     /// Admin routes (`GET /plugins`) answer loopback peers, and others that send `Authorization: Bearer <token>`.
     public var adminToken: String?
 

@@ -49,6 +49,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// A read was held back while the channel was not writable (a client that sends but does not read).
     private var readPending = false
 
+    private var rateLimiter: MessageRateLimiter?
     /// CoarseClock times of the last frame and the last message from the client.
     private var lastInbound = CoarseClock.nanoseconds()
     private var lastMessage = CoarseClock.nanoseconds()
@@ -77,6 +78,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.logger = logger
         self.slowCallbackNanoseconds = UInt64(max(0, configuration.slowCallbackThreshold.nanoseconds))
         self.stateMachine = WebSocketConnectionStateMachine(maxMessageSize: configuration.maxMessageSize)
+        self.rateLimiter = MessageRateLimiter(rate: configuration.maxMessagesPerSecond, burst: configuration.messageBurst,
+                                              now: CoarseClock.nanoseconds())
     }
 
     // MARK: Lifecycle
@@ -141,6 +144,11 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             break
         case .deliver(let kind, let data):
             self.lastMessage = started
+            if self.rateLimiter != nil && !self.rateLimiter!.admit(now: started) {
+                self.fail(context: context, code: CloseCode.policyViolation,
+                          failure: .policy("more than \(self.configuration.maxMessagesPerSecond) messages per second"))
+                break
+            }
             self.sessionCallDepth += 1
             self.session?.didReceive(kind: kind, data: data)
             self.sessionCallDepth -= 1

@@ -1,0 +1,105 @@
+import AgentHostCore
+import AgentHostPlugins
+import Foundation
+import Glibc
+import NIOCore
+import Testing
+
+/// Server-wide limits and route policies: each refusal happens before the upgrade (or, for the message rate, with
+/// close 1008), the plugin never hears of a refused attempt, and everyone else keeps being served.
+@Suite("Limits")
+struct LimitsTests {
+    /// The recorder plugin behind a server configured by `configure`; `opens()` counts what reached the plugin.
+    static func withRecorder(configure: @escaping (inout ServerConfiguration) -> Void,
+                             _ body: (TestServer, () -> Int) async throws -> Void) async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await TestServer.with(pluginDirectory: directory, configure: configure) { server in
+            let plugin = try #require(server.loaded.first)
+            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
+            let log = unsafeBitCast(try #require(dlsym(handle, "recorder_log")),
+                                    to: (@convention(c) () -> UnsafePointer<CChar>).self)
+            try await body(server) { String(cString: log()).split(separator: "\n").filter { $0.hasPrefix("open") }.count }
+        }
+    }
+
+    @Test func refusesTheConnectionsOfOneAddressPastItsLimitWith429() async throws {
+        try await Self.withRecorder(configure: { $0.maxConnectionsPerAddress = 2 }) { server, opens in
+            let first = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            let second = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            let third = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout { try await third.handshake(path: "/recorder") } == 429)
+            #expect(try await withTimeout { await third.waitForDisconnect() })
+            #expect(opens() == 2)
+            await first.close()
+            // The slot is given back once the connection is gone.
+            var admitted = false
+            for _ in 0..<100 where !admitted {
+                let next = try await RawWebSocketClient.connectTCP(port: server.port)
+                admitted = try await withTimeout { try await next.handshake(path: "/recorder") } == 101
+                if !admitted { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(admitted)
+            try await second.sendText("still served")
+            #expect(try await withTimeout { try await second.readMessageOrClose() }.text == "still served")
+        }
+    }
+
+    @Test func refusesConnectionsPastTheTotalWith503() async throws {
+        try await Self.withRecorder(configure: {
+            $0.maxConnections = 1
+            $0.maxConnectionsPerAddress = 0
+        }) { server, opens in
+            let first = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            let second = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout { try await second.handshake(path: "/recorder") } == 503)
+            let health = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await health.sendRaw(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            #expect(try await withTimeout { try await health.readHTTPStatus() } == 503)
+            #expect(opens() == 1)
+            try await first.sendText("ok")
+            #expect(try await withTimeout { try await first.readMessageOrClose() }.text == "ok")
+        }
+    }
+
+    @Test func closesAFloodingConnectionWith1008() async throws {
+        try await Self.withRecorder(configure: {
+            $0.webSocket.maxMessagesPerSecond = 20
+            $0.webSocket.messageBurst = 5
+        }) { server, _ in
+            let calm = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            let flooder = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            for index in 0..<50 { try await flooder.sendText("flood \(index)") }
+            var echoed = 0
+            var close: RawWebSocketClient.Frame?
+            while close == nil {
+                let frame = try await withTimeout { try await flooder.readMessageOrClose() }
+                if frame.opcode == 0x8 { close = frame } else { echoed += 1 }
+            }
+            #expect(close?.closeCode == 1008)
+            #expect(echoed >= 5 && echoed < 50, "\(echoed) messages got through before the cut-off")
+            try await calm.sendText("unaffected")
+            #expect(try await withTimeout { try await calm.readMessageOrClose() }.text == "unaffected")
+        }
+    }
+
+    @Test func refusesBrowserOriginsNotAllowedOnTheRouteWith403() async throws {
+        try await Self.withRecorder(configure: {
+            $0.routePolicies["/recorder"] = RoutePolicy(allowedOrigins: ["https://app.example.com"])
+        }) { server, opens in
+            let evil = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout {
+                try await evil.handshake(path: "/recorder", extraHeaders: ["Origin: https://evil.example"])
+            } == 403)
+            #expect(opens() == 0)
+            let good = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout {
+                try await good.handshake(path: "/recorder", extraHeaders: ["Origin: https://app.example.com"])
+            } == 101)
+            // Programs send no Origin: the check is about browsers.
+            let program = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout { try await program.handshake(path: "/recorder") } == 101)
+            #expect(await eventually { opens() == 2 })
+        }
+    }
+}
