@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // MARK: The plugin ABI: one C header, the single source of truth for host and plugins.
@@ -72,11 +73,22 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        .target(
+            name: "AgentHostAuth",
+            dependencies: [
+                "AgentHostCore",
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "AgentHostCLI",
             dependencies: [
                 "AgentHostCore",
                 "AgentHostPlugins",
+                "AgentHostAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -140,6 +152,8 @@ let package = Package(
             dependencies: [
                 "AgentHostCore",
                 "AgentHostPlugins",
+                "AgentHostAuth",
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

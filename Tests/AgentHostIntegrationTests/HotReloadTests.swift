@@ -148,16 +148,16 @@ struct HotReloadTests {
         let open = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
         let staging = try PluginFixtures.makeDirectory()
         let v2 = try PluginFixtures.compileVersionedEcho(tag: "v2", into: staging, as: "versioned.so")
-        var inode = stat()
-        stat("\(directory)/versioned.so", &inode)
+        let inode = try FileManager.default.attributesOfItem(atPath: "\(directory)/versioned.so")[.systemFileNumber]
+            as? Int
         let copy = Process()
         copy.executableURL = URL(fileURLWithPath: "/bin/cp")
         copy.arguments = [v2, "\(directory)/versioned.so"]
         try copy.run()
         copy.waitUntilExit()
-        var after = stat()
-        stat("\(directory)/versioned.so", &after)
-        #expect(inode.st_ino == after.st_ino, "cp wrote in place")
+        let after = try FileManager.default.attributesOfItem(atPath: "\(directory)/versioned.so")[.systemFileNumber]
+            as? Int
+        #expect(inode != nil && inode == after, "cp wrote in place")
         try await open.sendText("still")
         #expect(try await withTimeout { try await open.readMessageOrClose() }.text == "v1:still")
         server.signal(SIGHUP)

@@ -4,8 +4,9 @@ import NIOHTTP1
 /// Writes a complete small JSON response; shared by the handlers that answer plain HTTP.
 enum HTTPResponseWriter {
     static func write(context: ChannelHandlerContext, version: HTTPVersion, method: HTTPMethod,
-                      status: HTTPResponseStatus, body: String, keepAlive: Bool) {
-        var headers = HTTPHeaders()
+                      status: HTTPResponseStatus, body: String, keepAlive: Bool,
+                      extraHeaders: [(String, String)] = []) {
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: "\(body.utf8.count)")
         if status == .upgradeRequired || status == .badRequest {

@@ -1,58 +1,115 @@
 import NIOCore
 import NIOHTTP1
 
-/// Looks at a WebSocket upgrade request before NIO's upgrader does, and answers the ones that must be refused
-/// with a proper HTTP status: an unknown route (404) or a malformed handshake (400). It also chooses the endpoint,
-/// so the route table read here is the one the connection is served by.
+/// Looks at a WebSocket upgrade request before NIO's upgrader does, and answers the ones that must be refused with
+/// a proper HTTP status: over a connection limit (503/429), an unknown route (404), a malformed handshake (400), a
+/// browser origin the route does not allow (403), missing or invalid credentials (401), missing scopes (403). It
+/// also chooses the endpoint, the identity and the subprotocol, so the connection is served with exactly what was
+/// checked, even if the route table is swapped meanwhile.
 ///
 /// It exists because NIO's typed upgrader, when no upgrader accepts a request that asked to upgrade, consumes the
-/// request without passing it on: nothing after it could answer. This is also where checks that must happen before
-/// the upgrade belong (authentication, origin, limits).
+/// request without passing it on: nothing after it could answer.
 final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
 
     static let name = "upgrade-request-guard"
 
+    private enum State {
+        case idle
+        /// Refusing this request: its remaining parts are dropped and the answer goes out at its end.
+        case refusing(head: HTTPRequestHead, status: HTTPResponseStatus, message: String, ended: Bool)
+        /// Waiting for the authenticator; the request's parts wait here.
+        case authenticating(head: HTTPRequestHead, buffered: [HTTPServerRequestPart])
+    }
+
     private let router: Router
     private let selected: SelectedEndpoint
-    private let baselineEchoRoute: String?
     private let admission: ConnectionLimiter.Decision
     private let configuration: ServerConfiguration
-    /// The request being refused: its remaining parts are dropped, and the answer goes out at its end.
-    private var refusal: (head: HTTPRequestHead, status: HTTPResponseStatus, message: String)?
+    private var state = State.idle
 
     init(router: Router, selected: SelectedEndpoint, configuration: ServerConfiguration,
          admission: ConnectionLimiter.Decision) {
         self.router = router
         self.selected = selected
-        self.baselineEchoRoute = configuration.baselineEchoRoute
         self.configuration = configuration
         self.admission = admission
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = Self.unwrapInboundIn(data)
-        if self.refusal != nil {
-            if case .end = part { self.sendRefusal(context: context) }
+        switch self.state {
+        case .refusing(let head, let status, let message, _):
+            if case .end = part {
+                self.state = .refusing(head: head, status: status, message: message, ended: true)
+                self.sendRefusal(context: context)
+            }
             return
-        }
-        if case .head(let head) = part, self.admission != .admitted {
-            // Over a connection limit: whatever is asked, the answer is no, and the connection closes.
-            self.refusal = self.admission == .tooManyTotal
-                ? (head, .serviceUnavailable, "the server is at its connection limit; retry later")
-                : (head, .tooManyRequests, "too many connections from your address")
+        case .authenticating(let head, var buffered):
+            buffered.append(part)
+            self.state = .authenticating(head: head, buffered: buffered)
             return
+        case .idle:
+            break
         }
-        guard case .head(let head) = part, head.headers.contains(name: "upgrade") else {
+        guard case .head(let head) = part else {
             context.fireChannelRead(data)
             return
         }
-        if let (status, message) = self.check(head) {
-            self.refusal = (head, status, message)
+        if self.admission != .admitted {
+            // Over a connection limit: whatever is asked, the answer is no, and the connection closes.
+            if self.admission == .tooManyTotal {
+                self.refuse(head, .serviceUnavailable, "the server is at its connection limit; retry later")
+            } else {
+                self.refuse(head, .tooManyRequests, "too many connections from your address")
+            }
             return
         }
-        context.fireChannelRead(data)
+        guard head.headers.contains(name: "upgrade") else {
+            context.fireChannelRead(data)
+            return
+        }
+        if let (status, message) = self.checkHandshake(head) {
+            self.refuse(head, status, message)
+            return
+        }
+        guard let authenticator = self.configuration.authenticator else {
+            self.selected.subprotocol = Self.selectSubprotocol(head, excluding: nil)
+            context.fireChannelRead(data)
+            return
+        }
+        self.state = .authenticating(head: head, buffered: [])
+        let promise = context.eventLoop.makePromise(of: AuthenticationResult.self)
+        promise.completeWithTask { await authenticator.authenticate(head) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { result in
+            let (handler, context) = loopBound.value
+            handler.authenticated(context: context, result: result)
+        }
+    }
+
+    private func authenticated(context: ChannelHandlerContext, result: AuthenticationResult) {
+        guard case .authenticating(let head, let buffered) = self.state else { return }
+        let path = String(head.uri.requestPath)
+        let policy = self.configuration.routePolicies[path] ?? self.configuration.defaultRoutePolicy
+        if let (status, message) = policy.access.refusal(for: result) {
+            let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
+            self.state = .refusing(head: head, status: HTTPResponseStatus(statusCode: status), message: message,
+                                   ended: ended)
+            if ended { self.sendRefusal(context: context) }
+            return
+        }
+        var tokenProtocol: String?
+        if case .authenticated(let identity, let carrier) = result {
+            self.selected.identity = identity
+            tokenProtocol = carrier
+        }
+        self.selected.subprotocol = Self.selectSubprotocol(head, excluding: tokenProtocol)
+        self.state = .idle
+        context.fireChannelRead(Self.wrapInboundOut(.head(head)))
+        for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -63,9 +120,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// Returns a refusal, or nil when the upgrade may go ahead (the endpoint is then stored in `selected`).
-    private func check(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
+    private func checkHandshake(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
         let path = head.uri.requestPath
-        let isBaseline = self.baselineEchoRoute.map { $0 == path } ?? false
+        let isBaseline = self.configuration.baselineEchoRoute.map { $0 == path } ?? false
         let endpoint = self.router.current.endpoint(forPath: path)
         guard endpoint != nil || isBaseline else {
             return (.notFound, "no WebSocket route at \(path)")
@@ -97,6 +154,14 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         return nil
     }
 
+    /// RFC 6455 4.2.2: a server that answers a `Sec-WebSocket-Protocol` offer must select one of its entries (a
+    /// browser fails the connection otherwise). The first entry that does not carry a token is chosen; an offer made
+    /// of the token alone gets that entry back.
+    static func selectSubprotocol(_ head: HTTPRequestHead, excluding tokenProtocol: String?) -> String? {
+        let offered = head.headers[canonicalForm: "sec-websocket-protocol"].map { String($0) }
+        return offered.first { $0 != tokenProtocol } ?? offered.first
+    }
+
     /// RFC 6455 4.1: the key is a base64-encoded 16-byte value, i.e. 22 base64 characters and "==".
     private static func isValidKey(_ key: String) -> Bool {
         let bytes = Array(key.utf8)
@@ -107,18 +172,25 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    private func refuse(_ head: HTTPRequestHead, _ status: HTTPResponseStatus, _ message: String) {
+        self.state = .refusing(head: head, status: status, message: message, ended: false)
+    }
+
     private func sendRefusal(context: ChannelHandlerContext) {
-        guard let refusal = self.refusal else { return }
-        self.refusal = nil
-        HTTPResponseWriter.write(context: context, version: refusal.head.version, method: refusal.head.method,
-                                 status: refusal.status, body: HTTPResponseWriter.errorBody(refusal.message),
-                                 keepAlive: false)
+        guard case .refusing(let head, let status, let message, true) = self.state else { return }
+        self.state = .idle
+        var extraHeaders: [(String, String)] = []
+        if status == .unauthorized { extraHeaders.append(("www-authenticate", #"Bearer realm="agenthost""#)) }
+        HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: status,
+                                 body: HTTPResponseWriter.errorBody(message), keepAlive: false,
+                                 extraHeaders: extraHeaders)
     }
 }
 
-/// The endpoint the guard chose, carried to the upgrader's pipeline callback for the same connection, so a route
-/// table swapped in between cannot change a connection's endpoint halfway through its handshake.
+/// What the guard chose for a connection, carried to the upgrader's callbacks for the same connection.
 final class SelectedEndpoint: @unchecked Sendable {
     // @unchecked: written and read only on the connection's event loop, in that order.
     var endpoint: (any WebSocketEndpoint)?
+    var identity: Identity = .anonymous
+    var subprotocol: String?
 }

@@ -4,8 +4,11 @@ public struct RoutePolicy: Sendable, Equatable {
     /// `Origin` header not listed here is refused with 403: the defence against cross-site WebSocket hijacking.
     /// Requests without an `Origin` (programs, not browsers) are not affected. nil: any origin.
     public var allowedOrigins: [String]?
+    /// Who may open the route (checked only when the server has an authenticator).
+    public var access: RouteAccess
 
-    public init(allowedOrigins: [String]? = nil) {
+    public init(allowedOrigins: [String]? = nil, access: RouteAccess = .authenticated) {
         self.allowedOrigins = allowedOrigins
+        self.access = access
     }
 }

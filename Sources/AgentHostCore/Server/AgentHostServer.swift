@@ -90,8 +90,10 @@ public final class AgentHostServer: Service, Sendable {
             maxFrameSize: self.configuration.webSocket.maxFrameSize,
             enableAutomaticErrorHandling: false,
             shouldUpgrade: { channel, _ in
-                // UpgradeRequestGuard already checked the route and the handshake headers.
-                channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+                // UpgradeRequestGuard already checked the route, the handshake, the origin and the credentials.
+                var headers = HTTPHeaders()
+                if let subprotocol = selected.subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
+                return channel.eventLoop.makeSucceededFuture(headers)
             },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
@@ -105,7 +107,7 @@ public final class AgentHostServer: Service, Sendable {
                         return
                     }
                     let handler = WebSocketConnectionHandler(
-                        endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head),
+                        endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head, selected: selected),
                         settings: self.settings, registry: self.registry,
                         openConnections: self.connections, sweeper: self.sweepers.sweeper(for: channel.eventLoop),
                         logger: self.logger)
@@ -136,7 +138,9 @@ public final class AgentHostServer: Service, Sendable {
                                                        position: .before(upgradeHandler))
     }
 
-    private static func connectionInfo(channel: any Channel, head: HTTPRequestHead) -> ConnectionInfo {
+    private static func connectionInfo(channel: any Channel, head: HTTPRequestHead, selected: SelectedEndpoint)
+        -> ConnectionInfo
+    {
         let remote: String
         switch channel.remoteAddress {
         case .v4(let address)?: remote = "\(address.host):\(channel.remoteAddress?.port ?? 0)"
@@ -144,7 +148,17 @@ public final class AgentHostServer: Service, Sendable {
         case let other?: remote = "\(other)"
         case nil: remote = ""
         }
-        return ConnectionInfo(route: String(head.uri.requestPath), requestTarget: head.uri, remoteAddress: remote)
+        return ConnectionInfo(route: String(head.uri.requestPath), requestTarget: Self.withoutToken(head.uri),
+                              remoteAddress: remote, subprotocol: selected.subprotocol, identity: selected.identity)
+    }
+
+    /// The request target as plugins see it: a `token` query parameter (a credential) is removed.
+    static func withoutToken(_ target: String) -> String {
+        guard let query = target.firstIndex(of: "?") else { return target }
+        let kept = target[target.index(after: query)...].split(separator: "&").filter {
+            !$0.hasPrefix("token=") && $0 != "token"
+        }
+        return String(target[..<query]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
     }
 
     /// Closes every WebSocket with 1001 and waits for the handshakes, then drops whatever is left.

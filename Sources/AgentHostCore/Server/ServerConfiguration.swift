@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     /// The policy of routes not listed in `routePolicies`.
     public var defaultRoutePolicy = RoutePolicy()
 
+    /// Checks credentials before the upgrade; nil: every route is open to anyone.
+    public var authenticator: (any ConnectionAuthenticator)?
+
     /// Admin routes (`GET /plugins`) answer loopback peers, and others that send `Authorization: Bearer <token>`.
     public var adminToken: String?
 
