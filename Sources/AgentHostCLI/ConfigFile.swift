@@ -1,3 +1,4 @@
+import AgentHostAuth
 import AgentHostCore
 import Foundation
 import NIOCore
@@ -41,6 +42,7 @@ struct ConfigFile {
     var drainTimeout: Double?
     var allowlist: String?
     var adminToken: String?
+    var auth: AuthConfiguration?
     var server = ServerConfiguration()
     var pluginConfigs: [String: [UInt8]] = [:]
 
@@ -86,14 +88,21 @@ struct ConfigFile {
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
         if let v = try reader.int("max_connections", min: 0) { self.server.maxConnections = v }
         if let v = try reader.int("max_connections_per_address", min: 0) { self.server.maxConnectionsPerAddress = v }
+        if let auth = try reader.object("auth") { self.auth = try Self.auth(auth) }
         if let v = try reader.strings("allowed_origins") { self.server.defaultRoutePolicy.allowedOrigins = v }
+        if let access = try Self.access(&reader, hasAuth: self.auth != nil) {
+            self.server.defaultRoutePolicy.access = access
+        }
         if let routes = try reader.object("routes") {
             for (path, value) in routes {
                 guard path.hasPrefix("/"), let object = value as? [String: Any] else {
                     throw Error(description: "routes must map paths starting with '/' to objects (got '\(path)')")
                 }
                 var route = Reader(object: object, path: "routes.\(path).")
-                self.server.routePolicies[path] = RoutePolicy(allowedOrigins: try route.strings("allowed_origins"))
+                var policy = RoutePolicy(allowedOrigins: try route.strings("allowed_origins"),
+                                         access: self.server.defaultRoutePolicy.access)
+                if let access = try Self.access(&route, hasAuth: self.auth != nil) { policy.access = access }
+                self.server.routePolicies[path] = policy
                 try route.rejectUnknown()
             }
         }
@@ -126,6 +135,62 @@ struct ConfigFile {
             }
         }
         try reader.rejectUnknown()
+    }
+
+    /// `access`: "public" or "authenticated"; `scopes`: required scopes (implies authenticated).
+    private static func access(_ reader: inout Reader, hasAuth: Bool) throws -> RouteAccess? {
+        let access = try reader.string("access")
+        let scopes = try reader.strings("scopes")
+        guard access != nil || scopes != nil else { return nil }
+        guard hasAuth else {
+            throw Error(description: "\(reader.path)access/scopes need an 'auth' section to check credentials with")
+        }
+        if let scopes, !scopes.isEmpty { return .scopes(scopes) }
+        switch access {
+        case "public"?: return .open
+        case "authenticated"?, nil: return .authenticated
+        case let other?: throw Error(description: "\(reader.path)access must be 'public' or 'authenticated', not '\(other)'")
+        }
+    }
+
+    private static func auth(_ object: [String: Any]) throws -> AuthConfiguration {
+        var reader = Reader(object: object, path: "auth.")
+        var auth = AuthConfiguration()
+        auth.hmacSecretFile = try reader.string("hmac_secret_file")
+        if let v = try reader.string("hmac_algorithm") { auth.hmacAlgorithm = v }
+        auth.jwksFile = try reader.string("jwks_file")
+        auth.issuer = try reader.string("issuer")
+        auth.audience = try reader.string("audience")
+        if let v = try reader.int("leeway_seconds", min: 0, max: 3600) { auth.leewaySeconds = v }
+        auth.allowQueryToken = try reader.bool("allow_query_token") ?? false
+        if let keys = reader.value("public_keys") {
+            guard let list = keys as? [[String: Any]] else { throw Error(description: "auth.public_keys must be a list of objects") }
+            for (index, entry) in list.enumerated() {
+                var key = Reader(object: entry, path: "auth.public_keys[\(index)].")
+                guard let path = try key.string("path"), let algorithm = try key.string("algorithm") else {
+                    throw Error(description: "auth.public_keys[\(index)] needs 'path' and 'algorithm'")
+                }
+                try key.rejectUnknown()
+                auth.publicKeyFiles.append(.init(path: path, algorithm: algorithm))
+            }
+        }
+        if let keys = reader.value("api_keys") {
+            guard let list = keys as? [[String: Any]] else { throw Error(description: "auth.api_keys must be a list of objects") }
+            for (index, entry) in list.enumerated() {
+                var key = Reader(object: entry, path: "auth.api_keys[\(index)].")
+                guard let hash = try key.string("sha256"), hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+                    throw Error(description: "auth.api_keys[\(index)].sha256 must be the key's SHA-256 in hex")
+                }
+                let subject = try key.string("subject") ?? "api-key-\(index)"
+                let scopes = try key.strings("scopes") ?? []
+                try key.rejectUnknown()
+                auth.apiKeys.append(.init(sha256: hash, subject: subject, scopes: scopes))
+            }
+        }
+        try reader.rejectUnknown()
+        guard auth.hmacSecretFile != nil || !auth.publicKeyFiles.isEmpty || auth.jwksFile != nil || !auth.apiKeys.isEmpty
+        else { throw Error(description: "auth needs hmac_secret_file, public_keys, jwks_file or api_keys") }
+        return auth
     }
 
     /// Reads typed keys and remembers which were used, so unknown ones can be reported.

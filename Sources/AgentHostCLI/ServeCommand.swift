@@ -1,3 +1,4 @@
+import AgentHostAuth
 import AgentHostCore
 import AgentHostPlugins
 import ArgumentParser
@@ -94,6 +95,13 @@ struct ServeCommand: AsyncParsableCommand {
         Self.raiseOpenFileLimit(logger: logger)
 
         server.adminToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"] ?? file.adminToken
+        if let auth = file.auth {
+            do {
+                server.authenticator = try await TokenAuthenticator.make(auth)
+            } catch {
+                throw ValidationError("auth: \(error)")
+            }
+        }
         let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()

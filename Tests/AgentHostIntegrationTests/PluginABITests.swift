@@ -50,7 +50,7 @@ struct PluginABITests {
             _ = try await withTimeout { try await client.readMessageOrClose() }
             #expect(await eventually { recorder.connectionLines.count == 3 })
             #expect(recorder.connectionLines == [
-                "open route=/recorder target=/recorder?run=1",
+                "open route=/recorder target=/recorder?run=1 sub= scopes= protocol=",
                 "message kind=1 len=2",
                 "close code=1000 reason=bye",
             ])

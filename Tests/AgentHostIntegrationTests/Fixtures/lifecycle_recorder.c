@@ -51,9 +51,12 @@ static void drop(void *instance) { (void)instance; record("drop"); }
 static agenthost_status_t on_open(void *instance, agenthost_conn_t conn, const agenthost_open_info_v1 *info,
                                   void **conn_data) {
     (void)instance;
-    char line[512];
-    snprintf(line, sizeof line, "open route=%.*s target=%.*s", (int)info->route.len, (const char *)info->route.ptr,
-             (int)info->request_target.len, (const char *)info->request_target.ptr);
+    char line[1024];
+    snprintf(line, sizeof line, "open route=%.*s target=%.*s sub=%.*s scopes=%.*s protocol=%.*s",
+             (int)info->route.len, (const char *)info->route.ptr, (int)info->request_target.len,
+             (const char *)info->request_target.ptr, (int)info->identity_subject.len,
+             (const char *)info->identity_subject.ptr, (int)info->identity_scopes.len,
+             (const char *)info->identity_scopes.ptr, (int)info->subprotocol.len, (const char *)info->subprotocol.ptr);
     record(line);
     *conn_data = (void *)(uintptr_t)conn; /* anything non-NULL: checked in on_event */
     return AGENTHOST_OK;

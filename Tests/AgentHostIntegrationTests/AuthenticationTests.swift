@@ -1,0 +1,122 @@
+import AgentHostAuth
+import AgentHostCore
+import AgentHostPlugins
+import Foundation
+import Glibc
+import Testing
+
+/// Authentication and authorization through the real server: refusals happen before the upgrade with 401/403 and
+/// a JSON body, the plugin never hears of them, and the identity of accepted connections reaches the plugin.
+@Suite("Authentication")
+struct AuthenticationTests {
+    static func withAuthServer(queryTokens: Bool = false,
+                               _ body: (TestServer, @escaping () -> [String]) async throws -> Void) async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        let authenticator = try await TokenAuthenticatorTests.hmacAuthenticator { $0.allowQueryToken = queryTokens }
+        try await TestServer.with(pluginDirectory: directory, configure: {
+            $0.authenticator = authenticator
+            $0.routePolicies["/recorder"] = RoutePolicy(access: .scopes(["agents:run"]))
+        }) { server in
+            let plugin = try #require(server.loaded.first)
+            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
+            let log = unsafeBitCast(try #require(dlsym(handle, "recorder_log")),
+                                    to: (@convention(c) () -> UnsafePointer<CChar>).self)
+            try await body(server) {
+                String(cString: log()).split(separator: "\n").filter { $0.hasPrefix("open") }.map(String.init)
+            }
+        }
+    }
+
+    static func token(claims change: [String: Any] = [:]) throws -> String {
+        var claims = TokenAuthenticatorTests.goodClaims
+        for (key, value) in change { claims[key] = value }
+        return try TokenAuthenticatorTests.token(claims: claims)
+    }
+
+    @Test func refusesMissingBadAndUnderScopedCredentialsBeforeTheUpgrade() async throws {
+        try await Self.withAuthServer { server, opens in
+            let cases: [(String, [String], Int, String)] = [
+                ("missing", [], 401, "this route needs credentials"),
+                ("malformed", ["Authorization: Bearer not.a.jwt"], 401, "malformed token"),
+                ("other scheme", ["Authorization: Basic YWxpY2U6cHc="], 401, "must be 'Bearer <token>'"),
+                ("expired", ["Authorization: Bearer \(try Self.token(claims: ["exp": TokenAuthenticatorTests.now - 600]))"],
+                 401, "token expired"),
+                ("wrong scope", ["Authorization: Bearer \(try Self.token(claims: ["scope": "agents:read"]))"],
+                 403, "missing scope(s): agents:run"),
+            ]
+            for (name, headers, status, message) in cases {
+                let client = try await RawWebSocketClient.connectTCP(port: server.port)
+                #expect(try await withTimeout { try await client.handshake(path: "/recorder", extraHeaders: headers) } == status,
+                        "\(name)")
+                let body = try await withTimeout { try await client.readToEnd() }
+                #expect(body.contains(#""error":"#) && body.contains(message), "\(name): \(body)")
+                if status == 401 { #expect(client.handshakeResponse.lowercased().contains("www-authenticate: bearer")) }
+            }
+            #expect(opens().isEmpty, "no refused attempt reached the plugin")
+        }
+    }
+
+    @Test func handsTheIdentityToThePlugin() async throws {
+        try await Self.withAuthServer { server, opens in
+            let client = try await RawWebSocketClient.connect(
+                port: server.port, path: "/recorder", extraHeaders: ["Authorization: Bearer \(try Self.token())"])
+            try await client.sendText("hi")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "hi")
+            #expect(opens() == ["open route=/recorder target=/recorder sub=alice scopes=agents:run agents:read protocol="])
+        }
+    }
+
+    @Test func browsersSendTheTokenAsASubprotocolAndTheServerSelectsAnother() async throws {
+        try await Self.withAuthServer { server, opens in
+            let offer = "Sec-WebSocket-Protocol: agenthost.v1, bearer.\(try Self.token())"
+            let client = try await RawWebSocketClient.connect(port: server.port, path: "/recorder", extraHeaders: [offer])
+            #expect(client.handshakeResponse.lowercased().contains("sec-websocket-protocol: agenthost.v1"))
+            #expect(!client.handshakeResponse.contains("bearer."))
+            #expect(await eventually { opens().first?.hasSuffix("protocol=agenthost.v1") == true })
+        }
+    }
+
+    @Test func queryTokensWorkWhenEnabledAndNeverReachThePlugin() async throws {
+        try await Self.withAuthServer(queryTokens: true) { server, opens in
+            let client = try await RawWebSocketClient.connect(
+                port: server.port, path: "/recorder?run=7&token=\(try Self.token())")
+            try await client.sendText("x")
+            _ = try await withTimeout { try await client.readMessageOrClose() }
+            let line = try #require(opens().first)
+            #expect(line.contains("target=/recorder?run=7 "))
+            #expect(!line.contains("token"))
+        }
+    }
+
+    @Test func mintsATokenTheServerAccepts() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try Data(TokenAuthenticatorTests.secret.utf8).write(to: URL(fileURLWithPath: "\(directory)/secret"))
+        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        let config = "\(directory)/agenthost.json"
+        try Data("""
+            {"auth": {"hmac_secret_file": "\(directory)/secret", "issuer": "dev", "audience": "agenthost"},
+             "routes": {"/recorder": {"scopes": ["agents:run"]}}}
+            """.utf8).write(to: URL(fileURLWithPath: config))
+        let mint = Process()
+        mint.executableURL = URL(fileURLWithPath: try ServerProcess.product("agenthost"))
+        mint.arguments = ["token", "--config", config, "--subject", "dev-user", "--scope", "agents:run", "--lifetime", "60"]
+        let output = Pipe()
+        mint.standardOutput = output
+        try mint.run()
+        mint.waitUntilExit()
+        let token = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(mint.terminationStatus == 0)
+        #expect(token.split(separator: ".").count == 3)
+
+        let server = try ServerProcess(arguments: ["--plugins", directory, "--config", config])
+        defer { server.signal(SIGKILL) }
+        let refused = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await withTimeout { try await refused.handshake(path: "/recorder") } == 401)
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/recorder",
+                                                          extraHeaders: ["Authorization: Bearer \(token)"])
+        try await client.sendText("minted")
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "minted")
+    }
+}
