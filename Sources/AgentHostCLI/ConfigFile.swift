@@ -43,6 +43,9 @@ struct ConfigFile {
     var allowlist: String?
     var adminToken: String?
     var auth: AuthConfiguration?
+    var tlsCert: String?
+    var tlsKey: String?
+    var tlsClientCA: String?
     var server = ServerConfiguration()
     var pluginConfigs: [String: [UInt8]] = [:]
 
@@ -89,6 +92,9 @@ struct ConfigFile {
         if let v = try reader.int("max_connections", min: 0) { self.server.maxConnections = v }
         if let v = try reader.int("max_connections_per_address", min: 0) { self.server.maxConnectionsPerAddress = v }
         if let auth = try reader.object("auth") { self.auth = try Self.auth(auth) }
+        self.tlsCert = try reader.string("tls_cert")
+        self.tlsKey = try reader.string("tls_key")
+        self.tlsClientCA = try reader.string("tls_client_ca")
         if let v = try reader.strings("allowed_origins") { self.server.defaultRoutePolicy.allowedOrigins = v }
         if let access = try Self.access(&reader, hasAuth: self.auth != nil) {
             self.server.defaultRoutePolicy.access = access

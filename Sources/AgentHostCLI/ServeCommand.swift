@@ -48,6 +48,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Option(help: "PEM certificate chain (server certificate first): serve wss:// with TLS 1.2+.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA bundle for client certificates: require mTLS; the certificate subject is the identity.")
+    var tlsClientCa: String?
+
     @Flag(help: "Also reload when the plugin directory changes (inotify, debounced), not only on SIGHUP.")
     var watch = false
 
@@ -95,6 +104,17 @@ struct ServeCommand: AsyncParsableCommand {
         Self.raiseOpenFileLimit(logger: logger)
 
         server.adminToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"] ?? file.adminToken
+        let certificate = self.tlsCert ?? file.tlsCert
+        let key = self.tlsKey ?? file.tlsKey
+        if certificate != nil || key != nil {
+            guard let certificate, let key else { throw ValidationError("TLS needs both --tls-cert and --tls-key") }
+            do {
+                server.tls = try TLSContextProvider(settings: TLSSettings(
+                    certificateChainFile: certificate, privateKeyFile: key, clientCAFile: self.tlsClientCa ?? file.tlsClientCA))
+            } catch {
+                throw ValidationError("TLS: \(error)")
+            }
+        }
         if let auth = file.auth {
             do {
                 server.authenticator = try await TokenAuthenticator.make(auth)
@@ -124,13 +144,17 @@ struct ServeCommand: AsyncParsableCommand {
                                         registry: HostFunctionTable.registry, group: group, logger: logger)
             await plugins.reload()
             let watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
-            services.append(ReloadService(manager: plugins, signals: hangups, watcher: watcher, logger: logger))
+            services.append(ReloadService(manager: plugins, signals: hangups, watcher: watcher, tls: server.tls,
+                                          logger: logger))
             manager = plugins
         } else {
             logger.warning("no --plugins directory given: only /healthz is served")
+            if let tls = server.tls {
+                services.append(ReloadService(manager: nil, signals: hangups, watcher: nil, tls: tls, logger: logger))
+            }
         }
 
-        let scheme = "ws"
+        let scheme = server.tls == nil ? "ws" : "wss"
         let adminRoutes: [String: any AdminRoute] = manager.map { ["/plugins": PluginStatusRoute(manager: $0)] } ?? [:]
         let agentHost = AgentHostServer(
             configuration: server, router: router, registry: HostFunctionTable.registry,

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Looks at a WebSocket upgrade request before NIO's upgrader does, and answers the ones that must be refused with
 /// a proper HTTP status: over a connection limit (503/429), an unknown route (404), a malformed handshake (400), a
@@ -74,14 +75,21 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             self.refuse(head, status, message)
             return
         }
+        let certificateIdentity = self.clientCertificateIdentity(context: context)
         guard let authenticator = self.configuration.authenticator else {
+            self.selected.identity = certificateIdentity ?? .anonymous
             self.selected.subprotocol = Self.selectSubprotocol(head, excluding: nil)
             context.fireChannelRead(data)
             return
         }
         self.state = .authenticating(head: head, buffered: [])
         let promise = context.eventLoop.makePromise(of: AuthenticationResult.self)
-        promise.completeWithTask { await authenticator.authenticate(head) }
+        promise.completeWithTask {
+            let result = await authenticator.authenticate(head)
+            // A verified client certificate (mTLS) identifies a client that sent no token.
+            if result == .anonymous, let certificateIdentity { return .authenticated(certificateIdentity, tokenProtocol: nil) }
+            return result
+        }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { result in
             let (handler, context) = loopBound.value
@@ -110,6 +118,14 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(Self.wrapInboundOut(.head(head)))
         for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
         context.fireChannelReadComplete()
+    }
+
+    /// The identity of a client certificate verified by mTLS, if the server asks for one.
+    private func clientCertificateIdentity(context: ChannelHandlerContext) -> Identity? {
+        guard self.configuration.tls?.settings.clientCAFile != nil,
+            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
+        else { return nil }
+        return TLSContextProvider.identity(of: certificate)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

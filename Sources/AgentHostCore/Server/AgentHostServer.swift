@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
@@ -83,6 +84,10 @@ public final class AgentHostServer: Service, Sendable {
             channel.closeFuture.whenComplete { [limiter] _ in limiter.release(address) }
         } else {
             self.logger.debug("connection refused", metadata: ["peer": "\(address)", "reason": "\(admission)"])
+        }
+        if let tls = self.configuration.tls {
+            // TLS first: everything after it, the handshake timeout included, sees plaintext.
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
         }
         let timeout = HandshakeTimeoutHandler(timeout: self.configuration.handshakeTimeout)
         let selected = SelectedEndpoint()

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     /// The policy of routes not listed in `routePolicies`.
     public var defaultRoutePolicy = RoutePolicy()
 
+    /// Serve TLS (wss://) with this context provider; nil: plain ws://.
+    public var tls: TLSContextProvider?
+
     /// Checks credentials before the upgrade; nil: every route is open to anyone.
     public var authenticator: (any ConnectionAuthenticator)?
 

@@ -1,20 +1,25 @@
+import AgentHostCore
 import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Owns SIGHUP (and, with `--watch`, changes to the plugin directory) and turns them into reloads.
+/// Owns SIGHUP (and, with `--watch`, changes to the plugin directory) and turns them into reloads of the plugins
+/// and of the TLS certificate.
 ///
 /// swift-service-lifecycle has no reload hook, so this service traps SIGHUP itself. The trap is installed when the
 /// `UnixSignalsSequence` is created, which the caller does before the server says it is listening: a SIGHUP sent
 /// right after the listening line must reload, not kill the process. Reloads run one at a time; triggers that
 /// arrive during one coalesce into a single further reload.
 public struct ReloadService: Service {
-    private let manager: PluginManager
+    private let manager: PluginManager?
     private let signals: UnixSignalsSequence?
     private let watcher: DirectoryWatcher?
+    private let tls: TLSContextProvider?
     private let logger: Logger
 
-    public init(manager: PluginManager, signals: UnixSignalsSequence?, watcher: DirectoryWatcher?, logger: Logger) {
+    public init(manager: PluginManager?, signals: UnixSignalsSequence?, watcher: DirectoryWatcher?,
+                tls: TLSContextProvider? = nil, logger: Logger) {
+        self.tls = tls
         self.manager = manager
         self.signals = signals
         self.watcher = watcher
@@ -36,8 +41,20 @@ public struct ReloadService: Service {
             }
             group.addTask {
                 for await cause in triggers {
+                    if cause == "SIGHUP", let tls = self.tls {
+                        // Certificates are renewed on SIGHUP; a bad new pair is refused and the old one stays.
+                        do {
+                            try tls.reload()
+                            self.logger.info("TLS certificate reloaded", metadata: [
+                                "certificate": "\(tls.settings.certificateChainFile)"])
+                        } catch {
+                            self.logger.error("TLS reload refused; the certificate in service stays",
+                                              metadata: ["reason": "\(error)"])
+                        }
+                    }
+                    guard let manager = self.manager else { continue }
                     self.logger.info("reloading plugins", metadata: ["cause": "\(cause)"])
-                    await self.manager.reload()
+                    await manager.reload()
                 }
             }
             group.addTask {

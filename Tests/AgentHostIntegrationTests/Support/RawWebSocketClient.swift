@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A WebSocket client that writes and reads raw bytes, so tests control every bit on the wire (unmasked frames,
 /// bad UTF-8, reserved bits) and see exactly what the server sends back. Deliberately independent of the server's
@@ -42,21 +43,35 @@ final class RawWebSocketClient: @unchecked Sendable {
         self.outbound = channel.outbound
     }
 
-    /// Opens a TCP connection without any handshake.
-    static func connectTCP(port: Int, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+    /// Opens a TCP connection (TLS first when `tls` is given, verifying the server as `localhost`) without any
+    /// WebSocket handshake.
+    static func connectTCP(port: Int, tls: NIOSSLContext? = nil,
+                           group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
         async throws -> RawWebSocketClient
     {
         let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                if let tls {
+                    try channel.pipeline.syncOperations.addHandler(
+                        try NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                }
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
         return try RawWebSocketClient(channel: channel)
     }
 
+    /// The certificate the server presented (TLS connections).
+    func peerCertificate() async throws -> NIOSSLCertificate? {
+        let channel = self.channel.channel
+        return try await channel.eventLoop.submit { try channel.pipeline.syncOperations.nioSSL_peerCertificate() }.get()
+    }
+
     /// Connects and completes the WebSocket handshake for `path`; throws unless the answer is 101.
-    static func connect(port: Int, path: String, extraHeaders: [String] = []) async throws -> RawWebSocketClient {
-        let client = try await self.connectTCP(port: port)
+    static func connect(port: Int, path: String, extraHeaders: [String] = [], tls: NIOSSLContext? = nil)
+        async throws -> RawWebSocketClient
+    {
+        let client = try await self.connectTCP(port: port, tls: tls)
         let status = try await client.handshake(path: path, extraHeaders: extraHeaders)
         guard status == 101 else { throw ClientError.handshakeFailed(client.handshakeResponse) }
         return client
