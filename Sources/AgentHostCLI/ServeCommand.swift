@@ -5,8 +5,10 @@ import ArgumentParser
 import Foundation
 import Glibc
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -82,6 +84,8 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "agenthost")
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
         var server = file.server
         let (host, port) = try Self.parseListen(self.listen ?? file.listen ?? "127.0.0.1:8080")
@@ -155,7 +159,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let scheme = server.tls == nil ? "ws" : "wss"
-        let adminRoutes: [String: any AdminRoute] = manager.map { ["/plugins": PluginStatusRoute(manager: $0)] } ?? [:]
+        var adminRoutes: [String: any AdminRoute] = ["/metrics": MetricsRoute(registry: metrics)]
+        if let manager { adminRoutes["/plugins"] = PluginStatusRoute(manager: manager) }
         let agentHost = AgentHostServer(
             configuration: server, router: router, registry: HostFunctionTable.registry,
             group: group, logger: logger, adminRoutes: adminRoutes

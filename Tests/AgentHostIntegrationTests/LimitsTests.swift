@@ -103,3 +103,41 @@ struct LimitsTests {
         }
     }
 }
+
+@Suite("Refusal metrics", .serialized)
+struct RefusalMetricsTests {
+    @Test func everyRefusalIsCountedAtMetrics() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileEcho(into: directory)
+        let config = "\(directory)/agenthost.json"
+        try Data(#"{"max_connections_per_address": 1}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let server = try ServerProcess(arguments: ["--plugins", directory, "--config", config])
+        defer { server.signal(SIGKILL) }
+
+        let first = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        let second = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await withTimeout { try await second.handshake(path: "/echo") } == 429)
+        await first.close()
+        await second.close()
+        /// Waits for the one allowed slot, then asks for `path`.
+        func get(_ path: String) async throws -> (Int, String) {
+            for _ in 0..<200 {
+                let answer = try await server.get(path)
+                if answer.status != 429 { return answer }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return (429, "")
+        }
+        let unknown = try await get("/nowhere")
+        #expect(unknown.0 == 404)
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await client.sendFrame(opcode: 0x1, payload: [0xFF])  // not UTF-8
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1007)
+        await client.close()
+
+        let (status, metrics) = try await get("/metrics")
+        #expect(status == 200)
+        #expect(metrics.contains(#"agenthost_refusals_total{reason="too_many_connections_from_address"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"agenthost_refusals_total{reason="invalid_utf8"} 1"#), "\(metrics)")
+    }
+}

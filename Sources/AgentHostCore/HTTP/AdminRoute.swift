@@ -1,8 +1,14 @@
 /// A read-only HTTP route for operators (such as `GET /plugins`), answered by whatever layer owns the data.
 /// Admin routes are served only to loopback peers or to requests bearing the configured admin token.
 public protocol AdminRoute: Sendable {
-    /// The JSON body to answer with (status 200).
+    /// The body to answer with (status 200).
     func respond() async -> String
+    /// Its content type; JSON unless said otherwise.
+    var contentType: String { get }
+}
+
+extension AdminRoute {
+    public var contentType: String { "application/json" }
 }
 
 /// Who may call admin routes.

@@ -74,9 +74,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let promise = context.eventLoop.makePromise(of: String.self)
         promise.completeWithTask { await route.respond() }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let contentType = route.contentType
         promise.futureResult.whenSuccess { body in
-            let (handler, context) = loopBound.value
-            handler.respond(context: context, head: head, status: .ok, body: body)
+            let (_, context) = loopBound.value
+            HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: .ok,
+                                     body: body, keepAlive: head.isKeepAlive, contentType: contentType)
         }
     }
 

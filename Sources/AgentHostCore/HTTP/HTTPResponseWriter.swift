@@ -5,9 +5,9 @@ import NIOHTTP1
 enum HTTPResponseWriter {
     static func write(context: ChannelHandlerContext, version: HTTPVersion, method: HTTPMethod,
                       status: HTTPResponseStatus, body: String, keepAlive: Bool,
-                      extraHeaders: [(String, String)] = []) {
+                      extraHeaders: [(String, String)] = [], contentType: String = "application/json") {
         var headers = HTTPHeaders(extraHeaders)
-        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: "\(body.utf8.count)")
         if status == .upgradeRequired || status == .badRequest {
             headers.add(name: "sec-websocket-version", value: "13")

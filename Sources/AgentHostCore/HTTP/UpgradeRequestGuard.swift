@@ -61,8 +61,10 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         if self.admission != .admitted {
             // Over a connection limit: whatever is asked, the answer is no, and the connection closes.
             if self.admission == .tooManyTotal {
+                Refusals.count(.tooManyConnections)
                 self.refuse(head, .serviceUnavailable, "the server is at its connection limit; retry later")
             } else {
+                Refusals.count(.tooManyConnectionsFromAddress)
                 self.refuse(head, .tooManyRequests, "too many connections from your address")
             }
             return
@@ -72,6 +74,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         if let (status, message) = self.checkHandshake(head) {
+            switch status {
+            case .notFound: Refusals.count(.unknownRoute)
+            case .forbidden: Refusals.count(.origin)
+            default: Refusals.count(.badHandshake)
+            }
             self.refuse(head, status, message)
             return
         }
@@ -102,6 +109,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         let path = String(head.uri.requestPath)
         let policy = self.configuration.routePolicies[path] ?? self.configuration.defaultRoutePolicy
         if let (status, message) = policy.access.refusal(for: result) {
+            Refusals.count(status == 401 ? .unauthenticated : .forbidden)
             let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
             self.state = .refusing(head: head, status: HTTPResponseStatus(statusCode: status), message: message,
                                    ended: ended)
@@ -131,7 +139,10 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // NIO's HTTPServerProtocolErrorHandler has already answered 400; it does not always close (a header-size
         // overflow left the connection open until the handshake timeout), so close here.
-        if error is HTTPParserError { context.close(promise: nil) }
+        if error is HTTPParserError {
+            Refusals.count(.malformedHTTP)
+            context.close(promise: nil)
+        }
         context.fireErrorCaught(error)
     }
 

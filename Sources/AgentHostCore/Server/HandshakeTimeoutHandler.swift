@@ -18,6 +18,7 @@ final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChannelHand
     func handlerAdded(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.task = context.eventLoop.scheduleTask(in: self.timeout) {
+            Refusals.count(.handshakeTimeout)
             loopBound.value.close(promise: nil)
         }
     }

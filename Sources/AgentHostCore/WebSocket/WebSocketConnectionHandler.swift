@@ -145,6 +145,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .deliver(let kind, let data):
             self.lastMessage = started
             if self.rateLimiter != nil && !self.rateLimiter!.admit(now: started) {
+                Refusals.count(.messageRate)
                 self.fail(context: context, code: CloseCode.policyViolation,
                           failure: .policy("more than \(self.configuration.maxMessagesPerSecond) messages per second"))
                 break
@@ -229,6 +230,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             // Already past the high-water mark: past the hard limit the client is not reading at all.
             let buffered = (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
             if buffered > self.configuration.outboundHardLimit {
+                Refusals.count(.slowReader)
                 self.fail(context: context, code: CloseCode.policyViolation,
                           failure: .policy("client not reading: \(buffered) bytes queued"))
                 return .closed
@@ -336,6 +338,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     /// Fails the connection (RFC 6455 7.1.7): send our close frame if we have not yet, then drop TCP.
     private func fail(context: ChannelHandlerContext, code: UInt16, failure: WebSocketFailure) {
+        switch failure {
+        case .protocolError: Refusals.count(.protocolError)
+        case .invalidData: Refusals.count(.invalidUTF8)
+        case .tooLarge: Refusals.count(.tooLarge)
+        case .policy, .timeout, .transport: break  // counted where they are detected
+        }
         self.stateMachine.closed()
         self.connection?.markClosing()
         self.finish(code: code, reason: "", failure: failure)
@@ -383,6 +391,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             if now &- sentAt >= UInt64(configuration.pingTimeout.nanoseconds) {
                 // The peer is gone or stuck: a close frame would not be read either, so drop the connection.
                 self.stateMachine.closed()
+                Refusals.count(.pingTimeout)
                 self.finish(code: CloseCode.abnormal, reason: "",
                             failure: .timeout("no answer to ping within \(configuration.pingTimeout)"))
                 context.close(promise: nil)
@@ -396,6 +405,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.pingSentAt = now
         }
         if let idle = configuration.idleTimeout, now &- self.lastMessage >= UInt64(idle.nanoseconds) {
+            Refusals.count(.idleTimeout)
             self.session?.didFail(.timeout("no message for \(idle)"))
             self.initiateClose(code: CloseCode.goingAway, reason: "idle timeout")
         }

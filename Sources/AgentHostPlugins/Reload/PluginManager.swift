@@ -174,6 +174,7 @@ public actor PluginManager {
 
     private func refuse(_ fileName: String, sha256: String?, reason: String, into report: inout ReloadReport) {
         self.refused[fileName] = Refusal(sha256: sha256, reason: reason, at: Date())
+        Refusals.count(.pluginRefused)
         report.refused.append("\(fileName): \(reason)")
         self.logger.error("plugin refused", metadata: [
             "file": "\(self.configuration.directory)/\(fileName)", "reason": "\(reason)",
