@@ -14,4 +14,7 @@ plugins=".build/plugins"
 install -d -m 0755 "$plugins"
 install -m 0755 "$bin/libagenthost-echo.so" "$bin/libagenthost-wordstream.so" "$plugins/"
 
-exec "$bin/agenthost" serve --plugins "$plugins" --config examples/agenthost.json "$@"
+# The example config unless the caller brings their own.
+config=(--config examples/agenthost.json)
+for argument in "$@"; do [ "$argument" = "--config" ] && config=(); done
+exec "$bin/agenthost" serve --plugins "$plugins" "${config[@]}" "$@"

@@ -197,6 +197,35 @@ struct TokenAuthenticatorTests {
                 == .rejected("token algorithm HS256 is not accepted"))
     }
 
+    @Test func verifiesTokensAgainstAJWKSFile() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try Self.openssl(["genpkey", "-algorithm", "ed25519", "-out", "\(directory)/private.pem"])
+        try Self.openssl(["pkey", "-in", "\(directory)/private.pem", "-pubout", "-outform", "DER",
+                          "-out", "\(directory)/public.der"])
+        // An Ed25519 SubjectPublicKeyInfo ends with the 32-byte raw key: that is the JWK's "x".
+        let raw = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/public.der")).suffix(32)
+        let jwks = #"{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k1","x":""# + Data(raw).base64URLEncoded + #""}]}"#
+        try Data(jwks.utf8).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+        var configuration = AuthConfiguration()
+        configuration.jwksFile = "\(directory)/jwks.json"
+        let authenticator = try await TokenAuthenticator.make(configuration)
+
+        let signers = JWTKeyCollection()
+        await signers.add(eddsa: try EdDSA.PrivateKey(pem: try String(contentsOfFile: "\(directory)/private.pem", encoding: .utf8)),
+                          kid: "k1")
+        struct Payload: JWTPayload {
+            var sub: String
+            var exp: ExpirationClaim
+            func verify(using algorithm: some JWTAlgorithm) async throws {}
+        }
+        let token = try await signers.sign(Payload(sub: "carol", exp: .init(value: Date().addingTimeInterval(60))))
+        let result = await authenticator.authenticate(Self.request(authorization: "Bearer \(token)"))
+        guard case .authenticated(let identity, _) = result else { Issue.record("\(result)"); return }
+        #expect(identity.subject == "carol")
+        #expect(await authenticator.authenticate(Self.request(authorization: "Bearer \(try Self.token(claims: Self.goodClaims))"))
+                == .rejected("token algorithm HS256 is not accepted"))
+    }
+
     @Test func refusesUnusableKeyConfigurationWithTheFileNamed() async throws {
         var configuration = AuthConfiguration()
         configuration.hmacSecretFile = "/nonexistent/secret"
