@@ -42,9 +42,22 @@ struct AuthenticationTests {
                 ("other scheme", ["Authorization: Basic YWxpY2U6cHc="], 401, "must be 'Bearer <token>'"),
                 ("expired", ["Authorization: Bearer \(try Self.token(claims: ["exp": TokenAuthenticatorTests.now - 600]))"],
                  401, "token expired"),
+                ("not yet valid", ["Authorization: Bearer \(try Self.token(claims: ["nbf": TokenAuthenticatorTests.now + 600]))"],
+                 401, "token not valid yet"),
+                ("wrong issuer", ["Authorization: Bearer \(try Self.token(claims: ["iss": "https://evil.test"]))"],
+                 401, "token issuer is not https://issuer.test"),
+                ("wrong audience", ["Authorization: Bearer \(try Self.token(claims: ["aud": "elsewhere"]))"],
+                 401, "token audience does not include agenthost"),
+                ("wrong algorithm", ["Authorization: Bearer \(try TokenAuthenticatorTests.token(header: ["alg": "HS384"], claims: TokenAuthenticatorTests.goodClaims, hash: "HS384"))"],
+                 401, "token algorithm HS384 is not accepted"),
+                ("alg none", ["Authorization: Bearer \(try TokenAuthenticatorTests.token(header: ["alg": "none"], claims: TokenAuthenticatorTests.goodClaims, sign: false))"],
+                 401, "token algorithm none is not accepted"),
+                ("unknown API key", ["Authorization: Bearer ak_not_a_key"], 401, "neither a valid JWT nor a known API key"),
                 ("wrong scope", ["Authorization: Bearer \(try Self.token(claims: ["scope": "agents:read"]))"],
                  403, "missing scope(s): agents:run"),
             ]
+            let bystander = try await RawWebSocketClient.connect(
+                port: server.port, path: "/recorder", extraHeaders: ["Authorization: Bearer \(try Self.token())"])
             for (name, headers, status, message) in cases {
                 let client = try await RawWebSocketClient.connectTCP(port: server.port)
                 #expect(try await withTimeout { try await client.handshake(path: "/recorder", extraHeaders: headers) } == status,
@@ -53,7 +66,9 @@ struct AuthenticationTests {
                 #expect(body.contains(#""error":"#) && body.contains(message), "\(name): \(body)")
                 if status == 401 { #expect(client.handshakeResponse.lowercased().contains("www-authenticate: bearer")) }
             }
-            #expect(opens().isEmpty, "no refused attempt reached the plugin")
+            #expect(opens().count == 1, "no refused attempt reached the plugin, only the bystander")
+            try await bystander.sendText("still served")
+            #expect(try await withTimeout { try await bystander.readMessageOrClose() }.text == "still served")
         }
     }
 

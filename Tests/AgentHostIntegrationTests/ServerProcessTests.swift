@@ -36,6 +36,8 @@ struct ServerProcessTests {
         try Data(#"{"shutdown_timeout_ms": 300}"#.utf8).write(to: URL(fileURLWithPath: config))
         let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
         let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await client.sendText("here")
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "here")
         server.signal(SIGINT)
         #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1001)
         // We never answer the close: the server must still exit, soon after its deadline.

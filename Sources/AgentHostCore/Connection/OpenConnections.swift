@@ -6,8 +6,15 @@ import Synchronization
 /// process (as in the tests) share the registry but must each close only their own connections.
 public final class OpenConnections: Sendable {
     private let connections = Mutex<[UInt64: WebSocketConnection]>([:])
+    private let shuttingDown = Atomic<Bool>(false)
 
     public init() {}
+
+    /// Set when the server starts shutting down: a connection whose upgrade completes after that is closed with
+    /// 1001 as soon as it opens, like the others.
+    var isShuttingDown: Bool { self.shuttingDown.load(ordering: .relaxed) }
+
+    func beginShutdown() { self.shuttingDown.store(true, ordering: .relaxed) }
 
     public var count: Int { self.connections.withLock { $0.count } }
 

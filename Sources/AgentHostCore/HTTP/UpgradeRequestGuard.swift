@@ -84,6 +84,10 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
         let certificateIdentity = self.clientCertificateIdentity(context: context)
         guard let authenticator = self.configuration.authenticator else {
+            guard self.selected.reserve() else {
+                self.refuse(head, .serviceUnavailable, "this route is being replaced; retry")
+                return
+            }
             self.selected.identity = certificateIdentity ?? .anonymous
             self.selected.subprotocol = Self.selectSubprotocol(head, excluding: nil)
             context.fireChannelRead(data)
@@ -112,6 +116,13 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             Refusals.count(status == 401 ? .unauthenticated : .forbidden)
             let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
             self.state = .refusing(head: head, status: HTTPResponseStatus(statusCode: status), message: message,
+                                   ended: ended)
+            if ended { self.sendRefusal(context: context) }
+            return
+        }
+        guard self.selected.reserve() else {
+            let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
+            self.state = .refusing(head: head, status: .serviceUnavailable, message: "this route is being replaced; retry",
                                    ended: ended)
             if ended { self.sendRefusal(context: context) }
             return
@@ -220,4 +231,24 @@ final class SelectedEndpoint: @unchecked Sendable {
     var endpoint: (any WebSocketEndpoint)?
     var identity: Identity = .anonymous
     var subprotocol: String?
+    /// The endpoint holds a reservation for this connection until the WebSocket handler opens its session.
+    var reservation: (any WebSocketEndpoint)?
+
+    /// Reserves the chosen endpoint; false if it is being retired (a reload replaced it a moment ago).
+    func reserve() -> Bool {
+        guard let endpoint = self.endpoint else { return true }  // the built-in baseline route
+        guard endpoint.reserve() else { return false }
+        self.reservation = endpoint
+        return true
+    }
+
+    /// The WebSocket handler takes the reservation over (its `openSession` consumes it).
+    func handOver() {
+        self.reservation = nil
+    }
+
+    deinit {
+        // The connection ended before its session opened: give the reservation back.
+        self.reservation?.cancelReservation()
+    }
 }

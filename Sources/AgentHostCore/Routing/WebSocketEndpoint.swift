@@ -55,8 +55,20 @@ public protocol WebSocketEndpoint: AnyObject, Sendable {
     var name: String { get }
 
     /// A client completed the handshake. Return the session that will receive this connection's events,
-    /// or throw to refuse it (the host closes with 1011).
+    /// or throw to refuse it (the host closes with 1011). Consumes the reservation made for this connection.
     func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession
+
+    /// The upgrade guard chose this endpoint for a connection: keep it alive for that connection until
+    /// `openSession` or `cancelReservation`. False if the endpoint no longer takes connections.
+    func reserve() -> Bool
+
+    /// The reserved connection will not open (it closed, or its upgrade failed).
+    func cancelReservation()
+}
+
+extension WebSocketEndpoint {
+    public func reserve() -> Bool { true }
+    public func cancelReservation() {}
 }
 
 /// The per-connection receiver of events. All calls arrive on the connection's event loop, one at a time.

@@ -111,6 +111,7 @@ public final class AgentHostServer: Service, Sendable {
                         try channel.pipeline.syncOperations.addHandler(BaselineEchoHandler())
                         return
                     }
+                    selected.handOver()
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head, selected: selected),
                         settings: self.settings, registry: self.registry,
@@ -168,11 +169,14 @@ public final class AgentHostServer: Service, Sendable {
 
     /// Closes every WebSocket with 1001 and waits for the handshakes, then drops whatever is left.
     private func drainConnections() async throws {
+        self.connections.beginShutdown()
         let open = self.connections.all
         self.logger.info("shutting down", metadata: ["open_websockets": "\(open.count)"])
         for connection in open { _ = connection.close(code: CloseCode.goingAway, reason: "server shutting down") }
         let deadline = NIODeadline.now() + self.configuration.shutdownTimeout
-        while self.connections.count > 0 && NIODeadline.now() < deadline {
+        // Upgrades already answered but not yet registered land within moments: give them that moment.
+        let settle = min(deadline, NIODeadline.now() + .milliseconds(100))
+        while (self.connections.count > 0 || NIODeadline.now() < settle) && NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         let remaining = self.connections.all

@@ -100,6 +100,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.session = session
             connection.attach(session: session)
             self.openConnections.insert(connection)
+            if self.openConnections.isShuttingDown {
+                // The upgrade finished while the server was already draining: this one goes too.
+                self.initiateClose(code: CloseCode.goingAway, reason: "server shutting down")
+            }
         } catch {
             self.logger.warning("endpoint refused the connection", metadata: [
                 "endpoint": "\(self.endpoint.name)", "route": "\(self.route)", "error": "\(error)",

@@ -31,6 +31,8 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     private struct Lifecycle {
         /// Handles of the connections this instance has open.
         var open: Set<UInt64> = []
+        /// Connections chosen for this instance whose session has not opened yet.
+        var reserved = 0
         var dropped = false
     }
 
@@ -75,6 +77,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     }
 
     public func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession {
+        self.lifecycle.withLock { $0.reserved -= 1 }  // the reservation becomes an open connection, or nothing
         var connData: UnsafeMutableRawPointer?
         let status = OpenInfoBuffer.with(info) { openInfo in
             self.onOpen(self.instance, connection.handle, openInfo, &connData)
@@ -84,12 +87,27 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
     }
 
+    public func reserve() -> Bool {
+        self.lifecycle.withLock { state in
+            guard !state.dropped else { return false }
+            state.reserved += 1
+            return true
+        }
+    }
+
+    public func cancelReservation() {
+        self.lifecycle.withLock { $0.reserved -= 1 }
+    }
+
     func sessionClosed(handle: UInt64) {
         self.lifecycle.withLock { _ = $0.open.remove(handle) }
     }
 
     /// Connections this instance has open.
     public var openConnections: Int { self.lifecycle.withLock { $0.open.count } }
+
+    /// Open connections plus those about to open: what a drain must wait for.
+    public var pendingConnections: Int { self.lifecycle.withLock { $0.open.count + $0.reserved } }
 
     /// Handles of the connections this instance has open.
     public var openHandles: [UInt64] { self.lifecycle.withLock { Array($0.open) } }
@@ -102,15 +120,20 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
     }
 
-    /// Drops the instance. Call only once no connection of it is open and every event loop has run the work
-    /// queued before (see `PluginManager`); later stray events are not delivered.
-    public func dropInstance() {
-        let drop = self.lifecycle.withLock { state -> Bool in
-            guard !state.dropped else { return false }
+    /// Drops the instance if no connection is open or about to open, atomically with refusing new reservations;
+    /// returns whether it did (or had). Call after every event loop has run the work queued before (see
+    /// `PluginManager`); later stray events are not delivered.
+    @discardableResult
+    public func dropInstance(force: Bool = false) -> Bool {
+        let drop = self.lifecycle.withLock { state -> Bool? in
+            if state.dropped { return false }
+            guard force || (state.open.isEmpty && state.reserved == 0) else { return nil }
             state.dropped = true
             return true
         }
+        guard let drop else { return false }
         if drop { self.descriptor.raw.pointee.instance_drop?(self.instance) }
+        return true
     }
 }
 

@@ -186,7 +186,7 @@ public actor PluginManager {
     private func drain(_ generation: Generation) async {
         let endpoint = generation.plugin.endpoint
         let deadline = ContinuousClock.now + self.configuration.drainTimeout
-        while endpoint.openConnections > 0 && ContinuousClock.now < deadline {
+        while endpoint.pendingConnections > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
         let remaining = endpoint.openHandles
@@ -206,8 +206,16 @@ public actor PluginManager {
             for handle in endpoint.openHandles { self.registry.lookup(handle)?.abort() }
             while endpoint.openConnections > 0 { try? await Task.sleep(for: .milliseconds(20)) }
         }
+        // A connection whose upgrade was answered just before the swap may still arrive: drop only when none is
+        // open or reserved (atomically with refusing new reservations), else wait for it and close it the same way.
         await self.flushEventLoops()
-        endpoint.dropInstance()
+        while !endpoint.dropInstance() {
+            for handle in endpoint.openHandles {
+                _ = self.registry.lookup(handle)?.close(code: CloseCode.serviceRestart, reason: "service restart")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+            await self.flushEventLoops()
+        }
         self.draining[generation.id] = nil
         self.logger.info("plugin generation retired", metadata: [
             "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)",
@@ -225,8 +233,9 @@ public actor PluginManager {
     /// Drops every instance (at exit, after the server stopped and its connections are closed).
     public func shutdown() async {
         await self.flushEventLoops()
-        for generation in self.serving.values { generation.plugin.endpoint.dropInstance() }
-        for generation in self.draining.values { generation.plugin.endpoint.dropInstance() }
+        // The server has stopped and closed its connections.
+        for generation in self.serving.values { generation.plugin.endpoint.dropInstance(force: true) }
+        for generation in self.draining.values { generation.plugin.endpoint.dropInstance(force: true) }
         self.serving = [:]
         self.draining = [:]
     }
@@ -250,7 +259,7 @@ public actor PluginManager {
         PluginStatus(
             name: generation.plugin.name, version: generation.plugin.version, routes: generation.plugin.routes,
             sha256: generation.plugin.sha256, generation: generation.id, state: state, reason: nil,
-            openConnections: generation.plugin.endpoint.openConnections,
+            openConnections: generation.plugin.endpoint.pendingConnections,
             loadedAt: ISO8601DateFormatter().string(from: generation.loadedAt), file: generation.plugin.file)
     }
 }
