@@ -185,7 +185,7 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         let presented = Array(SHA256.hash(data: Array(token.utf8)))
         // Compare against every key, in constant time each: neither which key nor how much matched leaks.
         var match: AuthConfiguration.APIKey?
-        for (hash, key) in self.apiKeyHashes where Self.constantTimeEquals(hash, presented) { match = key }
+        for (hash, key) in self.apiKeyHashes where ConstantTime.equals(hash, presented) { match = key }
         guard let key = match else { return .failure(Refusal(reason: "token is neither a valid JWT nor a known API key")) }
         let claims = #"{"sub":"# + Self.jsonString(key.subject) + #","iss":"api-key"}"#
         return .success(Identity(subject: key.subject, issuer: "api-key", scopes: key.scopes, claimsJSON: claims))
@@ -230,13 +230,6 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
             index = next
         }
         return bytes
-    }
-
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 
     static func jsonString(_ value: String) -> String {

@@ -19,12 +19,7 @@ struct AuthenticationTests {
             $0.routePolicies["/recorder"] = RoutePolicy(access: .scopes(["agents:run"]))
         }) { server in
             let plugin = try #require(server.loaded.first)
-            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
-            let log = unsafeBitCast(try #require(dlsym(handle, "recorder_log")),
-                                    to: (@convention(c) () -> UnsafePointer<CChar>).self)
-            try await body(server) {
-                String(cString: log()).split(separator: "\n").filter { $0.hasPrefix("open") }.map(String.init)
-            }
+            try await body(server) { ((try? plugin.recordedLines()) ?? []).filter { $0.hasPrefix("open") } }
         }
     }
 

@@ -16,10 +16,7 @@ struct LimitsTests {
         try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         try await TestServer.with(pluginDirectory: directory, configure: configure) { server in
             let plugin = try #require(server.loaded.first)
-            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
-            let log = unsafeBitCast(try #require(dlsym(handle, "recorder_log")),
-                                    to: (@convention(c) () -> UnsafePointer<CChar>).self)
-            try await body(server) { String(cString: log()).split(separator: "\n").filter { $0.hasPrefix("open") }.count }
+            try await body(server) { ((try? plugin.recordedLines()) ?? []).filter { $0.hasPrefix("open") }.count }
         }
     }
 

@@ -12,7 +12,7 @@ import Testing
 struct PluginABITests {
     struct Recorder {
         let server: TestServer
-        let read: @convention(c) () -> UnsafePointer<CChar>?
+        let read: () -> UnsafePointer<CChar>?
 
         var lines: [String] {
             guard let log = self.read() else { return [] }
@@ -32,11 +32,8 @@ struct PluginABITests {
         try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             let plugin = try #require(server.loaded.first { $0.name == "recorder" })
-            // The host opened the staged copy RTLD_LOCAL; RTLD_NOLOAD finds that same copy without loading another.
-            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
-            let symbol = try #require(dlsym(handle, "recorder_log"))
-            try await body(Recorder(server: server,
-                                    read: unsafeBitCast(symbol, to: (@convention(c) () -> UnsafePointer<CChar>?).self)))
+            let read = try plugin.stringFunction("recorder_log")
+            try await body(Recorder(server: server, read: { read() }))
         }
     }
 
@@ -167,10 +164,7 @@ struct PluginABITests {
             $0.webSocket.outboundHighWatermark = 1 << 20
             $0.webSocket.outboundHardLimit = 4 << 20
         }) { server in
-            let plugin = try #require(server.loaded.first { $0.name == "firehose" })
-            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
-            let report = unsafeBitCast(try #require(dlsym(handle, "firehose_report")),
-                                       to: (@convention(c) () -> UnsafePointer<CChar>).self)
+            let report = try #require(server.loaded.first { $0.name == "firehose" }).stringFunction("firehose_report")
             let reader = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
             let sleeper = try await RawWebSocketClient.connect(port: server.port, path: "/firehose")
             try await sleeper.sendText("go")  // and never read again

@@ -91,11 +91,7 @@ struct TLSTests {
                 port: server.port, path: "/recorder", tls: try pki.clientContext(withClientCertificate: true))
             try await alice.sendText("who am i")
             #expect(try await withTimeout { try await alice.readMessageOrClose() }.text == "who am i")
-            let plugin = try #require(server.loaded.first)
-            let handle = try #require(dlopen(plugin.stagedFile, RTLD_NOW | RTLD_NOLOAD))
-            let log = unsafeBitCast(try #require(dlsym(handle, "recorder_log")),
-                                    to: (@convention(c) () -> UnsafePointer<CChar>).self)
-            let opens = String(cString: log()).split(separator: "\n").filter { $0.hasPrefix("open") }
+            let opens = try #require(server.loaded.first).recordedLines().filter { $0.hasPrefix("open") }
             #expect(opens.count == 1)
             #expect(opens.first?.contains("sub=CN=alice") == true, "\(opens)")
         }

@@ -17,11 +17,13 @@ enum AdminAccess {
     static func allows(remoteIP: String?, authorization: String?, token: String?) -> Bool {
         if let ip = remoteIP, ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.") { return true }
         guard let token, !token.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
-        return self.constantTimeEquals(Array(authorization.utf8.dropFirst(7)), Array(token.utf8))
+        return ConstantTime.equals(Array(authorization.utf8.dropFirst(7)), Array(token.utf8))
     }
+}
 
-    /// Compares without an early exit, so response time says nothing about how much of a guess was right.
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+/// Secrets are compared without an early exit, so response time says nothing about how much of a guess was right.
+public enum ConstantTime {
+    public static func equals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
         for index in a.indices { difference |= a[index] ^ b[index] }
