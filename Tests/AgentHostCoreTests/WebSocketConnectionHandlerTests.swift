@@ -30,7 +30,7 @@ struct WebSocketConnectionHandlerTests {
     }
 
     func send(_ frame: WebSocketFrame, complete: Bool = true) throws {
-        self.channel.pipeline.fireChannelRead(NIOAny(frame))
+        self.channel.pipeline.fireChannelRead(frame)
         if complete { self.channel.pipeline.fireChannelReadComplete() }
         try self.channel.throwIfErrorCaught()
     }

@@ -92,11 +92,6 @@ public final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// A snapshot of every open connection (for shutdown and draining).
-    public func openConnections() -> [WebSocketConnection] {
-        self.state.withLock { state in state.slots.compactMap(\.connection) }
-    }
-
     private static func handle(index: UInt32, generation: UInt32) -> UInt64 {
         (UInt64(generation) << 32) | UInt64(index)
     }

@@ -62,7 +62,8 @@ public struct PluginLoader: Sendable {
         return files.sorted()
     }
 
-    /// Loads every plugin file. Route and name conflicts are refused in file order: the first claim wins.
+    /// Loads every plugin file once (the in-process test server uses this; `PluginManager` adds reloading on top).
+    /// Route and name conflicts are refused in file order: the first claim wins.
     public func loadAll() throws(PluginLoadError) -> (loaded: [LoadedPlugin], refused: [RefusedPlugin]) {
         var loaded: [LoadedPlugin] = []
         var refused: [RefusedPlugin] = []
@@ -70,8 +71,7 @@ public struct PluginLoader: Sendable {
         for file in try self.pluginFiles() {
             let path = "\(self.configuration.directory)/\(file)"
             do {
-                let plugin = try self.load(path: path, fileName: file, routeOwners: routeOwners,
-                                           loadedNames: Set(loaded.map(\.name)))
+                let plugin = try self.load(fileName: file, routeOwners: routeOwners, loadedNames: Set(loaded.map(\.name)))
                 for route in plugin.routes { routeOwners[route] = plugin.name }
                 loaded.append(plugin)
                 self.logger.info("plugin loaded", metadata: [
@@ -87,7 +87,7 @@ public struct PluginLoader: Sendable {
     }
 
     /// Loads one file. `routeOwners` and `loadedNames` are what is already claimed.
-    public func load(path: String, fileName: String, routeOwners: [String: String] = [:],
+    public func load(fileName: String, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
         let snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName)
         return try self.load(snapshot, routeOwners: routeOwners, loadedNames: loadedNames)
