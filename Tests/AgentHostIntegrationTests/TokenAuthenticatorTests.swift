@@ -182,12 +182,7 @@ struct TokenAuthenticatorTests {
         case "ES256": await signers.add(ecdsa: try ES256PrivateKey(pem: pem))
         default: await signers.add(eddsa: try EdDSA.PrivateKey(pem: pem))
         }
-        struct Payload: JWTPayload {
-            var sub: String
-            var exp: ExpirationClaim
-            func verify(using algorithm: some JWTAlgorithm) async throws {}
-        }
-        let token = try await signers.sign(Payload(sub: "bob", exp: .init(value: Date().addingTimeInterval(60))))
+        let token = try await signers.sign(MinimalClaims(sub: "bob", exp: .init(value: Date().addingTimeInterval(60))))
         let result = await authenticator.authenticate(Self.request(authorization: "Bearer \(token)"))
         guard case .authenticated(let identity, _) = result else { Issue.record("\(algorithm): \(result)"); return }
         #expect(identity.subject == "bob")
@@ -213,12 +208,7 @@ struct TokenAuthenticatorTests {
         let signers = JWTKeyCollection()
         await signers.add(eddsa: try EdDSA.PrivateKey(pem: try String(contentsOfFile: "\(directory)/private.pem", encoding: .utf8)),
                           kid: "k1")
-        struct Payload: JWTPayload {
-            var sub: String
-            var exp: ExpirationClaim
-            func verify(using algorithm: some JWTAlgorithm) async throws {}
-        }
-        let token = try await signers.sign(Payload(sub: "carol", exp: .init(value: Date().addingTimeInterval(60))))
+        let token = try await signers.sign(MinimalClaims(sub: "carol", exp: .init(value: Date().addingTimeInterval(60))))
         let result = await authenticator.authenticate(Self.request(authorization: "Bearer \(token)"))
         guard case .authenticated(let identity, _) = result else { Issue.record("\(result)"); return }
         #expect(identity.subject == "carol")
@@ -252,6 +242,13 @@ struct TokenAuthenticatorTests {
             throw PluginFixtures.CompileError(description: "openssl \(arguments.joined(separator: " ")) failed")
         }
     }
+}
+
+/// The least a token needs: a subject and an expiry (signed by jwt-kit with a test key).
+struct MinimalClaims: JWTPayload {
+    var sub: String
+    var exp: ExpirationClaim
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 extension Data {
