@@ -187,7 +187,7 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         var match: AuthConfiguration.APIKey?
         for (hash, key) in self.apiKeyHashes where ConstantTime.equals(hash, presented) { match = key }
         guard let key = match else { return .failure(Refusal(reason: "token is neither a valid JWT nor a known API key")) }
-        let claims = #"{"sub":"# + Self.jsonString(key.subject) + #","iss":"api-key"}"#
+        let claims = #"{"sub":"# + JSONText.quoted(key.subject) + #","iss":"api-key"}"#
         return .success(Identity(subject: key.subject, issuer: "api-key", scopes: key.scopes, claimsJSON: claims))
     }
 
@@ -230,11 +230,5 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
             index = next
         }
         return bytes
-    }
-
-    static func jsonString(_ value: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [value], options: [.withoutEscapingSlashes])) ?? Data()
-        let array = String(decoding: data, as: UTF8.self)
-        return String(array.dropFirst().dropLast())
     }
 }

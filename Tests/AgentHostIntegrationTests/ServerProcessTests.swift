@@ -71,10 +71,19 @@ struct ServerProcessTests {
         _ = server.waitForExit()
     }
 
-    @Test func refusesABadConfigFileWithAClearMessage() throws {
+    @Test(arguments: [
+        (#"{"listen": "127.0.0.1:0", "websocket": {"max_frame_size": "big", "pings": 3}}"#,
+         "websocket.max_frame_size must be a whole number"),
+        (#"{"websocket": {"pings": 3}}"#, "unknown key(s): websocket.pings"),
+        (#"{"max_header_size": true}"#, "max_header_size must be a whole number"),
+        (#"{"watch": 1}"#, "watch must be true or false"),
+        (#"{"routes": {"/echo": {"access": "public"}}}"#, "need an 'auth' section"),
+        (#"{"auth": {"hmac_secret_file": "/nonexistent"}}"#, "cannot read /nonexistent"),
+        ("[1, 2", "is not valid JSON"),
+    ])
+    func refusesABadConfigFileWithAClearMessage(content: String, message: String) throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
-        try Data(#"{"listen": "127.0.0.1:0", "websocket": {"max_frame_size": "big", "pings": 3}}"#.utf8)
-            .write(to: URL(fileURLWithPath: config))
+        try Data(content.utf8).write(to: URL(fileURLWithPath: config))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try ServerProcess.product("agenthost"))
         process.arguments = ["serve", "--config", config]
@@ -85,6 +94,6 @@ struct ServerProcessTests {
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus != 0)
-        #expect(log.contains("websocket.max_frame_size must be a whole number"), "\(log)")
+        #expect(log.contains(message), "\(log)")
     }
 }

@@ -26,20 +26,6 @@ enum HTTPResponseWriter {
     }
 
     static func errorBody(_ message: String) -> String {
-        var escaped = ""
-        for scalar in message.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case _ where scalar.value < 0x20: escaped += "\\u" + hex4(scalar.value)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return #"{"error":""# + escaped + #""}"#
+        #"{"error":"# + JSONText.quoted(message) + "}"
     }
-}
-
-private func hex4(_ value: UInt32) -> String {
-    let hex = String(value, radix: 16)
-    return String(repeating: "0", count: max(0, 4 - hex.count)) + hex
 }

@@ -110,21 +110,16 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
 
     private func authenticated(context: ChannelHandlerContext, result: AuthenticationResult) {
         guard case .authenticating(let head, let buffered) = self.state else { return }
-        let path = String(head.uri.requestPath)
-        let policy = self.configuration.routePolicies[path] ?? self.configuration.defaultRoutePolicy
+        let policy = self.configuration.policy(forPath: head.uri.requestPath)
         if let (status, message) = policy.access.refusal(for: result) {
             Refusals.count(status == 401 ? .unauthenticated : .forbidden)
-            let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
-            self.state = .refusing(head: head, status: HTTPResponseStatus(statusCode: status), message: message,
-                                   ended: ended)
-            if ended { self.sendRefusal(context: context) }
+            self.refuseAfterAuthentication(context: context, head: head, buffered: buffered,
+                                           status: HTTPResponseStatus(statusCode: status), message: message)
             return
         }
         guard self.selected.reserve() else {
-            let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
-            self.state = .refusing(head: head, status: .serviceUnavailable, message: "this route is being replaced; retry",
-                                   ended: ended)
-            if ended { self.sendRefusal(context: context) }
+            self.refuseAfterAuthentication(context: context, head: head, buffered: buffered,
+                                           status: .serviceUnavailable, message: "this route is being replaced; retry")
             return
         }
         var tokenProtocol: String?
@@ -137,6 +132,16 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelRead(Self.wrapInboundOut(.head(head)))
         for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
         context.fireChannelReadComplete()
+    }
+
+    /// Refuses a request whose parts were buffered while it was authenticated: answer now if its end is already
+    /// in, else when it arrives.
+    private func refuseAfterAuthentication(context: ChannelHandlerContext, head: HTTPRequestHead,
+                                           buffered: [HTTPServerRequestPart], status: HTTPResponseStatus,
+                                           message: String) {
+        let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
+        self.state = .refusing(head: head, status: status, message: message, ended: ended)
+        if ended { self.sendRefusal(context: context) }
     }
 
     /// The identity of a client certificate verified by mTLS, if the server asks for one.
@@ -168,7 +173,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         guard head.method == .GET else {
             return (.methodNotAllowed, "a WebSocket upgrade must be a GET request")
         }
-        let policy = self.configuration.routePolicies[String(path)] ?? self.configuration.defaultRoutePolicy
+        let policy = self.configuration.policy(forPath: path)
         if let allowed = policy.allowedOrigins, let origin = head.headers.first(name: "origin"),
             !allowed.contains(origin)
         {

@@ -26,6 +26,10 @@ public struct ServerConfiguration: Sendable {
     /// The policy of routes not listed in `routePolicies`.
     public var defaultRoutePolicy = RoutePolicy()
 
+    func policy(forPath path: some StringProtocol) -> RoutePolicy {
+        self.routePolicies[String(path)] ?? self.defaultRoutePolicy
+    }
+
     /// Serve TLS (wss://) with this context provider; nil: plain ws://.
     public var tls: TLSContextProvider?
 

@@ -101,20 +101,7 @@ public final class TLSContextProvider: Sendable {
         guard let parsed = try? Certificate(derEncoded: try certificate.toDERBytes()) else { return nil }
         let subject = parsed.subject.description
         let issuer = parsed.issuer.description
-        let claims = #"{"cert_subject":"# + jsonString(subject) + #","cert_issuer":"# + jsonString(issuer) + "}"
+        let claims = #"{"cert_subject":"# + JSONText.quoted(subject) + #","cert_issuer":"# + JSONText.quoted(issuer) + "}"
         return Identity(subject: subject, issuer: issuer, scopes: [], claimsJSON: claims)
-    }
-
-    private static func jsonString(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += " "
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

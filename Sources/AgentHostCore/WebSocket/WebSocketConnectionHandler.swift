@@ -28,6 +28,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// Where frames are written: the context of NIO's `WebSocketFrameEncoder`, so they go to the socket without
     /// passing through it (see `AgentHostServer`). Nil writes from this handler's own context (as in tests).
     var output: ChannelHandlerContext?
+
+    @inline(__always)
+    private func output(_ context: ChannelHandlerContext) -> ChannelHandlerContext { self.output ?? context }
     private var connection: WebSocketConnection?
     private var session: (any WebSocketSession)?
 
@@ -160,18 +163,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.checkDuration(since: started, of: "message")
         case .sendPong(let data):
             let pong = WebSocketFrameWriter.frame(opcode: .pong, payload: data, allocator: context.channel.allocator)
-            (self.output ?? context).write(Self.wrapOutboundOut(pong), promise: nil)
+            self.output(context).write(Self.wrapOutboundOut(pong), promise: nil)
             self.needsFlush = true
         case .fail(let code, let failure):
             self.fail(context: context, code: code, failure: failure)
         case .peerClosed(let code, let reason, let replyCode):
             // Tell the session first: the close below may complete synchronously and run channelInactive.
-            self.connection?.markClosing()
             self.finish(code: code, reason: reason, failure: nil)
             self.writeCloseFrame(context: context, code: replyCode, reason: "", thenDisconnect: true)
         case .closeHandshakeCompleted(let code, let reason):
             self.finish(code: code, reason: reason, failure: nil)
-            (self.output ?? context).flush()
+            self.output(context).flush()
             context.close(promise: nil)
         }
     }
@@ -191,7 +193,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.fail(context: context, code: CloseCode.protocolError, failure: .protocolError("\(error)"))
         default:
             self.logger.debug("connection error", metadata: ["error": "\(error)"])
-            self.stateMachine.closed()
             self.finish(code: CloseCode.abnormal, reason: "", failure: .transport("\(error)"))
             context.close(promise: nil)
         }
@@ -217,7 +218,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             }
             if self.owesWritable {
                 self.owesWritable = false
-                self.withBatchedWrites(context: context) { $0.session?.didBecomeWritable() }
+                self.withBatchedWrites(context: context) { self.session?.didBecomeWritable() }
             }
         }
         context.fireChannelWritabilityChanged()
@@ -240,7 +241,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 return .closed
             }
         }
-        (self.output ?? context).write(Self.wrapOutboundOut(frame), promise: nil)
+        self.output(context).write(Self.wrapOutboundOut(frame), promise: nil)
         self.scheduleFlush(context: context)
         // A write that crosses the high-water mark updates `writable` synchronously (channelWritabilityChanged).
         if !self.writable {
@@ -264,7 +265,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func deliver(event: DeferredEvent, to session: any WebSocketSession) {
         guard let context = self.context else { return }
         let started = CoarseClock.nanoseconds()
-        self.withBatchedWrites(context: context) { _ in session.didReceive(event: event) }
+        self.withBatchedWrites(context: context) { session.didReceive(event: event) }
         self.checkDuration(since: started, of: "event")
     }
 
@@ -286,11 +287,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         ])
     }
 
-    private func withBatchedWrites(context: ChannelHandlerContext, _ body: (WebSocketConnectionHandler) -> Void) {
+    /// Runs a session callback outside a read burst: its writes share one flush at the end.
+    private func withBatchedWrites(context: ChannelHandlerContext, _ body: () -> Void) {
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
         self.sessionCallDepth += 1
-        body(self)
+        body()
         self.sessionCallDepth -= 1
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
@@ -313,7 +315,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func flushIfNeeded(context: ChannelHandlerContext, force: Bool = false) {
         if self.needsFlush || force {
             self.needsFlush = false
-            (self.output ?? context).flush()
+            self.output(context).flush()
         }
     }
 
@@ -327,7 +329,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         }
         self.closeFrameSent = true
         let frame = WebSocketFrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
-        let output = self.output ?? context
+        let output = self.output(context)
         guard thenDisconnect else {
             output.write(Self.wrapOutboundOut(frame), promise: nil)
             self.needsFlush = true
@@ -348,8 +350,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .tooLarge: Refusals.count(.tooLarge)
         case .policy, .timeout, .transport: break  // counted where they are detected
         }
-        self.stateMachine.closed()
-        self.connection?.markClosing()
         self.finish(code: code, reason: "", failure: failure)
         self.writeCloseFrame(context: context, code: code, reason: "", thenDisconnect: true)
     }
@@ -394,7 +394,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         if let sentAt = self.pingSentAt {
             if now &- sentAt >= UInt64(configuration.pingTimeout.nanoseconds) {
                 // The peer is gone or stuck: a close frame would not be read either, so drop the connection.
-                self.stateMachine.closed()
                 Refusals.count(.pingTimeout)
                 self.finish(code: CloseCode.abnormal, reason: "",
                             failure: .timeout("no answer to ping within \(configuration.pingTimeout)"))
@@ -405,7 +404,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             var ping = WebSocketFrameWriter.makeBuffer(payloadSize: 8, allocator: context.channel.allocator)
             ping.writeInteger(now)
             WebSocketFrameWriter.finishFrame(&ping, opcode: .ping)
-            (self.output ?? context).writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
+            self.output(context).writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
             self.pingSentAt = now
         }
         if let idle = configuration.idleTimeout, now &- self.lastMessage >= UInt64(idle.nanoseconds) {
