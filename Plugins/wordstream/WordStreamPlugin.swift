@@ -86,7 +86,7 @@ public final class Streamer: ConnectionHandler {
         guard let (words, next) = self.current else { return }
         if next < words.count {
             let separator = next + 1 < words.count ? " " : ""
-            let chunk = JSON.string(String(words[next]) + separator)
+            let chunk = JSONText.quoted(String(words[next]) + separator)
             self.connection.send(text: #"{"type":"message_chunk","data":{"content":"# + chunk
                                  + #","source":"wordstream"}}"#)
             self.current = (words, next + 1)
@@ -101,27 +101,6 @@ public final class Streamer: ConnectionHandler {
     public func didClose(code: UInt16, reason: String) {
         self.pendingWords.removeAll()
         self.current = nil
-    }
-}
-
-/// Minimal JSON string escaping (RFC 8259 section 7).
-enum JSON {
-    static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }
 
