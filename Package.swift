@@ -26,9 +26,13 @@ let package = Package(
         .executable(name: "agenthost-bench", targets: ["AgentHostBench"]),
         // The plugin SDK for Swift authors: depends on the C header alone.
         .library(name: "AgentHostPluginSDK", targets: ["AgentHostPluginSDK"]),
+        // The agent-route layer: the AutoGen streaming protocol on top of the plugin SDK.
+        .library(name: "AgentHostAgentSDK", targets: ["AgentHostAgentSDK"]),
         // Example plugins, each one shared object loaded by the host with dlopen.
         .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
         .library(name: "agenthost-wordstream", type: .dynamic, targets: ["WordStreamPlugin"]),
+        .library(name: "agenthost-native-agent", type: .dynamic, targets: ["NativeAgentPlugin"]),
+        .library(name: "agenthost-autogen-team", type: .dynamic, targets: ["AutoGenTeamPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -129,6 +133,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
+        // The agent protocol (framing, seq, resume, stop, input, timeouts) for agent routes. Uses Foundation for
+        // JSON and UUIDs: the host links Foundation dynamically too, so a plugin shares the process's one copy.
+        .target(
+            name: "AgentHostAgentSDK",
+            dependencies: ["AgentHostPluginSDK", "CAgentHostPlugin"],
+            path: "plugin-sdk/swift/AgentHostAgentSDK",
+            swiftSettings: strictSettings
+        ),
+
         // MARK: Example plugins
         .target(
             name: "EchoPlugin",
@@ -141,6 +154,21 @@ let package = Package(
             name: "WordStreamPlugin",
             dependencies: ["AgentHostPluginSDK"],
             path: "Plugins/wordstream",
+            swiftSettings: strictSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+
+        .target(
+            name: "NativeAgentPlugin",
+            dependencies: ["AgentHostAgentSDK"],
+            path: "Plugins/native-agent",
+            swiftSettings: strictSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
+        .target(
+            name: "AutoGenTeamPlugin",
+            dependencies: ["AgentHostAgentSDK"],
+            path: "Plugins/autogen-team/Sources",
             swiftSettings: strictSettings,
             linkerSettings: pluginLinkerSettings
         ),

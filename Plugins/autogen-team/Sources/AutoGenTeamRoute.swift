@@ -1,0 +1,142 @@
+import AgentHostAgentSDK
+import AgentHostPluginSDK
+import CAgentHostPlugin
+import Foundation
+
+/// autogen-team: serves real AutoGen teams (Python `autogen-agentchat`) through the agent protocol.
+///
+/// Each route's team is AutoGen's declarative component JSON from the plugin's config; runs execute in a pool of
+/// Python worker processes (Plugins/autogen-team/python/agenthost_autogen_worker.py) speaking JSON lines. The SDK
+/// does the protocol (framing, seq, resume, stop, input timeouts); this file only bridges a run to a worker.
+///
+/// Config (`plugin_config.autogen-team`):
+///
+///     {
+///       "python": ".venv-autogen/bin/python",          // default "python3"
+///       "worker": "Plugins/autogen-team/python/agenthost_autogen_worker.py",
+///       "workers": 2,                                  // pool size, default: number of cores
+///       "hang_timeout_ms": 10000,                      // a worker silent this long is killed and replaced
+///       "routes": {
+///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
+///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
+///       },
+///       "input_timeout_ms": 300000, "run_timeout_ms": 600000, "resume_grace_ms": 60000,
+///       "allow_client_team_config": false              // DANGEROUS: a team config is code (see the docs)
+///     }
+public struct AutoGenTeamRoute: AgentRoute {
+    public static let name = "autogen-team"
+    public static let version = "1.0.0"
+    /// Every path below /agents/ (the config says which have a team) and AutoGen Studio's run route.
+    public static let routes = ["/agents/*", "/api/ws/runs/*"]
+    public static let runIDRoutes = ["/api/ws/runs/*"]
+
+    let pool: WorkerPool
+    let allowClientTeamConfig: Bool
+    /// Route path or pattern ("/x/*") -> team key in the workers.
+    let teams: [String: String]
+
+    public init(host: PluginHost, config: AgentRouteConfig) throws {
+        guard let script = try config.string("worker") else {
+            throw AgentRunError("config key worker must name the worker script (agenthost_autogen_worker.py)")
+        }
+        guard FileManager.default.isReadableFile(atPath: script) else {
+            throw AgentRunError("worker script \(script) is not readable")
+        }
+        guard let routes = try config.object("routes"), !routes.object.isEmpty else {
+            throw AgentRunError("config key routes must map at least one route to a team")
+        }
+        var teams: [String: String] = [:]
+        var configs: [String: String] = [:]
+        for path in routes.object.keys.sorted() {
+            guard let entry = try routes.object(path) else { continue }
+            guard Self.routes.contains(where: { Self.matches(pattern: $0, path: path) }) else {
+                throw AgentRunError("route \(path) is not under /agents/ or /api/ws/runs/")
+            }
+            configs[path] = try Self.team(entry, route: path)
+            teams[path] = path
+        }
+        self.teams = teams
+        self.allowClientTeamConfig = try AgentRouteOptions(config: config).allowClientTeamConfig
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let settings = WorkerPool.Settings(
+            python: try config.string("python") ?? "python3",
+            script: script,
+            size: try config.int("workers", default: max(1, cores), range: 1...64),
+            hangTimeoutSeconds: Double(try config.int("hang_timeout_ms", default: 10_000, range: 100...600_000)) / 1000,
+            teams: configs)
+        self.pool = try WorkerPool(settings: settings) { host.log(.warning, $0) }
+        host.log(.info, "autogen-team: \(settings.size) workers, teams for \(teams.keys.sorted().joined(separator: ", "))")
+    }
+
+    public func admit(_ info: OpenInfo) throws {
+        guard self.teamKey(forPath: info.route) != nil || self.allowClientTeamConfig else {
+            throw AgentRunError("no team is configured for \(info.route)")
+        }
+    }
+
+    public func run(_ run: AgentRun) async throws -> AgentRunResult {
+        let key = self.teamKey(forPath: run.origin.route)
+        guard key != nil || run.teamConfig != nil else {
+            throw AgentRunError("no team is configured for \(run.origin.route)")
+        }
+        let handle = try self.pool.start(taskJSON: run.task.json, teamKey: key, teamJSON: run.teamConfig)
+        return try await withTaskCancellationHandler {
+            for await event in handle.events {
+                switch event {
+                case .event(let json, let chunk):
+                    try await run.emit(AgentEvent(kind: chunk ? .chunk : .message, json: json))
+                case .inputRequest(let requestID, let prompt, let json):
+                    let response = try await run.requestInput(prompt: prompt, requestID: requestID,
+                                                              event: AgentEvent(kind: .message, json: json))
+                    handle.answer(requestID: requestID, response: response)
+                case .result(let json):
+                    return .taskResult(json: json)
+                case .cancelled:
+                    throw CancellationError()
+                case .error(let message), .workerLost(let message):
+                    throw AgentRunError(message)
+                }
+            }
+            throw AgentRunError("the AutoGen worker ended the run without a result")
+        } onCancel: {
+            handle.stop(reason: "Cancelled by user")
+        }
+    }
+
+    public func shutdown() {
+        self.pool.shutdown()
+    }
+
+    // MARK: Teams
+
+    func teamKey(forPath path: String) -> String? {
+        if let exact = self.teams[path] { return exact }
+        return self.teams.keys.filter { $0.hasSuffix("/*") && Self.matches(pattern: $0, path: path) }
+            .max { $0.count < $1.count }
+    }
+
+    static func matches(pattern: String, path: String) -> Bool {
+        guard pattern.hasSuffix("/*") else { return pattern == path }
+        let prefix = pattern.dropLast()
+        return path.hasPrefix(prefix) && path.count > prefix.count
+    }
+
+    /// A route's team: inline (`team`) or from a file (`team_file`), as JSON text for the workers.
+    static func team(_ entry: AgentRouteConfig, route: String) throws -> String {
+        if let inline = try entry.json("team") { return inline }
+        guard let file = try entry.string("team_file") else {
+            throw AgentRunError("route \(route) needs \"team\" (AutoGen component JSON) or \"team_file\"")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw AgentRunError("route \(route): cannot read team_file \(file)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data), object is [String: Any] else {
+            throw AgentRunError("route \(route): team_file \(file) is not a JSON object")
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+}
+
+@c public func agenthost_plugin_entry_v1(_ hostMinor: UInt32) -> UnsafePointer<agenthost_plugin_v1>? {
+    AgentPlugin<AutoGenTeamRoute>.descriptor()
+}

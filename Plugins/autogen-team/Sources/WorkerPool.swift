@@ -1,0 +1,112 @@
+import AgentHostPluginSDK
+import Foundation
+import Synchronization
+
+/// The pool of AutoGen worker processes of one plugin instance. Each run goes to the least-loaded live worker; a
+/// worker that exits (crash, kill) is replaced at once, and one that stops answering pings for `hangTimeout` is
+/// killed (its runs end with an error) and replaced. The host never sees any of it: only the runs on that worker
+/// end, with `completion {status: "error"}`.
+final class WorkerPool: Sendable {
+    struct Settings: Sendable {
+        var python: String
+        var script: String
+        var size: Int
+        var hangTimeoutSeconds: Double
+        /// Team configs sent to every worker when it starts, by key (the route pattern).
+        var teams: [String: String]
+    }
+
+    private let settings: Settings
+    private let workers = Mutex<[WorkerProcess]>([])
+    private let nextRunID = Atomic<Int>(1)
+    private let stopping = Atomic<Bool>(false)
+    private let log: @Sendable (String) -> Void
+
+    init(settings: Settings, log: @escaping @Sendable (String) -> Void) throws {
+        self.settings = settings
+        self.log = log
+        for _ in 0..<settings.size { try self.spawn() }
+        let monitor = Thread { [weak self] in
+            while let pool = self, !pool.stopping.load(ordering: .relaxed) {
+                pool.checkLiveness()
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+        }
+        monitor.name = "autogen-pool-monitor"
+        monitor.start()
+    }
+
+    /// A run on a worker: its events, and how to stop or answer it.
+    struct Handle: Sendable {
+        let id: String
+        let worker: WorkerProcess
+        let events: AsyncStream<WorkerEvent>
+
+        func stop(reason: String) {
+            self.worker.send("{\"op\":\"stop\",\"run\":\"\(self.id)\",\"reason\":\(JSONText.quoted(reason))}")
+        }
+
+        func answer(requestID: String, response: String) {
+            self.worker.send("{\"op\":\"input\",\"run\":\"\(self.id)\",\"request_id\":\(JSONText.quoted(requestID)),"
+                + "\"response\":\(JSONText.quoted(response))}")
+        }
+    }
+
+    /// Starts a run of the team `teamKey` (configured) or `teamJSON` (a client's, when allowed) on `taskJSON`.
+    func start(taskJSON: String, teamKey: String?, teamJSON: String?) throws -> Handle {
+        let id = "r\(self.nextRunID.wrappingAdd(1, ordering: .relaxed).oldValue)"
+        let team = teamJSON.map { "\"config\":\($0)" } ?? "\"key\":\(JSONText.quoted(teamKey ?? ""))"
+        let command = "{\"op\":\"start\",\"run\":\"\(id)\",\"task\":\(taskJSON),\(team)}"
+        // Least-loaded first; if that one just died, the next.
+        let candidates = self.workers.withLock { $0.filter(\.isAlive).sorted { $0.load < $1.load } }
+        for worker in candidates {
+            if let events = worker.start(runID: id, command: command) {
+                return Handle(id: id, worker: worker, events: events)
+            }
+        }
+        throw AgentRunErrorText("no AutoGen worker is available (all \(self.settings.size) are restarting)")
+    }
+
+    func shutdown() {
+        self.stopping.store(true, ordering: .relaxed)
+        for worker in self.workers.withLock({ $0 }) { worker.kill(reason: "plugin dropped") }
+    }
+
+    // MARK: Workers
+
+    private func spawn() throws {
+        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script,
+                                       environment: [:]) { [weak self] dead in self?.replace(dead) }
+        for (key, config) in self.settings.teams {
+            worker.send("{\"op\":\"team\",\"key\":\(JSONText.quoted(key)),\"config\":\(config)}")
+        }
+        self.workers.withLock { $0.append(worker) }
+    }
+
+    private func replace(_ dead: WorkerProcess) {
+        self.workers.withLock { $0.removeAll { $0 === dead } }
+        guard !self.stopping.load(ordering: .relaxed) else { return }
+        self.log("AutoGen worker pid \(dead.pid) exited; starting a replacement")
+        do {
+            try self.spawn()
+        } catch {
+            self.log("cannot start a replacement AutoGen worker: \(error)")
+        }
+    }
+
+    private func checkLiveness() {
+        let now = ProcessInfo.processInfo.systemUptime
+        for worker in self.workers.withLock({ $0 }) where worker.isAlive {
+            if !worker.checkAlive(now: now, timeout: self.settings.hangTimeoutSeconds) {
+                self.log("AutoGen worker pid \(worker.pid) did not answer a ping for "
+                    + "\(self.settings.hangTimeoutSeconds) s: killing it")
+                worker.kill(reason: "stopped answering for \(self.settings.hangTimeoutSeconds) s")
+            }
+        }
+    }
+}
+
+struct AgentRunErrorText: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

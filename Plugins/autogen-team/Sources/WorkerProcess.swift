@@ -1,0 +1,190 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One Python worker process: spawned with pipes for stdin/stdout (stderr is inherited: the worker's tracebacks
+/// land in the host's log stream), read by a dedicated thread (blocking reads of a pipe have no place on an event
+/// loop or in the cooperative pool), written under a lock.
+final class WorkerProcess: Sendable {
+    let pid: pid_t
+    private let input: Int32
+    private let output: Int32
+    private let state = Mutex(State())
+    /// Separate from `state`: a write can block on a full pipe, and the reader thread must still get `state`.
+    private let writeLock = Mutex(())
+    private let onExit: @Sendable (WorkerProcess) -> Void
+
+    struct State {
+        var runs: [String: AsyncStream<WorkerEvent>.Continuation] = [:]
+        var alive = true
+        var lastPong = 0
+        var lastPing = 0
+        var pingSentAt: Double = 0
+        /// Why the plugin killed the worker, if it did.
+        var killReason: String?
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(python: String, script: String, environment: [String: String],
+         onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
+    {
+        var toChild: [Int32] = [0, 0]
+        var fromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {
+            throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
+        }
+        // Close-on-exec, so other children of the host (other workers) do not inherit these ends: a worker must
+        // see EOF on stdin when the plugin goes away. (Glibc's pipe2 is not visible to Swift without _GNU_SOURCE.)
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        let arguments = [python, "-u", script]
+        var environ = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        environ["PYTHONUNBUFFERED"] = "1"
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environ.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let status = posix_spawnp(&pid, python, &actions, nil, argv, envp)
+        close(toChild[0])
+        close(fromChild[1])
+        guard status == 0 else {
+            close(toChild[1])
+            close(fromChild[0])
+            throw SpawnError(description: "cannot start \(python): \(String(cString: strerror(status)))")
+        }
+        self.pid = pid
+        self.input = toChild[1]
+        self.output = fromChild[0]
+        self.onExit = onExit
+        let thread = Thread { [self] in self.readLoop() }
+        thread.name = "autogen-worker-\(pid)"
+        thread.start()
+    }
+
+    var isAlive: Bool { self.state.withLock { $0.alive } }
+    var load: Int { self.state.withLock { $0.runs.count } }
+
+    /// Registers a run and sends its start line. Nil if the worker is gone.
+    func start(runID: String, command: String) -> AsyncStream<WorkerEvent>? {
+        let (stream, continuation) = AsyncStream<WorkerEvent>.makeStream()
+        let added = self.state.withLock { state -> Bool in
+            guard state.alive else { return false }
+            state.runs[runID] = continuation
+            return true
+        }
+        guard added, self.send(command) else {
+            _ = self.state.withLock { $0.runs.removeValue(forKey: runID) }
+            return nil
+        }
+        return stream
+    }
+
+    /// Writes one JSON line. False if the worker is gone.
+    @discardableResult
+    func send(_ line: String) -> Bool {
+        var bytes = Array((line + "\n").utf8)
+        guard self.isAlive else { return false }
+        return self.writeLock.withLock { _ -> Bool in
+            // Under the lock: lines from different runs must not interleave. A write blocks only while the worker
+            // stops reading; the liveness check then kills it, and the write fails with EPIPE.
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeMutableBytes { write(self.input, $0.baseAddress! + offset, $0.count - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    /// Liveness: sends a ping, and reports whether the previous one went unanswered for longer than `timeout`.
+    func checkAlive(now: Double, timeout: Double) -> Bool {
+        let (overdue, ping) = self.state.withLock { state -> (Bool, Int?) in
+            if state.lastPing > state.lastPong { return (now - state.pingSentAt > timeout, nil) }
+            state.lastPing += 1
+            state.pingSentAt = now
+            return (false, state.lastPing)
+        }
+        if let ping { self.send("{\"op\":\"ping\",\"n\":\(ping)}") }
+        return !overdue
+    }
+
+    func kill(reason: String) {
+        self.state.withLock { $0.killReason = $0.killReason ?? reason }
+        _ = Glibc.kill(self.pid, SIGKILL)
+    }
+
+    func forget(runID: String) {
+        _ = self.state.withLock { $0.runs.removeValue(forKey: runID) }
+    }
+
+    // MARK: Reading
+
+    private func readLoop() {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(self.output, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            pending.append(contentsOf: buffer[0..<count])
+            var start = 0
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                self.dispatch(String(decoding: pending[start..<newline], as: UTF8.self))
+                start = newline + 1
+            }
+            pending.removeFirst(start)
+        }
+        self.exited()
+    }
+
+    private func dispatch(_ text: String) {
+        switch WorkerLine.parse(text[...]) {
+        case .run(let id, let event):
+            let continuation = self.state.withLock { state in
+                event.isTerminal ? state.runs.removeValue(forKey: id) : state.runs[id]
+            }
+            continuation?.yield(event)
+            if event.isTerminal { continuation?.finish() }
+        case .pong(let n):
+            self.state.withLock { $0.lastPong = max($0.lastPong, n) }
+        case .ready, nil:
+            break
+        }
+    }
+
+    private func exited() {
+        let (runs, killReason) = self.state.withLock { state in
+            state.alive = false
+            defer { state.runs = [:] }
+            return (Array(state.runs.values), state.killReason)
+        }
+        close(self.input)
+        close(self.output)
+        var status: Int32 = 0
+        _ = waitpid(self.pid, &status, 0)
+        let reason = killReason.map { "the AutoGen worker (pid \(self.pid)) \($0) and was killed" }
+            ?? "the AutoGen worker (pid \(self.pid)) exited while running this task (status \(status))"
+        for run in runs {
+            run.yield(.workerLost(reason: reason))
+            run.finish()
+        }
+        self.onExit(self)
+    }
+}

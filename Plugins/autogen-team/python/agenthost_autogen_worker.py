@@ -1,0 +1,234 @@
+"""One AutoGen worker process of the autogen-team plugin: runs AutoGen teams and streams their events.
+
+The plugin starts a pool of these and speaks JSON lines with each over stdin/stdout. One worker runs many runs at
+once on its asyncio loop (an AutoGen run mostly awaits its model client), so a pool of a few processes keeps
+every core busy without a process per run.
+
+Plugin -> worker, one JSON object per line:
+  {"op": "team", "key": K, "config": {...}}            a declarative AutoGen component (team or agent), kept by key
+  {"op": "start", "run": R, "task": T, "key": K}       run the team K on task T (or "config": {...} inline)
+  {"op": "stop", "run": R, "reason": "..."}             cancel the run's CancellationToken
+  {"op": "input", "run": R, "request_id": Q, "response": "..."}   answer a UserProxyAgent
+  {"op": "ping", "n": N}                                liveness: answered with {"pong": N} from the event loop
+
+Worker -> plugin: tab-separated lines, so AutoGen's JSON passes through the plugin byte for byte (json.dumps
+never writes a raw tab). R is the plugin's id for the run; JSON means one JSON value.
+  ready<TAB>{"pid": P}
+  pong<TAB>N
+  R<TAB>event<TAB>JSON                        one AutoGen event, item.dump(), in stream order
+  R<TAB>chunk<TAB>JSON                        a ModelClientStreamingChunkEvent, item.dump(), in stream order
+  R<TAB>input_request<TAB>ID<TAB>PROMPT<TAB>JSON   a UserInputRequestedEvent: its request_id and the prompt (JSON
+                                              strings) and the event (dump), in stream order
+  R<TAB>result<TAB>JSON<TAB>SECONDS           the TaskResult (model_dump) and the run's duration
+  R<TAB>cancelled<TAB>REASON                  the run was stopped (a JSON string)
+  R<TAB>error<TAB>MESSAGE                     the run failed: a bad team, a tool that raised (a JSON string)
+
+stdout carries only these lines: anything a team prints goes to stderr.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+import warnings
+
+from autogen_agentchat.agents import UserProxyAgent
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import MessageFactory, ModelClientStreamingChunkEvent, UserInputRequestedEvent
+from autogen_core import CancellationToken, ComponentLoader
+
+# Keep the protocol channel clean: everything else written to stdout goes to stderr.
+_protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16)
+sys.stdout = sys.stderr
+
+# Teams come from the operator's config file (client-sent teams are off unless the operator allows them), so
+# AutoGen's warning that loading a FunctionTool executes its code would be repeated on every run for nothing.
+warnings.filterwarnings("ignore", category=UserWarning, module="autogen_core._component_config")
+
+DEFAULT_PROMPT = "Enter your response: "
+
+
+_flush_scheduled = False
+
+
+def _flush():
+    global _flush_scheduled
+    _flush_scheduled = False
+    _protocol_out.flush()
+
+
+def as_json(value):
+    return json.dumps(value, separators=(",", ":"))
+
+
+def emit(*fields):
+    """Queues one line; lines written in the same loop iteration leave in one write (one pipe wake-up)."""
+    global _flush_scheduled
+    _protocol_out.write("\t".join(fields) + "\n")
+    if not _flush_scheduled:
+        _flush_scheduled = True
+        asyncio.get_running_loop().call_soon(_flush)
+
+
+def task_of(value):
+    """A task as AutoGen takes it: text, or a message (or list of messages) in its dumped form."""
+    if isinstance(value, dict):
+        return MessageFactory().create(value)
+    if isinstance(value, list):
+        return [MessageFactory().create(item) if isinstance(item, dict) else item for item in value]
+    return value
+
+
+class Run:
+    def __init__(self, run_id):
+        self.id = run_id
+        self.token = CancellationToken()
+        self.task = None
+        self.inputs = {}   # request_id -> Future[str]
+        self.prompts = {}  # request_id -> Future[str]: the prompt UserProxyAgent passed to its input function
+        self.finished = False
+
+    def future(self, table, request_id):
+        if request_id not in table:
+            table[request_id] = asyncio.get_running_loop().create_future()
+        return table[request_id]
+
+    async def input_func(self, prompt, cancellation_token=None):
+        request_id = UserProxyAgent.InputRequestContext.request_id()
+        prompt_future = self.future(self.prompts, request_id)
+        if not prompt_future.done():
+            prompt_future.set_result(prompt)
+        return await self.future(self.inputs, request_id)
+
+
+class Worker:
+    def __init__(self):
+        self.teams = {}
+        self.runs = {}
+
+    def load(self, config, run):
+        team = ComponentLoader.load_component(config)
+        # A UserProxyAgent from JSON has no input function (AutoGen cannot serialize one): answer through the
+        # plugin. Studio does the same. Participants of nested teams are walked too.
+        pending = [team]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, UserProxyAgent):
+                node.input_func = run.input_func
+                node._is_async = True
+            pending.extend(getattr(node, "_participants", []) or [])
+        return team
+
+    async def run(self, run, task, config):
+        started = time.monotonic()
+        try:
+            team = self.load(config, run)
+            result = None
+            async for item in team.run_stream(task=task, cancellation_token=run.token):
+                if run.finished:
+                    break  # stopped: nothing more is reported
+                if isinstance(item, TaskResult):
+                    result = item
+                elif isinstance(item, UserInputRequestedEvent):
+                    # In stream order, after every earlier chunk. The prompt is what the agent passes to its
+                    # input function, which it calls right after yielding this event.
+                    try:
+                        prompt = await asyncio.wait_for(
+                            asyncio.shield(run.future(run.prompts, item.request_id)), 2.0)
+                    except asyncio.TimeoutError:
+                        prompt = DEFAULT_PROMPT
+                    emit(run.id, "input_request", as_json(item.request_id), as_json(prompt), as_json(item.dump()))
+                elif isinstance(item, ModelClientStreamingChunkEvent):
+                    emit(run.id, "chunk", as_json(item.dump()))
+                else:
+                    emit(run.id, "event", as_json(item.dump()))
+            if result is None:
+                self.finish(run, "error", as_json("the team ended without a TaskResult"))
+            else:
+                self.finish(run, "result", as_json(result.model_dump(mode="json")), repr(time.monotonic() - started))
+        except asyncio.CancelledError:
+            self.finish(run, "cancelled", as_json("Cancelled by user"))
+        except Exception as error:  # a bad team, a failing tool: the run ends, the worker goes on
+            if not run.finished:
+                traceback.print_exc(file=sys.stderr)
+            self.finish(run, "error", as_json(f"{type(error).__name__}: {error}"))
+
+    def stop(self, run, reason):
+        """Ends the run now: its terminal line leaves at once, whatever AutoGen does next.
+
+        The CancellationToken reaches model calls and tools that honour it, but a team's run_stream then waits
+        for its runtime to go idle, which a tool that ignores the token can delay without bound. So the run is
+        reported cancelled immediately, its task is cancelled (again, until it ends: each cancel interrupts one
+        await of run_stream's cleanup), and whatever is still running finishes in the background unreported.
+        """
+        run.token.cancel()
+        self.finish(run, "cancelled", as_json(reason))
+        for future in list(run.inputs.values()) + list(run.prompts.values()):
+            if not future.done():
+                future.cancel()
+
+        def cancel_until_done(attempts=20):
+            if run.task is not None and not run.task.done() and attempts > 0:
+                run.task.cancel()
+                asyncio.get_running_loop().call_later(0.5, cancel_until_done, attempts - 1)
+
+        cancel_until_done()
+
+    def finish(self, run, *fields):
+        """Writes the run's one terminal line (result, cancelled or error); later ones are dropped."""
+        if run.finished:
+            return
+        run.finished = True
+        self.runs.pop(run.id, None)
+        emit(run.id, *fields)
+
+    def handle(self, line):
+        try:
+            command = json.loads(line)
+            op = command.get("op")
+        except (ValueError, AttributeError):
+            print(f"worker: ignoring a line that is not a JSON object: {line[:200]!r}", file=sys.stderr)
+            return
+        if op == "ping":
+            emit("pong", as_json(command.get("n")))
+        elif op == "team":
+            self.teams[command["key"]] = command["config"]
+        elif op == "start":
+            run_id = command["run"]
+            config = command.get("config") or self.teams.get(command.get("key"))
+            if config is None:
+                emit(run_id, "error", as_json(f"unknown team {command.get('key')!r}"))
+                return
+            run = Run(run_id)
+            self.runs[run_id] = run
+            run.task = asyncio.get_running_loop().create_task(self.run(run, task_of(command.get("task")), config))
+        elif op == "stop":
+            run = self.runs.get(command.get("run"))
+            if run is not None:
+                self.stop(run, command.get("reason") or "Cancelled by user")
+        elif op == "input":
+            run = self.runs.get(command.get("run"))
+            if run is not None:
+                future = run.future(run.inputs, command.get("request_id"))
+                if not future.done():
+                    future.set_result(command.get("response", ""))
+        else:
+            print(f"worker: unknown op {op!r}", file=sys.stderr)
+
+
+async def main():
+    worker = Worker()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    emit("ready", as_json({"pid": os.getpid()}))
+    while True:
+        line = await reader.readline()
+        if not line:
+            break  # the plugin went away: so do we
+        worker.handle(line)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

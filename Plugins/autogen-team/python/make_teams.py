@@ -1,0 +1,124 @@
+"""Writes the example AutoGen teams as declarative component JSON (AutoGen's own `dump_component()` format).
+
+Every team uses AutoGen's ReplayChatCompletionClient, so it runs offline and deterministically: these are the
+teams the tests and the benchmark serve, mirroring the captures in ../shared/fixtures/autogen/. A real
+deployment writes the same JSON with a real model client (for example OpenAIChatCompletionClient).
+
+    python make_teams.py OUT_DIR
+"""
+import json
+import sys
+from pathlib import Path
+
+from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
+from autogen_agentchat.conditions import HandoffTermination, MaxMessageTermination, TextMentionTermination
+from autogen_agentchat.teams import RoundRobinGroupChat, Swarm
+from autogen_core import FunctionCall
+from autogen_core.models import CreateResult, RequestUsage
+from autogen_core.tools import FunctionTool
+from autogen_ext.models.replay import ReplayChatCompletionClient
+
+MODEL_INFO = {"vision": False, "function_calling": True, "json_output": False, "family": "unknown",
+              "structured_output": False}
+
+
+def replay(*completions):
+    return ReplayChatCompletionClient(list(completions), model_info=MODEL_INFO)
+
+
+def call(name, arguments, thought=None, call_id="call_1"):
+    return CreateResult(finish_reason="function_calls", usage=RequestUsage(prompt_tokens=20, completion_tokens=8),
+                        cached=False, thought=thought,
+                        content=[FunctionCall(id=call_id, name=name, arguments=json.dumps(arguments))])
+
+
+# Tools are serialized with their source (AutoGen's FunctionTool component): keep them self-contained.
+def get_weather(city: str) -> str:
+    """Returns the weather in a city."""
+    return f"The weather in {city} is 73 degrees and sunny."
+
+
+async def slow_step(seconds: float) -> str:
+    """Waits, standing in for a slow tool (lets a client stop a run mid-way)."""
+    import asyncio
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+def crash_worker() -> str:
+    """Kills the worker process that runs it (tests that a crashed worker is replaced)."""
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "unreachable"
+
+
+async def hang_worker(seconds: float) -> str:
+    """Blocks the worker's event loop (tests that a hung worker is detected and replaced). A coroutine on purpose:
+    AutoGen runs plain functions in a thread, which would leave the loop free."""
+    import time
+    time.sleep(seconds)
+    return "woke up"
+
+
+def tool_agent(name, tool, arguments, reflect=None):
+    completions = [call(tool.name, arguments, thought=f"Calling {tool.name}.")]
+    if reflect:
+        completions.append(reflect)
+    return AssistantAgent(name, model_client=replay(*completions), tools=[tool],
+                          reflect_on_tool_use=reflect is not None, model_client_stream=True)
+
+
+def teams():
+    yield "assistant_streaming", AssistantAgent(
+        "assistant", model_client=replay("Paris is the capital of France."), model_client_stream=True)
+
+    yield "assistant_tool_call", AssistantAgent(
+        "assistant", model_client=replay(call("get_weather", {"city": "Paris"}, thought="Let me check the weather.")),
+        tools=[FunctionTool(get_weather, description="Returns the weather in a city.")])
+
+    yield "round_robin", RoundRobinGroupChat(
+        [AssistantAgent("writer", model_client=replay("A haiku: autumn leaves fall red, quietly.",
+                                                      "Revised haiku: red leaves drift down, quiet dusk."),
+                        model_client_stream=True),
+         AssistantAgent("critic", model_client=replay("Needs more imagery.", "APPROVE"), model_client_stream=True)],
+        termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(10))
+
+    yield "user_proxy", RoundRobinGroupChat(
+        [AssistantAgent("assistant", model_client=replay("Here is a draft plan: 1) open socket 2) stream events."),
+                        model_client_stream=True),
+         UserProxyAgent("user")],
+        termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(6))
+
+    yield "swarm_handoff", Swarm(
+        [AssistantAgent("agent", model_client=replay(call("transfer_to_user", {}, call_id="call_h")),
+                        handoffs=["user"])],
+        termination_condition=HandoffTermination(target="user") | MaxMessageTermination(5))
+
+    # Streams, then runs a 30 s tool: a client's `stop` always lands mid-run.
+    yield "slow", RoundRobinGroupChat(
+        [AssistantAgent("writer", model_client=replay("Red leaves drift down at dusk."), model_client_stream=True),
+         tool_agent("worker", FunctionTool(slow_step, description="Waits."), {"seconds": 30})],
+        termination_condition=MaxMessageTermination(8))
+
+    yield "crash", RoundRobinGroupChat(
+        [AssistantAgent("writer", model_client=replay("About to crash."), model_client_stream=True),
+         tool_agent("worker", FunctionTool(crash_worker, description="Crashes."), {})],
+        termination_condition=MaxMessageTermination(8))
+
+    yield "hang", RoundRobinGroupChat(
+        [AssistantAgent("writer", model_client=replay("About to hang."), model_client_stream=True),
+         tool_agent("worker", FunctionTool(hang_worker, description="Hangs."), {"seconds": 60})],
+        termination_condition=MaxMessageTermination(8))
+
+
+def main():
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, component in teams():
+        (out / f"{name}.json").write_text(json.dumps(component.dump_component().model_dump(mode="json"), indent=1))
+        print(out / f"{name}.json")
+
+
+if __name__ == "__main__":
+    main()

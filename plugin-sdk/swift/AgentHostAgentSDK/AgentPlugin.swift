@@ -1,0 +1,83 @@
+import AgentHostPluginSDK
+import CAgentHostPlugin
+
+/// Serves an `AgentRoute` as a plugin: the bridge from the callback SDK (one handler per socket) to runs.
+public final class AgentPlugin<Route: AgentRoute>: AgentHostPlugin {
+    public static var name: String { Route.name }
+    public static var version: String { Route.version }
+    public static var routes: [String] { Route.routes }
+
+    let core: AgentCore
+
+    public init(host: PluginHost, config: [UInt8]) throws {
+        let config = try AgentRouteConfig(json: config)
+        let options = try AgentRouteOptions(config: config)
+        self.core = AgentCore(route: try Route(host: host, config: config), options: options, host: host,
+                              runIDRoutes: Route.runIDRoutes)
+    }
+
+    deinit {
+        // instance_drop: the host has closed every socket of this instance. End what still runs, then let the
+        // route release its resources (worker processes, threads).
+        self.core.registry.cancelAll(reason: "the agent route was replaced or removed")
+        self.core.route.shutdown()
+    }
+
+    public func open(_ connection: Connection, info: OpenInfo) throws -> AgentSession {
+        try self.core.route.admit(info)
+        connection.send(text: ServerFrame.system(status: "connected", route: info.route))
+        return AgentSession(connection: connection, info: info, core: self.core)
+    }
+
+    /// The descriptor to return from `agenthost_plugin_entry_v1`.
+    public static func descriptor() -> UnsafePointer<agenthost_plugin_v1> {
+        PluginExport.descriptor(for: AgentPlugin<Route>.self)
+    }
+}
+
+/// What every socket and run of one plugin instance share.
+final class AgentCore: Sendable {
+    let route: any AgentRoute
+    let options: AgentRouteOptions
+    let registry: RunRegistry
+    let host: PluginHost
+    /// The run-id routes ending in "/*", without the "*": their last path segment is a default run id.
+    private let prefixes: [String]
+
+    init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String]) {
+        self.route = route
+        self.options = options
+        self.registry = RunRegistry(maxRuns: options.maxRuns)
+        self.host = host
+        self.prefixes = runIDRoutes.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
+    }
+
+    /// Studio clients put the run id in the path (`/api/ws/runs/{run_id}`) and none in `start`.
+    func defaultRunID(forPath path: String) -> String {
+        for prefix in self.prefixes where path.hasPrefix(prefix) {
+            let segment = path.dropFirst(prefix.count)
+            if ClientFrame.isValidRunID(segment), !segment.contains("/") { return String(segment) }
+        }
+        return AutoGenEvent.newID()
+    }
+
+    /// Runs the route's producer for one run and turns how it ended into the run's terminal frame.
+    func execute(_ run: AgentRun) async {
+        let record = run.record
+        let limit = self.options.runTimeoutMilliseconds
+        let timer: Task<Void, Never>? = limit == 0 ? nil : Task {
+            guard (try? await Task.sleep(for: .milliseconds(limit))) != nil else { return }
+            record.finish(.timeout, reason: "the run took longer than \(limit) ms")
+        }
+        defer { timer?.cancel() }
+        do {
+            let result = try await self.route.run(run)
+            record.complete(result)
+        } catch is CancellationError {
+            record.finish(.cancelled, reason: "Cancelled")
+        } catch {
+            self.host.log(.warning, "run \(run.id) failed: \(error)")
+            record.finish(.error, reason: String(describing: error))
+        }
+    }
+}

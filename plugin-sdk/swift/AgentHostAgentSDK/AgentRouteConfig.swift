@@ -1,0 +1,89 @@
+import Foundation
+import FoundationEssentials
+
+/// The plugin's configuration (its object under `plugin_config` in the host's config file), with typed reads that
+/// fail with a message naming the key: the host logs it and refuses the plugin, keeping what already serves.
+public struct AgentRouteConfig: @unchecked Sendable {
+    // @unchecked: the dictionary comes from JSONSerialization and is never mutated.
+    public let object: [String: Any]
+
+    public init(json bytes: [UInt8]) throws {
+        let trimmed = bytes.filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
+        if trimmed.isEmpty {
+            self.object = [:]
+            return
+        }
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(bytes)), let object = parsed as? [String: Any]
+        else { throw AgentRunError("the plugin config must be a JSON object") }
+        self.object = object
+    }
+
+    public init(object: [String: Any]) { self.object = object }
+
+    public func string(_ key: String) throws -> String? {
+        guard let value = self.object[key], !(value is NSNull) else { return nil }
+        guard let text = value as? String else { throw AgentRunError("config key \(key) must be a string") }
+        return text
+    }
+
+    public func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let value = self.object[key], !(value is NSNull) else { return fallback }
+        guard let number = value as? NSNumber, !(value is Bool), let int = Int(exactly: number.doubleValue),
+            range.contains(int)
+        else { throw AgentRunError("config key \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
+        return int
+    }
+
+    public func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard let value = self.object[key], !(value is NSNull) else { return fallback }
+        guard let flag = value as? Bool else { throw AgentRunError("config key \(key) must be true or false") }
+        return flag
+    }
+
+    public func object(_ key: String) throws -> AgentRouteConfig? {
+        guard let value = self.object[key], !(value is NSNull) else { return nil }
+        guard let object = value as? [String: Any] else { throw AgentRunError("config key \(key) must be an object") }
+        return AgentRouteConfig(object: object)
+    }
+
+    /// The value at `key` as JSON text.
+    public func json(_ key: String) throws -> String? {
+        guard let value = self.object[key], !(value is NSNull) else { return nil }
+        guard JSONSerialization.isValidJSONObject(value), let data = try? JSONSerialization.data(withJSONObject: value)
+        else { throw AgentRunError("config key \(key) must be a JSON object or array") }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// What the SDK enforces for every run of an agent route; read from the plugin's config.
+public struct AgentRouteOptions: Sendable {
+    /// How long a run waits for `input_response` before it ends with `completion {status: "timeout"}`.
+    public var inputTimeoutMilliseconds = 300_000
+    /// How long a run may take in all (0: no limit) before it ends with `completion {status: "timeout"}`.
+    public var runTimeoutMilliseconds = 600_000
+    /// How long a run outlives its socket waiting for `resume`, and how long a finished run stays resumable.
+    public var resumeGraceMilliseconds = 60_000
+    /// The per-run replay buffer: the oldest frames are dropped past either bound.
+    public var bufferFrames = 4096
+    public var bufferBytes = 8 << 20
+    /// A run's producer waits while this many of its frames are queued but not yet written to its client.
+    public var maxUnsentFrames = 256
+    public var maxRunsPerConnection = 16
+    public var maxRuns = 1000
+    /// Whether a `start` frame's `team_config` reaches the route. Off by default: a team config is code (tools
+    /// carry source that AutoGen executes), so accepting one from a client lets that client run code on the host.
+    public var allowClientTeamConfig = false
+
+    public init() {}
+
+    public init(config: AgentRouteConfig) throws {
+        self.inputTimeoutMilliseconds = try config.int("input_timeout_ms", default: 300_000, range: 1...86_400_000)
+        self.runTimeoutMilliseconds = try config.int("run_timeout_ms", default: 600_000, range: 0...86_400_000)
+        self.resumeGraceMilliseconds = try config.int("resume_grace_ms", default: 60_000, range: 0...86_400_000)
+        self.bufferFrames = try config.int("buffer_frames", default: 4096, range: 16...1_000_000)
+        self.bufferBytes = try config.int("buffer_bytes", default: 8 << 20, range: 65_536...(1 << 30))
+        self.maxRunsPerConnection = try config.int("max_runs_per_connection", default: 16, range: 1...10_000)
+        self.maxRuns = try config.int("max_runs", default: 1000, range: 1...1_000_000)
+        self.allowClientTeamConfig = try config.bool("allow_client_team_config", default: false)
+    }
+}

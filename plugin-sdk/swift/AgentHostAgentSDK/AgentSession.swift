@@ -1,0 +1,169 @@
+import AgentHostPluginSDK
+import Synchronization
+
+/// One socket of an agent route: reads the client's frames, starts/stops/answers/resumes runs, and is the sink the
+/// runs attached to it write to. All callbacks arrive on the connection's event loop; runs write from their own
+/// tasks, hence the lock.
+public final class AgentSession: ConnectionHandler, Sendable {
+    let connection: Connection
+    let info: OpenInfo
+    private let core: AgentCore
+    private let state = Mutex(State())
+
+    struct State {
+        var blocked = false
+        /// Runs streaming to this socket, by id.
+        var runs: [String: RunRecord] = [:]
+        /// The run a Studio client means when its frame names none: the last one started or resumed here.
+        var latest: RunRecord?
+        var invalidFrames = 0
+    }
+
+    /// After this many frames that are not valid protocol frames, the socket is closed with 1008.
+    static let maxInvalidFrames = 16
+
+    init(connection: Connection, info: OpenInfo, core: AgentCore) {
+        self.connection = connection
+        self.info = info
+        self.core = core
+    }
+
+    var isBlocked: Bool { self.state.withLock { $0.blocked } }
+
+    func markBlocked() { self.state.withLock { $0.blocked = true } }
+
+    /// The run now streams to another socket (the client resumed it there).
+    func forget(_ record: RunRecord) {
+        self.state.withLock { state in
+            if state.runs[record.id] === record { state.runs[record.id] = nil }
+            if state.latest === record { state.latest = nil }
+        }
+    }
+
+    // MARK: ConnectionHandler
+
+    public func didReceive(_ message: Message) {
+        guard case .text(let text) = message else {
+            self.connection.close(code: 1003, reason: "agent frames are JSON text")
+            return
+        }
+        do {
+            try self.handle(ClientFrame.parse(text))
+        } catch let invalid {
+            self.refuse(invalid.code, invalid.message, runID: invalid.runID)
+            let tooMany = self.state.withLock { state -> Bool in
+                state.invalidFrames += 1
+                return state.invalidFrames >= Self.maxInvalidFrames
+            }
+            if tooMany { self.connection.close(code: 1008, reason: "too many invalid frames") }
+        }
+    }
+
+    public func didBecomeWritable() {
+        let runs = self.state.withLock { state -> [RunRecord] in
+            state.blocked = false
+            return Array(state.runs.values)
+        }
+        for run in runs { run.flush() }
+    }
+
+    public func didClose(code: UInt16, reason: String) {
+        let runs = self.state.withLock { state -> [RunRecord] in
+            defer {
+                state.runs = [:]
+                state.latest = nil
+            }
+            return Array(state.runs.values)
+        }
+        for run in runs { run.detach(self) }
+    }
+
+    // MARK: Frames
+
+    private func handle(_ frame: ClientFrame) throws(ClientFrame.Invalid) {
+        switch frame {
+        case .ping:
+            self.connection.send(text: ServerFrame.pong())
+        case .start(let runID, let task, let teamConfig):
+            try self.start(runID: runID, task: task, teamConfig: teamConfig)
+        case .stop(let runID, let reason):
+            let record = try self.run(named: runID)
+            record.finish(.cancelled, reason: reason ?? "Cancelled by user")
+        case .inputResponse(let runID, let requestID, let response):
+            let record = try runID.map { id throws(ClientFrame.Invalid) in try self.run(named: id) }
+                ?? self.state.withLock { state in
+                    state.runs.values.first { $0.isWaitingForInput } ?? state.latest
+                }
+            guard let record, record.answer(requestID: requestID, response: response) else {
+                throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response",
+                            runID: runID)
+            }
+        case .resume(let runID, let lastSeq):
+            try self.resume(runID: runID, lastSeq: lastSeq)
+        }
+    }
+
+    private func start(runID requested: String?, task: AgentTask, teamConfig: String?) throws(ClientFrame.Invalid) {
+        let runID = requested ?? self.core.defaultRunID(forPath: self.info.route)
+        let liveHere = self.state.withLock { $0.runs.values.filter { !$0.isFinished }.count }
+        guard liveHere < self.core.options.maxRunsPerConnection else {
+            throw .init(code: .tooManyRuns, message: "this socket already has \(liveHere) live runs", runID: runID)
+        }
+        let record = RunRecord(id: runID, owner: self.info.subject, options: self.core.options,
+                               registry: self.core.registry)
+        do {
+            try self.core.registry.insert(record)
+        } catch .exists {
+            throw .init(code: .runExists, message: "run \(runID) is already running", runID: runID)
+        } catch {
+            throw .init(code: .tooManyRuns, message: "the route is at its limit of live runs", runID: runID)
+        }
+        self.state.withLock { state in
+            state.runs[runID] = record
+            state.latest = record
+        }
+        _ = try? record.attach(self, after: 0)
+        let run = AgentRun(id: runID, task: task,
+                           teamConfig: self.core.options.allowClientTeamConfig ? teamConfig : nil,
+                           origin: self.info, record: record)
+        let core = self.core
+        record.setProducer(Task { await core.execute(run) })
+    }
+
+    private func resume(runID: String, lastSeq: Int) throws(ClientFrame.Invalid) {
+        let record = try self.run(named: runID)
+        let previous: AgentSession?
+        do {
+            previous = try record.attach(self, after: lastSeq)
+        } catch {
+            guard case .gap(let firstSeq) = error else { return }
+            throw .init(code: .resumeGap,
+                        message: "frames after \(lastSeq) are no longer buffered; the oldest kept is \(firstSeq)",
+                        runID: runID)
+        }
+        previous?.forget(record)
+        self.state.withLock { state in
+            state.runs[runID] = record
+            state.latest = record
+        }
+    }
+
+    /// The run a frame names (it must belong to this client's identity), or this socket's latest run.
+    private func run(named runID: String?) throws(ClientFrame.Invalid) -> RunRecord {
+        guard let runID else {
+            guard let latest = self.state.withLock({ $0.latest }) else {
+                throw .init(code: .unknownRun, message: "no run on this socket")
+            }
+            return latest
+        }
+        // A run of another identity is reported as unknown: its id says nothing to whoever guessed it.
+        guard let record = self.core.registry.lookup(runID), record.owner == self.info.subject else {
+            throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
+        }
+        return record
+    }
+
+    private func refuse(_ code: ProtocolErrorCode, _ message: String, runID: String?) {
+        self.connection.send(text: ServerFrame.error(code, message, runID: runID))
+    }
+}

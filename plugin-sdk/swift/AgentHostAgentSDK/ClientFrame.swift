@@ -1,0 +1,116 @@
+import FoundationEssentials
+import Foundation
+import AgentHostPluginSDK
+
+/// A frame from the client, parsed. Studio clients send `start`, `stop`, `input_response` and `ping` without a
+/// `run_id`; they then address the socket's most recent run.
+enum ClientFrame {
+    case start(runID: String?, task: AgentTask, teamConfig: String?)
+    case stop(runID: String?, reason: String?)
+    case inputResponse(runID: String?, requestID: String?, response: String)
+    case ping
+    case resume(runID: String, lastSeq: Int)
+
+    struct Invalid: Error {
+        var code: ProtocolErrorCode
+        var message: String
+        var runID: String?
+    }
+
+    static func parse(_ text: String) throws(Invalid) -> ClientFrame {
+        // JSONSerialization: client frames are small and their key order does not matter.
+        guard let data = text.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
+            let frame = object as? [String: Any]
+        else { throw Invalid(code: .invalidJSON, message: "Invalid message format: expected a JSON object") }
+        guard let type = frame["type"] as? String else {
+            throw Invalid(code: .invalidFrame, message: "Invalid message format: missing \"type\"")
+        }
+        let runID = try self.runID(frame["run_id"])
+        switch type {
+        case "start":
+            guard let task = frame["task"], !(task is NSNull), let parsed = AgentTask(task) else {
+                throw Invalid(code: .invalidFrame,
+                              message: "Invalid start message format: \"task\" must be a string or an AutoGen message",
+                              runID: runID)
+            }
+            var teamConfig: String?
+            if let config = frame["team_config"], !(config is NSNull) {
+                guard JSONSerialization.isValidJSONObject(config),
+                    let bytes = try? JSONSerialization.data(withJSONObject: config)
+                else { throw Invalid(code: .invalidFrame, message: "team_config must be a JSON object", runID: runID) }
+                teamConfig = String(decoding: bytes, as: UTF8.self)
+            }
+            return .start(runID: runID, task: parsed, teamConfig: teamConfig)
+        case "stop":
+            return .stop(runID: runID, reason: frame["reason"] as? String)
+        case "input_response":
+            guard let response = frame["response"] as? String else {
+                throw Invalid(code: .invalidFrame, message: "input_response needs a \"response\" string", runID: runID)
+            }
+            return .inputResponse(runID: runID, requestID: frame["request_id"] as? String, response: response)
+        case "ping":
+            return .ping
+        case "resume":
+            guard let runID else { throw Invalid(code: .invalidFrame, message: "resume needs a \"run_id\"") }
+            guard let lastSeq = (frame["last_seq"] as? NSNumber)?.intValue ?? (frame["last_seq"] == nil ? 0 : nil),
+                lastSeq >= 0
+            else { throw Invalid(code: .invalidFrame, message: "last_seq must be a whole number >= 0", runID: runID) }
+            return .resume(runID: runID, lastSeq: lastSeq)
+        default:
+            throw Invalid(code: .unknownType, message: "Unknown message type \(type.prefix(64))", runID: runID)
+        }
+    }
+
+    /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-].
+    static func runID(_ value: Any?) throws(Invalid) -> String? {
+        guard let value, !(value is NSNull) else { return nil }
+        if let number = value as? NSNumber, !(value is Bool) { return number.stringValue }
+        guard let text = value as? String, isValidRunID(text) else {
+            throw Invalid(code: .invalidFrame, message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        return text
+    }
+
+    static func isValidRunID(_ text: some StringProtocol) -> Bool {
+        !text.isEmpty && text.utf8.count <= 128 && text.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"),
+                UInt8(ascii: "-"):
+                return true
+            default: return false
+            }
+        }
+    }
+}
+
+/// The task of a `start` frame: text, or an AutoGen message (or list of them) in its dumped JSON form.
+public struct AgentTask: Sendable {
+    /// The task's text: the string itself, or the `content` of a message (the last, for a list).
+    public var text: String
+    /// The task as a JSON value, as the client sent it (re-serialized when it is an object or list).
+    public var json: String
+
+    public init(text: String) {
+        self.init(text: text, json: JSONText.quoted(text))
+    }
+
+    init(text: String, json: String) {
+        self.text = text
+        self.json = json
+    }
+
+    init?(_ value: Any) {
+        if let text = value as? String {
+            self.init(text: text)
+            return
+        }
+        guard JSONSerialization.isValidJSONObject(value),
+            let bytes = try? JSONSerialization.data(withJSONObject: value)
+        else { return nil }
+        let last = (value as? [Any])?.last ?? value
+        guard let message = last as? [String: Any] else { return nil }
+        self.init(text: message["content"] as? String ?? "", json: String(decoding: bytes, as: UTF8.self))
+    }
+}

@@ -1,0 +1,290 @@
+import AgentHostPluginSDK
+import Synchronization
+
+/// One run: its numbered frames (a bounded replay buffer), the socket it streams to (if any), its pending input
+/// requests and its producer. Lives in the `RunRegistry` until a grace period after it ends or loses its socket,
+/// so a client can `resume` it on a new socket.
+///
+/// Threads: frames are appended by the run's producer (a Swift task) and delivered by the host's event loops
+/// (writable, resume); one lock per run keeps `seq` and the order of sends the same. Sends happen under the lock:
+/// the host's `send` only copies and enqueues, and never calls back.
+final class RunRecord: Sendable {
+    let id: String
+    /// The identity (subject) that started the run: only the same identity may resume it.
+    let owner: String
+    let options: AgentRouteOptions
+    let startedAt = Timestamp.monotonicSeconds()
+    private let registry: RunRegistry
+    private let state = Mutex(State())
+
+    struct State {
+        var seq = 0
+        /// Frames `firstSeq...seq`, oldest first; `head` skips the ones already evicted.
+        var frames: [String] = []
+        var head = 0
+        var firstSeq = 1
+        var bytes = 0
+        var session: AgentSession?
+        var sentSeq = 0
+        var finished = false
+        /// The run's non-chunk events, for the TaskResult AutoGen would build.
+        var messages: [String] = []
+        /// Input requests sent and not yet answered, oldest first.
+        var awaiting: [String] = []
+        /// The producer waiting for each (registered just after the request is sent) ...
+        var inputs: [String: CheckedContinuation<String, any Error>] = [:]
+        /// ... or the answer, if the client was faster than that.
+        var answers: [String: String] = [:]
+        var producer: Task<Void, Never>?
+        var writeWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Bumped on every attach/detach, so a grace timer knows whether its detach is still the current one.
+        var attachment = 0
+    }
+
+    init(id: String, owner: String, options: AgentRouteOptions, registry: RunRegistry) {
+        self.id = id
+        self.owner = owner
+        self.options = options
+        self.registry = registry
+    }
+
+    var isFinished: Bool { self.state.withLock { $0.finished } }
+
+    func setProducer(_ task: Task<Void, Never>) {
+        let cancelNow = self.state.withLock { state -> Bool in
+            state.producer = task
+            return state.finished
+        }
+        if cancelNow { task.cancel() }
+    }
+
+    // MARK: Producing
+
+    /// Appends the run's next frame and sends it to the attached socket. Waits while the socket has
+    /// `maxUnsentFrames` of this run's frames still unwritten (backpressure reaches the producer). Throws
+    /// CancellationError once the run has ended (stopped, timed out): the producer should wind down.
+    func emit(_ event: AgentEvent) async throws {
+        let mustWait = try self.state.withLock { state throws(CancellationError) -> Bool in
+            guard !state.finished else { throw CancellationError() }
+            if event.kind == .message { state.messages.append(event.json) }
+            self.appendLocked(&state) { ServerFrame.message(event, $0) }
+            return self.isBackloggedLocked(state)
+        }
+        if mustWait { await self.waitForWritable() }
+    }
+
+    /// Sends `input_request` in stream order and waits for the client's `input_response` (or the input timeout,
+    /// or `stop`). Throws CancellationError if the run ends meanwhile.
+    func requestInput(prompt: String, requestID: String, event: AgentEvent) async throws -> String {
+        try self.state.withLock { state throws(CancellationError) in
+            guard !state.finished else { throw CancellationError() }
+            state.messages.append(event.json)
+            state.awaiting.append(requestID)
+            self.appendLocked(&state) { ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0) }
+        }
+        let timeout = self.options.inputTimeoutMilliseconds
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: .milliseconds(timeout))) != nil, let self else { return }
+            let stillWaiting = self.state.withLock { $0.awaiting.contains(requestID) }
+            if stillWaiting {
+                self.finish(.timeout, reason: "no input_response within \(timeout) ms")
+            }
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let outcome = self.state.withLock { state -> Result<String, any Error>? in
+                    if let answer = state.answers.removeValue(forKey: requestID) { return .success(answer) }
+                    if state.finished || !state.awaiting.contains(requestID) { return .failure(CancellationError()) }
+                    state.inputs[requestID] = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            self.state.withLock { state in
+                state.awaiting.removeAll { $0 == requestID }
+                return state.inputs.removeValue(forKey: requestID)
+            }?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Answers a pending input request (`requestID`, or the oldest when the client named none). False if the run
+    /// is not waiting for that input.
+    func answer(requestID: String?, response: String) -> Bool {
+        let answered = self.state.withLock { state -> (Bool, CheckedContinuation<String, any Error>?) in
+            guard let key = requestID ?? state.awaiting.first, let index = state.awaiting.firstIndex(of: key) else {
+                return (false, nil)
+            }
+            state.awaiting.remove(at: index)
+            guard let continuation = state.inputs.removeValue(forKey: key) else {
+                state.answers[key] = response
+                return (true, nil)
+            }
+            return (true, continuation)
+        }
+        answered.1?.resume(returning: response)
+        return answered.0
+    }
+
+    var isWaitingForInput: Bool { self.state.withLock { !$0.awaiting.isEmpty } }
+
+    // MARK: Ending
+
+    /// Ends the run with its `result` frame.
+    func complete(_ result: AgentRunResult) {
+        let duration = Timestamp.monotonicSeconds() - self.startedAt
+        self.end { state in
+            let taskResult: String
+            switch result {
+            case .taskResult(let json):
+                taskResult = json
+            case .completed(let stopReason):
+                taskResult = "{\"messages\":[\(state.messages.joined(separator: ","))],\"stop_reason\":"
+                    + (stopReason.map(JSONText.quoted) ?? "null") + "}"
+            }
+            return { ServerFrame.result(taskResult: taskResult, duration: duration, $0) }
+        }
+    }
+
+    /// Ends the run with `completion {status}`. A no-op if it already ended: every run has one terminal frame.
+    func finish(_ status: CompletionStatus, reason: String) {
+        let duration = Timestamp.monotonicSeconds() - self.startedAt
+        self.end { state in
+            let messages = state.messages
+            return { ServerFrame.completion(status: status, reason: reason, messages: messages, duration: duration, $0) }
+        }
+    }
+
+    private func end(_ terminal: (State) -> (ServerFrame.Envelope) -> String) {
+        let released = self.state.withLock { state -> (inputs: [CheckedContinuation<String, any Error>],
+                                                        waiters: [CheckedContinuation<Void, Never>],
+                                                        producer: Task<Void, Never>?)? in
+            guard !state.finished else { return nil }
+            self.appendLocked(&state, terminal(state))
+            state.finished = true
+            defer {
+                state.inputs = [:]
+                state.awaiting = []
+                state.answers = [:]
+                state.writeWaiters = []
+            }
+            return (Array(state.inputs.values), state.writeWaiters, state.producer)
+        }
+        guard let released else { return }
+        for input in released.inputs { input.resume(throwing: CancellationError()) }
+        for waiter in released.waiters { waiter.resume() }
+        released.producer?.cancel()
+        // The result stays resumable for the grace period, then the run is forgotten.
+        self.registry.removeLater(self, afterMilliseconds: self.options.resumeGraceMilliseconds)
+    }
+
+    // MARK: Sockets
+
+    enum AttachError: Error {
+        /// The frames after `lastSeq` are no longer all buffered; `firstSeq` is the oldest still kept.
+        case gap(firstSeq: Int)
+    }
+
+    /// Streams the run to `session` from the frame after `lastSeq`: first the buffered frames, then live ones.
+    /// Returns the session it was attached to before (to tell it), if any.
+    func attach(_ session: AgentSession, after lastSeq: Int) throws(AttachError) -> AgentSession? {
+        try self.state.withLock { state throws(AttachError) -> AgentSession? in
+            let resumeFrom = min(lastSeq, state.seq)
+            guard resumeFrom + 1 >= state.firstSeq else { throw .gap(firstSeq: state.firstSeq) }
+            let previous = state.session
+            state.session = session
+            state.sentSeq = resumeFrom
+            state.attachment += 1
+            self.deliverLocked(&state)
+            return previous === session ? nil : previous
+        }
+    }
+
+    /// The socket went away. The run goes on into its buffer; if nobody resumes it within the grace period it is
+    /// cancelled (a finished run is simply forgotten then).
+    func detach(_ session: AgentSession) {
+        let detached = self.state.withLock { state -> (attachment: Int, waiters: [CheckedContinuation<Void, Never>])? in
+            guard state.session === session else { return nil }
+            state.session = nil
+            state.attachment += 1
+            defer { state.writeWaiters = [] }
+            return (state.attachment, state.writeWaiters)
+        }
+        guard let detached else { return }
+        for waiter in detached.waiters { waiter.resume() }
+        let grace = self.options.resumeGraceMilliseconds
+        Task { [weak self] in
+            try? await Task.sleep(for: .milliseconds(grace))
+            guard let self else { return }
+            let abandoned = self.state.withLock { $0.attachment == detached.attachment && !$0.finished }
+            if abandoned { self.finish(.cancelled, reason: "the client went away and did not resume within \(grace) ms") }
+        }
+    }
+
+    /// The attached socket can take more: send what it has not had yet.
+    func flush() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            self.deliverLocked(&state)
+            guard !self.isBackloggedLocked(state) else { return [] }
+            defer { state.writeWaiters = [] }
+            return state.writeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: Internals (lock held)
+
+    private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String) {
+        state.seq += 1
+        let frame = build(ServerFrame.Envelope(runID: self.id, seq: state.seq))
+        state.frames.append(frame)
+        state.bytes += frame.utf8.count
+        // Bounded replay: drop the oldest frames past either limit (a resume from before them gets resume_gap).
+        while state.frames.count - state.head > self.options.bufferFrames
+            || (state.bytes > self.options.bufferBytes && state.frames.count - state.head > 1)
+        {
+            state.bytes -= state.frames[state.head].utf8.count
+            state.frames[state.head] = ""
+            state.head += 1
+            state.firstSeq += 1
+        }
+        if state.head > 1024 && state.head * 2 > state.frames.count {
+            state.frames.removeFirst(state.head)
+            state.head = 0
+        }
+        self.deliverLocked(&state)
+    }
+
+    private func deliverLocked(_ state: inout State) {
+        guard let session = state.session else { return }
+        if state.sentSeq < state.firstSeq - 1 { state.sentSeq = state.firstSeq - 1 }
+        while state.sentSeq < state.seq, !session.isBlocked {
+            let frame = state.frames[state.head + (state.sentSeq + 1 - state.firstSeq)]
+            switch session.connection.send(text: frame) {
+            case .ok:
+                state.sentSeq += 1
+            case .backpressure:
+                state.sentSeq += 1  // queued: the host has it
+                session.markBlocked()
+            default:
+                return  // closed: the session's didClose detaches this run
+            }
+        }
+    }
+
+    private func isBackloggedLocked(_ state: State) -> Bool {
+        state.session != nil && state.seq - state.sentSeq >= self.options.maxUnsentFrames
+    }
+
+    private func waitForWritable() async {
+        await withCheckedContinuation { continuation in
+            let wait = self.state.withLock { state -> Bool in
+                guard self.isBackloggedLocked(state), !state.finished else { return false }
+                state.writeWaiters.append(continuation)
+                return true
+            }
+            if !wait { continuation.resume() }
+        }
+    }
+}
