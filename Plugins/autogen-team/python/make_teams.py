@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from autogen_agentchat.agents import AssistantAgent, UserProxyAgent
+from autogen_agentchat.base import Handoff
 from autogen_agentchat.conditions import HandoffTermination, MaxMessageTermination, TextMentionTermination
 from autogen_agentchat.teams import RoundRobinGroupChat, Swarm
 from autogen_core import FunctionCall
@@ -35,7 +36,7 @@ def call(name, arguments, thought=None, call_id="call_1"):
 # Tools are serialized with their source (AutoGen's FunctionTool component): keep them self-contained.
 def get_weather(city: str) -> str:
     """Returns the weather in a city."""
-    return f"The weather in {city} is 73 degrees and sunny."
+    return f"The weather in {city} is 23 degrees and sunny."
 
 
 async def slow_step(seconds: float) -> str:
@@ -61,43 +62,54 @@ async def hang_worker(seconds: float) -> str:
     return "woke up"
 
 
-def tool_agent(name, tool, arguments, reflect=None):
-    completions = [call(tool.name, arguments, thought=f"Calling {tool.name}.")]
-    if reflect:
-        completions.append(reflect)
-    return AssistantAgent(name, model_client=replay(*completions), tools=[tool],
-                          reflect_on_tool_use=reflect is not None, model_client_stream=True)
+def weather_tool():
+    return FunctionTool(get_weather, description="Returns the weather in a city.")
+
+
+def tool_agent(name, tool, arguments):
+    return AssistantAgent(name, model_client=replay(call(tool.name, arguments, thought=f"Calling {tool.name}.")),
+                          tools=[tool])
 
 
 def teams():
+    """The teams of ../shared/fixtures/autogen/ (same agents, replies, tools and termination), then three for
+    failure tests."""
+    # agent_streaming
     yield "assistant_streaming", AssistantAgent(
         "assistant", model_client=replay("Paris is the capital of France."), model_client_stream=True)
 
+    # agent_tool_call: thought, tool call, result, summary (no reflection)
     yield "assistant_tool_call", AssistantAgent(
-        "assistant", model_client=replay(call("get_weather", {"city": "Paris"}, thought="Let me check the weather.")),
-        tools=[FunctionTool(get_weather, description="Returns the weather in a city.")])
+        "assistant", tools=[weather_tool()],
+        model_client=replay(call("get_weather", {"city": "Paris"}, thought="I should look up the weather in Paris.")))
 
+    # agent_tool_reflect: tool call, then a streamed reflection
+    yield "assistant_tool_reflect", AssistantAgent(
+        "assistant", tools=[weather_tool()], reflect_on_tool_use=True, model_client_stream=True,
+        model_client=replay(call("get_weather", {"city": "Paris"}), "It is 23 degrees and sunny in Paris."))
+
+    # team_round_robin (and team_cancelled, the same team stopped)
     yield "round_robin", RoundRobinGroupChat(
-        [AssistantAgent("writer", model_client=replay("A haiku: autumn leaves fall red, quietly.",
-                                                      "Revised haiku: red leaves drift down, quiet dusk."),
-                        model_client_stream=True),
-         AssistantAgent("critic", model_client=replay("Needs more imagery.", "APPROVE"), model_client_stream=True)],
+        [AssistantAgent("writer", model_client=replay("Roses are red, sockets are blue."), model_client_stream=True),
+         AssistantAgent("critic", model_client=replay("Nice rhyme. APPROVE"), model_client_stream=True)],
         termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(10))
 
+    # team_user_proxy
     yield "user_proxy", RoundRobinGroupChat(
         [AssistantAgent("assistant", model_client=replay("Here is a draft plan: 1) open socket 2) stream events."),
                         model_client_stream=True),
          UserProxyAgent("user")],
         termination_condition=TextMentionTermination("APPROVE") | MaxMessageTermination(6))
 
+    # swarm_handoff
     yield "swarm_handoff", Swarm(
-        [AssistantAgent("agent", model_client=replay(call("transfer_to_user", {}, call_id="call_h")),
-                        handoffs=["user"])],
+        [AssistantAgent("assistant", model_client=replay(call("transfer_to_user", {}, call_id="call_h")),
+                        handoffs=[Handoff(target="user", message="I need your flight number.")])],
         termination_condition=HandoffTermination(target="user") | MaxMessageTermination(5))
 
     # Streams, then runs a 30 s tool: a client's `stop` always lands mid-run.
     yield "slow", RoundRobinGroupChat(
-        [AssistantAgent("writer", model_client=replay("Red leaves drift down at dusk."), model_client_stream=True),
+        [AssistantAgent("writer", model_client=replay("Roses are red, sockets are blue."), model_client_stream=True),
          tool_agent("worker", FunctionTool(slow_step, description="Waits."), {"seconds": 30})],
         termination_condition=MaxMessageTermination(8))
 

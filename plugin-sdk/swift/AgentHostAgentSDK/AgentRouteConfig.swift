@@ -28,7 +28,7 @@ public struct AgentRouteConfig: @unchecked Sendable {
 
     public func int(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
         guard let value = self.object[key], !(value is NSNull) else { return fallback }
-        guard let number = value as? NSNumber, !(value is Bool), let int = Int(exactly: number.doubleValue),
+        guard let number = value as? NSNumber, !isJSONBoolean(value), let int = Int(exactly: number.doubleValue),
             range.contains(int)
         else { throw AgentRunError("config key \(key) must be a whole number from \(range.lowerBound) to \(range.upperBound)") }
         return int
@@ -36,7 +36,7 @@ public struct AgentRouteConfig: @unchecked Sendable {
 
     public func bool(_ key: String, default fallback: Bool) throws -> Bool {
         guard let value = self.object[key], !(value is NSNull) else { return fallback }
-        guard let flag = value as? Bool else { throw AgentRunError("config key \(key) must be true or false") }
+        guard isJSONBoolean(value), let flag = value as? Bool else { throw AgentRunError("config key \(key) must be true or false") }
         return flag
     }
 
@@ -80,7 +80,7 @@ public struct AgentRouteOptions: Sendable {
         self.inputTimeoutMilliseconds = try config.int("input_timeout_ms", default: 300_000, range: 1...86_400_000)
         self.runTimeoutMilliseconds = try config.int("run_timeout_ms", default: 600_000, range: 0...86_400_000)
         self.resumeGraceMilliseconds = try config.int("resume_grace_ms", default: 60_000, range: 0...86_400_000)
-        self.bufferFrames = try config.int("buffer_frames", default: 4096, range: 16...1_000_000)
+        self.bufferFrames = try config.int("buffer_frames", default: 4096, range: 4...1_000_000)
         self.bufferBytes = try config.int("buffer_bytes", default: 8 << 20, range: 65_536...(1 << 30))
         self.maxRunsPerConnection = try config.int("max_runs_per_connection", default: 16, range: 1...10_000)
         self.maxRuns = try config.int("max_runs", default: 1000, range: 1...1_000_000)

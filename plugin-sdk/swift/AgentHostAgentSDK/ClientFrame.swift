@@ -65,7 +65,7 @@ enum ClientFrame {
     /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-].
     static func runID(_ value: Any?) throws(Invalid) -> String? {
         guard let value, !(value is NSNull) else { return nil }
-        if let number = value as? NSNumber, !(value is Bool) { return number.stringValue }
+        if let number = value as? NSNumber, !isJSONBoolean(value) { return number.stringValue }
         guard let text = value as? String, isValidRunID(text) else {
             throw Invalid(code: .invalidFrame, message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
         }

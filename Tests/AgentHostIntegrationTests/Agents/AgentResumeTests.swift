@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+/// Runs outlive their sockets: `resume {run_id, last_seq}` on a new socket replays what the client missed, then
+/// goes on live; a run nobody resumes within the grace period is cancelled.
+@Suite("agent resume", .serialized)
+struct AgentResumeTests {
+    /// Every frame of a run, exactly once, across the two sockets.
+    func expectEveryFrameOnce(_ frames: [AgentFrame], sourceLocation: SourceLocation = #_sourceLocation) {
+        let seqs = frames.compactMap(\.seq)
+        #expect(seqs == Array(1...max(1, seqs.count)), "\(seqs)", sourceLocation: sourceLocation)
+        #expect(frames.filter(\.isTerminal).count == 1, sourceLocation: sourceLocation)
+    }
+
+    @Test func resumeAfterADroppedSocketYieldsEveryFrameExactlyOnce() async throws {
+        let server = try AgentServer.start()
+        try await withTimeout(seconds: 30) {
+            let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await first.send(["type": "start", "run_id": "resume-1", "task": "Draft a plan for streaming."])
+            var seen: [AgentFrame] = []
+            while seen.last?.type != "input_request" { seen.append(try await first.next()) }
+            // The client processed all but the last three frames when its socket died (no close frame).
+            let kept = Array(seen.dropLast(3))
+            await first.close()
+
+            let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await second.send(["type": "resume", "run_id": "resume-1", "last_seq": kept.last?.seq ?? 0])
+            let rest = try await second.collect(runID: "resume-1", answer: "Looks good. APPROVE")
+            // The replayed frames are the very frames the first socket had.
+            #expect(rest.prefix(3).map(\.text) == seen.suffix(3).map(\.text))
+            self.expectEveryFrameOnce(kept + rest)
+            try AutoGenCaptures.expectMatches(kept + rest, capture: "team_user_proxy")
+            await second.close()
+        }
+    }
+
+    @Test func aRunGoesOnWhileItsClientIsAway() async throws {
+        let server = try AgentServer.start()
+        try await withTimeout(seconds: 30) {
+            let first = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await first.send(["type": "start", "run_id": "away-1", "task": "Write a poem about WebSockets."])
+            let one = try await first.next()
+            await first.close()
+            try await Task.sleep(for: .milliseconds(500))  // the run completes meanwhile, into its buffer
+
+            let second = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await second.send(["type": "resume", "run_id": "away-1", "last_seq": 1])
+            let rest = try await second.collect(runID: "away-1")
+            self.expectEveryFrameOnce([one] + rest)
+            try AutoGenCaptures.expectMatches([one] + rest, capture: "team_round_robin")
+            await second.close()
+        }
+    }
+
+    @Test func aRunNobodyResumesIsCancelledAfterTheGracePeriod() async throws {
+        let server = try AgentServer.start(autogen: ["resume_grace_ms": 300])
+        try await withTimeout(seconds: 30) {
+            let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await first.send(["type": "start", "run_id": "gone-1", "task": "Draft a plan for streaming."])
+            while try await first.next().type != "input_request" {}
+            await first.close()
+            try await Task.sleep(for: .milliseconds(450))
+
+            // The cancellation is the run's last frame, kept for the grace period like any ending.
+            let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0])
+            let frames = try await second.collect(runID: "gone-1")
+            let end = try #require(frames.last)
+            #expect(end.type == "completion" && end.status == "cancelled")
+            #expect((end.object["stop_reason"] as? String ?? "").contains("did not resume"))
+            self.expectEveryFrameOnce(frames)
+
+            // And after the grace period the run is forgotten.
+            try await Task.sleep(for: .milliseconds(450))
+            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0])
+            let unknown = try await second.next()
+            #expect(unknown.type == "error" && unknown.object["code"] as? String == "unknown_run")
+            await second.close()
+        }
+    }
+
+    @Test func resumingFromBeforeTheBufferIsAGapError() async throws {
+        let server = try AgentServer.start(autogen: ["buffer_frames": 8])
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets."])
+            let frames = try await client.collect()
+            #expect(frames.count > 8)
+            try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": 0])
+            let gap = try await client.next()
+            #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap")
+            // From inside the buffer it works.
+            let from = frames.count - 8
+            try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": from])
+            let replay = try await client.collect(runID: "gap-1")
+            #expect(replay.map(\.text) == frames.suffix(8).map(\.text))
+            await client.close()
+        }
+    }
+
+    /// Only the identity that started a run can resume, stop or answer it; to anyone else it does not exist.
+    @Test func anotherIdentityCannotResumeARun() async throws {
+        let auth: [String: Any] = [
+            "auth": ["api_keys": [
+                ["sha256": "7bafaa96aa2351e6b7fbc258246b08ee66ade6196c76850108303b1dd6d6eb62", "subject": "alice"],
+                ["sha256": "effb725d4d65a098fea3c3422fc13de48350942eac9ebf9234c8b97026e6f398", "subject": "mallory"],
+            ]],
+            "access": "authenticated",
+        ]
+        let server = try AgentServer.start(serverConfig: auth)
+        let alice = ["Authorization: Bearer alice-key-0123456789"]
+        let mallory = ["Authorization: Bearer mallory-key-0123456789"]
+        try await withTimeout(seconds: 30) {
+            let owner = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy", headers: alice)
+            try await owner.send(["type": "start", "run_id": "alice-1", "task": "Draft a plan for streaming."])
+            while try await owner.next().type != "input_request" {}
+            await owner.close()
+
+            let thief = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy", headers: mallory)
+            for frame: [String: Any] in [["type": "resume", "run_id": "alice-1", "last_seq": 0],
+                                         ["type": "stop", "run_id": "alice-1"],
+                                         ["type": "input_response", "run_id": "alice-1", "response": "APPROVE"]]
+            {
+                try await thief.send(frame)
+                let refused = try await thief.next()
+                #expect(refused.type == "error" && refused.object["code"] as? String == "unknown_run")
+            }
+            await thief.close()
+
+            let back = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy", headers: alice)
+            try await back.send(["type": "resume", "run_id": "alice-1", "last_seq": 0])
+            let frames = try await back.collect(runID: "alice-1", answer: "Looks good. APPROVE")
+            #expect(frames.last?.type == "result")
+            await back.close()
+        }
+    }
+}

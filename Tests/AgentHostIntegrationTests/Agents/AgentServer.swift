@@ -1,0 +1,74 @@
+import Foundation
+import Synchronization
+
+/// The real `agenthost` binary serving the built agent plugins: native-agent and autogen-team, whose teams are
+/// made at test time by Plugins/autogen-team/python/make_teams.py (AutoGen's ReplayChatCompletionClient: offline
+/// and deterministic) and run by real AutoGen workers.
+enum AgentServer {
+    static let root = PluginFixtures.repositoryRoot.path
+
+    struct PythonMissing: Error, CustomStringConvertible {
+        let python: String
+        var description: String {
+            "\(self.python) is missing: the agent tests need AutoGen; run ./scripts/setup-python.sh (README's test command does)"
+        }
+    }
+
+    /// The Python with autogen-agentchat: $AGENTHOST_PYTHON, else the venv scripts/setup-python.sh makes.
+    static func python() throws -> String {
+        let python = ProcessInfo.processInfo.environment["AGENTHOST_PYTHON"] ?? "\(root)/.venv-autogen/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw PythonMissing(python: python) }
+        return python
+    }
+
+    /// The example teams, written once per test run.
+    static func teams() throws -> String {
+        try self.teamsOnce.withLock { cached in
+            if let cached { return cached }
+            let directory = try PluginFixtures.makeDirectory() + "/teams"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try python())
+            process.arguments = ["\(root)/Plugins/autogen-team/python/make_teams.py", directory]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw PythonMissing(python: "make_teams.py (status \(process.terminationStatus))") }
+            cached = directory
+            return directory
+        }
+    }
+    private static let teamsOnce = Mutex<String?>(nil)
+
+    /// Every example team at /agents/<name>; user_proxy also at AutoGen Studio's /api/ws/runs/*.
+    static func start(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
+                      serverConfig: [String: Any] = [:]) throws -> ServerProcess
+    {
+        let teams = try self.teams()
+        var routes: [String: Any] = ["/api/ws/runs/*": ["team_file": "\(teams)/user_proxy.json"]]
+        for name in ["assistant_streaming", "assistant_tool_call", "assistant_tool_reflect", "round_robin",
+                     "user_proxy", "swarm_handoff", "slow", "crash", "hang"]
+        {
+            routes["/agents/\(name)"] = ["team_file": "\(teams)/\(name).json"]
+        }
+        var autogen: [String: Any] = [
+            "python": try python(),
+            "worker": "\(root)/Plugins/autogen-team/python/agenthost_autogen_worker.py",
+            "workers": workers,
+            "routes": routes,
+        ]
+        autogen.merge(extra) { $1 }
+        var config = serverConfig
+        config["plugin_config"] = ["autogen-team": autogen, "native-agent": native]
+        let directory = try PluginFixtures.makeDirectory()
+        let path = directory + "/agenthost.json"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let plugins = directory + "/plugins"
+        try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        for name in ["libagenthost-native-agent.so", "libagenthost-autogen-team.so"] {
+            try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(plugins)/\(name)")
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
+        }
+        return try ServerProcess(arguments: ["--plugins", plugins, "--config", path])
+    }
+}
