@@ -4,7 +4,9 @@ Every team uses AutoGen's ReplayChatCompletionClient, so it runs offline and det
 teams the tests and the benchmark serve, mirroring the captures in ../shared/fixtures/autogen/. A real
 deployment writes the same JSON with a real model client (for example OpenAIChatCompletionClient).
 
-    python make_teams.py OUT_DIR
+    python make_teams.py OUT_DIR [--failure-teams]
+
+--failure-teams adds the teams the tests use to stop, crash and hang a worker (slow, crash, hang).
 """
 import json
 import sys
@@ -72,8 +74,7 @@ def tool_agent(name, tool, arguments):
 
 
 def teams():
-    """The teams of ../shared/fixtures/autogen/ (same agents, replies, tools and termination), then three for
-    failure tests."""
+    """The teams of ../shared/fixtures/autogen/: same agents, replies, tools and termination."""
     # agent_streaming
     yield "assistant_streaming", AssistantAgent(
         "assistant", model_client=replay("Paris is the capital of France."), model_client_stream=True)
@@ -107,6 +108,9 @@ def teams():
                         handoffs=[Handoff(target="user", message="I need your flight number.")])],
         termination_condition=HandoffTermination(target="user") | MaxMessageTermination(5))
 
+
+
+def failure_teams():
     # Streams, then runs a 30 s tool: a client's `stop` always lands mid-run.
     yield "slow", RoundRobinGroupChat(
         [AssistantAgent("writer", model_client=replay("Roses are red, sockets are blue."), model_client_stream=True),
@@ -125,9 +129,11 @@ def teams():
 
 
 def main():
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    arguments = [argument for argument in sys.argv[1:] if not argument.startswith("--")]
+    out = Path(arguments[0] if arguments else ".")
     out.mkdir(parents=True, exist_ok=True)
-    for name, component in teams():
+    chosen = list(teams()) + (list(failure_teams()) if "--failure-teams" in sys.argv else [])
+    for name, component in chosen:
         (out / f"{name}.json").write_text(json.dumps(component.dump_component().model_dump(mode="json"), indent=1))
         print(out / f"{name}.json")
 
