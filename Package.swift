@@ -31,6 +31,7 @@ let package = Package(
         // Example plugins, each one shared object loaded by the host with dlopen.
         .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
         .library(name: "agenthost-wordstream", type: .dynamic, targets: ["WordStreamPlugin"]),
+        .library(name: "agenthost-async-echo", type: .dynamic, targets: ["AsyncEchoPlugin"]),
         .library(name: "agenthost-native-agent", type: .dynamic, targets: ["NativeAgentPlugin"]),
         .library(name: "agenthost-autogen-team", type: .dynamic, targets: ["AutoGenTeamPlugin"]),
     ],
@@ -158,6 +159,13 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        .target(
+            name: "AsyncEchoPlugin",
+            dependencies: ["AgentHostPluginSDK"],
+            path: "Plugins/async-echo",
+            swiftSettings: strictSettings,
+            linkerSettings: pluginLinkerSettings
+        ),
         .target(
             name: "NativeAgentPlugin",
             dependencies: ["AgentHostAgentSDK"],

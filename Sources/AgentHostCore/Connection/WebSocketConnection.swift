@@ -47,6 +47,9 @@ public final class WebSocketConnection: @unchecked Sendable {
     private let nextTimerID = Atomic<UInt64>(1)
     /// Bytes sent from other threads that have not reached the event loop yet.
     private let bytesInTransit = Atomic<Int>(0)
+    /// The channel is past its high-water mark, as last seen on the loop: lets a send from another thread report
+    /// BACKPRESSURE for data already queued in the channel, not only for data still on its way to the loop.
+    private let channelBlocked = Atomic<Bool>(false)
 
     /// The event loop's thread, to tell "on the loop" with one compare: `EventLoop.inEventLoop` goes through a
     /// thread-local lookup, and `send` asks on every message.
@@ -102,11 +105,21 @@ public final class WebSocketConnection: @unchecked Sendable {
         }
         let message = frame
         let inTransit = self.bytesInTransit.add(bytes.count, ordering: .relaxed).newValue
+        let blocked = inTransit > self.configuration.outboundHighWatermark || self.channelBlocked.load(ordering: .relaxed)
         self.eventLoop.execute {
             self.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
-            _ = self.handler?.writeFrame(message)
+            guard let handler = self.handler else { return }
+            let status = handler.writeFrame(message)
+            // BACKPRESSURE promises an on_writable. If the channel drained meanwhile, no writability change is
+            // coming: the handler announces writable on its own.
+            if blocked, status == .ok { handler.owedWritable() }
         }
-        return inTransit > self.configuration.outboundHighWatermark ? .backpressure : .ok
+        return blocked ? .backpressure : .ok
+    }
+
+    /// The handler's view of the channel's writability, for sends from other threads.
+    func channelWritabilityChanged(writable: Bool) {
+        self.channelBlocked.store(!writable, ordering: .relaxed)
     }
 
     // MARK: Closing

@@ -211,6 +211,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         self.writable = context.channel.isWritable
+        self.connection?.channelWritabilityChanged(writable: self.writable)
         if self.writable {
             if self.readPending {
                 self.readPending = false
@@ -249,6 +250,22 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             return .backpressure
         }
         return .ok
+    }
+
+    /// A send from another thread was answered BACKPRESSURE, but the channel is writable by the time its frame
+    /// got here: announce writable after the current work (still on this loop), as the status promised.
+    func owedWritable() {
+        guard let context = self.context else { return }
+        if !self.writable {
+            self.owesWritable = true
+            return
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = loopBound.value
+            guard let context = handler.context, handler.writable else { return }
+            handler.withBatchedWrites(context: context) { handler.session?.didBecomeWritable() }
+        }
     }
 
     func initiateClose(code: UInt16, reason: String) {

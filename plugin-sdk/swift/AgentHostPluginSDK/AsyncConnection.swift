@@ -1,0 +1,179 @@
+import CAgentHostPlugin
+import Synchronization
+
+/// A connection for async/await code, shaped like a WebSocketStream: inbound messages as an `AsyncSequence`, a
+/// writer that suspends while the client is slow (the host's backpressure), and a close you can await.
+///
+/// ```swift
+/// for await message in connection.messages {
+///     try await connection.write(message)
+/// }
+/// ```
+///
+/// Each connection's `AsyncPlugin.handle(_:)` runs in its own task; every call here is safe from any task.
+public final class AsyncConnection: Sendable {
+    public let info: OpenInfo
+    /// Inbound messages, in order. Finishes when the connection closes.
+    public let messages: AsyncStream<Message>
+    /// The raw connection, for timers, posts and logging.
+    public let connection: Connection
+    private let inbound: AsyncStream<Message>.Continuation
+    private let state = Mutex(State())
+
+    struct State {
+        /// Bumped by every on_writable: a writer that saw BACKPRESSURE waits only if none came since its send.
+        var writableEvents = 0
+        var writers: [CheckedContinuation<Void, any Error>] = []
+        var closed: (code: UInt16, reason: String)?
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// Why a write did not happen.
+    public enum WriteError: Error, Sendable, Equatable {
+        /// The connection is closed (`code` is its close code).
+        case closed(code: UInt16)
+        /// The host refused the message: text that is not UTF-8, or larger than the connection's maximum.
+        case refused
+    }
+
+    init(connection: Connection, info: OpenInfo) {
+        self.connection = connection
+        self.info = info
+        (self.messages, self.inbound) = AsyncStream.makeStream(of: Message.self)
+    }
+
+    /// Sends one message. Returns once the host has it and the connection's outbound queue is below its
+    /// high-water mark: a producer that awaits each write never outruns its client.
+    public func write(_ message: Message) async throws {
+        let before = self.state.withLock { $0.writableEvents }
+        let status: HostStatus
+        switch message {
+        case .text(let text): status = self.connection.send(text: text)
+        case .binary(let bytes): status = self.connection.send(binary: bytes)
+        }
+        switch status {
+        case .ok:
+            return
+        case .backpressure:
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let outcome = self.state.withLock { state -> Result<Void, any Error>? in
+                    if let closed = state.closed { return .failure(WriteError.closed(code: closed.code)) }
+                    if state.writableEvents != before { return .success(()) }
+                    state.writers.append(continuation)
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        case .closed:
+            throw WriteError.closed(code: self.state.withLock { $0.closed?.code } ?? 1006)
+        default:
+            throw WriteError.refused
+        }
+    }
+
+    public func write(text: String) async throws { try await self.write(.text(text)) }
+
+    /// Starts the close handshake and returns when the connection is closed.
+    public func close(code: UInt16 = 1000, reason: String = "") async {
+        self.connection.close(code: code, reason: reason)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let closed = self.state.withLock { state -> Bool in
+                if state.closed != nil { return true }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if closed { continuation.resume() }
+        }
+    }
+
+    /// The close code and reason, once closed.
+    public var closeStatus: (code: UInt16, reason: String)? { self.state.withLock { $0.closed } }
+
+    // MARK: From the host (event loop)
+
+    func received(_ message: Message) { self.inbound.yield(message) }
+
+    func becameWritable() {
+        let writers = self.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.writableEvents += 1
+            defer { state.writers = [] }
+            return state.writers
+        }
+        for writer in writers { writer.resume() }
+    }
+
+    func closed(code: UInt16, reason: String) {
+        let (writers, waiters) = self.state.withLock { state in
+            state.closed = (code, reason)
+            defer {
+                state.writers = []
+                state.closeWaiters = []
+            }
+            return (state.writers, state.closeWaiters)
+        }
+        self.inbound.finish()
+        for writer in writers { writer.resume(throwing: WriteError.closed(code: code)) }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// A plugin written with async/await: one task per connection runs `handle(_:)`.
+///
+/// ```swift
+/// public final class Echo: AsyncPlugin {
+///     public static let name = "async-echo"
+///     public static let version = "1.0.0"
+///     public static let routes = ["/async-echo"]
+///     public init(host: PluginHost, config: [UInt8]) throws {}
+///     public func handle(_ connection: AsyncConnection) async {
+///         for await message in connection.messages { try? await connection.write(message) }
+///     }
+/// }
+/// @c public func agenthost_plugin_entry_v1(_ minor: UInt32) -> UnsafePointer<agenthost_plugin_v1>? {
+///     AsyncPluginExport.descriptor(for: Echo.self)
+/// }
+/// ```
+public protocol AsyncPlugin: AnyObject, Sendable {
+    static var name: String { get }
+    static var version: String { get }
+    static var routes: [String] { get }
+    init(host: PluginHost, config: [UInt8]) throws
+    /// Serves one connection. When it returns, the SDK closes the connection (1000) if it is still open.
+    func handle(_ connection: AsyncConnection) async
+}
+
+public enum AsyncPluginExport {
+    public static func descriptor<Plugin: AsyncPlugin>(for type: Plugin.Type) -> UnsafePointer<agenthost_plugin_v1> {
+        PluginExport.descriptor(for: AsyncPluginAdapter<Plugin>.self)
+    }
+}
+
+/// Runs an `AsyncPlugin` on the callback SDK: callbacks feed the connection's stream and writers.
+public final class AsyncPluginAdapter<Plugin: AsyncPlugin>: AgentHostPlugin {
+    public static var name: String { Plugin.name }
+    public static var version: String { Plugin.version }
+    public static var routes: [String] { Plugin.routes }
+    let plugin: Plugin
+
+    public init(host: PluginHost, config: [UInt8]) throws {
+        self.plugin = try Plugin(host: host, config: config)
+    }
+
+    public func open(_ connection: Connection, info: OpenInfo) throws -> AsyncConnectionHandler {
+        let async = AsyncConnection(connection: connection, info: info)
+        let plugin = self.plugin
+        Task {
+            await plugin.handle(async)
+            if async.closeStatus == nil { await async.close() }
+        }
+        return AsyncConnectionHandler(async)
+    }
+}
+
+public final class AsyncConnectionHandler: ConnectionHandler {
+    let connection: AsyncConnection
+    init(_ connection: AsyncConnection) { self.connection = connection }
+    public func didReceive(_ message: Message) { self.connection.received(message) }
+    public func didBecomeWritable() { self.connection.becameWritable() }
+    public func didClose(code: UInt16, reason: String) { self.connection.closed(code: code, reason: reason) }
+}
