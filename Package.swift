@@ -32,6 +32,7 @@ let package = Package(
         .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
         .library(name: "agenthost-wordstream", type: .dynamic, targets: ["WordStreamPlugin"]),
         .library(name: "agenthost-async-echo", type: .dynamic, targets: ["AsyncEchoPlugin"]),
+        .library(name: "agenthost-c-agent", type: .dynamic, targets: ["CAgentPlugin"]),
         .library(name: "agenthost-native-agent", type: .dynamic, targets: ["NativeAgentPlugin"]),
         .library(name: "agenthost-autogen-team", type: .dynamic, targets: ["AutoGenTeamPlugin"]),
     ],
@@ -159,6 +160,13 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        .target(
+            name: "CAgentPlugin",
+            dependencies: ["CAgentHostPlugin"],
+            path: "Plugins/c-agent",
+            publicHeadersPath: ".",
+            linkerSettings: pluginLinkerSettings
+        ),
         .target(
             name: "AsyncEchoPlugin",
             dependencies: ["AgentHostPluginSDK"],

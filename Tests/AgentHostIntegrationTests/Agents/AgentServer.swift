@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// The real `agenthost` binary serving the built agent plugins: native-agent and autogen-team, whose teams are
+/// The real `agenthost` binary serving the built agent plugins: native-agent, c-agent and autogen-team, whose teams are
 /// made at test time by Plugins/autogen-team/python/make_teams.py (AutoGen's ReplayChatCompletionClient: offline
 /// and deterministic) and run by real AutoGen workers.
 enum AgentServer {
@@ -41,7 +41,7 @@ enum AgentServer {
 
     /// Every example team at /agents/<name>; user_proxy also at AutoGen Studio's /api/ws/runs/*.
     static func start(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
-                      serverConfig: [String: Any] = [:]) throws -> ServerProcess
+                      cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:]) throws -> ServerProcess
     {
         let teams = try self.teams()
         var routes: [String: Any] = ["/api/ws/runs/*": ["team_file": "\(teams)/user_proxy.json"]]
@@ -58,14 +58,14 @@ enum AgentServer {
         ]
         autogen.merge(extra) { $1 }
         var config = serverConfig
-        config["plugin_config"] = ["autogen-team": autogen, "native-agent": native]
+        config["plugin_config"] = ["autogen-team": autogen, "native-agent": native, "c-agent": cAgent]
         let directory = try PluginFixtures.makeDirectory()
         let path = directory + "/agenthost.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         let plugins = directory + "/plugins"
         try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o755])
-        for name in ["libagenthost-native-agent.so", "libagenthost-autogen-team.so"] {
+        for name in ["libagenthost-native-agent.so", "libagenthost-autogen-team.so", "libagenthost-c-agent.so"] {
             try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(plugins)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
         }

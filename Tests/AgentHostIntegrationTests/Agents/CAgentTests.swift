@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+
+/// The C agent (Plugins/c-agent, built on agenthost_agent.h): the same frames as AutoGen, from plain C.
+@Suite("C agent", .serialized)
+struct CAgentTests {
+    @Test func streamedEchoMatchesTheStreamingCapture() async throws {
+        let server = try AgentServer.start()
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            // An echo agent: with the capture's answer as the task, the stream has the capture's shape.
+            try await client.send(["type": "start", "task": "Paris is the capital of France."])
+            let frames = try await client.collect()
+            try AutoGenCaptures.expectMatches(frames, capture: "agent_streaming")
+            let chunks = frames.filter { $0.type == "message_chunk" }.compactMap { $0.data?["content"] as? String }
+            #expect(chunks.joined() == "Paris is the capital of France.")
+            await client.close()
+        }
+    }
+
+    @Test func stopMidStreamAndProtocolErrors() async throws {
+        let server = try AgentServer.start(cAgent: ["token_delay_ms": 50])
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            try await client.send(["type": "start", "run_id": "c-1", "task": "one two three four five six seven"])
+            let frames = try await client.collect(stopAfterChunks: 2)
+            let end = try #require(frames.last)
+            #expect(end.type == "completion" && end.status == "cancelled" && end.runID == "c-1")
+            #expect(frames.filter { $0.type == "message_chunk" }.count < 7)
+            #expect(frames.compactMap(\.seq) == Array(1...frames.count))
+
+            for (text, code) in [("{not json", "invalid_json"), (#"{"type":"fly"}"#, "unknown_type"),
+                                 (#"{"type":"start","task":{"content":"x"}}"#, "invalid_frame"),
+                                 (#"{"type":"input_response","response":"x"}"#, "not_waiting_for_input")]
+            {
+                try await client.raw.sendText(text)
+                let reply = try await client.next()
+                #expect(reply.type == "error" && reply.object["code"] as? String == code, "\(text) -> \(reply)")
+            }
+            try await client.send(["type": "ping"])
+            #expect(try await client.next().type == "pong")
+            await client.close()
+        }
+    }
+}
