@@ -24,6 +24,7 @@ let package = Package(
     products: [
         .executable(name: "agenthost", targets: ["AgentHostCLI"]),
         .executable(name: "agenthost-bench", targets: ["AgentHostBench"]),
+        .executable(name: "agenthost-agent-bench", targets: ["AgentHostAgentBench"]),
         // The plugin SDK for Swift authors: depends on the C header alone.
         .library(name: "AgentHostPluginSDK", targets: ["AgentHostPluginSDK"]),
         // The agent-route layer: the AutoGen streaming protocol on top of the plugin SDK.
@@ -122,6 +123,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .executableTarget(
+            name: "AgentHostAgentBench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

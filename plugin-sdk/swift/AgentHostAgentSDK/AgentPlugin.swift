@@ -47,7 +47,7 @@ final class AgentCore: Sendable {
     init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String]) {
         self.route = route
         self.options = options
-        self.registry = RunRegistry(maxRuns: options.maxRuns)
+        self.registry = RunRegistry(maxRuns: options.maxRuns, maxRetained: options.maxRetainedRuns)
         self.host = host
         self.prefixes = runIDRoutes.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
     }

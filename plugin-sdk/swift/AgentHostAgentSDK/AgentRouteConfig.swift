@@ -70,6 +70,8 @@ public struct AgentRouteOptions: Sendable {
     public var maxUnsentFrames = 256
     public var maxRunsPerConnection = 16
     public var maxRuns = 1000
+    /// Ended runs kept for resume; past this the oldest are forgotten before their grace period ends.
+    public var maxRetainedRuns = 10_000
     /// Whether a `start` frame's `team_config` reaches the route. Off by default: a team config is code (tools
     /// carry source that AutoGen executes), so accepting one from a client lets that client run code on the host.
     public var allowClientTeamConfig = false
@@ -84,6 +86,7 @@ public struct AgentRouteOptions: Sendable {
         self.bufferBytes = try config.int("buffer_bytes", default: 8 << 20, range: 65_536...(1 << 30))
         self.maxRunsPerConnection = try config.int("max_runs_per_connection", default: 16, range: 1...10_000)
         self.maxRuns = try config.int("max_runs", default: 1000, range: 1...1_000_000)
+        self.maxRetainedRuns = try config.int("max_retained_runs", default: 10_000, range: 0...10_000_000)
         self.allowClientTeamConfig = try config.bool("allow_client_team_config", default: false)
     }
 }

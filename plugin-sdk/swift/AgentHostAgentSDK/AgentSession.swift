@@ -105,7 +105,12 @@ public final class AgentSession: ConnectionHandler, Sendable {
 
     private func start(runID requested: String?, task: AgentTask, teamConfig: String?) throws(ClientFrame.Invalid) {
         let runID = requested ?? self.core.defaultRunID(forPath: self.info.route)
-        let liveHere = self.state.withLock { $0.runs.values.filter { !$0.isFinished }.count }
+        // Ended runs leave this socket's table here (the registry keeps them for resume): a socket that runs
+        // task after task for hours holds only its live runs.
+        let liveHere = self.state.withLock { state -> Int in
+            state.runs = state.runs.filter { !$0.value.isFinished }
+            return state.runs.count
+        }
         guard liveHere < self.core.options.maxRunsPerConnection else {
             throw .init(code: .tooManyRuns, message: "this socket already has \(liveHere) live runs", runID: runID)
         }

@@ -176,7 +176,7 @@ final class RunRecord: Sendable {
         for waiter in released.waiters { waiter.resume() }
         released.producer?.cancel()
         // The result stays resumable for the grace period, then the run is forgotten.
-        self.registry.removeLater(self, afterMilliseconds: self.options.resumeGraceMilliseconds)
+        self.registry.ended(self, keepForMilliseconds: self.options.resumeGraceMilliseconds)
     }
 
     // MARK: Sockets

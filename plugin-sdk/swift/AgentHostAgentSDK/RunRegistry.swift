@@ -2,44 +2,82 @@ import Synchronization
 
 /// Every run of one plugin instance, by run id: runs belong to the instance, not to a socket, so a client on a
 /// new socket can find its run again (`resume`).
+///
+/// Two bounds: live runs (`maxRuns`: a `start` past it is refused) and ended runs kept for resume
+/// (`maxRetained`: past it the oldest ended run is forgotten early, so memory stays bounded whatever the rate of
+/// runs; each keeps its replay buffer).
 final class RunRegistry: Sendable {
-    private let runs = Mutex<[String: RunRecord]>([:])
+    private let state = Mutex(State())
     private let maxRuns: Int
+    private let maxRetained: Int
 
-    init(maxRuns: Int) { self.maxRuns = maxRuns }
+    struct State {
+        var runs: [String: RunRecord] = [:]
+        /// Ended runs, oldest first (`head` skips the ones already gone).
+        var ended: [RunRecord] = []
+        var head = 0
+        var endedCount = 0
+    }
+
+    init(maxRuns: Int, maxRetained: Int) {
+        self.maxRuns = maxRuns
+        self.maxRetained = maxRetained
+    }
 
     enum InsertError: Error {
         case exists
         case full
     }
 
-    /// Adds a new run. A finished run with the same id (kept for resume) is replaced; a live one is not.
+    /// Adds a new run. An ended run with the same id (kept for resume) is replaced; a live one is not.
     func insert(_ record: RunRecord) throws(InsertError) {
-        try self.runs.withLock { runs throws(InsertError) in
-            if let existing = runs[record.id], !existing.isFinished { throw .exists }
-            if runs[record.id] == nil, runs.count >= self.maxRuns { throw .full }
-            runs[record.id] = record
+        try self.state.withLock { state throws(InsertError) in
+            if let existing = state.runs[record.id] {
+                guard existing.isFinished else { throw .exists }
+                state.runs[record.id] = nil
+                state.endedCount -= 1
+            }
+            guard state.runs.count - state.endedCount < self.maxRuns else { throw .full }
+            state.runs[record.id] = record
         }
     }
 
-    func lookup(_ id: String) -> RunRecord? { self.runs.withLock { $0[id] } }
+    func lookup(_ id: String) -> RunRecord? { self.state.withLock { $0.runs[id] } }
 
-    /// Forgets `record` after `milliseconds`, unless its id was reused meanwhile.
-    func removeLater(_ record: RunRecord, afterMilliseconds milliseconds: Int) {
+    /// `record` ended: keep it for `milliseconds` (for resume), or less if too many ended runs are kept.
+    func ended(_ record: RunRecord, keepForMilliseconds milliseconds: Int) {
+        self.state.withLock { state in
+            guard state.runs[record.id] === record else { return }
+            state.endedCount += 1
+            state.ended.append(record)
+            while state.endedCount > self.maxRetained, state.head < state.ended.count {
+                let oldest = state.ended[state.head]
+                state.head += 1
+                if state.runs[oldest.id] === oldest {
+                    state.runs[oldest.id] = nil
+                    state.endedCount -= 1
+                }
+            }
+            if state.head > 1024, state.head * 2 > state.ended.count {
+                state.ended.removeFirst(state.head)
+                state.head = 0
+            }
+        }
         Task {
             try? await Task.sleep(for: .milliseconds(milliseconds))
-            self.runs.withLock { runs in
-                if runs[record.id] === record { runs[record.id] = nil }
+            self.state.withLock { state in
+                if state.runs[record.id] === record {
+                    state.runs[record.id] = nil
+                    state.endedCount -= 1
+                }
             }
         }
     }
 
     /// The instance is going away (plugin replaced or removed): end every live run.
     func cancelAll(reason: String) {
-        for record in self.runs.withLock({ Array($0.values) }) {
+        for record in self.state.withLock({ Array($0.runs.values) }) {
             record.finish(.cancelled, reason: reason)
         }
     }
-
-    var count: Int { self.runs.withLock { $0.count } }
 }

@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+
+/// Agent routes under load: time to first frame, frames and runs per second for the native Swift agent and for
+/// autogen-team (real AutoGen workers), against AutoGen Studio 0.4.2.2 serving the same replay team in the same run;
+/// then how many concurrent runs one host sustains.
+@main
+struct AgentBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agenthost-agent-bench",
+        abstract: "Benchmark agent routes (native-agent, autogen-team) against AutoGen Studio.")
+
+    @Option(help: "Directory holding the built agenthost and plugins (default: beside this binary).")
+    var binaries: String?
+    @Option(help: "The repository (for the worker script and example teams; default: the current directory).")
+    var repository = FileManager.default.currentDirectoryPath
+    @Option(help: "Python with autogen-agentchat for the autogen-team workers.") var python = ".venv-autogen/bin/python"
+    @Option(help: "Python with autogenstudio 0.4.2.2 for the baseline (empty: skip the baseline).")
+    var studioPython = ".venv-studio/bin/python"
+    @Option(help: "autogen-team worker processes.") var workers = 2
+    @Option(help: "Concurrent clients per phase, comma-separated.") var clients = "1,10,100"
+    @Option(help: "Seconds measured per phase (after a warm-up).") var seconds = 5.0
+    @Option(help: "Live runs held at once for the sustained-concurrency figure, comma-separated (empty: skip).")
+    var sustain = "1000,5000"
+
+    func run() async throws {
+        raiseOpenFileLimit()
+        let binaries = self.binaries ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().path
+        let python = self.absolute(self.python)
+        let directory = NSTemporaryDirectory() + "agenthost-agent-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        let team = try String(contentsOfFile: "\(self.repository)/examples/teams/round_robin.json", encoding: .utf8)
+        let task = "Write a poem about WebSockets."
+        let studioStart = #"{"type":"start","task":"\#(task)","files":[],"team_config":\#(team)}"#
+        let load = AgentLoad(group: MultiThreadedEventLoopGroup.singleton)
+        let levels = self.clients.split(separator: ",").compactMap { Int($0) }
+
+        print("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
+            + "a new socket per run, \(self.seconds) s per phase, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("target        clients   runs/s   frames/s   first frame p50 / p99 (ms)   run p50 (ms)   failures")
+
+        let host = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
+                                          workers: self.workers, tokenDelayMilliseconds: 0, directory: directory)
+        let native = AgentTarget(name: "native-agent", port: host.port,
+                                 start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
+        let autogen = AgentTarget(name: "autogen-team", port: host.port, start: studioStart) { "/agents/team" }
+        var results: [String: [Int: AgentFigures]] = [:]
+        for target in [native, autogen] {
+            for clients in levels {
+                let figures = await load.run(target, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
+                self.report(target.name, clients, figures)
+                results[target.name, default: [:]][clients] = figures
+            }
+        }
+        host.child.stop()
+
+        let studioPython = self.studioPython.isEmpty ? "" : self.absolute(self.studioPython)
+        if !studioPython.isEmpty, FileManager.default.isExecutableFile(atPath: studioPython) {
+            try FileManager.default.createDirectory(atPath: directory + "/studio", withIntermediateDirectories: true)
+            let studio = try await StudioUnderTest(python: studioPython, directory: directory + "/studio",
+                                                   port: 20_000 + Int(getpid() % 10_000))
+            let baseline = AgentTarget(name: "autogen-studio", port: studio.port, start: studioStart) {
+                try await studio.nextPath()
+            }
+            for clients in levels {
+                let figures = await load.run(baseline, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
+                self.report(baseline.name, clients, figures)
+                results[baseline.name, default: [:]][clients] = figures
+            }
+            studio.child.stop()
+            print("\nautogen-team vs AutoGen Studio (same team, same machine, same run):")
+            for clients in levels {
+                guard let ours = results["autogen-team"]?[clients], let theirs = results["autogen-studio"]?[clients] else { continue }
+                print(String(format: "  %3d clients: %.1fx the runs/s; first frame p50 %.1f ms vs %.1f ms (%.0f%% of Studio's)",
+                             clients, ours.runsPerSecond / theirs.runsPerSecond,
+                             percentileMilliseconds(ours.firstFrame, 0.5), percentileMilliseconds(theirs.firstFrame, 0.5),
+                             100 * percentileMilliseconds(ours.firstFrame, 0.5) / percentileMilliseconds(theirs.firstFrame, 0.5)))
+            }
+        } else {
+            print("\n(no AutoGen Studio baseline: \(self.studioPython) is missing; scripts/bench-agents.sh installs it)")
+        }
+
+        let sustained = self.sustain.split(separator: ",").compactMap { Int($0) }
+        if !sustained.isEmpty {
+            print("\nsustained concurrency: native-agent streaming 20 ms per token (a run lasts ~0.35 s), every run live at once")
+            print("live runs   completed   wall (s)   first frame p99 (ms)   run p50 / p99 (ms)   server RSS per run (KiB)")
+            for count in sustained {
+                let slow = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
+                                                  workers: 1, tokenDelayMilliseconds: 20, directory: directory + "/sustain-\(count)")
+                let before = slow.child.residentBytes
+                let started = ContinuousClock.now
+                let outcome = await withTaskGroup(of: AgentLoad.Run?.self) { group in
+                    for _ in 0..<count {
+                        group.addTask { try? await load.oneRun(native.with(port: slow.port)) }
+                    }
+                    return await group.reduce(into: [AgentLoad.Run]()) { if let run = $1 { $0.append(run) } }
+                }
+                let wall = ContinuousClock.now - started
+                let peak = slow.child.residentBytes
+                print(String(format: "%9d   %9d   %8.2f   %20.1f   %8.1f / %-8.1f   %.1f", count, outcome.count,
+                             Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
+                             percentileMilliseconds(outcome.map(\.firstFrame), 0.99),
+                             percentileMilliseconds(outcome.map(\.total), 0.5), percentileMilliseconds(outcome.map(\.total), 0.99),
+                             Double(max(0, peak - before)) / 1024 / Double(max(1, count))))
+                slow.child.stop()
+            }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : "\(self.repository)/\(path)"
+    }
+
+    func report(_ name: String, _ clients: Int, _ figures: AgentFigures) {
+        print(String(format: "%-13@ %7d %8.1f %10.0f   %10.2f / %-10.2f          %10.2f   %d%@",
+                     name, clients, figures.runsPerSecond, figures.framesPerSecond,
+                     percentileMilliseconds(figures.firstFrame, 0.5), percentileMilliseconds(figures.firstFrame, 0.99),
+                     percentileMilliseconds(figures.runTime, 0.5), figures.failures,
+                     figures.firstFailure.map { " (\($0.prefix(160)))" } ?? ""))
+    }
+}
+
+extension AgentTarget {
+    func with(port: Int) -> AgentTarget {
+        var copy = self
+        copy.port = port
+        return copy
+    }
+}
+
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}

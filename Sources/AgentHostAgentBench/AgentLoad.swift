@@ -1,0 +1,136 @@
+import Glibc
+import NIOCore
+import Synchronization
+
+/// A server route to load: where a run's socket goes, and the `start` frame that begins it.
+struct AgentTarget: Sendable {
+    var name: String
+    var port: Int
+    var start: String
+    /// The socket path for the next run (AutoGen Studio needs a run created over HTTP first).
+    var nextPath: @Sendable () async throws -> String
+}
+
+/// What one load phase measured.
+struct AgentFigures {
+    var runs = 0
+    var frames = 0
+    var failures = 0
+    var seconds = 0.0
+    /// From sending `start` to the run's first frame, per run.
+    var firstFrame: [UInt64] = []
+    /// From sending `start` to the run's terminal frame, per run.
+    var runTime: [UInt64] = []
+    var firstFailure: String?
+
+    var runsPerSecond: Double { Double(self.runs) / self.seconds }
+    var framesPerSecond: Double { Double(self.frames) / self.seconds }
+}
+
+/// Drives agent runs the way clients do: each virtual client opens a socket per run (as AutoGen Studio clients
+/// must: the run id is in the URL), sends `start`, reads every frame to the terminal one, answers input requests,
+/// and starts over.
+struct AgentLoad: Sendable {
+    let group: any EventLoopGroup
+
+    /// Shared by the virtual clients of one phase.
+    final class Phase: Sendable {
+        let measuring = Atomic<Bool>(false)
+        let stop = Atomic<Bool>(false)
+        let figures = Mutex(AgentFigures())
+    }
+
+    func run(_ target: AgentTarget, clients: Int, warmup: Duration, duration: Duration) async -> AgentFigures {
+        let phase = Phase()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    while !phase.stop.load(ordering: .relaxed) {
+                        do {
+                            let run = try await self.oneRun(target)
+                            guard phase.measuring.load(ordering: .relaxed), !phase.stop.load(ordering: .relaxed) else { continue }
+                            phase.figures.withLock {
+                                $0.runs += 1
+                                $0.frames += run.frames
+                                $0.firstFrame.append(run.firstFrame)
+                                $0.runTime.append(run.total)
+                            }
+                        } catch {
+                            phase.figures.withLock {
+                                $0.failures += 1
+                                $0.firstFailure = $0.firstFailure ?? "\(error)"
+                            }
+                            try? await Task.sleep(for: .milliseconds(10))
+                        }
+                    }
+                }
+            }
+            try? await Task.sleep(for: warmup)
+            phase.measuring.store(true, ordering: .relaxed)
+            let started = ContinuousClock.now
+            try? await Task.sleep(for: duration)
+            phase.stop.store(true, ordering: .relaxed)
+            let elapsed = ContinuousClock.now - started
+            phase.figures.withLock { $0.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
+        }
+        return phase.figures.withLock { $0 }
+    }
+
+    struct Run {
+        var frames: Int
+        var firstFrame: UInt64
+        var total: UInt64
+    }
+
+    func oneRun(_ target: AgentTarget) async throws -> Run {
+        let path = try await target.nextPath()
+        let socket = try await BenchWebSocket.connect(group: self.group, port: target.port, path: path)
+        defer { Task { await socket.close() } }
+        let hello = try await socket.next()
+        guard Self.frameType(hello.payload) == "system" else { throw BenchError("expected system, got \(String(buffer: hello.payload).prefix(100))") }
+        let sent = Self.now()
+        try await socket.sendText(target.start)
+        var frames = 0
+        var first: UInt64 = 0
+        while true {
+            let frame = try await socket.next()
+            guard frame.opcode == 0x1 else { throw BenchError("closed mid-run (opcode \(frame.opcode))") }
+            frames += 1
+            if first == 0 { first = Self.now() &- sent }
+            switch Self.frameType(frame.payload) {
+            case "input_request":
+                try await socket.sendText(#"{"type":"input_response","response":"Looks good. APPROVE"}"#)
+            case "result":
+                return Run(frames: frames, firstFrame: first, total: Self.now() &- sent)
+            case "completion", "error":
+                throw BenchError("run failed: \(String(buffer: frame.payload).prefix(300))")
+            default:
+                break
+            }
+        }
+    }
+
+    /// The frame's `type`: the first key of every frame, ours (`{"type":"x"`) and Studio's (`{"type": "x"`).
+    static func frameType(_ payload: ByteBuffer) -> String {
+        let view = payload.readableBytesView
+        guard let key = view.firstRange(of: Array("\"type\"".utf8)) else { return "" }
+        var index = key.upperBound
+        while index < view.endIndex, view[index] == UInt8(ascii: ":") || view[index] == UInt8(ascii: " ") { index += 1 }
+        guard index < view.endIndex, view[index] == UInt8(ascii: "\"") else { return "" }
+        let start = index + 1
+        guard let end = view[start...].firstIndex(of: UInt8(ascii: "\"")) else { return "" }
+        return String(decoding: view[start..<end], as: UTF8.self)
+    }
+
+    static func now() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}
+
+func percentileMilliseconds(_ samples: [UInt64], _ p: Double) -> Double {
+    guard !samples.isEmpty else { return .nan }
+    let sorted = samples.sorted()
+    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6
+}
