@@ -24,8 +24,24 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(help: "Live runs held at once for the sustained-concurrency figure, comma-separated (empty: skip).")
     var sustain = "1000,5000"
 
+    @Option(help: "Only load /agents/native on a server already running on this port (for profiling with perf).")
+    var port: Int?
+
     func run() async throws {
         raiseOpenFileLimit()
+        if let port = self.port {
+            let load = AgentLoad(group: MultiThreadedEventLoopGroup.singleton)
+            for reuse in [false, true] {
+                var target = AgentTarget(name: reuse ? "native (reuse)" : "native-agent", port: port,
+                                         start: #"{"type":"start","task":"Write a poem about WebSockets."}"#) { "/agents/native" }
+                target.reuseSocket = reuse
+                for clients in self.clients.split(separator: ",").compactMap({ Int($0) }) {
+                    self.report(target.name, clients, await load.run(target, clients: clients, warmup: .seconds(1),
+                                                                      duration: .seconds(self.seconds)))
+                }
+            }
+            return
+        }
         let binaries = self.binaries ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().path
         let python = self.absolute(self.python)
@@ -38,17 +54,22 @@ struct AgentBenchCommand: AsyncParsableCommand {
         let load = AgentLoad(group: MultiThreadedEventLoopGroup.singleton)
         let levels = self.clients.split(separator: ",").compactMap { Int($0) }
 
-        print("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
+        say("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
             + "a new socket per run, \(self.seconds) s per phase, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-        print("target        clients   runs/s   frames/s   first frame p50 / p99 (ms)   run p50 (ms)   failures")
+        say("first frame: from `start` / from the client wanting a run (Studio: create it over HTTP; connect; start)")
+        say("(reuse): run after run on one socket, as the agent protocol allows; otherwise a new socket per run")
+        say("target          clients   runs/s   frames/s   first frame p50 / p99 (ms)   from connect p50 / p99   run p50 (ms)   failures")
 
         let host = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
                                           workers: self.workers, tokenDelayMilliseconds: 0, directory: directory)
         let native = AgentTarget(name: "native-agent", port: host.port,
                                  start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
+        var nativeReused = native
+        nativeReused.name = "native (reuse)"
+        nativeReused.reuseSocket = true
         let autogen = AgentTarget(name: "autogen-team", port: host.port, start: studioStart) { "/agents/team" }
         var results: [String: [Int: AgentFigures]] = [:]
-        for target in [native, autogen] {
+        for target in [native, nativeReused, autogen] {
             for clients in levels {
                 let figures = await load.run(target, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
                 self.report(target.name, clients, figures)
@@ -71,40 +92,47 @@ struct AgentBenchCommand: AsyncParsableCommand {
                 results[baseline.name, default: [:]][clients] = figures
             }
             studio.child.stop()
-            print("\nautogen-team vs AutoGen Studio (same team, same machine, same run):")
+            say("\nautogen-team vs AutoGen Studio (same team, same machine, same run):")
             for clients in levels {
                 guard let ours = results["autogen-team"]?[clients], let theirs = results["autogen-studio"]?[clients] else { continue }
-                print(String(format: "  %3d clients: %.1fx the runs/s; first frame p50 %.1f ms vs %.1f ms (%.0f%% of Studio's)",
-                             clients, ours.runsPerSecond / theirs.runsPerSecond,
-                             percentileMilliseconds(ours.firstFrame, 0.5), percentileMilliseconds(theirs.firstFrame, 0.5),
-                             100 * percentileMilliseconds(ours.firstFrame, 0.5) / percentileMilliseconds(theirs.firstFrame, 0.5)))
+                let ourFirst = percentileMilliseconds(ours.firstFrameFromConnect, 0.5)
+                let theirFirst = percentileMilliseconds(theirs.firstFrameFromConnect, 0.5)
+                say(String(format: "  %3d clients: %.1fx the runs/s; first frame (from connect) p50 %.1f ms vs %.1f ms: %.0f%% of Studio's",
+                           clients, ours.runsPerSecond / theirs.runsPerSecond, ourFirst, theirFirst, 100 * ourFirst / theirFirst))
             }
         } else {
-            print("\n(no AutoGen Studio baseline: \(self.studioPython) is missing; scripts/bench-agents.sh installs it)")
+            say("\n(no AutoGen Studio baseline: \(self.studioPython) is missing; scripts/bench-agents.sh installs it)")
         }
 
         let sustained = self.sustain.split(separator: ",").compactMap { Int($0) }
         if !sustained.isEmpty {
-            print("\nsustained concurrency: native-agent streaming 20 ms per token (a run lasts ~0.35 s), every run live at once")
-            print("live runs   completed   wall (s)   first frame p99 (ms)   run p50 / p99 (ms)   server RSS per run (KiB)")
+            say("\nsustained concurrency: native-agent streaming 20 ms per token (a run lasts ~0.35 s), every run live at once")
+            say("live runs   completed   wall (s)   first frame p99 (ms)   run p50 / p99 (ms)   server RSS per run (KiB)")
             for count in sustained {
                 let slow = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
                                                   workers: 1, tokenDelayMilliseconds: 20, directory: directory + "/sustain-\(count)")
                 let before = slow.child.residentBytes
                 let started = ContinuousClock.now
-                let outcome = await withTaskGroup(of: AgentLoad.Run?.self) { group in
+                let outcomes = await withTaskGroup(of: Result<AgentLoad.Run, any Error>.self) { group in
                     for _ in 0..<count {
-                        group.addTask { try? await load.oneRun(native.with(port: slow.port)) }
+                        group.addTask {
+                            do { return .success(try await load.oneRun(native.with(port: slow.port))) } catch { return .failure(error) }
+                        }
                     }
-                    return await group.reduce(into: [AgentLoad.Run]()) { if let run = $1 { $0.append(run) } }
+                    return await group.reduce(into: [Result<AgentLoad.Run, any Error>]()) { $0.append($1) }
                 }
+                let outcome = outcomes.compactMap { try? $0.get() }
+                let firstError = outcomes.lazy.compactMap { result -> String? in
+                    if case .failure(let error) = result { return "\(error)" } else { return nil }
+                }.first
                 let wall = ContinuousClock.now - started
                 let peak = slow.child.residentBytes
-                print(String(format: "%9d   %9d   %8.2f   %20.1f   %8.1f / %-8.1f   %.1f", count, outcome.count,
+                say(String(format: "%9d   %9d   %8.2f   %20.1f   %8.1f / %-8.1f   %.1f", count, outcome.count,
                              Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18,
                              percentileMilliseconds(outcome.map(\.firstFrame), 0.99),
                              percentileMilliseconds(outcome.map(\.total), 0.5), percentileMilliseconds(outcome.map(\.total), 0.99),
                              Double(max(0, peak - before)) / 1024 / Double(max(1, count))))
+                if let firstError { say("  \(count - outcome.count) failed, first: \(firstError.prefix(200))") }
                 slow.child.stop()
             }
         }
@@ -116,9 +144,11 @@ struct AgentBenchCommand: AsyncParsableCommand {
     }
 
     func report(_ name: String, _ clients: Int, _ figures: AgentFigures) {
-        print(String(format: "%-13@ %7d %8.1f %10.0f   %10.2f / %-10.2f          %10.2f   %d%@",
+        say(String(format: "%-15@ %7d %8.1f %10.0f   %10.2f / %-10.2f      %8.2f / %-8.2f   %12.2f   %d%@",
                      name, clients, figures.runsPerSecond, figures.framesPerSecond,
                      percentileMilliseconds(figures.firstFrame, 0.5), percentileMilliseconds(figures.firstFrame, 0.99),
+                     percentileMilliseconds(figures.firstFrameFromConnect, 0.5),
+                     percentileMilliseconds(figures.firstFrameFromConnect, 0.99),
                      percentileMilliseconds(figures.runTime, 0.5), figures.failures,
                      figures.firstFailure.map { " (\($0.prefix(160)))" } ?? ""))
     }
@@ -137,4 +167,9 @@ func raiseOpenFileLimit() {
     getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     limit.rlim_cur = limit.rlim_max
     setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+/// Prints a line unbuffered: figures appear as they are measured, also through a pipe or into a file.
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }

@@ -7,6 +7,8 @@ struct AgentTarget: Sendable {
     var name: String
     var port: Int
     var start: String
+    /// Run after run on one socket (the agent protocol allows it; Studio's one-run-per-URL does not).
+    var reuseSocket = false
     /// The socket path for the next run (AutoGen Studio needs a run created over HTTP first).
     var nextPath: @Sendable () async throws -> String
 }
@@ -19,6 +21,8 @@ struct AgentFigures {
     var seconds = 0.0
     /// From sending `start` to the run's first frame, per run.
     var firstFrame: [UInt64] = []
+    /// From the client wanting a run (creating it, for Studio; connecting; starting) to its first frame.
+    var firstFrameFromConnect: [UInt64] = []
     /// From sending `start` to the run's terminal frame, per run.
     var runTime: [UInt64] = []
     var firstFailure: String?
@@ -45,17 +49,31 @@ struct AgentLoad: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<clients {
                 group.addTask {
+                    var socket: BenchWebSocket?
                     while !phase.stop.load(ordering: .relaxed) {
                         do {
-                            let run = try await self.oneRun(target)
+                            let run: Run
+                            if target.reuseSocket {
+                                if socket == nil {
+                                    socket = try await BenchWebSocket.connect(group: self.group, port: target.port,
+                                                                              path: try await target.nextPath())
+                                    _ = try await socket!.next()  // system
+                                }
+                                run = try await self.run(target, on: socket!, began: Self.now())
+                            } else {
+                                run = try await self.oneRun(target)
+                            }
                             guard phase.measuring.load(ordering: .relaxed), !phase.stop.load(ordering: .relaxed) else { continue }
                             phase.figures.withLock {
                                 $0.runs += 1
                                 $0.frames += run.frames
                                 $0.firstFrame.append(run.firstFrame)
+                                $0.firstFrameFromConnect.append(run.firstFrameFromConnect)
                                 $0.runTime.append(run.total)
                             }
                         } catch {
+                            await socket?.close()
+                            socket = nil
                             phase.figures.withLock {
                                 $0.failures += 1
                                 $0.firstFailure = $0.firstFailure ?? "\(error)"
@@ -63,6 +81,7 @@ struct AgentLoad: Sendable {
                             try? await Task.sleep(for: .milliseconds(10))
                         }
                     }
+                    await socket?.close()
                 }
             }
             try? await Task.sleep(for: warmup)
@@ -79,29 +98,52 @@ struct AgentLoad: Sendable {
     struct Run {
         var frames: Int
         var firstFrame: UInt64
+        var firstFrameFromConnect: UInt64
         var total: UInt64
     }
 
+    /// A run that has not ended after this long is a failure (its socket is closed to unblock the client).
+    static let runTimeout: Duration = .seconds(30)
+
     func oneRun(_ target: AgentTarget) async throws -> Run {
+        let began = Self.now()
         let path = try await target.nextPath()
         let socket = try await BenchWebSocket.connect(group: self.group, port: target.port, path: path)
-        defer { Task { await socket.close() } }
+        let watchdog = Task {
+            try await Task.sleep(for: Self.runTimeout)
+            await socket.close()
+        }
+        defer {
+            watchdog.cancel()
+            Task { await socket.close() }
+        }
         let hello = try await socket.next()
         guard Self.frameType(hello.payload) == "system" else { throw BenchError("expected system, got \(String(buffer: hello.payload).prefix(100))") }
+        return try await self.run(target, on: socket, began: began)
+    }
+
+    /// One run on an open socket: `start`, every frame to the terminal one, input requests answered.
+    func run(_ target: AgentTarget, on socket: BenchWebSocket, began: UInt64) async throws -> Run {
         let sent = Self.now()
         try await socket.sendText(target.start)
         var frames = 0
         var first: UInt64 = 0
+        var firstFromConnect: UInt64 = 0
         while true {
             let frame = try await socket.next()
             guard frame.opcode == 0x1 else { throw BenchError("closed mid-run (opcode \(frame.opcode))") }
             frames += 1
-            if first == 0 { first = Self.now() &- sent }
+            if first == 0 {
+                let now = Self.now()
+                first = now &- sent
+                firstFromConnect = now &- began
+            }
             switch Self.frameType(frame.payload) {
             case "input_request":
                 try await socket.sendText(#"{"type":"input_response","response":"Looks good. APPROVE"}"#)
             case "result":
-                return Run(frames: frames, firstFrame: first, total: Self.now() &- sent)
+                return Run(frames: frames, firstFrame: first, firstFrameFromConnect: firstFromConnect,
+                           total: Self.now() &- sent)
             case "completion", "error":
                 throw BenchError("run failed: \(String(buffer: frame.payload).prefix(300))")
             default:

@@ -25,9 +25,13 @@ final class ChildProcess: @unchecked Sendable {
         return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
     }
 
+    /// SIGTERM, then SIGKILL after 5 s (uvicorn's graceful shutdown can wait on Studio's background tasks forever).
     func stop() {
         guard self.process.isRunning else { return }
         self.process.terminate()
+        let deadline = Date().addingTimeInterval(5)
+        while self.process.isRunning, Date() < deadline { usleep(20_000) }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
         self.process.waitUntilExit()
     }
 
@@ -71,7 +75,7 @@ struct AgentHostUnderTest {
             "max_connections": 0, "max_connections_per_address": 0,
             "websocket": ["max_messages_per_second": 0],
             "plugin_config": [
-                "native-agent": ["token_delay_ms": tokenDelayMilliseconds, "resume_grace_ms": 1000],
+                "native-agent": ["token_delay_ms": tokenDelayMilliseconds, "resume_grace_ms": 1000, "max_runs": 100_000],
                 "autogen-team": [
                     "python": python,
                     "worker": "\(repository)/Plugins/autogen-team/python/agenthost_autogen_worker.py",

@@ -64,12 +64,6 @@ final class AgentCore: Sendable {
     /// Runs the route's producer for one run and turns how it ended into the run's terminal frame.
     func execute(_ run: AgentRun) async {
         let record = run.record
-        let limit = self.options.runTimeoutMilliseconds
-        let timer: Task<Void, Never>? = limit == 0 ? nil : Task {
-            guard (try? await Task.sleep(for: .milliseconds(limit))) != nil else { return }
-            record.finish(.timeout, reason: "the run took longer than \(limit) ms")
-        }
-        defer { timer?.cancel() }
         do {
             let result = try await self.route.run(run)
             record.complete(result)

@@ -37,8 +37,12 @@ final class RunRecord: Sendable {
         var answers: [String: String] = [:]
         var producer: Task<Void, Never>?
         var writeWaiters: [CheckedContinuation<Void, Never>] = []
-        /// Bumped on every attach/detach, so a grace timer knows whether its detach is still the current one.
-        var attachment = 0
+        /// Deadlines (monotonic seconds), checked by the registry's sweep: the run's own, one per pending input
+        /// request, when it lost its socket, when it ended.
+        var runDeadline: Double?
+        var inputDeadlines: [String: Double] = [:]
+        var detachedAt: Double?
+        var endedAt: Double?
     }
 
     init(id: String, owner: String, options: AgentRouteOptions, registry: RunRegistry) {
@@ -46,6 +50,10 @@ final class RunRecord: Sendable {
         self.owner = owner
         self.options = options
         self.registry = registry
+        if options.runTimeoutMilliseconds > 0 {
+            let deadline = self.startedAt + Double(options.runTimeoutMilliseconds) / 1000
+            self.state.withLock { $0.runDeadline = deadline }
+        }
     }
 
     var isFinished: Bool { self.state.withLock { $0.finished } }
@@ -80,17 +88,9 @@ final class RunRecord: Sendable {
             guard !state.finished else { throw CancellationError() }
             state.messages.append(event.json)
             state.awaiting.append(requestID)
+            state.inputDeadlines[requestID] = Timestamp.monotonicSeconds() + Double(self.options.inputTimeoutMilliseconds) / 1000
             self.appendLocked(&state) { ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0) }
         }
-        let timeout = self.options.inputTimeoutMilliseconds
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: .milliseconds(timeout))) != nil, let self else { return }
-            let stillWaiting = self.state.withLock { $0.awaiting.contains(requestID) }
-            if stillWaiting {
-                self.finish(.timeout, reason: "no input_response within \(timeout) ms")
-            }
-        }
-        defer { timer.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let outcome = self.state.withLock { state -> Result<String, any Error>? in
@@ -104,6 +104,7 @@ final class RunRecord: Sendable {
         } onCancel: {
             self.state.withLock { state in
                 state.awaiting.removeAll { $0 == requestID }
+                state.inputDeadlines[requestID] = nil
                 return state.inputs.removeValue(forKey: requestID)
             }?.resume(throwing: CancellationError())
         }
@@ -117,6 +118,7 @@ final class RunRecord: Sendable {
                 return (false, nil)
             }
             state.awaiting.remove(at: index)
+            state.inputDeadlines[key] = nil
             guard let continuation = state.inputs.removeValue(forKey: key) else {
                 state.answers[key] = response
                 return (true, nil)
@@ -163,6 +165,8 @@ final class RunRecord: Sendable {
             guard !state.finished else { return nil }
             self.appendLocked(&state, terminal(state))
             state.finished = true
+            state.endedAt = Timestamp.monotonicSeconds()
+            state.inputDeadlines = [:]
             defer {
                 state.inputs = [:]
                 state.awaiting = []
@@ -175,8 +179,8 @@ final class RunRecord: Sendable {
         for input in released.inputs { input.resume(throwing: CancellationError()) }
         for waiter in released.waiters { waiter.resume() }
         released.producer?.cancel()
-        // The result stays resumable for the grace period, then the run is forgotten.
-        self.registry.ended(self, keepForMilliseconds: self.options.resumeGraceMilliseconds)
+        // The result stays resumable for the grace period (the registry's sweep forgets it then).
+        self.registry.ended(self)
     }
 
     // MARK: Sockets
@@ -195,7 +199,7 @@ final class RunRecord: Sendable {
             let previous = state.session
             state.session = session
             state.sentSeq = resumeFrom
-            state.attachment += 1
+            state.detachedAt = nil
             self.deliverLocked(&state)
             return previous === session ? nil : previous
         }
@@ -204,22 +208,40 @@ final class RunRecord: Sendable {
     /// The socket went away. The run goes on into its buffer; if nobody resumes it within the grace period it is
     /// cancelled (a finished run is simply forgotten then).
     func detach(_ session: AgentSession) {
-        let detached = self.state.withLock { state -> (attachment: Int, waiters: [CheckedContinuation<Void, Never>])? in
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>]? in
             guard state.session === session else { return nil }
             state.session = nil
-            state.attachment += 1
+            state.detachedAt = Timestamp.monotonicSeconds()
             defer { state.writeWaiters = [] }
-            return (state.attachment, state.writeWaiters)
+            return state.writeWaiters
         }
-        guard let detached else { return }
-        for waiter in detached.waiters { waiter.resume() }
-        let grace = self.options.resumeGraceMilliseconds
-        Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(grace))
-            guard let self else { return }
-            let abandoned = self.state.withLock { $0.attachment == detached.attachment && !$0.finished }
-            if abandoned { self.finish(.cancelled, reason: "the client went away and did not resume within \(grace) ms") }
+        for waiter in waiters ?? [] { waiter.resume() }
+    }
+
+    /// Called by the registry's sweep: ends the run if one of its deadlines passed. Returns true once the run has
+    /// ended and its grace period is over: it may be forgotten.
+    func sweep(now: Double) -> Bool {
+        let grace = Double(self.options.resumeGraceMilliseconds) / 1000
+        enum Verdict { case keep, forget, timeout(String), abandon }
+        let verdict = self.state.withLock { state -> Verdict in
+            if let endedAt = state.endedAt { return now - endedAt >= grace ? .forget : .keep }
+            if let deadline = state.runDeadline, now >= deadline {
+                return .timeout("the run took longer than \(self.options.runTimeoutMilliseconds) ms")
+            }
+            if state.inputDeadlines.values.contains(where: { now >= $0 }) {
+                return .timeout("no input_response within \(self.options.inputTimeoutMilliseconds) ms")
+            }
+            if let detachedAt = state.detachedAt, now - detachedAt >= grace { return .abandon }
+            return .keep
         }
+        switch verdict {
+        case .keep: return false
+        case .forget: return true
+        case .timeout(let reason): self.finish(.timeout, reason: reason)
+        case .abandon:
+            self.finish(.cancelled, reason: "the client went away and did not resume within \(self.options.resumeGraceMilliseconds) ms")
+        }
+        return false
     }
 
     /// The attached socket can take more: send what it has not had yet.

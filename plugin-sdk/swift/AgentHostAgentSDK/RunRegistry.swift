@@ -19,9 +19,37 @@ final class RunRegistry: Sendable {
         var endedCount = 0
     }
 
+    /// How often deadlines (run and input timeouts, resume grace) are checked: they fire up to this late.
+    static let sweepInterval: Duration = .milliseconds(50)
+
     init(maxRuns: Int, maxRetained: Int) {
         self.maxRuns = maxRuns
         self.maxRetained = maxRetained
+        // One sweep per route instead of a sleeping task per run and per input request: at thousands of runs per
+        // second, a timer per run (armed, then cancelled) cost more than the runs' frames.
+        Task { [weak self] in
+            while true {
+                try? await Task.sleep(for: Self.sweepInterval)
+                guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+                self.sweep()
+            }
+        }
+    }
+
+    private let stopped = Atomic<Bool>(false)
+
+    private func sweep() {
+        let now = Timestamp.monotonicSeconds()
+        let runs = self.state.withLock { Array($0.runs.values) }
+        let expired = runs.filter { $0.sweep(now: now) }
+        guard !expired.isEmpty else { return }
+        self.state.withLock { state in
+            for record in expired where state.runs[record.id] === record {
+                state.runs[record.id] = nil
+                state.endedCount -= 1
+            }
+            Self.trimLocked(&state)
+        }
     }
 
     enum InsertError: Error {
@@ -44,8 +72,9 @@ final class RunRegistry: Sendable {
 
     func lookup(_ id: String) -> RunRecord? { self.state.withLock { $0.runs[id] } }
 
-    /// `record` ended: keep it for `milliseconds` (for resume), or less if too many ended runs are kept.
-    func ended(_ record: RunRecord, keepForMilliseconds milliseconds: Int) {
+    /// `record` ended: it is kept for its grace period (the sweep forgets it then), or less if too many ended runs
+    /// are kept.
+    func ended(_ record: RunRecord) {
         self.state.withLock { state in
             guard state.runs[record.id] === record else { return }
             state.endedCount += 1
@@ -58,24 +87,24 @@ final class RunRegistry: Sendable {
                     state.endedCount -= 1
                 }
             }
-            if state.head > 1024, state.head * 2 > state.ended.count {
-                state.ended.removeFirst(state.head)
-                state.head = 0
-            }
+            Self.trimLocked(&state)
         }
-        Task {
-            try? await Task.sleep(for: .milliseconds(milliseconds))
-            self.state.withLock { state in
-                if state.runs[record.id] === record {
-                    state.runs[record.id] = nil
-                    state.endedCount -= 1
-                }
-            }
+    }
+
+    /// Drops the front of `ended` that the sweep already forgot (runs end, and are forgotten, in about that order).
+    private static func trimLocked(_ state: inout State) {
+        while state.head < state.ended.count, state.runs[state.ended[state.head].id] !== state.ended[state.head] {
+            state.head += 1
+        }
+        if state.head > 1024, state.head * 2 > state.ended.count {
+            state.ended.removeFirst(state.head)
+            state.head = 0
         }
     }
 
     /// The instance is going away (plugin replaced or removed): end every live run.
     func cancelAll(reason: String) {
+        self.stopped.store(true, ordering: .relaxed)
         for record in self.state.withLock({ Array($0.runs.values) }) {
             record.finish(.cancelled, reason: reason)
         }

@@ -2,6 +2,10 @@
 /// Foundation. (The host has its own copy: the SDK depends on the C header alone, never on the host's modules.)
 public enum JSONText {
     public static func quoted(_ value: String) -> String {
+        // Most strings need no escape: one pass over the bytes, one concatenation.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + value + "\""
+        }
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
