@@ -164,13 +164,14 @@ struct ServerTests {
     }
 
     @Test func closesSlowHandshakes() async throws {
-        try await Self.withEchoServer(configure: { $0.handshakeTimeout = .milliseconds(200) }) { server in
+        // 1 s: long enough that the bystander's own handshake finishes in time on a loaded 2-core machine.
+        try await Self.withEchoServer(configure: { $0.handshakeTimeout = .milliseconds(1000) }) { server in
             let bystander = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Array("GET /echo HTTP/1.1\r\nHost: x\r\n".utf8))  // never finishes
             #expect(try await withTimeout(seconds: 5) { await client.waitForDisconnect() })
             // An upgraded connection is past the handshake timeout: it stays, and is served.
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(1100))
             try await bystander.sendText("after the slowloris")
             #expect(try await withTimeout { try await bystander.readMessageOrClose() }.text == "after the slowloris")
         }

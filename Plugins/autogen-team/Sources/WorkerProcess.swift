@@ -47,6 +47,7 @@ final class WorkerProcess: Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        Self.closeInheritedDescriptors(&actions)
         let arguments = [python, "-u", script]
         var environ = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         environ["PYTHONUNBUFFERED"] = "1"
@@ -72,6 +73,23 @@ final class WorkerProcess: Sendable {
         let thread = Thread { [self] in self.readLoop() }
         thread.name = "autogen-worker-\(pid)"
         thread.start()
+    }
+
+    /// The worker must not inherit the host's descriptors: NIO's sockets (client connections, the listener) are
+    /// not close-on-exec, and a worker holding a client's socket keeps that TCP connection open after the host
+    /// closed it (the client never sees EOF). glibc 2.34+ closes everything from 3 up in the child; the function is
+    /// a GNU extension Swift's Glibc module does not show, so it is looked up at run time. Without it, every
+    /// descriptor open now (from /proc/self/fd) gets a close action.
+    private static func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+            let closeFrom = unsafeBitCast(symbol, to: CloseFrom.self)
+            if closeFrom(&actions, 3) == 0 { return }
+        }
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.compactMap { Int32($0) } ?? []
+        for fd in open where fd > 2 && fcntl(fd, F_GETFD) >= 0 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
     }
 
     var isAlive: Bool { self.state.withLock { $0.alive } }

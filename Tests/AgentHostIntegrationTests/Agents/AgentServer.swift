@@ -43,6 +43,15 @@ enum AgentServer {
     static func start(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
                       cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:]) throws -> ServerProcess
     {
+        try self.startWithPlugins(workers: workers, autogen: extra, native: native, cAgent: cAgent,
+                                  serverConfig: serverConfig).server
+    }
+
+    /// `start`, also returning the plugin directory (for deploys).
+    static func startWithPlugins(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
+                                 cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:])
+        throws -> (server: ServerProcess, plugins: String)
+    {
         let teams = try self.teams()
         var routes: [String: Any] = ["/api/ws/runs/*": ["team_file": "\(teams)/user_proxy.json"]]
         for name in ["assistant_streaming", "assistant_tool_call", "assistant_tool_reflect", "round_robin",
@@ -69,6 +78,6 @@ enum AgentServer {
             try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(plugins)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
         }
-        return try ServerProcess(arguments: ["--plugins", plugins, "--config", path])
+        return (try ServerProcess(arguments: ["--plugins", plugins, "--config", path]), plugins)
     }
 }
