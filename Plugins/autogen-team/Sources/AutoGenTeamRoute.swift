@@ -79,7 +79,7 @@ public struct AutoGenTeamRoute: AgentRoute {
         guard key != nil || run.teamConfig != nil else {
             throw AgentRunError("no team is configured for \(run.origin.route)")
         }
-        let handle = try self.pool.start(taskJSON: run.task.json, teamKey: key, teamJSON: run.teamConfig)
+        let handle = try await self.pool.start(taskJSON: run.task.json, teamKey: key, teamJSON: run.teamConfig)
         return try await withTaskCancellationHandler {
             for await event in handle.events {
                 switch event {

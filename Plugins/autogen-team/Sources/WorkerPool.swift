@@ -53,17 +53,22 @@ final class WorkerPool: Sendable {
     }
 
     /// Starts a run of the team `teamKey` (configured) or `teamJSON` (a client's, when allowed) on `taskJSON`.
-    func start(taskJSON: String, teamKey: String?, teamJSON: String?) throws -> Handle {
+    func start(taskJSON: String, teamKey: String?, teamJSON: String?) async throws -> Handle {
         let id = "r\(self.nextRunID.wrappingAdd(1, ordering: .relaxed).oldValue)"
         let team = teamJSON.map { "\"config\":\($0)" } ?? "\"key\":\(JSONText.quoted(teamKey ?? ""))"
         let command = "{\"op\":\"start\",\"run\":\"\(id)\",\"task\":\(taskJSON),\(team)}"
-        // Least-loaded first; if that one just died, the next.
-        let candidates = self.workers.withLock { $0.filter(\.isAlive).sorted { $0.load < $1.load } }
-        for worker in candidates {
-            if let events = worker.start(runID: id, command: command) {
-                return Handle(id: id, worker: worker, events: events)
+        // Least-loaded first; if that one just died, the next. While every worker is being replaced (a crash in a
+        // pool of one), wait for a replacement rather than failing the run.
+        let deadline = ContinuousClock.now + .seconds(10)
+        repeat {
+            let candidates = self.workers.withLock { $0.filter(\.isAlive).sorted { $0.load < $1.load } }
+            for worker in candidates {
+                if let events = worker.start(runID: id, command: command) {
+                    return Handle(id: id, worker: worker, events: events)
+                }
             }
-        }
+            try await Task.sleep(for: .milliseconds(10))
+        } while ContinuousClock.now < deadline && !self.stopping.load(ordering: .relaxed)
         throw AgentRunErrorText("no AutoGen worker is available (all \(self.settings.size) are restarting)")
     }
 

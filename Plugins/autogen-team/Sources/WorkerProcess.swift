@@ -118,6 +118,7 @@ final class WorkerProcess: Sendable {
         return self.writeLock.withLock { _ -> Bool in
             // Under the lock: lines from different runs must not interleave. A write blocks only while the worker
             // stops reading; the liveness check then kills it, and the write fails with EPIPE.
+            guard self.isAlive else { return false }
             var offset = 0
             while offset < bytes.count {
                 let written = bytes.withUnsafeMutableBytes { write(self.input, $0.baseAddress! + offset, $0.count - offset) }
@@ -193,16 +194,19 @@ final class WorkerProcess: Sendable {
             defer { state.runs = [:] }
             return (Array(state.runs.values), state.killReason)
         }
-        close(self.input)
+        // Under the write lock, and `send` checks `alive` under it too: no write can reach a closed (or reused)
+        // descriptor number.
+        self.writeLock.withLock { _ in _ = close(self.input) }
         close(self.output)
         var status: Int32 = 0
         _ = waitpid(self.pid, &status, 0)
+        // The replacement first: a client told of the failure may start its next run at once.
+        self.onExit(self)
         let reason = killReason.map { "the AutoGen worker (pid \(self.pid)) \($0) and was killed" }
             ?? "the AutoGen worker (pid \(self.pid)) exited while running this task (status \(status))"
         for run in runs {
             run.yield(.workerLost(reason: reason))
             run.finish()
         }
-        self.onExit(self)
     }
 }
