@@ -124,4 +124,21 @@ struct AutoGenTeamTests {
         for frames in results { try AutoGenCaptures.expectMatches(frames, capture: "team_round_robin") }
         #expect(Set(results.compactMap { $0.first?.runID }).count == 50)
     }
+
+    /// `team_config` from the client is ignored by default (Studio test) and used only when the operator allows it.
+    @Test func aClientTeamConfigRunsOnlyWhenTheOperatorAllowsIt() async throws {
+        let teamFile = try AgentServer.teams() + "/assistant_streaming.json"
+        let team = try String(contentsOfFile: teamFile, encoding: .utf8)
+        for allowed in [false, true] {
+            let server = try AgentServer.start(autogen: ["allow_client_team_config": allowed])
+            let frames = try await withTimeout(seconds: 30) {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+                defer { Task { await client.close() } }
+                try await client.raw.sendText(#"{"type":"start","task":"What is the capital of France?","team_config":\#(team)}"#)
+                return try await client.collect()
+            }
+            // Allowed: the client's single streaming assistant ran. Not allowed: the route's round-robin team.
+            try AutoGenCaptures.expectMatches(frames, capture: allowed ? "agent_streaming" : "team_round_robin")
+        }
+    }
 }
