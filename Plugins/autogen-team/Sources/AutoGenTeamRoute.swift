@@ -16,6 +16,7 @@ import Foundation
 ///       "worker": "Plugins/autogen-team/python/agenthost_autogen_worker.py",
 ///       "workers": 2,                                  // pool size, default: number of cores
 ///       "hang_timeout_ms": 10000,                      // a worker silent this long is killed and replaced
+///       "start_timeout_ms": 10000,                     // a run waits this long for a worker being (re)started
 ///       "routes": {
 ///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
 ///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
@@ -63,6 +64,7 @@ public struct AutoGenTeamRoute: AgentRoute {
             script: script,
             size: try config.int("workers", default: max(1, cores), range: 1...64),
             hangTimeoutSeconds: Double(try config.int("hang_timeout_ms", default: 10_000, range: 100...600_000)) / 1000,
+            startTimeoutSeconds: Double(try config.int("start_timeout_ms", default: 10_000, range: 0...600_000)) / 1000,
             teams: configs)
         self.pool = try WorkerPool(settings: settings) { host.log(.warning, $0) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(teams.keys.sorted().joined(separator: ", "))")

@@ -12,6 +12,8 @@ final class WorkerPool: Sendable {
         var script: String
         var size: Int
         var hangTimeoutSeconds: Double
+        /// How long a new run waits for a live worker while all are being (re)started.
+        var startTimeoutSeconds: Double
         /// Team configs sent to every worker when it starts, by key (the route pattern).
         var teams: [String: String]
     }
@@ -20,12 +22,15 @@ final class WorkerPool: Sendable {
     private let workers = Mutex<[WorkerProcess]>([])
     private let nextRunID = Atomic<Int>(1)
     private let stopping = Atomic<Bool>(false)
+    /// Workers in a row that died before they were ready (Python or AutoGen missing, a broken venv).
+    private let failedStarts = Atomic<Int>(0)
     private let log: @Sendable (String) -> Void
 
     init(settings: Settings, log: @escaping @Sendable (String) -> Void) throws {
         self.settings = settings
         self.log = log
         for _ in 0..<settings.size { try self.spawn() }
+        try self.waitUntilOneIsReady()
         let monitor = Thread { [weak self] in
             while let pool = self, !pool.stopping.load(ordering: .relaxed) {
                 pool.checkLiveness()
@@ -59,7 +64,7 @@ final class WorkerPool: Sendable {
         let command = "{\"op\":\"start\",\"run\":\"\(id)\",\"task\":\(taskJSON),\(team)}"
         // Least-loaded first; if that one just died, the next. While every worker is being replaced (a crash in a
         // pool of one), wait for a replacement rather than failing the run.
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .milliseconds(Int(self.settings.startTimeoutSeconds * 1000))
         repeat {
             let candidates = self.workers.withLock { $0.filter(\.isAlive).sorted { $0.load < $1.load } }
             for worker in candidates {
@@ -69,7 +74,8 @@ final class WorkerPool: Sendable {
             }
             try await Task.sleep(for: .milliseconds(10))
         } while ContinuousClock.now < deadline && !self.stopping.load(ordering: .relaxed)
-        throw AgentRunErrorText("no AutoGen worker is available (all \(self.settings.size) are restarting)")
+        throw AgentRunErrorText("no AutoGen worker is available: all \(self.settings.size) are (re)starting "
+            + "(see the server log)")
     }
 
     func shutdown() {
@@ -78,6 +84,24 @@ final class WorkerPool: Sendable {
     }
 
     // MARK: Workers
+
+    /// Loading waits for the first worker to import AutoGen (a second or two): a set-up that cannot run a team
+    /// (no AutoGen for that Python, a broken venv) refuses the plugin with a clear message, and on a hot reload the
+    /// version already serving keeps serving.
+    private func waitUntilOneIsReady() throws {
+        let deadline = Date().addingTimeInterval(max(self.settings.startTimeoutSeconds, 1))
+        while Date() < deadline {
+            let workers = self.workers.withLock { $0 }
+            if workers.contains(where: \.becameReady) { return }
+            if self.failedStarts.load(ordering: .relaxed) >= self.settings.size {
+                break  // every worker died before it was ready
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        self.shutdown()
+        throw AgentRunErrorText("no AutoGen worker became ready: check that \(self.settings.python) runs "
+            + "\(self.settings.script) with autogen-agentchat installed (the worker's error is in the server log)")
+    }
 
     private func spawn() throws {
         let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script,
@@ -91,11 +115,29 @@ final class WorkerPool: Sendable {
     private func replace(_ dead: WorkerProcess) {
         self.workers.withLock { $0.removeAll { $0 === dead } }
         guard !self.stopping.load(ordering: .relaxed) else { return }
-        self.log("AutoGen worker pid \(dead.pid) exited; starting a replacement")
-        do {
-            try self.spawn()
-        } catch {
-            self.log("cannot start a replacement AutoGen worker: \(error)")
+        // A worker that crashed while serving is replaced at once. One that died before it was ready will die
+        // again: back off (0.1 s doubling to 30 s) instead of a respawn loop that burns a core and floods the log.
+        let failures = dead.becameReady ? 0 : self.failedStarts.wrappingAdd(1, ordering: .relaxed).newValue
+        if dead.becameReady { self.failedStarts.store(0, ordering: .relaxed) }
+        let delay = failures == 0 ? 0 : min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
+        if failures == 0 {
+            self.log("AutoGen worker pid \(dead.pid) exited; starting a replacement")
+        } else {
+            self.log("AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is AutoGen "
+                + "installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
+        }
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        // Keep trying while the plugin lives: a pool that silently shrank would fail every run later.
+        var attempt = 0
+        while !self.stopping.load(ordering: .relaxed) {
+            do {
+                try self.spawn()
+                return
+            } catch {
+                attempt += 1
+                self.log("cannot start a replacement AutoGen worker (attempt \(attempt)): \(error)")
+                Thread.sleep(forTimeInterval: min(30, 0.1 * pow(2, Double(min(attempt, 10)))))
+            }
         }
     }
 

@@ -25,6 +25,8 @@ final class WorkerProcess: Sendable {
         var pingSentAt: Double = 0
         /// Why the plugin killed the worker, if it did.
         var killReason: String?
+        /// The worker said it is ready (AutoGen imported): a worker that dies before is a broken set-up, not a crash.
+        var ready = false
     }
 
     struct SpawnError: Error, CustomStringConvertible {
@@ -93,6 +95,7 @@ final class WorkerProcess: Sendable {
     }
 
     var isAlive: Bool { self.state.withLock { $0.alive } }
+    var becameReady: Bool { self.state.withLock { $0.ready } }
     var load: Int { self.state.withLock { $0.runs.count } }
 
     /// Registers a run and sends its start line. Nil if the worker is gone.
@@ -183,7 +186,9 @@ final class WorkerProcess: Sendable {
             if event.isTerminal { continuation?.finish() }
         case .pong(let n):
             self.state.withLock { $0.lastPong = max($0.lastPong, n) }
-        case .ready, nil:
+        case .ready:
+            self.state.withLock { $0.ready = true }
+        case nil:
             break
         }
     }

@@ -32,6 +32,11 @@ final class AgentClient: @unchecked Sendable {
         var description: String { "the server closed the socket (code \(self.code.map(String.init) ?? "none"))" }
     }
 
+    struct Refused: Error, CustomStringConvertible {
+        let frame: AgentFrame
+        var description: String { "the server refused: \(self.frame.text)" }
+    }
+
     init(raw: RawWebSocketClient) { self.raw = raw }
 
     /// Connects and reads the `system` frame.
@@ -62,6 +67,8 @@ final class AgentClient: @unchecked Sendable {
         while true {
             let frame = try await self.next()
             if let runID, frame.runID != runID { continue }
+            // A refusal ends the collection: waiting on would only time out.
+            if frame.type == "error" { throw Refused(frame: frame) }
             frames.append(frame)
             if frame.type == "input_request", let answer {
                 try await self.send(["type": "input_response", "response": answer,

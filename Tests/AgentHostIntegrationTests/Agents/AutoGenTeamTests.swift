@@ -141,4 +141,21 @@ struct AutoGenTeamTests {
             try AutoGenCaptures.expectMatches(frames, capture: allowed ? "agent_streaming" : "team_round_robin")
         }
     }
+
+    /// A broken set-up (here: a "python" that exits at once) is refused at load with a clear message, without a
+    /// respawn loop, and hurts nobody else.
+    @Test func aBrokenPythonIsRefusedAtLoad() async throws {
+        let server = try AgentServer.start(workers: 1, autogen: ["python": "/bin/false", "start_timeout_ms": 2000])
+        await #expect(throws: (any Error).self) {
+            _ = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+        }
+        let log = server.logText
+        #expect(log.contains("no AutoGen worker became ready"))
+        #expect(log.components(separatedBy: "exited before it was ready").count - 1 < 10)
+        // The native agent next door is served.
+        let native = try await AgentClient.connect(port: server.port, path: "/agents/native")
+        try await native.send(["type": "ping"])
+        #expect(try await native.next().type == "pong")
+        await native.close()
+    }
 }
