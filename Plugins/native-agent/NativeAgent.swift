@@ -13,6 +13,7 @@ public struct NativeAgent: AgentRoute {
     public static let name = "native-agent"
     public static let version = "1.0.0"
     public static let routes = ["/agents/native"]
+    public static let configKeys: Set<String>? = ["token_delay_ms"]
 
     let tokenDelayMilliseconds: Int
 

@@ -30,6 +30,7 @@ public struct AutoGenTeamRoute: AgentRoute {
     /// Every path below /agents/ (the config says which have a team) and AutoGen Studio's run route.
     public static let routes = ["/agents/*", "/api/ws/runs/*"]
     public static let runIDRoutes = ["/api/ws/runs/*"]
+    public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms", "routes"]
 
     let pool: WorkerPool
     let allowClientTeamConfig: Bool
@@ -50,6 +51,7 @@ public struct AutoGenTeamRoute: AgentRoute {
         var configs: [String: String] = [:]
         for path in routes.object.keys.sorted() {
             guard let entry = try routes.object(path) else { continue }
+            try entry.rejectUnknownKeys(["team", "team_file"], in: "routes.\(path)")
             guard Self.routes.contains(where: { Self.matches(pattern: $0, path: path) }) else {
                 throw AgentRunError("route \(path) is not under /agents/ or /api/ws/runs/")
             }

@@ -102,4 +102,17 @@ struct AgentProtocolTests {
         #expect(try await client.next().type == "pong")
         await client.close()
     }
+
+    /// A typo in an agent route's config refuses the plugin with the key named; the others still load.
+    @Test func aMistypedConfigKeyRefusesThePluginNamingTheKey() async throws {
+        let server = try AgentServer.start(native: ["token_delay_msec": 5])
+        await #expect(throws: (any Error).self) {
+            _ = try await AgentClient.connect(port: server.port, path: "/agents/native")
+        }
+        #expect(server.logText.contains("unknown config key token_delay_msec"))
+        let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
+        try await client.send(["type": "ping"])
+        #expect(try await client.next().type == "pong")
+        await client.close()
+    }
 }

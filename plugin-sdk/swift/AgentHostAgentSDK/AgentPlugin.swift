@@ -11,6 +11,7 @@ public final class AgentPlugin<Route: AgentRoute>: AgentHostPlugin {
 
     public init(host: PluginHost, config: [UInt8]) throws {
         let config = try AgentRouteConfig(json: config)
+        if let keys = Route.configKeys { try config.rejectUnknownKeys(keys.union(AgentRouteOptions.keys)) }
         let options = try AgentRouteOptions(config: config)
         self.core = AgentCore(route: try Route(host: host, config: config), options: options, host: host,
                               runIDRoutes: Route.runIDRoutes)

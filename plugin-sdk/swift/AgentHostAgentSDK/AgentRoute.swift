@@ -28,6 +28,9 @@ public protocol AgentRoute: Sendable {
     /// Pattern routes (of `routes`) whose last path segment names the run, as AutoGen Studio's
     /// `/api/ws/runs/{run_id}`: a `start` without `run_id` on such a path gets that id. Default: none.
     static var runIDRoutes: [String] { get }
+    /// The route's own config keys. When set, any other key (besides the SDK's, see `AgentRouteOptions.keys`)
+    /// refuses the plugin with a message naming it: a typo is reported, not silently ignored. Default: nil, no check.
+    static var configKeys: Set<String>? { get }
 
     /// Creates the route from the plugin's config (its object under `plugin_config`). Throw to refuse loading.
     init(host: PluginHost, config: AgentRouteConfig) throws
@@ -46,6 +49,7 @@ public protocol AgentRoute: Sendable {
 
 extension AgentRoute {
     public static var runIDRoutes: [String] { [] }
+    public static var configKeys: Set<String>? { nil }
     public func admit(_ info: OpenInfo) throws {}
     public func shutdown() {}
 }

@@ -46,6 +46,13 @@ public struct AgentRouteConfig: @unchecked Sendable {
         return AgentRouteConfig(object: object)
     }
 
+    /// Throws naming the first key not in `known`.
+    public func rejectUnknownKeys(_ known: Set<String>, in place: String = "config") throws {
+        if let unknown = self.object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw AgentRunError("unknown \(place) key \(unknown) (known: \(known.sorted().joined(separator: ", ")))")
+        }
+    }
+
     /// The value at `key` as JSON text.
     public func json(_ key: String) throws -> String? {
         guard let value = self.object[key], !(value is NSNull) else { return nil }
@@ -77,6 +84,12 @@ public struct AgentRouteOptions: Sendable {
     public var allowClientTeamConfig = false
 
     public init() {}
+
+    /// The config keys the SDK reads.
+    public static let keys: Set<String> = [
+        "input_timeout_ms", "run_timeout_ms", "resume_grace_ms", "buffer_frames", "buffer_bytes",
+        "max_runs_per_connection", "max_runs", "max_retained_runs", "allow_client_team_config",
+    ]
 
     public init(config: AgentRouteConfig) throws {
         self.inputTimeoutMilliseconds = try config.int("input_timeout_ms", default: 300_000, range: 1...86_400_000)
