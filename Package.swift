@@ -116,9 +116,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What AgentHost's own clients share (bench load clients, the tests' raw client): client framing.
+        .target(
+            name: "AgentHostClientSupport",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "AgentHostBench",
             dependencies: [
+                "AgentHostClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,6 +138,7 @@ let package = Package(
         .executableTarget(
             name: "AgentHostAgentBench",
             dependencies: [
+                "AgentHostClientSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -216,6 +224,7 @@ let package = Package(
         .testTarget(
             name: "AgentHostIntegrationTests",
             dependencies: [
+                "AgentHostClientSupport",
                 "AgentHostCore",
                 "AgentHostPlugins",
                 "AgentHostAuth",

@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import ArgumentParser
 import Foundation
 import NIOPosix
@@ -160,13 +161,6 @@ extension AgentTarget {
         copy.port = port
         return copy
     }
-}
-
-func raiseOpenFileLimit() {
-    var limit = rlimit()
-    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    limit.rlim_cur = limit.rlim_max
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }
 
 /// Prints a line unbuffered: figures appear as they are measured, also through a pipe or into a file.

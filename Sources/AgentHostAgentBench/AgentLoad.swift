@@ -1,4 +1,4 @@
-import Glibc
+import AgentHostClientSupport
 import NIOCore
 import Synchronization
 
@@ -59,7 +59,7 @@ struct AgentLoad: Sendable {
                                                                               path: try await target.nextPath())
                                     _ = try await socket!.next()  // system
                                 }
-                                run = try await self.run(target, on: socket!, began: Self.now())
+                                run = try await self.run(target, on: socket!, began: MonotonicClock.nanoseconds())
                             } else {
                                 run = try await self.oneRun(target)
                             }
@@ -106,7 +106,7 @@ struct AgentLoad: Sendable {
     static let runTimeout: Duration = .seconds(30)
 
     func oneRun(_ target: AgentTarget) async throws -> Run {
-        let began = Self.now()
+        let began = MonotonicClock.nanoseconds()
         let path = try await target.nextPath()
         let socket = try await BenchWebSocket.connect(group: self.group, port: target.port, path: path)
         let watchdog = Task {
@@ -124,7 +124,7 @@ struct AgentLoad: Sendable {
 
     /// One run on an open socket: `start`, every frame to the terminal one, input requests answered.
     func run(_ target: AgentTarget, on socket: BenchWebSocket, began: UInt64) async throws -> Run {
-        let sent = Self.now()
+        let sent = MonotonicClock.nanoseconds()
         try await socket.sendText(target.start)
         var frames = 0
         var first: UInt64 = 0
@@ -134,7 +134,7 @@ struct AgentLoad: Sendable {
             guard frame.opcode == 0x1 else { throw BenchError("closed mid-run (opcode \(frame.opcode))") }
             frames += 1
             if first == 0 {
-                let now = Self.now()
+                let now = MonotonicClock.nanoseconds()
                 first = now &- sent
                 firstFromConnect = now &- began
             }
@@ -143,7 +143,7 @@ struct AgentLoad: Sendable {
                 try await socket.sendText(#"{"type":"input_response","response":"Looks good. APPROVE"}"#)
             case "result":
                 return Run(frames: frames, firstFrame: first, firstFrameFromConnect: firstFromConnect,
-                           total: Self.now() &- sent)
+                           total: MonotonicClock.nanoseconds() &- sent)
             case "completion", "error":
                 throw BenchError("run failed: \(String(buffer: frame.payload).prefix(300))")
             default:
@@ -163,16 +163,8 @@ struct AgentLoad: Sendable {
         guard let end = view[start...].firstIndex(of: UInt8(ascii: "\"")) else { return "" }
         return String(decoding: view[start..<end], as: UTF8.self)
     }
-
-    static func now() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
 }
 
 func percentileMilliseconds(_ samples: [UInt64], _ p: Double) -> Double {
-    guard !samples.isEmpty else { return .nan }
-    let sorted = samples.sorted()
-    return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6
+    percentileMicroseconds(samples, p) / 1000
 }

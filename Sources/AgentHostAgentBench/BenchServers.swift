@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import Foundation
 import Glibc
 import NIOPosix

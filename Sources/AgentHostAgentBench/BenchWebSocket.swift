@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -46,22 +47,7 @@ final class BenchWebSocket: @unchecked Sendable {
     }
 
     func sendText(_ text: String) async throws {
-        let payload = Array(text.utf8)
-        var frame = ByteBuffer()
-        frame.writeInteger(UInt8(0x81))
-        if payload.count < 126 {
-            frame.writeInteger(UInt8(0x80 | payload.count))
-        } else if payload.count <= 0xFFFF {
-            frame.writeInteger(UInt8(0x80 | 126))
-            frame.writeInteger(UInt16(payload.count))
-        } else {
-            frame.writeInteger(UInt8(0x80 | 127))
-            frame.writeInteger(UInt64(payload.count))
-        }
-        let key: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        frame.writeBytes(key)
-        frame.writeBytes(payload.enumerated().map { $0.element ^ key[$0.offset & 3] })
-        try await self.outbound.write(frame)
+        try await self.outbound.write(ByteBuffer(bytes: WebSocketClientFrame.encode(opcode: 0x1, payload: text.utf8)))
     }
 
     /// The next data or close frame (pings are skipped: the server's keep-alive does not concern the load).
@@ -85,26 +71,11 @@ final class BenchWebSocket: @unchecked Sendable {
     }
 
     private func parse() -> Frame? {
-        let view = self.buffer.readableBytesView
-        guard view.count >= 2 else { return nil }
-        let first = view[view.startIndex], second = view[view.startIndex + 1]
-        var length = Int(second & 0x7F)
-        var header = 2
-        if length == 126 {
-            guard view.count >= 4 else { return nil }
-            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-            header = 4
-        } else if length == 127 {
-            guard view.count >= 10 else { return nil }
-            length = 0
-            for i in 2..<10 { length = length << 8 | Int(view[view.startIndex + i]) }
-            header = 10
-        }
-        guard view.count >= header + length else { return nil }
-        self.buffer.moveReaderIndex(forwardBy: header)
-        let payload = self.buffer.readSlice(length: length) ?? ByteBuffer()
+        guard let header = WebSocketClientFrame.header(in: self.buffer.readableBytesView) else { return nil }
+        self.buffer.moveReaderIndex(forwardBy: header.headerLength)
+        let payload = self.buffer.readSlice(length: header.payloadLength) ?? ByteBuffer()
         if self.buffer.readableBytes == 0 { self.buffer.clear() }
-        return Frame(opcode: first & 0x0F, payload: payload)
+        return Frame(opcode: header.opcode, payload: payload)
     }
 }
 
@@ -128,9 +99,4 @@ func httpPost(group: any EventLoopGroup, port: Int, path: String, json: String) 
         }
         return String(text[body.upperBound...])
     }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

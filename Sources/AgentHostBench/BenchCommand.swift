@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import ArgumentParser
 import Foundation
 import Glibc
@@ -78,7 +79,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let measuredShare = self.seconds / (self.seconds + 1)
                 cpuPerMessage[path] = total.cpu * measuredShare / Double(max(total.messages, 1)) * 1e6
                 print(String(format: "%-9@ %5d %10.0f %8.1f %8.1f %10.2f", path as NSString, size, rate,
-                             percentile(total.latencies, 0.50), percentile(total.latencies, 0.99),
+                             percentileMicroseconds(total.latencies, 0.50), percentileMicroseconds(total.latencies, 0.99),
                              cpuPerMessage[path]!))
             }
             if let plugin = rates["plugin"], let baseline = rates["baseline"], baseline > 0 {
@@ -118,18 +119,4 @@ struct BenchCommand: AsyncParsableCommand {
         }
         try await group.shutdownGracefully()
     }
-}
-
-func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let index = min(sorted.count - 1, Int(Double(sorted.count - 1) * p))
-    return Double(sorted[index]) / 1000
-}
-
-/// Each connection is a file descriptor on both sides: lift the soft limit to the hard one.
-func raiseOpenFileLimit() {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
-    limit.rlim_cur = limit.rlim_max
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import Glibc
 import NIOCore
 import NIOPosix
@@ -57,21 +58,7 @@ final class EchoLoadClient: Sendable {
     }
 
     static func maskedTextFrame(size: Int) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.writeInteger(UInt8(0x81))  // FIN + text
-        if size < 126 {
-            buffer.writeInteger(UInt8(0x80 | size))
-        } else if size <= 0xFFFF {
-            buffer.writeInteger(UInt8(0x80 | 126))
-            buffer.writeInteger(UInt16(size))
-        } else {
-            buffer.writeInteger(UInt8(0x80 | 127))
-            buffer.writeInteger(UInt64(size))
-        }
-        let key: [UInt8] = [0x11, 0x22, 0x33, 0x44]
-        buffer.writeBytes(key)
-        for index in 0..<size { buffer.writeInteger(UInt8(ascii: "a") ^ key[index % 4]) }
-        return buffer
+        ByteBuffer(bytes: WebSocketClientFrame.encode(opcode: 0x1, payload: repeatElement(UInt8(ascii: "a"), count: size)))
     }
 }
 
@@ -134,7 +121,7 @@ final class EchoDriver: ChannelInboundHandler {
     }
 
     private func send(context: ChannelHandlerContext) {
-        self.sentAt.append(DispatchTimeNow.nanoseconds())
+        self.sentAt.append(MonotonicClock.nanoseconds())
         context.write(Self.wrapOutboundOut(self.frame), promise: nil)
     }
 
@@ -152,7 +139,7 @@ final class EchoDriver: ChannelInboundHandler {
             self.upgraded = true
             self.handshake.succeed()
         }
-        let now = DispatchTimeNow.nanoseconds()
+        let now = MonotonicClock.nanoseconds()
         while let payload = self.skipFrame() {
             _ = payload
             if self.sentHead < self.sentAt.count {
@@ -177,25 +164,10 @@ final class EchoDriver: ChannelInboundHandler {
 
     /// Consumes one complete server frame from the buffer; nil if it is not all there yet.
     private func skipFrame() -> Int? {
-        let view = self.buffer.readableBytesView
-        guard view.count >= 2 else { return nil }
-        let second = view[view.startIndex + 1]
-        var length = Int(second & 0x7F)
-        var header = 2
-        if length == 126 {
-            guard view.count >= 4 else { return nil }
-            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-            header = 4
-        } else if length == 127 {
-            guard view.count >= 10 else { return nil }
-            length = 0
-            for i in 2..<10 { length = length << 8 | Int(view[view.startIndex + i]) }
-            header = 10
-        }
-        guard view.count >= header + length else { return nil }
-        self.buffer.moveReaderIndex(forwardBy: header + length)
+        guard let header = WebSocketClientFrame.header(in: self.buffer.readableBytesView) else { return nil }
+        self.buffer.moveReaderIndex(forwardBy: header.headerLength + header.payloadLength)
         if self.buffer.readableBytes == 0 { self.buffer.clear() }
-        return length
+        return header.payloadLength
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -204,13 +176,5 @@ final class EchoDriver: ChannelInboundHandler {
             self.handshake.fail(error)
         }
         context.close(promise: nil)
-    }
-}
-
-enum DispatchTimeNow {
-    static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 }

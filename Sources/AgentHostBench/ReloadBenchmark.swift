@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import Foundation
 import Glibc
 import NIOCore
@@ -40,8 +41,8 @@ struct ReloadBenchmark {
         let reloading = try await load.value
         return Figures(
             reloadMilliseconds: reloadTimes.sorted(),
-            p99Quiet: percentile(quiet.latenciesNanoseconds.sorted(), 0.99),
-            p99Reloading: percentile(reloading.latenciesNanoseconds.sorted(), 0.99),
+            p99Quiet: percentileMicroseconds(quiet.latenciesNanoseconds, 0.99),
+            p99Reloading: percentileMicroseconds(reloading.latenciesNanoseconds, 0.99),
             throughputQuiet: Double(quiet.messages) / quiet.seconds,
             throughputReloading: Double(reloading.messages) / reloading.seconds)
     }

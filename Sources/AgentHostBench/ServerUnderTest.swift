@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import Foundation
 import Glibc
 
@@ -81,9 +82,4 @@ final class ServerUnderTest {
         self.process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
     }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -34,8 +34,8 @@ public struct AutoGenTeamRoute: AgentRoute {
 
     let pool: WorkerPool
     let allowClientTeamConfig: Bool
-    /// Route path or pattern ("/x/*") -> team key in the workers.
-    let teams: [String: String]
+    /// The routes (paths or patterns) that have a team; each is also the team's key in the workers.
+    let teams: Set<String>
 
     public init(host: PluginHost, config: AgentRouteConfig) throws {
         guard let script = try config.string("worker") else {
@@ -47,18 +47,18 @@ public struct AutoGenTeamRoute: AgentRoute {
         guard let routes = try config.object("routes"), !routes.object.isEmpty else {
             throw AgentRunError("config key routes must map at least one route to a team")
         }
-        var teams: [String: String] = [:]
         var configs: [String: String] = [:]
         for path in routes.object.keys.sorted() {
-            guard let entry = try routes.object(path) else { continue }
+            guard let entry = try routes.object(path) else {
+                throw AgentRunError("routes.\(path) must be an object with \"team\" or \"team_file\"")
+            }
             try entry.rejectUnknownKeys(["team", "team_file"], in: "routes.\(path)")
-            guard Self.routes.contains(where: { Self.matches(pattern: $0, path: path) }) else {
+            guard AgentRoutePattern.bestMatch(for: path, in: Self.routes) != nil else {
                 throw AgentRunError("route \(path) is not under /agents/ or /api/ws/runs/")
             }
             configs[path] = try Self.team(entry, route: path)
-            teams[path] = path
         }
-        self.teams = teams
+        self.teams = Set(configs.keys)
         self.allowClientTeamConfig = try AgentRouteOptions(config: config).allowClientTeamConfig
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let settings = WorkerPool.Settings(
@@ -69,7 +69,7 @@ public struct AutoGenTeamRoute: AgentRoute {
             startTimeoutSeconds: Double(try config.int("start_timeout_ms", default: 10_000, range: 0...600_000)) / 1000,
             teams: configs)
         self.pool = try WorkerPool(settings: settings) { host.log(.warning, $0) }
-        host.log(.info, "autogen-team: \(settings.size) workers, teams for \(teams.keys.sorted().joined(separator: ", "))")
+        host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }
 
     public func admit(_ info: OpenInfo) throws {
@@ -114,15 +114,7 @@ public struct AutoGenTeamRoute: AgentRoute {
     // MARK: Teams
 
     func teamKey(forPath path: String) -> String? {
-        if let exact = self.teams[path] { return exact }
-        return self.teams.keys.filter { $0.hasSuffix("/*") && Self.matches(pattern: $0, path: path) }
-            .max { $0.count < $1.count }
-    }
-
-    static func matches(pattern: String, path: String) -> Bool {
-        guard pattern.hasSuffix("/*") else { return pattern == path }
-        let prefix = pattern.dropLast()
-        return path.hasPrefix(prefix) && path.count > prefix.count
+        AgentRoutePattern.bestMatch(for: path, in: self.teams)
     }
 
     /// A route's team: inline (`team`) or from a file (`team_file`), as JSON text for the workers.

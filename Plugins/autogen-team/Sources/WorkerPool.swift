@@ -1,3 +1,4 @@
+import AgentHostAgentSDK
 import AgentHostPluginSDK
 import Foundation
 import Synchronization
@@ -74,7 +75,7 @@ final class WorkerPool: Sendable {
             }
             try await Task.sleep(for: .milliseconds(10))
         } while ContinuousClock.now < deadline && !self.stopping.load(ordering: .relaxed)
-        throw AgentRunErrorText("no AutoGen worker is available: all \(self.settings.size) are (re)starting "
+        throw AgentRunError("no AutoGen worker is available: all \(self.settings.size) are (re)starting "
             + "(see the server log)")
     }
 
@@ -99,13 +100,14 @@ final class WorkerPool: Sendable {
             Thread.sleep(forTimeInterval: 0.01)
         }
         self.shutdown()
-        throw AgentRunErrorText("no AutoGen worker became ready: check that \(self.settings.python) runs "
+        throw AgentRunError("no AutoGen worker became ready: check that \(self.settings.python) runs "
             + "\(self.settings.script) with autogen-agentchat installed (the worker's error is in the server log)")
     }
 
     private func spawn() throws {
-        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script,
-                                       environment: [:]) { [weak self] dead in self?.replace(dead) }
+        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script) { [weak self] dead in
+            self?.replace(dead)
+        }
         for (key, config) in self.settings.teams {
             worker.send("{\"op\":\"team\",\"key\":\(JSONText.quoted(key)),\"config\":\(config)}")
         }
@@ -151,9 +153,4 @@ final class WorkerPool: Sendable {
             }
         }
     }
-}
-
-struct AgentRunErrorText: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

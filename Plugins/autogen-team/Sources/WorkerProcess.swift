@@ -33,8 +33,7 @@ final class WorkerProcess: Sendable {
         var description: String
     }
 
-    init(python: String, script: String, environment: [String: String],
-         onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
+    init(python: String, script: String, onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
     {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
@@ -51,7 +50,8 @@ final class WorkerProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         Self.closeInheritedDescriptors(&actions)
         let arguments = [python, "-u", script]
-        var environ = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // The host's environment (API keys for real model clients reach the worker), unbuffered output.
+        var environ = ProcessInfo.processInfo.environment
         environ["PYTHONUNBUFFERED"] = "1"
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environ.map { strdup("\($0.key)=\($0.value)") } + [nil]

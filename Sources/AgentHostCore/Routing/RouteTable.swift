@@ -1,6 +1,6 @@
 /// An immutable map from request path to endpoint. A new table is built off to the side and published whole.
 ///
-/// A route ending in `/*` is a pattern: it serves every path below it (`/agents/*` serves `/agents/writer`), so a
+/// A route ending in `/*` is a pattern (`RoutePattern`): it serves every path below it (`/agents/*` serves `/agents/writer`), so a
 /// plugin can serve paths that carry an id, as AutoGen Studio's `/api/ws/runs/{run_id}` does. An exact route wins
 /// over a pattern, and a longer pattern over a shorter one.
 public struct RouteTable: Sendable {
@@ -10,9 +10,9 @@ public struct RouteTable: Sendable {
 
     public init(_ endpoints: [String: any WebSocketEndpoint] = [:]) {
         self.endpoints = endpoints
-        self.patterns = endpoints.filter { $0.key.hasSuffix("/*") }
-            .map { (String($0.key.dropLast()), $0.value) }
-            .sorted { $0.prefix.count > $1.prefix.count }
+        self.patterns = endpoints.compactMap { route, endpoint in
+            RoutePattern.prefix(of: route).map { (String($0), endpoint) }
+        }.sorted { $0.prefix.count > $1.prefix.count }
     }
 
     public func endpoint(forPath path: some StringProtocol) -> (any WebSocketEndpoint)? {

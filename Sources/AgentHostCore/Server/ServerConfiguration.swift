@@ -29,10 +29,8 @@ public struct ServerConfiguration: Sendable {
     /// A path's policy: its own entry, else the longest pattern entry (`/agents/*`) above it, else the default.
     func policy(forPath path: some StringProtocol) -> RoutePolicy {
         if let exact = self.routePolicies[String(path)] { return exact }
-        let pattern = self.routePolicies.keys
-            .filter { $0.hasSuffix("/*") && path.count > $0.count - 1 && path.hasPrefix($0.dropLast()) }
-            .max { $0.count < $1.count }
-        return pattern.flatMap { self.routePolicies[$0] } ?? self.defaultRoutePolicy
+        return RoutePattern.bestMatch(for: path, in: self.routePolicies.keys).flatMap { self.routePolicies[$0] }
+            ?? self.defaultRoutePolicy
     }
 
     /// Serve TLS (wss://) with this context provider; nil: plain ws://.

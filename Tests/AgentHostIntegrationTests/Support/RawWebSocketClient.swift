@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -126,22 +127,7 @@ final class RawWebSocketClient: @unchecked Sendable {
     }
 
     static func encode(opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true) -> [UInt8] {
-        var bytes: [UInt8] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode]
-        let maskBit: UInt8 = masked ? 0x80 : 0
-        if payload.count < 126 {
-            bytes.append(maskBit | UInt8(payload.count))
-        } else if payload.count <= 0xFFFF {
-            bytes.append(maskBit | 126)
-            bytes += [UInt8(payload.count >> 8), UInt8(payload.count & 0xFF)]
-        } else {
-            bytes.append(maskBit | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((payload.count >> shift) & 0xFF)) }
-        }
-        guard masked else { return bytes + payload }
-        let key: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
-        bytes += key
-        for (index, byte) in payload.enumerated() { bytes.append(byte ^ key[index % 4]) }
-        return bytes
+        WebSocketClientFrame.encode(opcode: opcode, payload: payload, fin: fin, rsv: rsv, masked: masked)
     }
 
     /// Reads the next frame from the server.
@@ -177,24 +163,9 @@ final class RawWebSocketClient: @unchecked Sendable {
     }
 
     private func parseFrame() -> Frame? {
-        let view = self.buffer.readableBytesView
-        guard view.count >= 2 else { return nil }
-        let first = view[view.startIndex], second = view[view.startIndex + 1]
-        var length = Int(second & 0x7F)
-        var offset = 2
-        if length == 126 {
-            guard view.count >= 4 else { return nil }
-            length = Int(view[view.startIndex + 2]) << 8 | Int(view[view.startIndex + 3])
-            offset = 4
-        } else if length == 127 {
-            guard view.count >= 10 else { return nil }
-            length = 0
-            for i in 2..<10 { length = length << 8 | Int(view[view.startIndex + i]) }
-            offset = 10
-        }
-        guard view.count >= offset + length else { return nil }
-        self.buffer.moveReaderIndex(forwardBy: offset)
-        let payload = self.buffer.readBytes(length: length) ?? []
-        return Frame(fin: first & 0x80 != 0, opcode: first & 0x0F, payload: payload)
+        guard let header = WebSocketClientFrame.header(in: self.buffer.readableBytesView) else { return nil }
+        self.buffer.moveReaderIndex(forwardBy: header.headerLength)
+        let payload = self.buffer.readBytes(length: header.payloadLength) ?? []
+        return Frame(fin: header.fin, opcode: header.opcode, payload: payload)
     }
 }

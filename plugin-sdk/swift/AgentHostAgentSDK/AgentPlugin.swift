@@ -42,22 +42,24 @@ final class AgentCore: Sendable {
     let options: AgentRouteOptions
     let registry: RunRegistry
     let host: PluginHost
-    /// The run-id routes ending in "/*", without the "*": their last path segment is a default run id.
-    private let prefixes: [String]
+    /// Pattern routes whose last path segment is a default run id.
+    private let runIDRoutes: [String]
 
     init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String]) {
         self.route = route
         self.options = options
-        self.registry = RunRegistry(maxRuns: options.maxRuns, maxRetained: options.maxRetainedRuns)
+        self.registry = RunRegistry(maxRuns: options.maxRuns, maxRetained: options.maxRetainedRuns,
+                                    graceMilliseconds: options.resumeGraceMilliseconds)
         self.host = host
-        self.prefixes = runIDRoutes.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
+        self.runIDRoutes = runIDRoutes
     }
 
     /// Studio clients put the run id in the path (`/api/ws/runs/{run_id}`) and none in `start`.
     func defaultRunID(forPath path: String) -> String {
-        for prefix in self.prefixes where path.hasPrefix(prefix) {
-            let segment = path.dropFirst(prefix.count)
-            if ClientFrame.isValidRunID(segment), !segment.contains("/") { return String(segment) }
+        if AgentRoutePattern.bestMatch(for: path, in: self.runIDRoutes) != nil,
+            let segment = path.split(separator: "/").last, ClientFrame.isValidRunID(segment)
+        {
+            return String(segment)
         }
         return AutoGenEvent.newID()
     }

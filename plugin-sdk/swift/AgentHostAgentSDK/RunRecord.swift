@@ -38,11 +38,10 @@ final class RunRecord: Sendable {
         var producer: Task<Void, Never>?
         var writeWaiters: [CheckedContinuation<Void, Never>] = []
         /// Deadlines (monotonic seconds), checked by the registry's sweep: the run's own, one per pending input
-        /// request, when it lost its socket, when it ended.
+        /// request, and when it lost its socket.
         var runDeadline: Double?
         var inputDeadlines: [String: Double] = [:]
         var detachedAt: Double?
-        var endedAt: Double?
     }
 
     init(id: String, owner: String, options: AgentRouteOptions, registry: RunRegistry) {
@@ -165,7 +164,6 @@ final class RunRecord: Sendable {
             guard !state.finished else { return nil }
             self.appendLocked(&state, terminal(state))
             state.finished = true
-            state.endedAt = Timestamp.monotonicSeconds()
             state.inputDeadlines = [:]
             defer {
                 state.inputs = [:]
@@ -218,30 +216,24 @@ final class RunRecord: Sendable {
         for waiter in waiters ?? [] { waiter.resume() }
     }
 
-    /// Called by the registry's sweep: ends the run if one of its deadlines passed. Returns true once the run has
-    /// ended and its grace period is over: it may be forgotten.
-    func sweep(now: Double) -> Bool {
+    /// Called by the registry's sweep for live runs: ends the run if one of its deadlines passed (run timeout,
+    /// an input request's timeout, no resume within the grace period).
+    func checkDeadlines(now: Double) {
         let grace = Double(self.options.resumeGraceMilliseconds) / 1000
-        enum Verdict { case keep, forget, timeout(String), abandon }
-        let verdict = self.state.withLock { state -> Verdict in
-            if let endedAt = state.endedAt { return now - endedAt >= grace ? .forget : .keep }
+        let expired = self.state.withLock { state -> (CompletionStatus, String)? in
+            guard !state.finished else { return nil }
             if let deadline = state.runDeadline, now >= deadline {
-                return .timeout("the run took longer than \(self.options.runTimeoutMilliseconds) ms")
+                return (.timeout, "the run took longer than \(self.options.runTimeoutMilliseconds) ms")
             }
             if state.inputDeadlines.values.contains(where: { now >= $0 }) {
-                return .timeout("no input_response within \(self.options.inputTimeoutMilliseconds) ms")
+                return (.timeout, "no input_response within \(self.options.inputTimeoutMilliseconds) ms")
             }
-            if let detachedAt = state.detachedAt, now - detachedAt >= grace { return .abandon }
-            return .keep
+            if let detachedAt = state.detachedAt, now - detachedAt >= grace {
+                return (.cancelled, "the client went away and did not resume within \(self.options.resumeGraceMilliseconds) ms")
+            }
+            return nil
         }
-        switch verdict {
-        case .keep: return false
-        case .forget: return true
-        case .timeout(let reason): self.finish(.timeout, reason: reason)
-        case .abandon:
-            self.finish(.cancelled, reason: "the client went away and did not resume within \(self.options.resumeGraceMilliseconds) ms")
-        }
-        return false
+        if let (status, reason) = expired { self.finish(status, reason: reason) }
     }
 
     /// The attached socket can take more: send what it has not had yet.

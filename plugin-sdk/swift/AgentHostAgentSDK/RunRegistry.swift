@@ -10,21 +10,27 @@ final class RunRegistry: Sendable {
     private let state = Mutex(State())
     private let maxRuns: Int
     private let maxRetained: Int
+    /// How long an ended run stays resumable.
+    private let grace: Double
 
     struct State {
+        /// Every run that can be found: the live ones and the ended ones kept for resume.
         var runs: [String: RunRecord] = [:]
-        /// Ended runs, oldest first (`head` skips the ones already gone).
-        var ended: [RunRecord] = []
+        /// The live ones: what the sweep checks deadlines of.
+        var live: [String: RunRecord] = [:]
+        /// Ended runs in the order they ended, with when (`head` skips the ones already gone). Their grace
+        /// periods end in the same order, so forgetting them is popping from the front.
+        var ended: [(record: RunRecord, at: Double)] = []
         var head = 0
-        var endedCount = 0
     }
 
     /// How often deadlines (run and input timeouts, resume grace) are checked: they fire up to this late.
     static let sweepInterval: Duration = .milliseconds(50)
 
-    init(maxRuns: Int, maxRetained: Int) {
+    init(maxRuns: Int, maxRetained: Int, graceMilliseconds: Int) {
         self.maxRuns = maxRuns
         self.maxRetained = maxRetained
+        self.grace = Double(graceMilliseconds) / 1000
         // One sweep per route instead of a sleeping task per run and per input request: at thousands of runs per
         // second, a timer per run (armed, then cancelled) cost more than the runs' frames.
         Task { [weak self] in
@@ -38,20 +44,6 @@ final class RunRegistry: Sendable {
 
     private let stopped = Atomic<Bool>(false)
 
-    private func sweep() {
-        let now = Timestamp.monotonicSeconds()
-        let runs = self.state.withLock { Array($0.runs.values) }
-        let expired = runs.filter { $0.sweep(now: now) }
-        guard !expired.isEmpty else { return }
-        self.state.withLock { state in
-            for record in expired where state.runs[record.id] === record {
-                state.runs[record.id] = nil
-                state.endedCount -= 1
-            }
-            Self.trimLocked(&state)
-        }
-    }
-
     enum InsertError: Error {
         case exists
         case full
@@ -60,53 +52,54 @@ final class RunRegistry: Sendable {
     /// Adds a new run. An ended run with the same id (kept for resume) is replaced; a live one is not.
     func insert(_ record: RunRecord) throws(InsertError) {
         try self.state.withLock { state throws(InsertError) in
-            if let existing = state.runs[record.id] {
-                guard existing.isFinished else { throw .exists }
-                state.runs[record.id] = nil
-                state.endedCount -= 1
-            }
-            guard state.runs.count - state.endedCount < self.maxRuns else { throw .full }
+            guard state.live[record.id] == nil else { throw .exists }
+            guard state.live.count < self.maxRuns else { throw .full }
             state.runs[record.id] = record
+            state.live[record.id] = record
         }
     }
 
     func lookup(_ id: String) -> RunRecord? { self.state.withLock { $0.runs[id] } }
 
-    /// `record` ended: it is kept for its grace period (the sweep forgets it then), or less if too many ended runs
-    /// are kept.
+    /// `record` ended: it stays resumable for the grace period, or less if too many ended runs are kept.
     func ended(_ record: RunRecord) {
+        let now = Timestamp.monotonicSeconds()
         self.state.withLock { state in
-            guard state.runs[record.id] === record else { return }
-            state.endedCount += 1
-            state.ended.append(record)
-            while state.endedCount > self.maxRetained, state.head < state.ended.count {
-                let oldest = state.ended[state.head]
-                state.head += 1
-                if state.runs[oldest.id] === oldest {
-                    state.runs[oldest.id] = nil
-                    state.endedCount -= 1
-                }
-            }
-            Self.trimLocked(&state)
-        }
-    }
-
-    /// Drops the front of `ended` that the sweep already forgot (runs end, and are forgotten, in about that order).
-    private static func trimLocked(_ state: inout State) {
-        while state.head < state.ended.count, state.runs[state.ended[state.head].id] !== state.ended[state.head] {
-            state.head += 1
-        }
-        if state.head > 1024, state.head * 2 > state.ended.count {
-            state.ended.removeFirst(state.head)
-            state.head = 0
+            guard state.live[record.id] === record else { return }
+            state.live[record.id] = nil
+            state.ended.append((record, now))
+            while state.runs.count - state.live.count > self.maxRetained, self.forgetOldest(&state) {}
         }
     }
 
     /// The instance is going away (plugin replaced or removed): end every live run.
     func cancelAll(reason: String) {
         self.stopped.store(true, ordering: .relaxed)
-        for record in self.state.withLock({ Array($0.runs.values) }) {
+        for record in self.state.withLock({ Array($0.live.values) }) {
             record.finish(.cancelled, reason: reason)
         }
+    }
+
+    private func sweep() {
+        let now = Timestamp.monotonicSeconds()
+        for record in self.state.withLock({ Array($0.live.values) }) { record.checkDeadlines(now: now) }
+        self.state.withLock { state in
+            while state.head < state.ended.count, now - state.ended[state.head].at >= self.grace,
+                self.forgetOldest(&state)
+            {}
+        }
+    }
+
+    /// Forgets the run that ended first (unless its id was reused since). False when none is left.
+    private func forgetOldest(_ state: inout State) -> Bool {
+        guard state.head < state.ended.count else { return false }
+        let oldest = state.ended[state.head].record
+        state.head += 1
+        if state.runs[oldest.id] === oldest { state.runs[oldest.id] = nil }
+        if state.head > 1024, state.head * 2 > state.ended.count {
+            state.ended.removeFirst(state.head)
+            state.head = 0
+        }
+        return true
     }
 }
