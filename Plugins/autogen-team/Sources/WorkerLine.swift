@@ -23,6 +23,8 @@ enum WorkerLine {
     case run(id: String, event: WorkerEvent)
     case ready(pid: Int32)
     case pong(Int)
+    /// A configured team loaded (error nil) or did not.
+    case team(key: String, error: String?)
 
     /// Splits on tabs; AutoGen's JSON fields pass through untouched (json.dumps never writes a raw tab).
     static func parse(_ line: Substring) -> WorkerLine? {
@@ -34,6 +36,9 @@ enum WorkerLine {
             return (pid as? NSNumber).map { .ready(pid: $0.int32Value) }
         case "pong":
             return Int(fields[1]).map { .pong($0) }
+        case "team":
+            guard fields.count >= 3, let key = jsonString(fields[1]) else { return nil }
+            return .team(key: key, error: fields[2] == "ok" ? nil : (fields.count >= 4 ? jsonString(fields[3]) : nil) ?? "failed")
         default:
             break
         }

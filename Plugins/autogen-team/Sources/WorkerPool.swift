@@ -86,14 +86,21 @@ final class WorkerPool: Sendable {
 
     // MARK: Workers
 
-    /// Loading waits for the first worker to import AutoGen (a second or two): a set-up that cannot run a team
-    /// (no AutoGen for that Python, a broken venv) refuses the plugin with a clear message, and on a hot reload the
-    /// version already serving keeps serving.
+    /// Loading waits for the first worker to import AutoGen and load every configured team (a second or two): a
+    /// set-up that cannot run a team (no AutoGen for that Python, a broken venv, a team config AutoGen refuses)
+    /// refuses the plugin with a message saying which, and on a hot reload the version already serving keeps
+    /// serving.
     private func waitUntilOneIsReady() throws {
         let deadline = Date().addingTimeInterval(max(self.settings.startTimeoutSeconds, 1))
         while Date() < deadline {
-            let workers = self.workers.withLock { $0 }
-            if workers.contains(where: \.becameReady) { return }
+            for worker in self.workers.withLock({ $0 }) where worker.becameReady {
+                let report = worker.teamReport
+                if let (route, error) = report.errors.min(by: { $0.key < $1.key }) {
+                    self.shutdown()
+                    throw AgentRunError("route \(route): AutoGen cannot load its team: \(error)")
+                }
+                if report.loaded.isSuperset(of: self.settings.teams.keys) { return }
+            }
             if self.failedStarts.load(ordering: .relaxed) >= self.settings.size {
                 break  // every worker died before it was ready
             }

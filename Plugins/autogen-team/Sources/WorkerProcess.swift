@@ -27,6 +27,9 @@ final class WorkerProcess: Sendable {
         var killReason: String?
         /// The worker said it is ready (AutoGen imported): a worker that dies before is a broken set-up, not a crash.
         var ready = false
+        /// Configured teams the worker loaded, and the ones it could not (with why), by key.
+        var teamsLoaded: Set<String> = []
+        var teamErrors: [String: String] = [:]
     }
 
     struct SpawnError: Error, CustomStringConvertible {
@@ -96,6 +99,9 @@ final class WorkerProcess: Sendable {
 
     var isAlive: Bool { self.state.withLock { $0.alive } }
     var becameReady: Bool { self.state.withLock { $0.ready } }
+    var teamReport: (loaded: Set<String>, errors: [String: String]) {
+        self.state.withLock { ($0.teamsLoaded, $0.teamErrors) }
+    }
     var load: Int { self.state.withLock { $0.runs.count } }
 
     /// Registers a run and sends its start line. Nil if the worker is gone.
@@ -188,6 +194,10 @@ final class WorkerProcess: Sendable {
             self.state.withLock { $0.lastPong = max($0.lastPong, n) }
         case .ready:
             self.state.withLock { $0.ready = true }
+        case .team(let key, nil):
+            _ = self.state.withLock { $0.teamsLoaded.insert(key) }
+        case .team(let key, let error?):
+            self.state.withLock { $0.teamErrors[key] = error }
         case nil:
             break
         }

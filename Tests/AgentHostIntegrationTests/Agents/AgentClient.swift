@@ -47,6 +47,28 @@ final class AgentClient: @unchecked Sendable {
         return client
     }
 
+    /// How the server turned a connection away.
+    enum Refusal: Equatable {
+        /// The upgrade was answered with this HTTP status (no plugin at that path: 404).
+        case http(Int)
+        /// The upgrade succeeded but the route closed the socket (with this code) instead of saying hello.
+        case close(UInt16?)
+        /// It was not refused.
+        case none
+    }
+
+    static func refusal(port: Int, path: String) async throws -> Refusal {
+        do {
+            let client = try await AgentClient.connect(port: port, path: path)
+            await client.close()
+            return .none
+        } catch RawWebSocketClient.ClientError.handshakeFailed(let response) {
+            return .http(Int(response.split(separator: " ").dropFirst().first ?? "") ?? 0)
+        } catch let closed as Closed {
+            return .close(closed.code)
+        }
+    }
+
     func send(_ object: [String: Any]) async throws {
         let data = try JSONSerialization.data(withJSONObject: object)
         try await self.raw.sendText(String(decoding: data, as: UTF8.self))

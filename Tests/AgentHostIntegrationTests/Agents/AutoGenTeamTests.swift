@@ -146,9 +146,7 @@ struct AutoGenTeamTests {
     /// respawn loop, and hurts nobody else.
     @Test func aBrokenPythonIsRefusedAtLoad() async throws {
         let server = try AgentServer.start(workers: 1, autogen: ["python": "/bin/false", "start_timeout_ms": 2000])
-        await #expect(throws: (any Error).self) {
-            _ = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-        }
+        #expect(try await AgentClient.refusal(port: server.port, path: "/agents/round_robin") == .http(404))
         let log = server.logText
         #expect(log.contains("no AutoGen worker became ready"))
         #expect(log.components(separatedBy: "exited before it was ready").count - 1 < 10)
@@ -157,5 +155,14 @@ struct AutoGenTeamTests {
         try await native.send(["type": "ping"])
         #expect(try await native.next().type == "pong")
         await native.close()
+    }
+
+    /// A team AutoGen cannot load refuses the plugin at load, naming the route and AutoGen's reason.
+    @Test func aTeamAutoGenCannotLoadRefusesThePluginNamingTheRoute() async throws {
+        let bogus: [String: Any] = ["provider": "autogen_agentchat.teams.NoSuchTeam", "config": [:]]
+        let server = try AgentServer.start(autogen: ["routes": ["/agents/bogus": ["team": bogus]]])
+        #expect(try await AgentClient.refusal(port: server.port, path: "/agents/bogus") == .http(404))
+        #expect(server.logText.contains("route /agents/bogus: AutoGen cannot load its team"))
+        #expect(try await AgentClient.refusal(port: server.port, path: "/agents/native") == .none)
     }
 }
