@@ -147,20 +147,30 @@ static void start(plugin *p, agenthost_conn_t conn, conn_state *s, agh_client_fr
 
 static void *instance_create(const agenthost_host_api_v1 *host, agenthost_instance_ctx *ctx, const uint8_t *config,
                              size_t config_len, char *error, size_t error_capacity) {
-    (void)error; (void)error_capacity;
     plugin *p = (plugin *)calloc(1, sizeof *p);
     if (!p) return NULL;
     p->host = host;
     p->ctx = ctx;
-    /* {"token_delay_ms": N}: a key scan is enough for one number. */
+    /* {"token_delay_ms": N}: a key scan is enough for one number; anything else there refuses the plugin. */
     const char *key = "\"token_delay_ms\"";
-    for (size_t i = 0; config && i + strlen(key) < config_len; i++) {
-        if (memcmp(config + i, key, strlen(key)) == 0) {
-            const char *v = (const char *)config + i + strlen(key);
-            while (*v == ' ' || *v == ':') v++;
-            p->token_delay_ms = strtoull(v, NULL, 10);
-            break;
+    size_t key_len = strlen(key);
+    for (size_t i = 0; config && i + key_len < config_len; i++) {
+        if (memcmp(config + i, key, key_len) != 0) continue;
+        size_t at = i + key_len;
+        while (at < config_len && (config[at] == ' ' || config[at] == ':')) at++;
+        unsigned long long delay = 0;
+        size_t digits = 0;
+        while (at < config_len && config[at] >= '0' && config[at] <= '9' && digits < 6) {
+            delay = delay * 10 + (unsigned long long)(config[at++] - '0');
+            digits++;
         }
+        if (digits == 0 || delay > 60000 || (at < config_len && config[at] >= '0' && config[at] <= '9')) {
+            snprintf(error, error_capacity, "token_delay_ms must be a whole number of milliseconds from 0 to 60000");
+            free(p);
+            return NULL;
+        }
+        p->token_delay_ms = delay;
+        break;
     }
     return p;
 }

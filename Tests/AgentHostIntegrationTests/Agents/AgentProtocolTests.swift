@@ -54,6 +54,8 @@ struct AgentProtocolTests {
             try await expectError(["type": "start", "task": 42], "invalid_frame")
             try await expectError(["type": "start", "run_id": "no spaces allowed", "task": "x"], "invalid_frame")
             try await expectError(["type": "resume", "run_id": "never-started", "last_seq": 0], "unknown_run")
+            try await expectError(["type": "resume", "run_id": "never-started", "last_seq": -1], "invalid_frame")
+            try await expectError(["type": "resume", "run_id": "never-started", "last_seq": true], "invalid_frame")
 
             // A second start for a live run is refused; the run itself is unharmed.
             try await client.send(["type": "start", "run_id": "live", "task": "one two"])

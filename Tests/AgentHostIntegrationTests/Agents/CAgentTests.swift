@@ -44,4 +44,11 @@ struct CAgentTests {
             await client.close()
         }
     }
+
+    @Test func aBadTokenDelayRefusesTheCPluginWithItsReason() async throws {
+        let server = try AgentServer.start(cAgent: ["token_delay_ms": "fast"])
+        #expect(try await AgentClient.refusal(port: server.port, path: "/agents/c") != .none)
+        #expect(server.logText.contains("token_delay_ms must be a whole number of milliseconds"))
+        #expect(try await AgentClient.refusal(port: server.port, path: "/agents/native") == .none)
+    }
 }

@@ -21,18 +21,3 @@ public struct AgentEvent: Sendable, Equatable {
         self.json = json
     }
 }
-
-/// How a run ended, as its author reports it. The SDK turns it into the run's one `result` frame.
-public enum AgentRunResult: Sendable {
-    /// The SDK builds AutoGen's TaskResult from the run's `.message` events, as AutoGen does.
-    case completed(stopReason: String?)
-    /// A TaskResult already in AutoGen's JSON form (`{"messages": [...], "stop_reason": ...}`), passed through.
-    case taskResult(json: String)
-}
-
-/// A run that failed: ends it with `completion {status: "error"}` carrying `message`.
-public struct AgentRunError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { self.message }
-}
