@@ -38,7 +38,9 @@ enum WorkerLine {
             return Int(fields[1]).map { .pong($0) }
         case "team":
             guard fields.count >= 3, let key = jsonString(fields[1]) else { return nil }
-            return .team(key: key, error: fields[2] == "ok" ? nil : (fields.count >= 4 ? jsonString(fields[3]) : nil) ?? "failed")
+            if fields[2] == "ok" { return .team(key: key, error: nil) }
+            let reason = fields.count >= 4 ? jsonString(fields[3]) : nil
+            return .team(key: key, error: reason ?? "the worker gave no reason")
         default:
             break
         }

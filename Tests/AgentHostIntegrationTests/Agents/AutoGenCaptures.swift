@@ -55,7 +55,7 @@ enum AutoGenCaptures {
                 #expect((taskResult["stop_reason"] as? String) == (item["stop_reason"] as? String),
                         sourceLocation: sourceLocation)
             } else {
-                #expect(Set(frame.data?.keys ?? [:].keys) == Set(item.keys), "payload of \(frame.shape)",
+                #expect(Set(frame.data.map { Array($0.keys) } ?? []) == Set(item.keys), "payload of \(frame.shape)",
                         sourceLocation: sourceLocation)
             }
         }

@@ -4,6 +4,9 @@ import Synchronization
 /// One socket of an agent route: reads the client's frames, starts/stops/answers/resumes runs, and is the sink the
 /// runs attached to it write to. All callbacks arrive on the connection's event loop; runs write from their own
 /// tasks, hence the lock.
+///
+/// Lock order: a run's lock, then a session's (a run asks its session whether it is blocked while it sends). So
+/// the session never asks a run anything while holding its own lock: it copies what it needs out first.
 public final class AgentSession: ConnectionHandler, Sendable {
     let connection: Connection
     let info: OpenInfo
@@ -90,10 +93,9 @@ public final class AgentSession: ConnectionHandler, Sendable {
             let record = try self.run(named: runID)
             record.finish(.cancelled, reason: reason ?? "Cancelled by user")
         case .inputResponse(let runID, let requestID, let response):
+            let here = self.state.withLock { (runs: Array($0.runs.values), latest: $0.latest) }
             let record = try runID.map { id throws(ClientFrame.Invalid) in try self.run(named: id) }
-                ?? self.state.withLock { state in
-                    state.runs.values.first { $0.isWaitingForInput } ?? state.latest
-                }
+                ?? here.runs.first { $0.isWaitingForInput } ?? here.latest
             guard let record, record.answer(requestID: requestID, response: response) else {
                 throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response",
                             runID: runID)
@@ -107,8 +109,9 @@ public final class AgentSession: ConnectionHandler, Sendable {
         let runID = requested ?? self.core.defaultRunID(forPath: self.info.route)
         // Ended runs leave this socket's table here (the registry keeps them for resume): a socket that runs
         // task after task for hours holds only its live runs.
+        let ended = self.state.withLock { Array($0.runs.values) }.filter(\.isFinished)
         let liveHere = self.state.withLock { state -> Int in
-            state.runs = state.runs.filter { !$0.value.isFinished }
+            for record in ended where state.runs[record.id] === record { state.runs[record.id] = nil }
             return state.runs.count
         }
         guard liveHere < self.core.options.maxRunsPerConnection else {
