@@ -187,4 +187,31 @@ struct PluginABITests {
             await reader.close()
         }
     }
+
+    /// Sends from a plugin thread and from the event loop, in an order the plugin fixes with a lock, reach the
+    /// client in that order; so does a close from the loop after the thread's last send. (Written at once, a
+    /// send made on the loop overtook the thread's sends still on their way to it.)
+    @Test func sendsFromAnyThreadArriveInTheOrderTheyWereMade() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try PluginFixtures.compileFixture("interleave", into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            try await withTimeout(seconds: 60) {
+                for _ in 0..<3 {
+                    let client = try await RawWebSocketClient.connect(port: server.port, path: "/interleave")
+                    let count = 20_000
+                    try await client.sendText("go \(count)")
+                    var outOfOrder: [String] = []
+                    for expected in 1...(count + count / 4) {
+                        let text = try await client.readMessageOrClose().text
+                        if text != String(expected) && outOfOrder.count < 5 { outOfOrder.append("\(expected): \(text)") }
+                    }
+                    #expect(outOfOrder.isEmpty, "expected number: received \(outOfOrder)")
+                    #expect(try await client.readMessageOrClose().text == "done")
+                    let close = try await client.readMessageOrClose()
+                    #expect(close.opcode == 0x8 && close.closeCode == 1000)
+                    await client.close()
+                }
+            }
+        }
+    }
 }

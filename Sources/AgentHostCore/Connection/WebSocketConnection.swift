@@ -47,6 +47,10 @@ public final class WebSocketConnection: @unchecked Sendable {
     private let nextTimerID = Atomic<UInt64>(1)
     /// Bytes sent from other threads that have not reached the event loop yet.
     private let bytesInTransit = Atomic<Int>(0)
+    /// Sends and closes queued to the event loop and not run yet. While there are any, a send or close made on
+    /// the loop is queued behind them: written at once it would overtake them, and the client would see a
+    /// plugin's messages in another order than the plugin sent them (say a run's last chunk after its end).
+    private let callsInTransit = Atomic<Int>(0)
     /// The channel is past its high-water mark, as last seen on the loop: lets a send from another thread report
     /// BACKPRESSURE for data already queued in the channel, not only for data still on its way to the loop.
     private let channelBlocked = Atomic<Bool>(false)
@@ -99,14 +103,16 @@ public final class WebSocketConnection: @unchecked Sendable {
         frame.writeBytes(bytes)
         WebSocketFrameWriter.finishFrame(&frame, opcode: kind == .text ? .text : .binary)
 
-        if self.onEventLoop {
+        if self.onEventLoop && self.callsInTransit.load(ordering: .relaxed) == 0 {
             guard let handler = self.handler else { return .closed }
             return handler.writeFrame(frame)
         }
         let message = frame
         let inTransit = self.bytesInTransit.add(bytes.count, ordering: .relaxed).newValue
         let blocked = inTransit > self.configuration.outboundHighWatermark || self.channelBlocked.load(ordering: .relaxed)
+        self.callsInTransit.add(1, ordering: .relaxed)
         self.eventLoop.execute {
+            self.callsInTransit.subtract(1, ordering: .relaxed)
             self.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
             guard let handler = self.handler else { return }
             let status = handler.writeFrame(message)
@@ -128,7 +134,16 @@ public final class WebSocketConnection: @unchecked Sendable {
     public func close(code: UInt16, reason: String = "") -> ConnectionCallStatus {
         guard CloseCode.isSendable(code), reason.utf8.count <= 123 else { return .badArgument }
         if self.isClosing { return .closed }
-        self.onLoop { $0.handler?.initiateClose(code: code, reason: reason) }
+        // In order with sends: a close made after a send must not overtake it on its way to the loop.
+        if self.onEventLoop && self.callsInTransit.load(ordering: .relaxed) == 0 {
+            self.handler?.initiateClose(code: code, reason: reason)
+            return .ok
+        }
+        self.callsInTransit.add(1, ordering: .relaxed)
+        self.eventLoop.execute {
+            self.callsInTransit.subtract(1, ordering: .relaxed)
+            self.handler?.initiateClose(code: code, reason: reason)
+        }
         return .ok
     }
 

@@ -22,6 +22,8 @@
  *     must be synchronised by the plugin.
  *   - Host functions are safe to call from any thread. A host function never calls back into the plugin
  *     synchronously: its effects (a write, a close, a posted event) happen after it returns.
+ *   - The sends and the close of one connection reach the client in the order the calls returned, whichever
+ *     threads made them: a send made on the event loop never overtakes one a plugin thread made before it.
  *   - Callbacks must not block: they run on an event loop serving many connections. Do slow work on your own
  *     threads and hand results back with post(). The host logs every callback that runs longer than its
  *     slow-callback threshold, with the plugin name and duration.
