@@ -202,11 +202,12 @@ struct HotReloadTests {
             plugins = try await server.plugins()
         }
         #expect(plugins.map(\.state) == ["draining"])
-        #expect(plugins.first?.openConnections == 1)
+        #expect(plugins.first?.openConnections == 1, "server log: \(server.logText)")
         let refused = try await RawWebSocketClient.connectTCP(port: server.port)
         #expect(try await withTimeout { try await refused.handshake(path: "/versioned") } == 404)
         try await open.sendText("still here")
-        #expect(try await withTimeout { try await open.readMessageOrClose() }.text == "v1:still here")
+        let reply = try await withTimeout { try await open.readMessageOrClose() }
+        #expect(reply.text == "v1:still here", "got opcode \(reply.opcode), close \(reply.closeCode.map(String.init) ?? "-")")
     }
 
     // (f)

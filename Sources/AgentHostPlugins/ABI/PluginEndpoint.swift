@@ -77,13 +77,20 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     }
 
     public func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession {
-        self.lifecycle.withLock { $0.reserved -= 1 }  // the reservation becomes an open connection, or nothing
+        // The reservation becomes an open connection in one step, before on_open runs: a drain polling in between
+        // would otherwise see nothing pending, retire the instance, and drop it while on_open is still running.
+        self.lifecycle.withLock { state in
+            state.reserved -= 1
+            state.open.insert(connection.handle)
+        }
         var connData: UnsafeMutableRawPointer?
         let status = OpenInfoBuffer.with(info) { openInfo in
             self.onOpen(self.instance, connection.handle, openInfo, &connData)
         }
-        guard status == agenthost_status_t(AGENTHOST_OK) else { throw PluginCallbackError.openRefused(status) }
-        self.lifecycle.withLock { _ = $0.open.insert(connection.handle) }
+        guard status == agenthost_status_t(AGENTHOST_OK) else {
+            self.lifecycle.withLock { _ = $0.open.remove(connection.handle) }
+            throw PluginCallbackError.openRefused(status)
+        }
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
     }
 

@@ -53,15 +53,16 @@ struct AgentResumeTests {
     }
 
     @Test func aRunNobodyResumesIsCancelledAfterTheGracePeriod() async throws {
-        // Grace 2 s: the run is cancelled about 2 s after its socket went, forgotten about 2 s after that. The
-        // resume comes at 3 s, in the middle of that window, so a busy machine does not tip it either way.
-        let server = try AgentServer.start(autogen: ["resume_grace_ms": 2000])
+        // Grace 3 s: the run is cancelled about 3 s after its socket went, forgotten about 3 s after that. The
+        // resume comes at 4.5 s, in the middle of that window, so a busy machine does not tip it either way (with
+        // 2 s and a resume at 3 s, a test process starved for a second came too late).
+        let server = try AgentServer.start(autogen: ["resume_grace_ms": 3000])
         try await withTimeout(seconds: 30) {
             let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await first.send(["type": "start", "run_id": "gone-1", "task": "Draft a plan for streaming."])
             while try await first.next().type != "input_request" {}
             await first.close()
-            try await Task.sleep(for: .milliseconds(3000))
+            try await Task.sleep(for: .milliseconds(4500))
 
             // The cancellation is the run's last frame, kept for the grace period like any ending.
             let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
@@ -73,7 +74,7 @@ struct AgentResumeTests {
             self.expectEveryFrameOnce(frames)
 
             // And after the grace period the run is forgotten.
-            try await Task.sleep(for: .milliseconds(2500))
+            try await Task.sleep(for: .milliseconds(3500))
             try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0])
             let unknown = try await second.next()
             #expect(unknown.type == "error" && unknown.object["code"] as? String == "unknown_run")
