@@ -4,16 +4,16 @@ import Testing
 /// The async/await SDK (AsyncConnection) through the async-echo example plugin, served by the real binary.
 @Suite("async SDK", .serialized)
 struct AsyncSDKTests {
-    static func server() throws -> ServerProcess {
+    static func server() async throws -> ServerProcess {
         let directory = try PluginFixtures.makeDirectory()
         let name = "libagenthost-async-echo.so"
         try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(directory)/\(name)")
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(directory)/\(name)")
-        return try ServerProcess(arguments: ["--plugins", directory])
+        return try await ServerProcess.start(arguments: ["--plugins", directory])
     }
 
     @Test func inboundMessagesArriveInOrderAsAnAsyncSequence() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         try await withTimeout {
             let client = try await RawWebSocketClient.connect(port: server.port, path: "/async-echo")
             for index in 0..<100 { try await client.sendText("message \(index)") }
@@ -29,7 +29,7 @@ struct AsyncSDKTests {
     /// off a plugin that ignores backpressure (see the firehose test). The awaited writes wait instead, and
     /// every message arrives.
     @Test func awaitedWritesFollowTheClientsPace() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         try await withTimeout(seconds: 60) {
             let client = try await RawWebSocketClient.connect(port: server.port, path: "/async-echo")
             let text = String(repeating: "x", count: 1024)
@@ -49,7 +49,7 @@ struct AsyncSDKTests {
     }
 
     @Test func returningFromHandleClosesTheConnectionNormally() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         try await withTimeout {
             let client = try await RawWebSocketClient.connect(port: server.port, path: "/async-echo")
             try await client.sendClose(code: 1000)

@@ -12,7 +12,7 @@ struct AuthenticationTests {
     static func withAuthServer(queryTokens: Bool = false,
                                _ body: (TestServer, @escaping () -> [String]) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         let authenticator = try await TokenAuthenticatorTests.hmacAuthenticator { $0.allowQueryToken = queryTokens }
         try await TestServer.with(pluginDirectory: directory, configure: {
             $0.authenticator = authenticator
@@ -102,7 +102,7 @@ struct AuthenticationTests {
     @Test func mintsATokenTheServerAccepts() async throws {
         let directory = try PluginFixtures.makeDirectory()
         try Data(TokenAuthenticatorTests.secret.utf8).write(to: URL(fileURLWithPath: "\(directory)/secret"))
-        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         let config = "\(directory)/agenthost.json"
         try Data("""
             {"auth": {"hmac_secret_file": "\(directory)/secret", "issuer": "dev", "audience": "agenthost"},
@@ -114,13 +114,15 @@ struct AuthenticationTests {
         let output = Pipe()
         mint.standardOutput = output
         try mint.run()
-        mint.waitUntilExit()
-        let token = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let token = try await blocking {
+            mint.waitUntilExit()
+            return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
             .trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(mint.terminationStatus == 0)
         #expect(token.split(separator: ".").count == 3)
 
-        let server = try ServerProcess(arguments: ["--plugins", directory, "--config", config])
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--config", config])
         defer { server.signal(SIGKILL) }
         let refused = try await RawWebSocketClient.connectTCP(port: server.port)
         #expect(try await withTimeout { try await refused.handshake(path: "/recorder") } == 401)

@@ -15,17 +15,17 @@ final class Counter: Sendable {
 @Suite("Hot reload", .serialized)
 struct HotReloadTests {
     /// A plugin directory with the versioned echo at `tag`, and a server on it.
-    static func start(tag: String = "v1", arguments: [String] = []) throws -> (ServerProcess, String) {
+    static func start(tag: String = "v1", arguments: [String] = []) async throws -> (ServerProcess, String) {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileVersionedEcho(tag: tag, into: directory, as: "versioned.so")
-        let server = try ServerProcess(arguments: ["--plugins", directory] + arguments)
+        try await PluginFixtures.compileVersionedEcho(tag: tag, into: directory, as: "versioned.so")
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory] + arguments)
         return (server, directory)
     }
 
     /// Replaces the plugin file atomically (build elsewhere, rename over the live file: what deploy tools do).
-    static func deploy(tag: String, into directory: String) throws {
+    static func deploy(tag: String, into directory: String) async throws {
         let staging = try PluginFixtures.makeDirectory()
-        let built = try PluginFixtures.compileVersionedEcho(tag: tag, into: staging, as: "versioned.so")
+        let built = try await PluginFixtures.compileVersionedEcho(tag: tag, into: staging, as: "versioned.so")
         guard rename(built, "\(directory)/versioned.so") == 0 else { throw PluginFixtures.CompileError(description: "rename") }
     }
 
@@ -51,7 +51,7 @@ struct HotReloadTests {
 
     // (a)
     @Test func continuousTrafficOn100ConnectionsSurvives20Reloads() async throws {
-        let (server, directory) = try Self.start()
+        let (server, directory) = try await Self.start()
         defer { server.signal(SIGKILL) }
         let stop = Counter()
         let failedHandshakes = Counter()
@@ -98,7 +98,7 @@ struct HotReloadTests {
                 return ("probe", probes)
             }
             for version in 2...21 {
-                try Self.deploy(tag: "v\(version)", into: directory)
+                try await Self.deploy(tag: "v\(version)", into: directory)
                 server.signal(SIGHUP)
                 try await Task.sleep(for: .milliseconds(30))
             }
@@ -121,11 +121,11 @@ struct HotReloadTests {
 
     // (b)
     @Test func aBrokenBuildDroppedOverAWorkingOneIsRefusedAndTheOldKeepsServing() async throws {
-        let (server, directory) = try Self.start()
+        let (server, directory) = try await Self.start()
         defer { server.signal(SIGKILL) }
         let open = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
         let staging = try PluginFixtures.makeDirectory()
-        let broken = try PluginFixtures.compileFixture("missing_entry", into: staging)
+        let broken = try await PluginFixtures.compileFixture("missing_entry", into: staging)
         #expect(rename(broken, "\(directory)/versioned.so") == 0)
         server.signal(SIGHUP)
         var plugins: [PluginStatus] = []
@@ -143,11 +143,11 @@ struct HotReloadTests {
 
     // (c)
     @Test func copyingOverTheLiveFileInPlaceDoesNotCrashAndServesTheNewVersion() async throws {
-        let (server, directory) = try Self.start()
+        let (server, directory) = try await Self.start()
         defer { server.signal(SIGKILL) }
         let open = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
         let staging = try PluginFixtures.makeDirectory()
-        let v2 = try PluginFixtures.compileVersionedEcho(tag: "v2", into: staging, as: "versioned.so")
+        let v2 = try await PluginFixtures.compileVersionedEcho(tag: "v2", into: staging, as: "versioned.so")
         let inode = try FileManager.default.attributesOfItem(atPath: "\(directory)/versioned.so")[.systemFileNumber]
             as? Int
         let copy = Process()
@@ -170,10 +170,10 @@ struct HotReloadTests {
 
     // (d)
     @Test func anIdleOldConnectionGets1012AtTheDrainDeadline() async throws {
-        let (server, directory) = try Self.start(arguments: ["--drain-timeout", "0.5"])
+        let (server, directory) = try await Self.start(arguments: ["--drain-timeout", "0.5"])
         defer { server.signal(SIGKILL) }
         let idle = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
-        try Self.deploy(tag: "v2", into: directory)
+        try await Self.deploy(tag: "v2", into: directory)
         let reloaded = Date()
         server.signal(SIGHUP)
         let close = try await withTimeout { try await idle.readMessageOrClose() }
@@ -191,7 +191,7 @@ struct HotReloadTests {
 
     // (e)
     @Test func aRemovedPluginStopsTakingConnectionsAndDrains() async throws {
-        let (server, directory) = try Self.start()
+        let (server, directory) = try await Self.start()
         defer { server.signal(SIGKILL) }
         let open = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
         #expect(unlink("\(directory)/versioned.so") == 0)
@@ -212,12 +212,11 @@ struct HotReloadTests {
 
     // (f)
     @Test func twoHundredReloadsGrowMemoryBoundedly() async throws {
-        let (server, directory) = try Self.start()
+        let (server, directory) = try await Self.start()
         defer { server.signal(SIGKILL) }
         let staging = try PluginFixtures.makeDirectory()
-        let builds = try ["a", "b"].map { tag in
-            try PluginFixtures.compileVersionedEcho(tag: tag, into: staging, as: "\(tag).so")
-        }
+        let builds = [try await PluginFixtures.compileVersionedEcho(tag: "a", into: staging, as: "a.so"),
+                      try await PluginFixtures.compileVersionedEcho(tag: "b", into: staging, as: "b.so")]
         // Warm up (first reloads allocate the allocator's arenas), then measure.
         for index in 0..<10 { try await self.reload(server, directory: directory, from: builds[index % 2]) }
         let before = server.residentBytes
@@ -244,23 +243,23 @@ struct HotReloadTests {
     }
 
     @Test func watchReloadsWithoutASignal() async throws {
-        let (server, directory) = try Self.start(arguments: ["--watch"])
+        let (server, directory) = try await Self.start(arguments: ["--watch"])
         defer { server.signal(SIGKILL) }
-        try Self.deploy(tag: "v2", into: directory)
+        try await Self.deploy(tag: "v2", into: directory)
         try await Self.waitUntilServing(server, version: "v2")
         #expect(try await Self.versionOfNewConnection(port: server.port) == "v2")
     }
 
     @Test func anAllowlistRefusesUnlistedHashes() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileVersionedEcho(tag: "v1", into: directory, as: "versioned.so")
+        try await PluginFixtures.compileVersionedEcho(tag: "v1", into: directory, as: "versioned.so")
         let allowed = try PluginFileSnapshot.read(directory: directory, fileName: "versioned.so").sha256
         let allowlist = try PluginFixtures.makeDirectory() + "/plugins.sha256"
         try Data("\(allowed)  versioned.so\n".utf8).write(to: URL(fileURLWithPath: allowlist))
-        let server = try ServerProcess(arguments: ["--plugins", directory, "--allowlist", allowlist])
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--allowlist", allowlist])
         defer { server.signal(SIGKILL) }
         #expect(try await Self.versionOfNewConnection(port: server.port) == "v1")
-        try Self.deploy(tag: "v2", into: directory)
+        try await Self.deploy(tag: "v2", into: directory)
         server.signal(SIGHUP)
         var plugins = try await server.plugins()
         for _ in 0..<500 where !plugins.contains(where: { $0.state == "refused" }) {
@@ -276,7 +275,7 @@ struct HotReloadTests {
     @Test func pluginsListingAnswersLoopbackPeersWithEveryGeneration() async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(#"{"admin_token": "s3cret"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let (server, _) = try Self.start(arguments: ["--config", config])
+        let (server, _) = try await Self.start(arguments: ["--config", config])
         defer { server.signal(SIGKILL) }
         let (status, body) = try await server.get("/plugins")
         #expect(status == 200)

@@ -13,7 +13,7 @@ struct LimitsTests {
     static func withRecorder(configure: @escaping (inout ServerConfiguration) -> Void,
                              _ body: (TestServer, () -> Int) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         try await TestServer.with(pluginDirectory: directory, configure: configure) { server in
             let plugin = try #require(server.loaded.first)
             try await body(server) { ((try? plugin.recordedLines()) ?? []).filter { $0.hasPrefix("open") }.count }
@@ -108,10 +108,10 @@ struct LimitsTests {
 struct RefusalMetricsTests {
     @Test func everyRefusalIsCountedAtMetrics() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
         let config = "\(directory)/agenthost.json"
         try Data(#"{"max_connections_per_address": 1}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let server = try ServerProcess(arguments: ["--plugins", directory, "--config", config])
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--config", config])
         defer { server.signal(SIGKILL) }
 
         let first = try await RawWebSocketClient.connect(port: server.port, path: "/echo")

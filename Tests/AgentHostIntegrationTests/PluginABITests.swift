@@ -29,7 +29,7 @@ struct PluginABITests {
 
     static func withRecorder(_ body: (Recorder) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             let plugin = try #require(server.loaded.first { $0.name == "recorder" })
             let read = try plugin.stringFunction("recorder_log")
@@ -124,7 +124,7 @@ struct PluginABITests {
 
     @Test func logsASlowCallbackWithItsDurationAndStillDelivers() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("slow_callback", into: directory)
+        try await PluginFixtures.compileFixture("slow_callback", into: directory)
         let logs = LogRecorder()
         try await TestServer.with(pluginDirectory: directory, logs: logs,
                                   configure: { $0.webSocket.slowCallbackThreshold = .milliseconds(20) }) { server in
@@ -145,7 +145,7 @@ struct PluginABITests {
 
     @Test func logsEachRefusedPluginOnceWithFileAndReason() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("instance_create_fails", into: directory)
+        try await PluginFixtures.compileFixture("instance_create_fails", into: directory)
         let logs = LogRecorder()
         try await TestServer.with(pluginDirectory: directory, logs: logs) { _ in
             let refusals = logs.recorded.filter { $0.message == "plugin refused" }
@@ -158,8 +158,8 @@ struct PluginABITests {
 
     @Test func aClientThatNeverReadsIsCutOffAtTheHardLimit() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("firehose", into: directory)
-        try PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileFixture("firehose", into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
         try await TestServer.with(pluginDirectory: directory, configure: {
             $0.webSocket.outboundHighWatermark = 1 << 20
             $0.webSocket.outboundHardLimit = 4 << 20
@@ -193,7 +193,7 @@ struct PluginABITests {
     /// send made on the loop overtook the thread's sends still on their way to it.)
     @Test func sendsFromAnyThreadArriveInTheOrderTheyWereMade() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("interleave", into: directory)
+        try await PluginFixtures.compileFixture("interleave", into: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             try await withTimeout(seconds: 60) {
                 for _ in 0..<3 {

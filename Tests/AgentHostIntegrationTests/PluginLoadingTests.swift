@@ -24,8 +24,8 @@ struct PluginLoadingTests {
     ])
     func refusesBrokenPlugin(fixture: String, kind: PluginLoadError.Kind, reason: String) async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory)
-        try PluginFixtures.compileFixture(fixture, into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileFixture(fixture, into: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.loaded.map(\.name) == ["echo"])
             let refused = try #require(server.refused.first)
@@ -39,8 +39,8 @@ struct PluginLoadingTests {
 
     @Test func refusesASecondClaimOnARoute() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
-        try PluginFixtures.compileFixture("route_conflict", into: directory, as: "zz_route_conflict.so")
+        try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        try await PluginFixtures.compileFixture("route_conflict", into: directory, as: "zz_route_conflict.so")
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.loaded.map(\.name) == ["echo"])
             #expect(server.refused.map(\.error.kind) == [.routeConflict])
@@ -51,8 +51,8 @@ struct PluginLoadingTests {
 
     @Test func refusesASecondPluginWithTheSameName() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory, as: "a.so")
-        try PluginFixtures.compileEcho(into: directory, as: "b.so")
+        try await PluginFixtures.compileEcho(into: directory, as: "a.so")
+        try await PluginFixtures.compileEcho(into: directory, as: "b.so")
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.loaded.map(\.file.lastPathComponent) == ["a.so"])
             #expect(server.refused.map(\.error.kind) == [.duplicateName])
@@ -62,8 +62,8 @@ struct PluginLoadingTests {
 
     @Test func refusesWorldWritableFiles() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
-        let unsafe = try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        let unsafe = try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: unsafe)
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.refused.map(\.error.kind) == [.unsafeFile])
@@ -74,9 +74,9 @@ struct PluginLoadingTests {
 
     @Test func refusesSymbolicLinks() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
         let elsewhere = try PluginFixtures.makeDirectory()
-        let target = try PluginFixtures.compileFixture("lifecycle_recorder", into: elsewhere)
+        let target = try await PluginFixtures.compileFixture("lifecycle_recorder", into: elsewhere)
         try FileManager.default.createSymbolicLink(atPath: "\(directory)/recorder.so", withDestinationPath: target)
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.refused.map(\.error.kind) == [.unsafeFile])
@@ -87,7 +87,7 @@ struct PluginLoadingTests {
 
     @Test func refusesEverythingInAGroupWritableDirectory() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
         try FileManager.default.setAttributes([.posixPermissions: 0o775], ofItemAtPath: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             #expect(server.loaded.isEmpty)
@@ -97,7 +97,7 @@ struct PluginLoadingTests {
 
     @Test func refusesFilesThatAreNotSharedObjects() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
         let bogus = "\(directory)/bogus.so"
         try Data("this is not an ELF file".utf8).write(to: URL(fileURLWithPath: bogus))
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: bogus)
@@ -109,7 +109,7 @@ struct PluginLoadingTests {
 
     @Test func neverMapsTheFileInThePluginDirectory() async throws {
         let directory = try PluginFixtures.makeDirectory()
-        let original = try PluginFixtures.compileEcho(into: directory)
+        let original = try await PluginFixtures.compileEcho(into: directory)
         try await TestServer.with(pluginDirectory: directory) { server in
             let plugin = try #require(server.loaded.first)
             #expect(plugin.stagedFile != original)

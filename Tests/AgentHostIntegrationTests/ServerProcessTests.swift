@@ -16,7 +16,7 @@ struct ServerProcessTests {
     }
 
     @Test func printsTheListeningLineAndShutsDownGracefullyOnSIGTERM() async throws {
-        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory()])
+        let server = try await ServerProcess.start(arguments: ["--plugins", try Self.builtPluginDirectory()])
         #expect(server.listeningLine == "agenthost listening on ws://127.0.0.1:\(server.port)")
         let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
         try await client.sendText("before shutdown")
@@ -26,7 +26,7 @@ struct ServerProcessTests {
         let close = try await withTimeout { try await client.readMessageOrClose() }
         #expect(close.closeCode == 1001)
         try await client.sendClose(code: 1001)
-        let (status, log) = server.waitForExit()
+        let (status, log) = try await server.waitForExit()
         #expect(status == 0, "\(log)")
         #expect(log.contains("shutting down"))
     }
@@ -34,7 +34,7 @@ struct ServerProcessTests {
     @Test func dropsClientsThatIgnoreTheCloseAtTheShutdownDeadline() async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(#"{"shutdown_timeout_ms": 300}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
+        let server = try await ServerProcess.start(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
         let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
         try await client.sendText("here")
         #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "here")
@@ -42,7 +42,7 @@ struct ServerProcessTests {
         #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1001)
         // We never answer the close: the server must still exit, soon after its deadline.
         let started = Date()
-        let (status, log) = server.waitForExit()
+        let (status, log) = try await server.waitForExit()
         #expect(status == 0, "\(log)")
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(log.contains("shutdown deadline passed"))
@@ -51,7 +51,7 @@ struct ServerProcessTests {
     @Test func servesTheSwiftPluginBuiltBySwiftPM() async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(#"{"plugin_config": {"wordstream": {"delay_ms": 1}}}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let server = try ServerProcess(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
+        let server = try await ServerProcess.start(arguments: ["--plugins", try Self.builtPluginDirectory(), "--config", config])
         let client = try await RawWebSocketClient.connect(port: server.port, path: "/wordstream")
         try await client.sendText("stream this")
         var chunks: [String] = []
@@ -68,7 +68,7 @@ struct ServerProcessTests {
         ])
         await client.close()
         server.signal(SIGTERM)
-        _ = server.waitForExit()
+        _ = try await server.waitForExit()
     }
 
     @Test(arguments: [
@@ -81,7 +81,7 @@ struct ServerProcessTests {
         (#"{"auth": {"hmac_secret_file": "/nonexistent"}}"#, "cannot read /nonexistent"),
         ("[1, 2", "is not valid JSON"),
     ])
-    func refusesABadConfigFileWithAClearMessage(content: String, message: String) throws {
+    func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(content.utf8).write(to: URL(fileURLWithPath: config))
         let process = Process()
@@ -91,8 +91,11 @@ struct ServerProcessTests {
         process.standardError = errors
         process.standardOutput = Pipe()
         try process.run()
-        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let log = try await blocking {
+            let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return log
+        }
         #expect(process.terminationStatus != 0)
         #expect(log.contains(message), "\(log)")
     }

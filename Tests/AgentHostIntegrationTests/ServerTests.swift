@@ -9,7 +9,7 @@ struct ServerTests {
     static func withEchoServer(configure: (inout ServerConfiguration) -> Void = { _ in },
                                _ body: (TestServer) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
         try await TestServer.with(pluginDirectory: directory, configure: configure, body)
     }
 

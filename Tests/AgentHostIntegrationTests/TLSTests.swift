@@ -9,9 +9,9 @@ import Testing
 /// certificate reloads on SIGHUP that refuse a bad pair.
 @Suite("TLS", .serialized)
 struct TLSTests {
-    static func echoDirectory() throws -> String {
+    static func echoDirectory() async throws -> String {
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
         return directory
     }
 
@@ -20,7 +20,7 @@ struct TLSTests {
         let live = try PluginFixtures.makeDirectory()
         try FileManager.default.copyItem(atPath: pki.certificate("server"), toPath: "\(live)/cert.pem")
         try FileManager.default.copyItem(atPath: pki.key("server"), toPath: "\(live)/key.pem")
-        let server = try ServerProcess(arguments: ["--plugins", try Self.echoDirectory(),
+        let server = try await ServerProcess.start(arguments: ["--plugins", try await Self.echoDirectory(),
                                                    "--tls-cert", "\(live)/cert.pem", "--tls-key", "\(live)/key.pem"])
         defer { server.signal(SIGKILL) }
         #expect(server.listeningLine == "agenthost listening on wss://127.0.0.1:\(server.port)")
@@ -78,7 +78,7 @@ struct TLSTests {
     @Test func mutualTLSMakesTheCertificateSubjectTheIdentity() async throws {
         let pki = try TestCertificates()
         let directory = try PluginFixtures.makeDirectory()
-        try PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
+        try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         let tls = try TLSContextProvider(settings: TLSSettings(
             certificateChainFile: pki.certificate("server"), privateKeyFile: pki.key("server"),
             clientCAFile: pki.caCertificate))

@@ -6,7 +6,7 @@ import Testing
 @Suite("agent protocol", .serialized)
 struct AgentProtocolTests {
     @Test func severalRunsShareOneSocketKeyedByRunID() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
             try await client.send(["type": "start", "run_id": "a", "task": "first task here"])
@@ -39,7 +39,7 @@ struct AgentProtocolTests {
     }
 
     @Test func refusalsAreErrorFramesWithDocumentedCodes() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
             func expectError(_ frame: [String: Any], _ code: String) async throws {
@@ -69,7 +69,7 @@ struct AgentProtocolTests {
     }
 
     @Test func binaryFramesAndPersistentGarbageCloseTheSocketWithRealCloseFrames() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let binary = try await AgentClient.connect(port: server.port, path: "/agents/native")
             try await binary.raw.sendBinary([1, 2, 3])
@@ -94,7 +94,7 @@ struct AgentProtocolTests {
     }
 
     @Test func aPatternRouteWithoutATeamIsRefused() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         // The host routes /agents/* to autogen-team, which refuses a path without a team: close 1011, no hello.
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/no-such-team") == .close(1011))
         // The refusal hurt nobody.
@@ -106,7 +106,7 @@ struct AgentProtocolTests {
 
     /// A typo in an agent route's config refuses the plugin with the key named; the others still load.
     @Test func aMistypedConfigKeyRefusesThePluginNamingTheKey() async throws {
-        let server = try AgentServer.start(native: ["token_delay_msec": 5])
+        let server = try await AgentServer.start(native: ["token_delay_msec": 5])
         // Without native-agent, /agents/native falls to autogen-team's /agents/* pattern, which has no team there.
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/native") == .close(1011))
         #expect(server.logText.contains("unknown config key token_delay_msec"))

@@ -13,7 +13,7 @@ struct AgentResumeTests {
     }
 
     @Test func resumeAfterADroppedSocketYieldsEveryFrameExactlyOnce() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await first.send(["type": "start", "run_id": "resume-1", "task": "Draft a plan for streaming."])
@@ -35,7 +35,7 @@ struct AgentResumeTests {
     }
 
     @Test func aRunGoesOnWhileItsClientIsAway() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let first = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
             try await first.send(["type": "start", "run_id": "away-1", "task": "Write a poem about WebSockets."])
@@ -56,7 +56,7 @@ struct AgentResumeTests {
         // Grace 3 s: the run is cancelled about 3 s after its socket went, forgotten about 3 s after that. The
         // resume comes at 4.5 s, in the middle of that window, so a busy machine does not tip it either way (with
         // 2 s and a resume at 3 s, a test process starved for a second came too late).
-        let server = try AgentServer.start(autogen: ["resume_grace_ms": 3000])
+        let server = try await AgentServer.start(autogen: ["resume_grace_ms": 3000])
         try await withTimeout(seconds: 30) {
             let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await first.send(["type": "start", "run_id": "gone-1", "task": "Draft a plan for streaming."])
@@ -83,7 +83,7 @@ struct AgentResumeTests {
     }
 
     @Test func resumingFromBeforeTheBufferIsAGapError() async throws {
-        let server = try AgentServer.start(autogen: ["buffer_frames": 8])
+        let server = try await AgentServer.start(autogen: ["buffer_frames": 8])
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
             try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets."])
@@ -110,7 +110,7 @@ struct AgentResumeTests {
             ]],
             "access": "authenticated",
         ]
-        let server = try AgentServer.start(serverConfig: auth)
+        let server = try await AgentServer.start(serverConfig: auth)
         let alice = ["Authorization: Bearer alice-key-0123456789"]
         let mallory = ["Authorization: Bearer mallory-key-0123456789"]
         try await withTimeout(seconds: 30) {

@@ -41,18 +41,18 @@ enum AgentServer {
 
     /// Every example team at /agents/<name>; user_proxy also at AutoGen Studio's /api/ws/runs/*.
     static func start(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
-                      cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:]) throws -> ServerProcess
+                      cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:]) async throws -> ServerProcess
     {
-        try self.startWithPlugins(workers: workers, autogen: extra, native: native, cAgent: cAgent,
+        try await self.startWithPlugins(workers: workers, autogen: extra, native: native, cAgent: cAgent,
                                   serverConfig: serverConfig).server
     }
 
     /// `start`, also returning the plugin directory (for deploys).
     static func startWithPlugins(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
                                  cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:])
-        throws -> (server: ServerProcess, plugins: String)
+        async throws -> (server: ServerProcess, plugins: String)
     {
-        let teams = try self.teams()
+        let teams = try await blocking { try self.teams() }
         var routes: [String: Any] = ["/api/ws/runs/*": ["team_file": "\(teams)/user_proxy.json"]]
         for name in ["assistant_streaming", "assistant_tool_call", "assistant_tool_reflect", "round_robin",
                      "user_proxy", "swarm_handoff", "slow", "crash", "hang"]
@@ -78,6 +78,6 @@ enum AgentServer {
             try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(plugins)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
         }
-        return (try ServerProcess(arguments: ["--plugins", plugins, "--config", path]), plugins)
+        return (try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", path]), plugins)
     }
 }

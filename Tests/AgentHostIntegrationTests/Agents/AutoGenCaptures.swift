@@ -36,7 +36,7 @@ enum AutoGenCaptures {
         throws
     {
         let shapes = ["system"] + frames.map(\.shape)
-        #expect(shapes == (try self.expectedShapes(raw: name)), sourceLocation: sourceLocation)
+        #expect(shapes == (try self.expectedShapes(raw: name)), "got \(shapes), ending \(frames.last?.object ?? [:])", sourceLocation: sourceLocation)
         let raw = try self.lines("\(name).raw.jsonl")
         let studio = try self.lines("\(name).studio.jsonl")
         for (index, (frame, item)) in zip(frames, raw).enumerated() {

@@ -8,7 +8,7 @@ import Testing
 @Suite("autogen-team hot reload", .serialized)
 struct AutoGenReloadTests {
     @Test func aRunInFlightFinishesOnTheOldVersionWhileNewSocketsGetTheNew() async throws {
-        let (server, plugins) = try AgentServer.startWithPlugins(workers: 1)
+        let (server, plugins) = try await AgentServer.startWithPlugins(workers: 1)
         try await withTimeout(seconds: 60) {
             let old = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await old.send(["type": "start", "run_id": "before-deploy", "task": "Draft a plan for streaming."])

@@ -16,7 +16,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func streamedAnswerMatchesTheCapture() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await self.run("assistant_streaming", task: "What is the capital of France?", on: server)
         try AutoGenCaptures.expectMatches(frames, capture: "agent_streaming")
         // Chunks carry the id of the message they build, as AutoGen's do.
@@ -25,7 +25,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func toolCallMatchesTheCaptureIncludingEventsStudioDrops() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await self.run("assistant_tool_call", task: "What's the weather in Paris?", on: server)
         try AutoGenCaptures.expectMatches(frames, capture: "agent_tool_call")
         #expect(frames.contains { $0.shape == "message:ThoughtEvent" })
@@ -36,13 +36,13 @@ struct AutoGenTeamTests {
     }
 
     @Test func roundRobinTeamMatchesTheCapture() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await self.run("round_robin", task: "Write a poem about WebSockets.", on: server)
         try AutoGenCaptures.expectMatches(frames, capture: "team_round_robin")
     }
 
     @Test func handoffMatchesTheCapture() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await self.run("swarm_handoff", task: "Change my flight.", on: server)
         try AutoGenCaptures.expectMatches(frames, capture: "swarm_handoff")
     }
@@ -50,7 +50,7 @@ struct AutoGenTeamTests {
     /// Unlike Studio (whose capture shows input_request overtaking queued chunks), the request comes in stream
     /// order, after every chunk before it, and carries AutoGen's request_id.
     @Test func userInputRoundTripMatchesTheCaptureInStreamOrder() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await self.run("user_proxy", task: "Draft a plan for streaming.", on: server,
                                         answer: "Looks good. APPROVE")
         try AutoGenCaptures.expectMatches(frames, capture: "team_user_proxy")
@@ -62,7 +62,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func stopMidStreamEndsTheRunWithOneCancelledCompletion() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/slow")
             try await client.send(["type": "start", "task": "Write a poem about WebSockets."])
@@ -84,7 +84,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func aKilledWorkerEndsItsRunWithAnErrorAndTheNextRunWorks() async throws {
-        let server = try AgentServer.start(workers: 1)
+        let server = try await AgentServer.start(workers: 1)
         let crashed = try await self.run("crash", task: "go", on: server)
         let end = try #require(crashed.last)
         #expect(end.type == "completion" && end.status == "error")
@@ -96,7 +96,8 @@ struct AutoGenTeamTests {
     }
 
     @Test func aHungWorkerIsKilledAndReplaced() async throws {
-        let server = try AgentServer.start(workers: 1, autogen: ["hang_timeout_ms": 1000])
+        // 3 s: a worker busy with its first run on a starved machine went a second without answering pings.
+        let server = try await AgentServer.start(workers: 1, autogen: ["hang_timeout_ms": 3000])
         let hung = try await self.run("hang", task: "go", on: server)
         let end = try #require(hung.last)
         #expect(end.type == "completion" && end.status == "error")
@@ -106,7 +107,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func anUnansweredInputRequestTimesOut() async throws {
-        let server = try AgentServer.start(autogen: ["input_timeout_ms": 300])
+        let server = try await AgentServer.start(autogen: ["input_timeout_ms": 300])
         let frames = try await self.run("user_proxy", task: "Draft a plan for streaming.", on: server)
         let end = try #require(frames.last)
         #expect(end.type == "completion" && end.status == "timeout")
@@ -114,7 +115,7 @@ struct AutoGenTeamTests {
     }
 
     @Test func fiftyConcurrentRunsAllComplete() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let results = try await withThrowingTaskGroup(of: [AgentFrame].self) { group in
             for _ in 0..<50 {
                 group.addTask { try await self.run("round_robin", task: "Write a poem about WebSockets.", on: server) }
@@ -131,7 +132,7 @@ struct AutoGenTeamTests {
         let teamFile = try AgentServer.teams() + "/assistant_streaming.json"
         let team = try String(contentsOfFile: teamFile, encoding: .utf8)
         for allowed in [false, true] {
-            let server = try AgentServer.start(autogen: ["allow_client_team_config": allowed])
+            let server = try await AgentServer.start(autogen: ["allow_client_team_config": allowed])
             let frames = try await withTimeout(seconds: 30) {
                 let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
                 defer { Task { await client.close() } }
@@ -146,7 +147,7 @@ struct AutoGenTeamTests {
     /// A broken set-up (here: a "python" that exits at once) is refused at load with a clear message, without a
     /// respawn loop, and hurts nobody else.
     @Test func aBrokenPythonIsRefusedAtLoad() async throws {
-        let server = try AgentServer.start(workers: 1, autogen: ["python": "/bin/false", "start_timeout_ms": 2000])
+        let server = try await AgentServer.start(workers: 1, autogen: ["python": "/bin/false", "start_timeout_ms": 2000])
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/round_robin") == .http(404))
         let log = server.logText
         #expect(log.contains("no AutoGen worker became ready"))
@@ -161,7 +162,7 @@ struct AutoGenTeamTests {
     /// A team AutoGen cannot load refuses the plugin at load, naming the route and AutoGen's reason.
     @Test func aTeamAutoGenCannotLoadRefusesThePluginNamingTheRoute() async throws {
         let bogus: [String: Any] = ["provider": "autogen_agentchat.teams.NoSuchTeam", "config": [:]]
-        let server = try AgentServer.start(autogen: ["routes": ["/agents/bogus": ["team": bogus]]])
+        let server = try await AgentServer.start(autogen: ["routes": ["/agents/bogus": ["team": bogus]]])
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/bogus") == .http(404))
         #expect(server.logText.contains("route /agents/bogus: AutoGen cannot load its team"))
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/native") == .none)

@@ -5,7 +5,7 @@ import Testing
 @Suite("C agent", .serialized)
 struct CAgentTests {
     @Test func streamedEchoMatchesTheStreamingCapture() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
             // An echo agent: with the capture's answer as the task, the stream has the capture's shape.
@@ -19,7 +19,7 @@ struct CAgentTests {
     }
 
     @Test func stopMidStreamAndProtocolErrors() async throws {
-        let server = try AgentServer.start(cAgent: ["token_delay_ms": 50])
+        let server = try await AgentServer.start(cAgent: ["token_delay_ms": 50])
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
             // 60 tokens, 50 ms apart: the stop after the 2nd lands mid-stream even on a loaded machine.
@@ -46,7 +46,7 @@ struct CAgentTests {
     }
 
     @Test func aBadTokenDelayRefusesTheCPluginWithItsReason() async throws {
-        let server = try AgentServer.start(cAgent: ["token_delay_ms": "fast"])
+        let server = try await AgentServer.start(cAgent: ["token_delay_ms": "fast"])
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/c") != .none)
         #expect(server.logText.contains("token_delay_ms must be a whole number of milliseconds"))
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/native") == .none)

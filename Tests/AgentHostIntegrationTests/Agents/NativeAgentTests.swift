@@ -17,7 +17,7 @@ struct NativeAgentTests {
     }
 
     @Test func everyFrameTypeWithAutoGenShapedPayloads() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         let frames = try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
             try await client.send(["type": "start", "task": "count these four words"])

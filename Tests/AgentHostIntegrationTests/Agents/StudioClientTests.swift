@@ -13,7 +13,7 @@ struct StudioClientTests {
     ] }
 
     @Test func inputRoundTripAsStudioDoesIt() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/api/ws/runs/42")
             try await client.send(["type": "ping"])
@@ -38,7 +38,7 @@ struct StudioClientTests {
     }
 
     @Test func stopWhileAwaitingInputEndsWithCompletionAndARealClose() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/api/ws/runs/43")
             try await client.send(Self.studioStart)
@@ -58,7 +58,7 @@ struct StudioClientTests {
     }
 
     @Test func malformedFramesGetStudiosErrorFrames() async throws {
-        let server = try AgentServer.start()
+        let server = try await AgentServer.start()
         try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/api/ws/runs/44")
             try await client.raw.sendText("this is not json")

@@ -26,6 +26,12 @@ enum PluginFixtures {
     /// Compiles `source` into `directory/output` as a shared object with mode 0755.
     @discardableResult
     static func compile(source: String, into directory: String, as output: String, defines: [String] = [])
+        async throws -> String
+    {
+        try await blocking { try self.compileNow(source: source, into: directory, as: output, defines: defines) }
+    }
+
+    private static func compileNow(source: String, into directory: String, as output: String, defines: [String])
         throws -> String
     {
         let destination = "\(directory)/\(output)"
@@ -47,20 +53,20 @@ enum PluginFixtures {
 
     /// Compiles a fixture from Tests/AgentHostIntegrationTests/Fixtures.
     @discardableResult
-    static func compileFixture(_ name: String, into directory: String, as output: String? = nil) throws -> String {
-        try self.compile(source: "\(fixtureDirectory)/\(name).c", into: directory, as: output ?? "\(name).so")
+    static func compileFixture(_ name: String, into directory: String, as output: String? = nil) async throws -> String {
+        try await self.compile(source: "\(fixtureDirectory)/\(name).c", into: directory, as: output ?? "\(name).so")
     }
 
     /// Compiles the versioned echo fixture; its replies start with "<tag>:".
     @discardableResult
-    static func compileVersionedEcho(tag: String, into directory: String, as output: String) throws -> String {
-        try self.compile(source: "\(fixtureDirectory)/versioned_echo.c", into: directory, as: output,
+    static func compileVersionedEcho(tag: String, into directory: String, as output: String) async throws -> String {
+        try await self.compile(source: "\(fixtureDirectory)/versioned_echo.c", into: directory, as: output,
                          defines: ["VERSION_TAG=\"\(tag)\""])
     }
 
     /// Compiles the real echo plugin from Plugins/echo/echo.c.
     @discardableResult
-    static func compileEcho(into directory: String, as output: String = "echo.so") throws -> String {
-        try self.compile(source: echoSource, into: directory, as: output)
+    static func compileEcho(into directory: String, as output: String = "echo.so") async throws -> String {
+        try await self.compile(source: echoSource, into: directory, as: output)
     }
 }

@@ -32,7 +32,12 @@ final class ServerProcess: @unchecked Sendable {
         return path
     }
 
-    init(arguments: [String]) throws {
+    /// Starts the server and waits (off the cooperative pool) for its listening line.
+    static func start(arguments: [String]) async throws -> ServerProcess {
+        try await blocking { try ServerProcess(arguments: arguments) }
+    }
+
+    private init(arguments: [String]) throws {
         self.process.executableURL = URL(fileURLWithPath: try Self.product("agenthost"))
         self.process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
         let output = Pipe()
@@ -95,9 +100,12 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Waits for the process to exit and returns its status and everything it logged.
-    func waitForExit() -> (status: Int32, log: String) {
-        self.process.waitUntilExit()
-        usleep(50_000)  // let the readability handler take the last bytes
+    func waitForExit() async throws -> (status: Int32, log: String) {
+        let process = self.process
+        try await blocking {
+            process.waitUntilExit()
+            usleep(50_000)  // let the readability handler take the last bytes
+        }
         return (self.process.terminationStatus, self.logText)
     }
 
