@@ -210,6 +210,25 @@ struct HotReloadTests {
         #expect(reply.text == "v1:still here", "got opcode \(reply.opcode), close \(reply.closeCode.map(String.init) ?? "-")")
     }
 
+    /// A connection whose on_open is still running when its plugin is removed is drained like any other: served
+    /// until it closes. (When on_open ran between "reserved" and "open", the drain saw nothing pending, and the
+    /// newcomer got 1012 at once — or its instance was dropped under on_open.)
+    @Test func aConnectionStillOpeningWhenItsPluginIsRemovedIsDrainedToo() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/versioned_echo.c", into: directory,
+                                         as: "versioned.so", defines: ["VERSION_TAG=\"v1\"", "OPEN_DELAY_MS=500"])
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory])
+        defer { server.signal(SIGKILL) }
+        // The 101 is out before on_open runs: for the next 500 ms this connection is opening.
+        let opening = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
+        #expect(unlink("\(directory)/versioned.so") == 0)
+        server.signal(SIGHUP)
+        try await opening.sendText("opened during the drain")
+        let reply = try await withTimeout { try await opening.readMessageOrClose() }
+        #expect(reply.text == "v1:opened during the drain",
+                "got opcode \(reply.opcode), close \(reply.closeCode.map(String.init) ?? "-")")
+    }
+
     // (f)
     @Test func twoHundredReloadsGrowMemoryBoundedly() async throws {
         let (server, directory) = try await Self.start()

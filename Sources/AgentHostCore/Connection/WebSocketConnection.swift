@@ -103,18 +103,16 @@ public final class WebSocketConnection: @unchecked Sendable {
         frame.writeBytes(bytes)
         WebSocketFrameWriter.finishFrame(&frame, opcode: kind == .text ? .text : .binary)
 
-        if self.onEventLoop && self.callsInTransit.load(ordering: .relaxed) == 0 {
+        if self.mayActNow {
             guard let handler = self.handler else { return .closed }
             return handler.writeFrame(frame)
         }
         let message = frame
         let inTransit = self.bytesInTransit.add(bytes.count, ordering: .relaxed).newValue
         let blocked = inTransit > self.configuration.outboundHighWatermark || self.channelBlocked.load(ordering: .relaxed)
-        self.callsInTransit.add(1, ordering: .relaxed)
-        self.eventLoop.execute {
-            self.callsInTransit.subtract(1, ordering: .relaxed)
-            self.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
-            guard let handler = self.handler else { return }
+        self.enqueueInOrder { connection in
+            connection.bytesInTransit.subtract(message.readableBytes, ordering: .relaxed)
+            guard let handler = connection.handler else { return }
             let status = handler.writeFrame(message)
             // BACKPRESSURE promises an on_writable. If the channel drained meanwhile, no writability change is
             // coming: the handler announces writable on its own.
@@ -135,14 +133,10 @@ public final class WebSocketConnection: @unchecked Sendable {
         guard CloseCode.isSendable(code), reason.utf8.count <= 123 else { return .badArgument }
         if self.isClosing { return .closed }
         // In order with sends: a close made after a send must not overtake it on its way to the loop.
-        if self.onEventLoop && self.callsInTransit.load(ordering: .relaxed) == 0 {
+        if self.mayActNow {
             self.handler?.initiateClose(code: code, reason: reason)
-            return .ok
-        }
-        self.callsInTransit.add(1, ordering: .relaxed)
-        self.eventLoop.execute {
-            self.callsInTransit.subtract(1, ordering: .relaxed)
-            self.handler?.initiateClose(code: code, reason: reason)
+        } else {
+            self.enqueueInOrder { $0.handler?.initiateClose(code: code, reason: reason) }
         }
         return .ok
     }
@@ -167,6 +161,23 @@ public final class WebSocketConnection: @unchecked Sendable {
         for (id, timer) in pending {
             timer.task.cancel()
             self.handBack(timerID: id, context: timer.context)
+        }
+    }
+
+    // MARK: Ordering sends and closes
+
+    /// A send or close may act at once only on the loop, and only when none made before it (on another thread)
+    /// is still on its way there.
+    @inline(__always)
+    private var mayActNow: Bool { self.onEventLoop && self.callsInTransit.load(ordering: .relaxed) == 0 }
+
+    /// Runs `body` on the loop after every send and close queued before it. The plugin orders its own calls (one
+    /// thread, or its lock), and that order makes this count's increment visible to a later call on the loop.
+    private func enqueueInOrder(_ body: @escaping @Sendable (WebSocketConnection) -> Void) {
+        self.callsInTransit.add(1, ordering: .relaxed)
+        self.eventLoop.execute {
+            self.callsInTransit.subtract(1, ordering: .relaxed)
+            body(self)
         }
     }
 

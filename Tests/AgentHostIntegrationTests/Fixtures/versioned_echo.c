@@ -28,11 +28,24 @@ static void versioned_message(void *instance, void *conn_data, agenthost_conn_t 
     versioned_host->send(conn, kind, (const uint8_t *)reply, (size_t)prefix + len);
 }
 
+#ifdef OPEN_DELAY_MS
+/* -DOPEN_DELAY_MS=N: on_open takes N ms, so a reload can land while a connection is still opening. */
+#include <unistd.h>
+static agenthost_status_t versioned_open(void *instance, agenthost_conn_t conn, const agenthost_open_info_v1 *info,
+                                         void **conn_data) {
+    (void)instance; (void)conn; (void)info; (void)conn_data;
+    usleep(OPEN_DELAY_MS * 1000);
+    return AGENTHOST_OK;
+}
+#else
+#define versioned_open fixture_open
+#endif
+
 static const char *const versioned_routes[] = {"/versioned"};
 static const agenthost_plugin_v1 versioned_descriptor = {
     .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR, .abi_minor = AGENTHOST_ABI_MINOR,
     .name = "versioned", .version = VERSION_TAG, .routes = versioned_routes, .route_count = 1,
-    .instance_create = versioned_create, .instance_drop = fixture_drop, .on_open = fixture_open,
+    .instance_create = versioned_create, .instance_drop = fixture_drop, .on_open = versioned_open,
     .on_message = versioned_message, .on_event = fixture_event, .on_writable = 0, .on_error = 0,
     .on_close = fixture_close};
 
