@@ -16,6 +16,7 @@ import NIOCore
 ///   "drain_timeout_ms": 30000,
 ///   "allowlist": "/etc/agenthost/plugins.sha256",
 ///   "admin_token": "(or AGENTHOST_ADMIN_TOKEN in the environment)",
+///   "admin_trust_loopback": false,
 ///   "max_header_size": 16384,
 ///   "max_connections": 10000,
 ///   "max_connections_per_address": 256,
@@ -88,6 +89,7 @@ struct ConfigFile {
         self.drainTimeout = try reader.int("drain_timeout_ms", min: 0).map { Double($0) / 1000 }
         self.allowlist = try reader.string("allowlist")
         self.adminToken = try reader.string("admin_token")
+        if let v = try reader.bool("admin_trust_loopback") { self.server.adminTrustsLoopback = v }
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }
         if let v = try reader.int("max_connections", min: 0) { self.server.maxConnections = v }
         if let v = try reader.int("max_connections_per_address", min: 0) { self.server.maxConnectionsPerAddress = v }
@@ -112,7 +114,12 @@ struct ConfigFile {
                 try route.rejectUnknown()
             }
         }
-        if let v = try reader.milliseconds("handshake_timeout_ms") { self.server.handshakeTimeout = v }
+        if let v = try reader.milliseconds("handshake_timeout_ms") {
+            self.server.handshakeTimeout = v
+            self.server.http.requestTimeout = v
+        }
+        if let v = try reader.milliseconds("keepalive_timeout_ms") { self.server.http.keepAliveTimeout = v }
+        if let v = try reader.int("max_request_body_size", min: 0) { self.server.http.maxBodySize = v }
         if let v = try reader.milliseconds("shutdown_timeout_ms") { self.server.shutdownTimeout = v }
         if let v = try reader.milliseconds("slow_callback_ms") { self.server.webSocket.slowCallbackThreshold = v }
         if let ws = try reader.object("websocket") {

@@ -107,7 +107,13 @@ struct ServeCommand: AsyncParsableCommand {
 
         Self.raiseOpenFileLimit(logger: logger)
 
-        server.adminToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"] ?? file.adminToken
+        let environmentToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        server.adminToken = environmentToken ?? file.adminToken
+        if server.adminToken == nil && !server.adminTrustsLoopback {
+            logger.notice(
+                "admin routes (/plugins, /metrics) answer nobody: set admin_token (or AGENTHOST_ADMIN_TOKEN), or admin_trust_loopback for local development"
+            )
+        }
         let certificate = self.tlsCert ?? file.tlsCert
         let key = self.tlsKey ?? file.tlsKey
         if certificate != nil || key != nil {

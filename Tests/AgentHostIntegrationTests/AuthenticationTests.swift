@@ -87,6 +87,53 @@ struct AuthenticationTests {
         }
     }
 
+    /// The token entry is never selected: before, an offer of the token alone got it back in the 101 (where proxies
+    /// log it) and the plugin was handed it as its subprotocol.
+    @Test func aTokenOfferedAsTheOnlySubprotocolIsNeitherEchoedNorHandedOn() async throws {
+        try await Self.withAuthServer { server, opens in
+            let token = try Self.token()
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            let status = try await withTimeout {
+                try await client.handshake(path: "/recorder", extraHeaders: ["Sec-WebSocket-Protocol: bearer.\(token)"])
+            }
+            #expect(status == 400)
+            let body = try await withTimeout { try await client.readToEnd() }
+            #expect(!client.handshakeResponse.contains(token) && !body.contains(token))
+            #expect(body.contains("offer a subprotocol beside it"), "\(body)")
+            #expect(opens().isEmpty)
+        }
+    }
+
+    /// `/probe/secret` needs a scope the client lacks, the rest of `/probe/*` is public. Before, every other spelling
+    /// of the secret path reached the pattern's plugin under the public policy.
+    @Test func otherSpellingsOfAProtectedPathDoNotGetThePatternsPolicy() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/lifecycle_recorder.c",
+                                         into: directory, as: "probe.so", defines: [#"RECORDER_ROUTE="/probe/*""#])
+        let authenticator = try await TokenAuthenticatorTests.hmacAuthenticator()
+        try await TestServer.with(pluginDirectory: directory, configure: {
+            $0.authenticator = authenticator
+            $0.routePolicies["/probe/secret"] = RoutePolicy(access: .scopes(["admin"]))
+            $0.routePolicies["/probe/*"] = RoutePolicy(access: .open)
+        }) { server in
+            let token = "Authorization: Bearer \(try Self.token())"
+            func status(_ path: String) async throws -> Int {
+                let client = try await RawWebSocketClient.connectTCP(port: server.port)
+                defer { Task { await client.close() } }
+                return try await withTimeout { try await client.handshake(path: path, extraHeaders: [token]) }
+            }
+            #expect(try await status("/probe/open") == 101)
+            #expect(try await status("/probe/secret") == 403)
+            #expect(try await status("/probe/Secret") == 403)
+            for path in ["/probe/secret/", "/probe//secret", "/probe/%73ecret", "/probe/./secret", "/probe/x/../secret",
+                         "/probe/secret%00", "/probe/secret%2F", "/probe\\secret", "/probe/%2e%2e/secret"] {
+                #expect(try await status(path) == 400, "\(path)")
+            }
+            // Percent-encoding of what must be encoded is fine.
+            #expect(try await status("/probe/a%20b") == 101)
+        }
+    }
+
     @Test func queryTokensWorkWhenEnabledAndNeverReachThePlugin() async throws {
         try await Self.withAuthServer(queryTokens: true) { server, opens in
             let client = try await RawWebSocketClient.connect(

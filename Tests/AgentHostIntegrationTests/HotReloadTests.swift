@@ -15,10 +15,13 @@ final class Counter: Sendable {
 @Suite("Hot reload", .serialized)
 struct HotReloadTests {
     /// A plugin directory with the versioned echo at `tag`, and a server on it.
-    static func start(tag: String = "v1", arguments: [String] = []) async throws -> (ServerProcess, String) {
+    static func start(tag: String = "v1", arguments: [String] = [], environment: [String: String] = [:])
+        async throws -> (ServerProcess, String)
+    {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileVersionedEcho(tag: tag, into: directory, as: "versioned.so")
-        let server = try await ServerProcess.start(arguments: ["--plugins", directory] + arguments)
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory] + arguments,
+                                                   environment: environment)
         return (server, directory)
     }
 
@@ -289,16 +292,27 @@ struct HotReloadTests {
         #expect(try await Self.versionOfNewConnection(port: server.port) == "v1")
     }
 
-    /// Tests reach the server over loopback only, so this shows the loopback path; the token path for other peers
-    /// is covered by AdminAccessTests.
-    @Test func pluginsListingAnswersLoopbackPeersWithEveryGeneration() async throws {
+    /// Admin routes answer the admin token only: a same-host reverse proxy makes every client a loopback peer, so
+    /// loopback alone is trusted only when the operator opts in.
+    @Test func pluginsListingNeedsTheAdminTokenEvenFromLoopback() async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(#"{"admin_token": "s3cret"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let (server, _) = try await Self.start(arguments: ["--config", config])
+        let (server, _) = try await Self.start(arguments: ["--config", config], environment: ["AGENTHOST_ADMIN_TOKEN": ""])
         defer { server.signal(SIGKILL) }
-        let (status, body) = try await server.get("/plugins")
+        #expect(try await server.get("/plugins").status == 403)
+        #expect(try await server.get("/metrics").status == 403)
+        #expect(try await server.get("/plugins", headers: ["Authorization: Bearer wrong"]).status == 403)
+        let (status, body) = try await server.get("/plugins", headers: ["Authorization: Bearer s3cret"])
         #expect(status == 200)
         #expect(body.contains(#""name":"versioned""#))
         #expect(body.contains(#""state":"serving""#))
+    }
+
+    @Test func loopbackTrustIsTheOperatorsChoice() async throws {
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Data(#"{"admin_trust_loopback": true}"#.utf8).write(to: URL(fileURLWithPath: config))
+        let (server, _) = try await Self.start(arguments: ["--config", config], environment: ["AGENTHOST_ADMIN_TOKEN": ""])
+        defer { server.signal(SIGKILL) }
+        #expect(try await server.get("/plugins").status == 200)
     }
 }

@@ -83,6 +83,34 @@ struct LimitsTests {
         }
     }
 
+    /// Before, only whole messages were counted: 100,000 pings got 100,000 pongs and 200,000 empty continuation
+    /// frames were read without a word.
+    @Test(arguments: ["pings", "empty continuations"])
+    func pingsAndEmptyFragmentsCountAgainstTheRate(flood: String) async throws {
+        try await Self.withRecorder(configure: {
+            $0.webSocket.maxMessagesPerSecond = 20
+            $0.webSocket.messageBurst = 5
+        }) { server, _ in
+            let flooder = try await RawWebSocketClient.connect(port: server.port, path: "/recorder")
+            var bytes: [UInt8] = []
+            if flood == "pings" {
+                for _ in 0..<200 { bytes += RawWebSocketClient.encode(opcode: 0x9, payload: []) }
+            } else {
+                bytes += RawWebSocketClient.encode(opcode: 0x1, payload: [], fin: false)
+                for _ in 0..<200 { bytes += RawWebSocketClient.encode(opcode: 0x0, payload: [], fin: false) }
+            }
+            try await flooder.sendRaw(bytes)  // one write: one burst, however busy the machine is
+            var pongs = 0
+            while true {
+                let frame = try await withTimeout { try await flooder.readFrame() }
+                if frame.opcode == 0xA { pongs += 1; continue }
+                #expect(frame.closeCode == 1008, "\(frame)")
+                break
+            }
+            #expect(pongs <= 5, "\(pongs) pings were answered")
+        }
+    }
+
     @Test func refusesBrowserOriginsNotAllowedOnTheRouteWith403() async throws {
         try await Self.withRecorder(configure: {
             $0.routePolicies["/recorder"] = RoutePolicy(allowedOrigins: ["https://app.example.com"])
@@ -122,7 +150,7 @@ struct RefusalMetricsTests {
         /// Waits for the one allowed slot, then asks for `path`.
         func get(_ path: String) async throws -> (Int, String) {
             for _ in 0..<200 {
-                let answer = try await server.get(path)
+                let answer = try await server.get(path, headers: [ServerProcess.adminHeader])
                 if answer.status != 429 { return answer }
                 try await Task.sleep(for: .milliseconds(10))
             }

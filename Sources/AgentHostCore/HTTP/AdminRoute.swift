@@ -12,10 +12,14 @@ extension AdminRoute {
 }
 
 /// Who may call admin routes.
+///
+/// Requests bearing the admin token. Loopback peers only when the operator says so (`admin_trust_loopback`): a
+/// reverse proxy or any other local process relays requests from loopback, so loopback says nothing about who asks.
 enum AdminAccess {
-    /// Loopback peers always; others only with `Authorization: Bearer <token>` matching `token`.
-    static func allows(remoteIP: String?, authorization: String?, token: String?) -> Bool {
-        if let ip = remoteIP, ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.") { return true }
+    static func allows(remoteIP: String?, authorization: String?, token: String?, trustLoopback: Bool) -> Bool {
+        if trustLoopback, let ip = remoteIP, ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.") {
+            return true
+        }
         guard let token, !token.isEmpty, let authorization, authorization.hasPrefix("Bearer ") else { return false }
         return ConstantTime.equals(Array(authorization.utf8.dropFirst(7)), Array(token.utf8))
     }

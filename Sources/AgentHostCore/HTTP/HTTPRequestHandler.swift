@@ -6,6 +6,9 @@ import NIOHTTP1
 ///
 /// Malformed HTTP never reaches this handler: NIO's `HTTPServerProtocolErrorHandler` answers it with 400 and
 /// closes the connection.
+///
+/// It keeps the connection's `RequestDeadlineHandler` informed, so a slow body or an idle kept-alive connection is
+/// closed, and refuses bodies over `maxBodySize` with 413 (no route here takes a body: what comes is dropped).
 final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -13,23 +16,48 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let router: Router
     private let adminRoutes: [String: any AdminRoute]
     private let adminToken: String?
+    private let adminTrustsLoopback: Bool
+    private let limits: HTTPLimits
+    private let deadline: RequestDeadlineHandler?
     private var request: HTTPRequestHead?
+    private var bodyBytes = 0
+    /// Set once a request was refused for its size: the rest of the connection is ignored until it closes.
+    private var refused = false
+    /// Counts request heads, so an answer finished late does not re-arm the keep-alive deadline of a newer request.
+    private var requestsSeen = 0
 
-    init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil) {
+    init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil,
+         adminTrustsLoopback: Bool = false, limits: HTTPLimits = HTTPLimits(),
+         deadline: RequestDeadlineHandler? = nil) {
         self.router = router
         self.adminRoutes = adminRoutes
         self.adminToken = adminToken
+        self.adminTrustsLoopback = adminTrustsLoopback
+        self.limits = limits
+        self.deadline = deadline
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.refused else { return }
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
             self.request = head
-        case .body:
-            break  // no route here takes a body; it is read and dropped
+            self.bodyBytes = 0
+            self.requestsSeen += 1
+            // The head is in; the body (if any) gets the request timeout.
+            self.deadline?.arm(.request, in: self.limits.requestTimeout)
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > self.limits.maxBodySize {
+                self.refuseTooLarge(context: context, head: head)
+            }
+        case .body(let chunk):
+            self.bodyBytes += chunk.readableBytes  // no route here takes a body; it is counted and dropped
+            if self.bodyBytes > self.limits.maxBodySize, let head = self.request {
+                self.refuseTooLarge(context: context, head: head)
+            }
         case .end:
             guard let head = self.request else { return }
             self.request = nil
+            self.deadline?.disarm()
             if let route = self.adminRoutes[String(head.uri.requestPath)] {
                 self.answerAdmin(context: context, head: head, route: route)
                 return
@@ -65,10 +93,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard AdminAccess.allows(remoteIP: context.channel.remoteAddress?.ipAddress,
-                                 authorization: head.headers.first(name: "authorization"), token: self.adminToken)
+                                 authorization: head.headers.first(name: "authorization"), token: self.adminToken,
+                                 trustLoopback: self.adminTrustsLoopback)
         else {
+            Refusals.count(.forbidden)
             self.respond(context: context, head: head, status: .forbidden,
-                         body: #"{"error":"admin routes answer loopback peers or the admin token"}"#)
+                         body: #"{"error":"admin routes need 'Authorization: Bearer <admin_token>'"}"#)
             return
         }
         let promise = context.eventLoop.makePromise(of: String.self)
@@ -76,15 +106,53 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let contentType = route.contentType
         promise.futureResult.whenSuccess { body in
-            let (_, context) = loopBound.value
-            HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: .ok,
-                                     body: body, keepAlive: head.isKeepAlive, contentType: contentType)
+            let (handler, context) = loopBound.value
+            let done = HTTPResponseWriter.write(context: context, version: head.version, method: head.method,
+                                                status: .ok, body: body, keepAlive: head.isKeepAlive,
+                                                contentType: contentType)
+            if head.isKeepAlive { handler.awaitNextRequest(after: done) }
         }
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus,
                          body: String) {
-        HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: status,
-                                 body: body, keepAlive: head.isKeepAlive && status.code < 400)
+        let keepAlive = head.isKeepAlive && status.code < 400
+        let done = HTTPResponseWriter.write(context: context, version: head.version, method: head.method,
+                                            status: status, body: body, keepAlive: keepAlive)
+        if keepAlive { self.awaitNextRequest(after: done) }
     }
+
+    /// Once the answer is out, the client has the keep-alive timeout to send its next request's head.
+    private func awaitNextRequest(after written: EventLoopFuture<Void>) {
+        let answered = self.requestsSeen
+        let loopBound = NIOLoopBound(self, eventLoop: written.eventLoop)
+        written.whenSuccess {
+            let handler = loopBound.value
+            // A pipelined request may already be in (its head re-armed the deadline for its body).
+            guard handler.requestsSeen == answered, handler.request == nil else { return }
+            handler.deadline?.arm(.keepAlive, in: handler.limits.keepAliveTimeout)
+        }
+    }
+
+    private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        self.refused = true
+        self.request = nil
+        self.deadline?.disarm()
+        Refusals.count(.tooLarge)
+        HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: .payloadTooLarge,
+                                 body: HTTPResponseWriter.errorBody("request bodies over \(self.limits.maxBodySize) bytes are refused"),
+                                 keepAlive: false)
+    }
+}
+
+/// Limits on plain HTTP requests (those that do not upgrade).
+public struct HTTPLimits: Sendable {
+    /// A request's body must be in within this time from its head.
+    public var requestTimeout: TimeAmount = .seconds(10)
+    /// A kept-alive connection must send its next request's head within this time of the last answer.
+    public var keepAliveTimeout: TimeAmount = .seconds(5)
+    /// Larger request bodies get 413 and the connection is closed.
+    public var maxBodySize: Int = 64 << 10
+
+    public init() {}
 }

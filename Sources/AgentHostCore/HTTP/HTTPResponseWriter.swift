@@ -3,9 +3,12 @@ import NIOHTTP1
 
 /// Writes a complete small JSON response; shared by the handlers that answer plain HTTP.
 enum HTTPResponseWriter {
+    /// Returns when the response is written (before the connection is closed, when it is not kept alive).
+    @discardableResult
     static func write(context: ChannelHandlerContext, version: HTTPVersion, method: HTTPMethod,
                       status: HTTPResponseStatus, body: String, keepAlive: Bool,
-                      extraHeaders: [(String, String)] = [], contentType: String = "application/json") {
+                      extraHeaders: [(String, String)] = [],
+                      contentType: String = "application/json") -> EventLoopFuture<Void> {
         var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "content-type", value: contentType)
         headers.add(name: "content-length", value: "\(body.utf8.count)")
@@ -23,6 +26,7 @@ enum HTTPResponseWriter {
             let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
             done.whenComplete { _ in loopBound.value.close(promise: nil) }
         }
+        return done
     }
 
     static func errorBody(_ message: String) -> String {

@@ -10,6 +10,11 @@ import NIOSSL
 ///
 /// It exists because NIO's typed upgrader, when no upgrader accepts a request that asked to upgrade, consumes the
 /// request without passing it on: nothing after it could answer.
+///
+/// Once it has passed an accepted upgrade request on, it never opens what follows: when the upgrader removes the
+/// HTTP decoder, the decoder forwards the bytes it had not parsed (a client's first frames, sent in the same segment
+/// as the request) as a raw `ByteBuffer` through this handler, which is removed only later. The upgrader buffers
+/// them and replays them to the WebSocket decoder, so they must go through untouched.
 final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -22,6 +27,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         case refusing(head: HTTPRequestHead, status: HTTPResponseStatus, message: String, ended: Bool)
         /// Waiting for the authenticator; the request's parts wait here.
         case authenticating(head: HTTPRequestHead, buffered: [HTTPServerRequestPart])
+        /// An accepted upgrade request went on to the upgrader: from now on inbound data may be raw bytes (see
+        /// above), so nothing is unwrapped, only passed on.
+        case upgrading
     }
 
     private let router: Router
@@ -39,6 +47,10 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .upgrading = self.state {
+            context.fireChannelRead(data)
+            return
+        }
         let part = Self.unwrapInboundIn(data)
         switch self.state {
         case .refusing(let head, let status, let message, _):
@@ -53,6 +65,8 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             return
         case .idle:
             break
+        case .upgrading:
+            preconditionFailure("handled above")
         }
         guard case .head(let head) = part else {
             context.fireChannelRead(data)
@@ -80,6 +94,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             default: Refusals.count(.badHandshake)
             }
             self.refuse(head, status, message)
+            if Self.announcesBody(head) {
+                // Its body would be read and dropped until it ends: answer now and close instead.
+                self.state = .refusing(head: head, status: status, message: message, ended: true)
+                self.sendRefusal(context: context)
+            }
             return
         }
         let certificateIdentity = self.clientCertificateIdentity(context: context)
@@ -89,7 +108,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
                 return
             }
             self.selected.identity = certificateIdentity ?? .anonymous
-            self.selected.subprotocol = Self.selectSubprotocol(head, excluding: nil)
+            self.state = .upgrading
             context.fireChannelRead(data)
             return
         }
@@ -122,13 +141,10 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
                                            status: .serviceUnavailable, message: "this route is being replaced; retry")
             return
         }
-        var tokenProtocol: String?
-        if case .authenticated(let identity, let carrier) = result {
+        if case .authenticated(let identity, _) = result {
             self.selected.identity = identity
-            tokenProtocol = carrier
         }
-        self.selected.subprotocol = Self.selectSubprotocol(head, excluding: tokenProtocol)
-        self.state = .idle
+        self.state = .upgrading
         context.fireChannelRead(Self.wrapInboundOut(.head(head)))
         for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
         context.fireChannelReadComplete()
@@ -165,6 +181,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     /// Returns a refusal, or nil when the upgrade may go ahead (the endpoint is then stored in `selected`).
     private func checkHandshake(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String)? {
         let path = head.uri.requestPath
+        if let problem = CanonicalPath.problem(with: path) {
+            return (.badRequest, problem)
+        }
         let isBaseline = self.configuration.baselineEchoRoute.map { $0 == path } ?? false
         let endpoint = self.router.current.endpoint(forPath: path)
         guard endpoint != nil || isBaseline else {
@@ -172,6 +191,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
         guard head.method == .GET else {
             return (.methodNotAllowed, "a WebSocket upgrade must be a GET request")
+        }
+        // NIO's upgrader holds an upgrade request's body in memory until the request ends: a handshake has no
+        // body, so one announced is refused rather than buffered.
+        guard !Self.announcesBody(head) else {
+            return (.badRequest, "a WebSocket upgrade request has no body")
         }
         let policy = self.configuration.policy(forPath: path)
         if let allowed = policy.allowedOrigins, let origin = head.headers.first(name: "origin"),
@@ -193,16 +217,27 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         guard keys.count == 1, Self.isValidKey(keys[0]) else {
             return (.badRequest, "Sec-WebSocket-Key must be 16 random bytes in base64")
         }
+        let offered = head.headers[canonicalForm: "sec-websocket-protocol"].map { String($0) }
+        let subprotocol = Self.selectSubprotocol(offered)
+        guard offered.isEmpty || subprotocol != nil else {
+            return (.badRequest, "a 'bearer.' Sec-WebSocket-Protocol entry carries a token: offer a subprotocol beside it")
+        }
         self.selected.endpoint = endpoint
+        self.selected.subprotocol = subprotocol
         return nil
     }
 
+    private static func announcesBody(_ head: HTTPRequestHead) -> Bool {
+        let length = head.headers.first(name: "content-length")
+        return !head.headers["transfer-encoding"].isEmpty || !(length == nil || length == "0")
+    }
+
     /// RFC 6455 4.2.2: a server that answers a `Sec-WebSocket-Protocol` offer must select one of its entries (a
-    /// browser fails the connection otherwise). The first entry that does not carry a token is chosen; an offer made
-    /// of the token alone gets that entry back.
-    static func selectSubprotocol(_ head: HTTPRequestHead, excluding tokenProtocol: String?) -> String? {
-        let offered = head.headers[canonicalForm: "sec-websocket-protocol"].map { String($0) }
-        return offered.first { $0 != tokenProtocol } ?? offered.first
+    /// browser fails the connection otherwise). The first entry that is not a credential is chosen. A `bearer.`
+    /// entry carries a token (see `TokenAuthenticator`): it is never selected, so it is neither echoed in the 101
+    /// (which proxies and browser tools log) nor handed to the plugin, whether or not it authenticated anyone.
+    static func selectSubprotocol(_ offered: [String]) -> String? {
+        offered.first { !$0.lowercased().hasPrefix("bearer.") }
     }
 
     /// RFC 6455 4.1: the key is a base64-encoded 16-byte value, i.e. 22 base64 characters and "==".

@@ -78,7 +78,7 @@ public final class AgentHostServer: Service, Sendable {
     }
 
     private func configurePipeline(_ channel: any Channel) throws {
-        let address = channel.remoteAddress?.ipAddress ?? ""
+        let address = ClientAddressKey.key(for: channel.remoteAddress?.ipAddress ?? "")
         let admission = self.limiter.admit(address)
         if admission == .admitted {
             channel.closeFuture.whenComplete { [limiter] _ in limiter.release(address) }
@@ -89,7 +89,7 @@ public final class AgentHostServer: Service, Sendable {
             // TLS first: everything after it, the handshake timeout included, sees plaintext.
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
         }
-        let timeout = HandshakeTimeoutHandler(timeout: self.configuration.handshakeTimeout)
+        let deadline = RequestDeadlineHandler(handshakeTimeout: self.configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: self.configuration.webSocket.maxFrameSize,
@@ -102,7 +102,7 @@ public final class AgentHostServer: Service, Sendable {
             },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
-                    channel.pipeline.removeHandler(name: HandshakeTimeoutHandler.name, promise: nil)
+                    channel.pipeline.removeHandler(name: RequestDeadlineHandler.name, promise: nil)
                     channel.pipeline.removeHandler(name: UpgradeRequestGuard.name, promise: nil)
                     guard let endpoint = selected.endpoint else {
                         guard let baseline = self.configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
@@ -124,17 +124,21 @@ public final class AgentHostServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             })
+        let loopBoundDeadline = NIOLoopBound(deadline, eventLoop: channel.eventLoop)
         var configuration = NIOUpgradableHTTPServerPipelineConfiguration(
-            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, adminToken = self.configuration.adminToken] channel in
+            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, configuration = self.configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A plain HTTP connection: the deadline handler stays, timing each request and the idle time
+                    // between them.
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: adminToken))
-                    channel.pipeline.removeHandler(name: HandshakeTimeoutHandler.name, promise: nil)
+                        HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: configuration.adminToken,
+                                           adminTrustsLoopback: configuration.adminTrustsLoopback,
+                                           limits: configuration.http, deadline: loopBoundDeadline.value))
                 }
             })
         configuration.decoderConfiguration.maxHeaderListSize = self.configuration.maxHeaderSize
         configuration.decoderConfiguration.maxHeaderFieldSize = self.configuration.maxHeaderSize
-        try channel.pipeline.syncOperations.addHandler(timeout, name: HandshakeTimeoutHandler.name)
+        try channel.pipeline.syncOperations.addHandler(deadline, name: RequestDeadlineHandler.name)
         _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
         // The guard must see requests before the upgrader does: put it right in front of it.
         let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Void>.self)

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var maxHeaderSize: Int = 16 << 10
     /// A connection must finish its HTTP request (or upgrade) within this time (against slowloris).
     public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Deadlines and body limit of plain HTTP requests after the first one's head (health checks, metrics).
+    public var http = HTTPLimits()
     /// On shutdown, how long open WebSockets get to finish their close handshakes before they are dropped.
     public var shutdownTimeout: TimeAmount = .seconds(10)
 
@@ -27,9 +29,16 @@ public struct ServerConfiguration: Sendable {
     public var defaultRoutePolicy = RoutePolicy()
 
     /// A path's policy: its own entry, else the longest pattern entry (`/agents/*`) above it, else the default.
+    ///
+    /// Entries are matched regardless of case: routes are exact, but a plugin serving a pattern may read
+    /// `/agents/Secret` as `/agents/secret`, so the policy written for the one applies to the other too.
     func policy(forPath path: some StringProtocol) -> RoutePolicy {
         if let exact = self.routePolicies[String(path)] { return exact }
-        return RoutePattern.bestMatch(for: path, in: self.routePolicies.keys).flatMap { self.routePolicies[$0] }
+        let folded = path.lowercased()
+        if let entry = self.routePolicies.first(where: { $0.key.lowercased() == folded }) { return entry.value }
+        let patterns = self.routePolicies.keys.filter { RoutePattern.prefix(of: $0) != nil }
+        let match = RoutePattern.bestMatch(for: folded, in: patterns.map { $0.lowercased() })
+        return match.flatMap { folded in self.routePolicies.first { $0.key.lowercased() == folded }?.value }
             ?? self.defaultRoutePolicy
     }
 
@@ -39,8 +48,11 @@ public struct ServerConfiguration: Sendable {
     /// Checks credentials before the upgrade; nil: every route is open to anyone.
     public var authenticator: (any ConnectionAuthenticator)?
 
-    /// Admin routes (`GET /plugins`) answer loopback peers, and others that send `Authorization: Bearer <token>`.
+    /// Admin routes (`GET /plugins`, `/metrics`) answer requests that send `Authorization: Bearer <token>`.
     public var adminToken: String?
+    /// Whether admin routes also answer every loopback peer without the token. Off by default: behind a same-host
+    /// reverse proxy every client is a loopback peer.
+    public var adminTrustsLoopback = false
 
     public init() {}
 }

@@ -21,10 +21,10 @@ public struct WebSocketConfiguration: Sendable, Equatable {
     /// Past this many queued outbound bytes the connection is closed with 1008: a client that never reads
     /// cannot grow the host's memory without bound.
     public var outboundHardLimit: Int = 8 << 20
-    /// Inbound messages per second a connection may send on average; above it the connection is closed with 1008.
-    /// 0: no limit.
+    /// Inbound frames per second a connection may send on average (a message in one frame counts once; each
+    /// fragment, ping and pong counts); above it the connection is closed with 1008. 0: no limit.
     public var maxMessagesPerSecond: Int = 1000
-    /// Messages a connection may send at once before the average rate applies.
+    /// Frames a connection may send at once before the average rate applies.
     public var messageBurst: Int = 2000
     /// An endpoint (plugin) callback running longer than this is logged with its duration.
     public var slowCallbackThreshold: TimeAmount = .milliseconds(50)

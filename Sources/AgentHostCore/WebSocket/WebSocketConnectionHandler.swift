@@ -146,17 +146,19 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.lastInbound = started
         self.pingSentAt = nil  // any frame shows the peer is alive
         self.batchingWrites = true
+        // Every frame costs a token, not only whole messages: pings (each answered with a pong) and empty
+        // continuation frames are work a client could otherwise ask for without limit.
+        if self.rateLimiter != nil && !self.finished && !self.rateLimiter!.admit(now: started) {
+            Refusals.count(.messageRate)
+            self.fail(context: context, code: CloseCode.policyViolation,
+                      failure: .policy("more than \(self.configuration.maxMessagesPerSecond) frames per second"))
+            return
+        }
         switch self.stateMachine.receive(frame) {
         case .none:
             break
         case .deliver(let kind, let data):
             self.lastMessage = started
-            if self.rateLimiter != nil && !self.rateLimiter!.admit(now: started) {
-                Refusals.count(.messageRate)
-                self.fail(context: context, code: CloseCode.policyViolation,
-                          failure: .policy("more than \(self.configuration.maxMessagesPerSecond) messages per second"))
-                break
-            }
             self.sessionCallDepth += 1
             self.session?.didReceive(kind: kind, data: data)
             self.sessionCallDepth -= 1

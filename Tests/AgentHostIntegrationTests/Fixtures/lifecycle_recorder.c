@@ -132,7 +132,11 @@ static void on_close(void *instance, void *conn_data, agenthost_conn_t conn, uin
     previous_conn = conn;
 }
 
-static const char *const routes[] = {"/recorder"};
+/* -DRECORDER_ROUTE='"/probe/*"' serves another route (a pattern, for the path policy tests). */
+#ifndef RECORDER_ROUTE
+#define RECORDER_ROUTE "/recorder"
+#endif
+static const char *const routes[] = {RECORDER_ROUTE};
 static const agenthost_plugin_v1 descriptor = {
     .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR, .abi_minor = AGENTHOST_ABI_MINOR,
     .name = "recorder", .version = "1.0.0", .routes = routes, .route_count = 1, .instance_create = create,

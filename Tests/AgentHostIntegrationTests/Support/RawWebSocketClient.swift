@@ -157,6 +157,11 @@ final class RawWebSocketClient: @unchecked Sendable {
         try? await self.channel.channel.close()
     }
 
+    /// Half-closes: the server reads end-of-file after the bytes already sent.
+    func finishSending() async {
+        try? await self.channel.channel.close(mode: .output)
+    }
+
     private func fill() async throws {
         guard var next = try await self.inbound.next() else { throw ClientError.connectionClosed }
         self.buffer.writeBuffer(&next)

@@ -33,13 +33,20 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts the server and waits (off the cooperative pool) for its listening line.
-    static func start(arguments: [String]) async throws -> ServerProcess {
-        try await blocking { try ServerProcess(arguments: arguments) }
+    static func start(arguments: [String], environment: [String: String] = [:]) async throws -> ServerProcess {
+        try await blocking { try ServerProcess(arguments: arguments, environment: environment) }
     }
 
-    private init(arguments: [String]) throws {
+    /// The admin token every test server gets (admin routes answer nobody without it, loopback included).
+    static let adminToken = "test-admin-token"
+    static let adminHeader = "Authorization: Bearer \(adminToken)"
+
+    private init(arguments: [String], environment: [String: String]) throws {
         self.process.executableURL = URL(fileURLWithPath: try Self.product("agenthost"))
         self.process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        self.process.environment = ProcessInfo.processInfo.environment
+            .merging(["AGENTHOST_ADMIN_TOKEN": Self.adminToken]) { _, new in new }
+            .merging(environment) { _, new in new }
         let output = Pipe()
         self.errors = Pipe()
         self.process.standardOutput = output
@@ -94,7 +101,7 @@ final class ServerProcess: @unchecked Sendable {
     /// The server's `/plugins` list.
     func plugins() async throws -> [PluginStatus] {
         struct Listing: Decodable { var plugins: [PluginStatus] }
-        let (status, body) = try await self.get("/plugins")
+        let (status, body) = try await self.get("/plugins", headers: [Self.adminHeader])
         guard status == 200 else { throw NotBuilt(path: "/plugins answered \(status): \(body)") }
         return try JSONDecoder().decode(Listing.self, from: Data(body.utf8)).plugins
     }

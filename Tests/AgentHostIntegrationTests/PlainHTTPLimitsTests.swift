@@ -1,0 +1,88 @@
+import AgentHostCore
+import NIOCore
+import Testing
+
+/// Plain HTTP connections (health checks, metrics) are timed from start to end like handshakes are: an idle
+/// keep-alive connection, a trickled second request or a trickled body cannot hold a connection slot for ever.
+@Suite("Plain HTTP limits")
+struct PlainHTTPLimitsTests {
+    static func withServer(_ body: (TestServer) async throws -> Void) async throws {
+        try await ServerTests.withEchoServer(configure: {
+            $0.handshakeTimeout = .seconds(3)
+            $0.http.requestTimeout = .seconds(3)
+            $0.http.keepAliveTimeout = .milliseconds(500)
+            $0.http.maxBodySize = 1024
+        }, body)
+    }
+
+    static let health = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+
+    @Test func anIdleKeepAliveConnectionIsClosed() async throws {
+        try await Self.withServer { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await client.sendRaw(Self.health)
+            #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
+            // Before: the handshake timer went with the first request head and nothing replaced it.
+            #expect(try await withTimeout { await client.waitForDisconnect() })
+        }
+    }
+
+    @Test func aSecondRequestTrickledAfterTheFirstIsCutOff() async throws {
+        try await Self.withServer { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await client.sendRaw(Self.health)
+            #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
+            try await client.sendRaw(Array("GET /hea".utf8))  // and never the rest
+            #expect(try await withTimeout { await client.waitForDisconnect() })
+        }
+    }
+
+    @Test func aKeptAliveConnectionThatKeepsAskingIsServed() async throws {
+        try await Self.withServer { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            for _ in 0..<5 {
+                try await client.sendRaw(Self.health)
+                #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
+            }
+            await client.close()
+        }
+    }
+
+    @Test func aTrickledBodyIsCutOffAtTheRequestTimeout() async throws {
+        try await Self.withServer { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await client.sendRaw(Self.health)
+            #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
+            // Within the body limit, so only the deadline can end it.
+            try await client.sendRaw(Array("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab".utf8))
+            #expect(try await withTimeout { await client.waitForDisconnect() })
+        }
+    }
+
+    @Test func anOversizeBodyGets413AndTheConnectionCloses() async throws {
+        try await Self.withServer { server in
+            let announced = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await announced.sendRaw(Array("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n".utf8))
+            #expect(try await withTimeout { try await announced.readHTTPStatus() } == 413)
+            #expect(try await withTimeout { await announced.waitForDisconnect() })
+
+            let chunked = try await RawWebSocketClient.connectTCP(port: server.port)
+            var request = "POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            for _ in 0..<3 { request += "200\r\n" + String(repeating: "x", count: 512) + "\r\n" }
+            try await chunked.sendRaw(Array(request.utf8))
+            #expect(try await withTimeout { try await chunked.readHTTPStatus() } == 413)
+            #expect(try await withTimeout { await chunked.waitForDisconnect() })
+        }
+    }
+
+    @Test func anUpgradeRequestWithABodyIsRefused() async throws {
+        try await Self.withServer { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            let status = try await withTimeout {
+                try await client.handshake(path: "/echo", extraHeaders: ["Content-Length: 100000000"])
+            }
+            #expect(status == 400)
+            #expect(try await withTimeout { await client.waitForDisconnect() })
+        }
+    }
+}
