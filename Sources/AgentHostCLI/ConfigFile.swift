@@ -15,6 +15,7 @@ import NIOCore
 ///   "watch": false,
 ///   "drain_timeout_ms": 30000,
 ///   "allowlist": "/etc/agenthost/plugins.sha256",
+///   "max_plugin_size": 268435456,
 ///   "admin_token": "(or AGENTHOST_ADMIN_TOKEN in the environment)",
 ///   "admin_trust_loopback": false,
 ///   "max_header_size": 16384,
@@ -23,6 +24,8 @@ import NIOCore
 ///   "allowed_origins": ["https://app.example.com"],
 ///   "routes": { "/agents/writer": { "allowed_origins": ["https://writer.example.com"] } },
 ///   "handshake_timeout_ms": 10000,
+///   "keepalive_timeout_ms": 5000,
+///   "max_request_body_size": 65536,
 ///   "shutdown_timeout_ms": 10000,
 ///   "slow_callback_ms": 50,
 ///   "websocket": {
@@ -42,6 +45,7 @@ struct ConfigFile {
     var watch = false
     var drainTimeout: Double?
     var allowlist: String?
+    var maxPluginSize: Int?
     var adminToken: String?
     var auth: AuthConfiguration?
     var tlsCert: String?
@@ -88,6 +92,7 @@ struct ConfigFile {
         self.watch = try reader.bool("watch") ?? false
         self.drainTimeout = try reader.int("drain_timeout_ms", min: 0).map { Double($0) / 1000 }
         self.allowlist = try reader.string("allowlist")
+        self.maxPluginSize = try reader.int("max_plugin_size", min: 4096)
         self.adminToken = try reader.string("admin_token")
         if let v = try reader.bool("admin_trust_loopback") { self.server.adminTrustsLoopback = v }
         if let v = try reader.int("max_header_size", min: 1024) { self.server.maxHeaderSize = v }

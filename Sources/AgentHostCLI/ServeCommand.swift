@@ -147,6 +147,7 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = PluginManager.Configuration(directory: directory)
             configuration.pluginConfigs = file.pluginConfigs
             configuration.allowlistPath = self.allowlist ?? file.allowlist
+            if let size = file.maxPluginSize { configuration.maxFileSize = size }
             if let seconds = self.drainTimeout ?? file.drainTimeout {
                 configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
             }

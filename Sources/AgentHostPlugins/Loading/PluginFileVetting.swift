@@ -2,31 +2,49 @@ import Glibc
 
 /// Checks that a plugin file may be trusted before anything maps it, like OpenSSH's `safe_path`: a regular file
 /// (not a symlink), owned by root or by the user the host runs as, writable by no one else, in a directory that
-/// is not group- or world-writable either. A file anyone else could write is code anyone else could run in the host.
+/// is not group- or world-writable either, below directories that no one else can rename or replace. A file anyone
+/// else could write, or put in its place, is code anyone else could run in the host.
 enum PluginFileVetting {
     /// Checks the status of an opened plugin file.
     static func vetFile(_ status: stat) throws(PluginLoadError) {
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw PluginLoadError(.unsafeFile, "is not a regular file")
         }
-        try self.checkOwnerAndMode(status, what: "file")
+        try self.checkOwnerAndMode(status, what: "file", stickyAllowed: false)
     }
 
+    /// Checks the plugin directory and every directory above it (after resolving links). An ancestor may be
+    /// world-writable if it has the sticky bit (like /tmp): others can then neither rename nor remove what they do
+    /// not own in it.
     static func vetDirectory(_ directory: String) throws(PluginLoadError) {
+        guard let resolved = realpath(directory, nil) else {
+            throw PluginLoadError(.unsafeFile, "cannot resolve the plugin directory: \(String(cString: strerror(errno)))")
+        }
+        let path = String(cString: resolved)
+        free(resolved)
         var status = stat()
-        guard stat(directory, &status) == 0 else {
+        guard stat(path, &status) == 0 else {
             throw PluginLoadError(.unsafeFile, "cannot stat the plugin directory: \(String(cString: strerror(errno)))")
         }
-        try self.checkOwnerAndMode(status, what: "plugin directory")
+        try self.checkOwnerAndMode(status, what: "plugin directory", stickyAllowed: false)
+        var ancestor = path
+        while ancestor != "/" {
+            ancestor = ancestor.lastIndex(of: "/").map { $0 == ancestor.startIndex ? "/" : String(ancestor[..<$0]) } ?? "/"
+            guard stat(ancestor, &status) == 0 else {
+                throw PluginLoadError(.unsafeFile, "cannot stat \(ancestor): \(String(cString: strerror(errno)))")
+            }
+            try self.checkOwnerAndMode(status, what: "plugin directory's parent \(ancestor)", stickyAllowed: true)
+        }
     }
 
-    private static func checkOwnerAndMode(_ info: stat, what: String) throws(PluginLoadError) {
+    private static func checkOwnerAndMode(_ info: stat, what: String, stickyAllowed: Bool) throws(PluginLoadError) {
         let uid = geteuid()
         guard info.st_uid == 0 || info.st_uid == uid else {
             throw PluginLoadError(.unsafeFile, "\(what) is owned by uid \(info.st_uid), not root or uid \(uid)")
         }
-        if info.st_mode & (S_IWGRP | S_IWOTH) != 0 {
-            let mode = String(info.st_mode & 0o777, radix: 8)
+        let sticky = info.st_mode & S_ISVTX != 0
+        if info.st_mode & (S_IWGRP | S_IWOTH) != 0 && !(stickyAllowed && sticky) {
+            let mode = String(info.st_mode & 0o7777, radix: 8)
             throw PluginLoadError(.unsafeFile, "\(what) is group- or world-writable (mode \(mode)); chmod go-w it")
         }
     }

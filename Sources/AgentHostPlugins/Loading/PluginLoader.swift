@@ -12,6 +12,7 @@ public struct LoadedPlugin: Sendable {
     public let file: String
     public let stagedFile: String
     public let sha256: String
+    public let fingerprint: PluginFileFingerprint
     public let endpoint: PluginEndpoint
 }
 
@@ -29,6 +30,8 @@ public struct PluginLoader: Sendable {
         public var directory: String
         /// Per plugin name: the JSON bytes handed to `instance_create` ("{}" when absent).
         public var pluginConfigs: [String: [UInt8]] = [:]
+        /// Larger plugin files are refused unread.
+        public var maxFileSize = PluginFileSnapshot.defaultMaxSize
 
         public init(directory: String) {
             self.directory = directory
@@ -89,16 +92,27 @@ public struct PluginLoader: Sendable {
     /// Loads one file. `routeOwners` and `loadedNames` are what is already claimed.
     public func load(fileName: String, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
-        let snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName)
+        let snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName,
+                                                   maxSize: self.configuration.maxFileSize)
         return try self.load(snapshot, routeOwners: routeOwners, loadedNames: loadedNames)
     }
 
     /// Loads a file already read: stage its bytes, dlopen the copy, validate, create the instance.
     public func load(_ snapshot: PluginFileSnapshot, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
-        let path = snapshot.path
         let staged = try self.staging.stage(snapshot.bytes, name: snapshot.fileName)
+        do {
+            return try self.load(snapshot, staged: staged, routeOwners: routeOwners, loadedNames: loadedNames)
+        } catch {
+            // A refused file's copy is of no use (a mapping, if dlopen made one, outlives the unlink).
+            unlink(staged)
+            throw error
+        }
+    }
 
+    private func load(_ snapshot: PluginFileSnapshot, staged: String, routeOwners: [String: String],
+                      loadedNames: Set<String>) throws(PluginLoadError) -> LoadedPlugin {
+        let path = snapshot.path
         guard let handle = dlopen(staged, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText())")
         }
@@ -118,19 +132,14 @@ public struct PluginLoader: Sendable {
             throw PluginLoadError(.abiVersion, "the plugin's entry refused this host (ABI 1.\(AGENTHOST_ABI_MINOR))")
         }
         let validated = try PluginDescriptor(descriptor)
-        if loadedNames.contains(validated.name) {
-            throw PluginLoadError(.duplicateName, "another loaded plugin is already named '\(validated.name)'")
-        }
-        for route in validated.routes {
-            if let owner = routeOwners[route] {
-                throw PluginLoadError(.routeConflict, "route \(route) is already served by plugin '\(owner)'")
-            }
-        }
+        let claims = PluginClaims(name: validated.name, routes: validated.routes)
+        if let conflict = claims.conflict(routeOwners: routeOwners, loadedNames: loadedNames) { throw conflict }
         let endpoint = try PluginEndpoint.create(
             descriptor: validated, config: self.configuration.pluginConfigs[validated.name] ?? Array("{}".utf8),
             logger: self.logger)
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
-                            file: path, stagedFile: staged, sha256: snapshot.sha256, endpoint: endpoint)
+                            file: path, stagedFile: staged, sha256: snapshot.sha256,
+                            fingerprint: snapshot.fingerprint, endpoint: endpoint)
     }
 
     private static func dlerrorText() -> String {

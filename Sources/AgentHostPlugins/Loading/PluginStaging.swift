@@ -6,21 +6,61 @@ import Synchronization
 /// Measured (../shared/design/plugin-abi.md): glibc hands back the old handle for a path it has loaded, and
 /// overwriting a mapped .so in place crashes the process. Mapping only private, never-reused copies means an
 /// operator can `cp` a new build over the live file at any time: the host never maps a file in the plugin directory.
+///
+/// A host that dies without cleaning up (SIGKILL, a crash, OOM) leaves its directory behind. Each directory holds
+/// a `.lock` its host keeps `flock`ed while it lives; a new host removes the directories whose lock no one holds.
 public final class PluginStaging: Sendable {
     public let directory: String
     private let counter = Atomic<Int>(0)
+    /// Held open (and locked) for the life of this staging directory.
+    private let lock: Int32
+    private let removed = Atomic<Bool>(false)
 
-    /// Creates a fresh staging directory under `parent` (default: $TMPDIR or /tmp).
+    static let prefix = "agenthost-staging-"
+
+    /// Creates a fresh staging directory under `parent` (default: $TMPDIR or /tmp), after removing the ones that
+    /// hosts which are gone left there.
     public init(parent: String? = nil) throws(PluginLoadError) {
         var base = parent ?? (getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp")
         while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
         if base.isEmpty { base = "/tmp" }
-        var template = Array("\(base)/agenthost-staging-XXXXXX".utf8CString)
+        Self.removeAbandoned(in: base)
+        var template = Array("\(base)/\(Self.prefix)XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {
             throw PluginLoadError(.staging, "cannot create a staging directory in \(base): \(String(cString: strerror(errno)))")
         }
         self.directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        self.lock = open("\(self.directory)/.lock", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard self.lock >= 0, flock(self.lock, LOCK_EX | LOCK_NB) == 0 else {
+            throw PluginLoadError(.staging, "cannot lock \(self.directory)/.lock: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Removes the staging directories under `base` that belong to this user and whose lock nobody holds. One
+    /// without a lock file is an older host's (or one being created this instant): removed only when an hour old.
+    static func removeAbandoned(in base: String) {
+        guard let dir = opendir(base) else { return }
+        var candidates: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(Self.prefix) { candidates.append("\(base)/\(name)") }
+        }
+        closedir(dir)
+        for path in candidates {
+            var status = stat()
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid() else {
+                continue
+            }
+            let lock = open("\(path)/.lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if lock >= 0 {
+                defer { close(lock) }
+                guard flock(lock, LOCK_EX | LOCK_NB) == 0 else { continue }  // its host is alive
+            } else {
+                guard errno == ENOENT, time(nil) - status.st_mtim.tv_sec > 3600 else { continue }
+            }
+            Self.removeDirectory(path)
+        }
     }
 
     /// Writes `bytes` (a plugin file as read) to a new unique file in the staging directory; returns its path.
@@ -46,12 +86,18 @@ public final class PluginStaging: Sendable {
 
     /// Removes the staged copies (at shutdown; the mappings stay valid after unlink).
     public func removeAll() {
-        guard let dir = opendir(self.directory) else { return }
+        guard !self.removed.exchange(true, ordering: .relaxed) else { return }
+        Self.removeDirectory(self.directory)
+        close(self.lock)
+    }
+
+    private static func removeDirectory(_ path: String) {
+        guard let dir = opendir(path) else { return }
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink("\(self.directory)/\(name)") }
+            if name != "." && name != ".." { unlink("\(path)/\(name)") }
         }
         closedir(dir)
-        rmdir(self.directory)
+        rmdir(path)
     }
 }

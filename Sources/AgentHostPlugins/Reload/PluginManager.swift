@@ -21,6 +21,8 @@ public actor PluginManager {
         public var drainTimeout: Duration = .seconds(30)
         /// `sha256sum`-format file pinning each allowed plugin file; re-read on every reload.
         public var allowlistPath: String?
+        /// Larger plugin files are refused unread.
+        public var maxFileSize = PluginFileSnapshot.defaultMaxSize
 
         public init(directory: String) {
             self.directory = directory
@@ -44,8 +46,22 @@ public actor PluginManager {
 
     private struct Refusal {
         var sha256: String?
+        /// The refused version of the file, when it was read: it is not read again until it changes.
+        var fingerprint: PluginFileFingerprint?
+        var cause: RefusalCause
         var reason: String
         var at: Date
+    }
+
+    /// Whether a refusal can change while the file stays the same.
+    private enum RefusalCause {
+        /// Something about the file itself: it stays refused until its bytes change.
+        case file
+        /// A route or name already taken, with what the file claims: reconsidered on every reload, since the
+        /// plugin it clashed with may be gone.
+        case conflict(PluginClaims)
+        /// Not in the allowlist: reconsidered on every reload, since the allowlist is re-read.
+        case allowlist
     }
 
     public let configuration: Configuration
@@ -69,6 +85,7 @@ public actor PluginManager {
         self.configuration = configuration
         var loaderConfiguration = PluginLoader.Configuration(directory: configuration.directory)
         loaderConfiguration.pluginConfigs = configuration.pluginConfigs
+        loaderConfiguration.maxFileSize = configuration.maxFileSize
         self.loader = PluginLoader(configuration: loaderConfiguration, staging: staging, logger: logger)
         self.router = router
         self.registry = registry
@@ -113,30 +130,51 @@ public actor PluginManager {
         for fileName in self.refused.keys where !files.contains(fileName) { self.refused[fileName] = nil }
 
         for fileName in files {
-            let snapshot: PluginFileSnapshot
-            do {
-                snapshot = try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName)
-            } catch {
-                self.refuse(fileName, sha256: nil, reason: error.description, into: &report)
-                continue
-            }
-            if let current = next[fileName], current.plugin.sha256 == snapshot.sha256 {
-                report.unchanged += 1
-                continue
-            }
-            if let previous = self.refused[fileName], previous.sha256 == snapshot.sha256 {
-                continue  // refused before, bytes unchanged: still refused, already logged
-            }
-            if let allowlist, let reason = allowlist.refusal(fileName: fileName, sha256: snapshot.sha256) {
-                self.refuse(fileName, sha256: snapshot.sha256, reason: reason, into: &report)
-                continue
-            }
             // What the other files in service claim; this file's own current generation is being replaced.
             var routeOwners: [String: String] = [:]
             var names: Set<String> = []
             for (otherFile, generation) in next where otherFile != fileName {
                 names.insert(generation.plugin.name)
                 for route in generation.plugin.routes { routeOwners[route] = generation.plugin.name }
+            }
+            var known: [PluginFileFingerprint] = []
+            if let current = next[fileName] { known.append(current.plugin.fingerprint) }
+            let stillRefused = self.refused[fileName].map { previous in
+                switch previous.cause {
+                case .file: return true
+                case .conflict(let claims): return claims.conflict(routeOwners: routeOwners, loadedNames: names) != nil
+                case .allowlist: return allowlist?.refusal(fileName: fileName, sha256: previous.sha256 ?? "") != nil
+                }
+            } ?? false
+            if stillRefused, let fingerprint = self.refused[fileName]?.fingerprint {
+                known.append(fingerprint)  // refused, and nothing it depended on changed: stays refused, unread
+            }
+            let snapshot: PluginFileSnapshot
+            do {
+                switch try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName,
+                                                   maxSize: self.configuration.maxFileSize, unlessUnchangedFrom: known) {
+                case .unchanged(let fingerprint):
+                    if next[fileName]?.plugin.fingerprint == fingerprint { report.unchanged += 1 }
+                    continue
+                case .changed(let read):
+                    snapshot = read
+                }
+            } catch {
+                self.refuse(fileName, sha256: nil, fingerprint: nil, reason: error.description, into: &report)
+                continue
+            }
+            if let current = next[fileName], current.plugin.sha256 == snapshot.sha256 {
+                report.unchanged += 1
+                continue
+            }
+            if stillRefused, self.refused[fileName]?.sha256 == snapshot.sha256 {
+                self.refused[fileName]?.fingerprint = snapshot.fingerprint
+                continue  // refused before, bytes unchanged: still refused, already logged
+            }
+            if let allowlist, let reason = allowlist.refusal(fileName: fileName, sha256: snapshot.sha256) {
+                self.refuse(fileName, sha256: snapshot.sha256, fingerprint: snapshot.fingerprint, reason: reason,
+                            cause: .allowlist, into: &report)
+                continue
             }
             do {
                 let plugin = try self.loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
@@ -151,7 +189,9 @@ public actor PluginManager {
                 next[fileName] = generation
                 self.refused[fileName] = nil
             } catch {
-                self.refuse(fileName, sha256: snapshot.sha256, reason: error.description, into: &report)
+                self.refuse(fileName, sha256: snapshot.sha256, fingerprint: snapshot.fingerprint,
+                            reason: error.description, cause: error.claims.map { .conflict($0) } ?? .file,
+                            into: &report)
             }
         }
 
@@ -172,10 +212,15 @@ public actor PluginManager {
         return report
     }
 
-    private func refuse(_ fileName: String, sha256: String?, reason: String, into report: inout ReloadReport) {
-        self.refused[fileName] = Refusal(sha256: sha256, reason: reason, at: Date())
-        Refusals.count(.pluginRefused)
+    private func refuse(_ fileName: String, sha256: String?, fingerprint: PluginFileFingerprint?, reason: String,
+                        cause: RefusalCause = .file, into report: inout ReloadReport) {
+        let previous = self.refused[fileName]
+        self.refused[fileName] = Refusal(sha256: sha256, fingerprint: fingerprint, cause: cause, reason: reason,
+                                         at: previous?.reason == reason ? previous?.at ?? Date() : Date())
         report.refused.append("\(fileName): \(reason)")
+        // Said once: a file refused again for the same reason (still too large, still clashing) is not news.
+        guard previous?.reason != reason else { return }
+        Refusals.count(.pluginRefused)
         self.logger.error("plugin refused", metadata: [
             "file": "\(self.configuration.directory)/\(fileName)", "reason": "\(reason)",
         ])
