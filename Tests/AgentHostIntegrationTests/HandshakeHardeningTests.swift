@@ -75,10 +75,7 @@ struct HandshakeHardeningTests {
     func handshakeFuzz(authenticating: Bool) async throws {
         let authenticator = authenticating ? try await TokenAuthenticatorTests.hmacAuthenticator() : nil
         let token = try AuthenticationTests.token()
-        try await Self.withEchoServer(configure: {
-            $0.authenticator = authenticator
-            $0.handshakeTimeout = .seconds(2)
-        }) { server in
+        try await Self.withEchoServer(configure: { $0.authenticator = authenticator }) { server in
             let bystander = try await RawWebSocketClient.connect(
                 port: server.port, path: "/echo", extraHeaders: ["Authorization: Bearer \(token)"])
             let seed = UInt64(authenticating ? 0xA11CE : 0xB0B)

@@ -6,11 +6,14 @@ import Testing
 /// keep-alive connection, a trickled second request or a trickled body cannot hold a connection slot for ever.
 @Suite("Plain HTTP limits")
 struct PlainHTTPLimitsTests {
-    static func withServer(_ body: (TestServer) async throws -> Void) async throws {
+    /// Every deadline is long (a starved test process must not be cut off by one it is not testing) except the
+    /// ones a test shortens.
+    static func withServer(keepAlive: TimeAmount = .seconds(30), request: TimeAmount = .seconds(30),
+                           _ body: (TestServer) async throws -> Void) async throws {
         try await ServerTests.withEchoServer(configure: {
-            $0.handshakeTimeout = .seconds(3)
-            $0.http.requestTimeout = .seconds(3)
-            $0.http.keepAliveTimeout = .milliseconds(500)
+            $0.handshakeTimeout = .seconds(30)
+            $0.http.requestTimeout = request
+            $0.http.keepAliveTimeout = keepAlive
             $0.http.maxBodySize = 1024
         }, body)
     }
@@ -18,7 +21,7 @@ struct PlainHTTPLimitsTests {
     static let health = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
 
     @Test func anIdleKeepAliveConnectionIsClosed() async throws {
-        try await Self.withServer { server in
+        try await Self.withServer(keepAlive: .milliseconds(500)) { server in
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Self.health)
             #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
@@ -28,7 +31,7 @@ struct PlainHTTPLimitsTests {
     }
 
     @Test func aSecondRequestTrickledAfterTheFirstIsCutOff() async throws {
-        try await Self.withServer { server in
+        try await Self.withServer(keepAlive: .milliseconds(500)) { server in
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Self.health)
             #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
@@ -49,7 +52,7 @@ struct PlainHTTPLimitsTests {
     }
 
     @Test func aTrickledBodyIsCutOffAtTheRequestTimeout() async throws {
-        try await Self.withServer { server in
+        try await Self.withServer(request: .milliseconds(500)) { server in
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Self.health)
             #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
