@@ -15,6 +15,21 @@ struct TLSTests {
         return directory
     }
 
+    /// The one-packet crash over TLS: the upgrade request and a first frame in one TLS record.
+    @Test func aFrameInTheSameRecordAsTheUpgradeRequestIsServed() async throws {
+        let pki = try TestCertificates()
+        let server = try await ServerProcess.start(arguments: ["--plugins", try await Self.echoDirectory(),
+                                                   "--tls-cert", pki.certificate("server"),
+                                                   "--tls-key", pki.key("server")])
+        defer { server.signal(SIGKILL) }
+        let client = try await RawWebSocketClient.connectTCP(port: server.port, tls: try pki.clientContext())
+        let early = RawWebSocketClient.encode(opcode: 0x1, payload: Array("early over TLS".utf8))
+        try await client.sendRaw(HandshakeHardeningTests.upgradeRequest() + early)
+        #expect(try await withTimeout { try await client.readHTTPStatus() } == 101)
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "early over TLS")
+        #expect(server.process.isRunning)
+    }
+
     @Test func servesWSSAndRefusesOnlyClientsThatDoNotTrustIt() async throws {
         let pki = try TestCertificates()
         let live = try PluginFixtures.makeDirectory()
