@@ -17,6 +17,16 @@ final class WorkerPool: Sendable {
         var startTimeoutSeconds: Double
         /// Team configs sent to every worker when it starts, by key (the route pattern).
         var teams: [String: String]
+        /// Limits on the images of a client's task, checked by the workers before decoding (image_limits.py).
+        var maxImageBytes = 5 << 20
+        var maxImagePixels = 16 << 20
+        var maxTaskImagePixels = 32 << 20
+
+        /// The worker script's arguments.
+        var workerArguments: [String] {
+            ["--max-image-bytes", "\(self.maxImageBytes)", "--max-image-pixels", "\(self.maxImagePixels)",
+             "--max-task-image-pixels", "\(self.maxTaskImagePixels)"]
+        }
     }
 
     private let settings: Settings
@@ -112,7 +122,8 @@ final class WorkerPool: Sendable {
     }
 
     private func spawn() throws {
-        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script) { [weak self] dead in
+        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script,
+                                       arguments: self.settings.workerArguments) { [weak self] dead in
             self?.replace(dead)
         }
         for (key, config) in self.settings.teams {

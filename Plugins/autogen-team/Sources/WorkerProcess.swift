@@ -36,7 +36,9 @@ final class WorkerProcess: Sendable {
         var description: String
     }
 
-    init(python: String, script: String, onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
+    /// - Parameter arguments: passed to the script after its path.
+    init(python: String, script: String, arguments extra: [String] = [],
+         onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
     {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
@@ -52,7 +54,7 @@ final class WorkerProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
         Self.closeInheritedDescriptors(&actions)
-        let arguments = [python, "-u", script]
+        let arguments = [python, "-u", script] + extra
         // The host's environment (API keys for real model clients reach the worker), unbuffered output.
         var environ = ProcessInfo.processInfo.environment
         environ["PYTHONUNBUFFERED"] = "1"

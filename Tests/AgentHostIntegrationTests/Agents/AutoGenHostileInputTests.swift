@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// A client's input never takes down an AutoGen worker or anyone else's run: tasks AutoGen refuses and image bombs
+/// end their own run with an error while runs of other clients on the same workers complete.
+@Suite("autogen-team hostile input", .serialized)
+struct AutoGenHostileInputTests {
+    /// Bystanders wait at their input request (so they are live on both workers) while other clients send tasks
+    /// AutoGen refuses (before the fix, the first one killed its worker and every run on it) and a 164 KB PNG that
+    /// declares 13000 x 13000 pixels (before the fix: 680 MB and ~19 s of decoding on the worker's event loop).
+    @Test func badTasksAndImageBombsEndOnlyTheirOwnRun() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        let images = try await blocking { try TestImages.make() }
+        try await withTimeout(seconds: 90) {
+            var bystanders: [(client: AgentClient, request: AgentFrame)] = []
+            for _ in 0..<4 {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+                try await client.send(["type": "start", "task": "Draft a plan for streaming."])
+                bystanders.append((client, try await client.next(ofType: "input_request")))
+            }
+
+            let refused: [(task: Any, reason: String)] = [
+                (["type": "Bogus"], "Unknown message type"),
+                (["type": "TextMessage"], "Field required"),
+                ([["type": "Bogus"]], "Unknown message type"),
+                (TestImages.task(images.bomb), "13000x13000 pixels"),
+                (TestImages.task(Data("BM not an image".utf8).base64EncodedString()), "PNG, JPEG, GIF or WebP"),
+            ]
+            for (task, reason) in refused {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+                try await client.send(["type": "start", "task": task])
+                let end = try #require(try await client.collect().last)
+                #expect(end.type == "completion" && end.status == "error", "\(reason): \(end)")
+                let error = end.object["error"] as? String ?? ""
+                #expect(error.contains("invalid task") && error.contains(reason), "\(error)")
+                await client.close()
+            }
+
+            // A small image is within the limits and goes through AutoGen (decoded off the event loop).
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": TestImages.task(images.small)])
+            let frames = try await client.collect()
+            #expect(frames.first?.shape == "message:MultiModalMessage")
+            #expect(frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+            await client.close()
+
+            for (bystander, request) in bystanders {
+                try await bystander.send(["type": "input_response", "response": "Looks good. APPROVE",
+                                          "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+                let end = try #require(try await bystander.collect().last)
+                #expect(end.type == "result" && end.status == "complete", "bystander \(request.runID ?? ""): \(end)")
+                await bystander.close()
+            }
+        }
+        #expect(!server.logText.contains("exited"), "a worker died:\n\(server.logText)")
+    }
+
+    /// The header reader against what Pillow writes, in every accepted format, and its refusals
+    /// (image_limits.py's self-check).
+    @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
+        let python = try AgentServer.python()
+        let status = try await blocking { () -> Int32 in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["\(AgentServer.root)/Plugins/autogen-team/python/image_limits.py", "--self-check"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(status == 0)
+    }
+}
+
+extension AgentClient {
+    /// Reads frames up to the first of `type`; a run that ends first fails the test.
+    func next(ofType type: String) async throws -> AgentFrame {
+        while true {
+            let frame = try await self.next()
+            if frame.type == type { return frame }
+            if frame.isTerminal || frame.type == "error" { throw Refused(frame: frame) }
+        }
+    }
+}
+
+/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros) and a small PNG.
+enum TestImages {
+    static func make() throws -> (bomb: String, small: String) {
+        let script = #"""
+            import base64, io, json, struct, zlib
+            from PIL import Image
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            width = height = 13000
+            packer = zlib.compressobj(9)
+            row = bytes(width + 1)
+            pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+            bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+            small = io.BytesIO()
+            Image.new("RGB", (8, 8), (0, 128, 255)).save(small, "PNG")
+            print(json.dumps({"bomb": base64.b64encode(bomb).decode(), "small": base64.b64encode(small.getvalue()).decode()}))
+            """#
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try AgentServer.python())
+        process.arguments = ["-c", script]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
+        guard let bomb = object?["bomb"], let small = object?["small"] else {
+            throw AgentServer.PythonMissing(python: "the image maker (status \(process.terminationStatus))")
+        }
+        return (bomb, small)
+    }
+
+    /// A MultiModalMessage task, as AutoGen dumps one: text, then the image.
+    static func task(_ base64: String) -> [String: Any] {
+        ["type": "MultiModalMessage", "source": "user", "content": ["What is in this picture?", ["data": base64]]]
+    }
+}
