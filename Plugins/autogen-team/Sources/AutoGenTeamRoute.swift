@@ -79,7 +79,7 @@ public struct AutoGenTeamRoute: AgentRoute {
         settings.maxImageBytes = try config.int("max_image_bytes", default: 5 << 20, range: 1...(1 << 30))
         settings.maxImagePixels = try config.int("max_image_pixels", default: 16 << 20, range: 1...(1 << 30))
         settings.maxTaskImagePixels = try config.int("max_task_image_pixels", default: 32 << 20, range: 1...(1 << 32))
-        self.pool = try WorkerPool(settings: settings) { host.log(.warning, $0) }
+        self.pool = try WorkerPool(settings: settings) { host.log($0, $1) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }
 
@@ -109,7 +109,8 @@ public struct AutoGenTeamRoute: AgentRoute {
                 case .cancelled:
                     throw CancellationError()
                 case .error(let message), .workerLost(let message):
-                    throw AgentRunError(message)
+                    // Escaped: the SDK logs a failed run's message, and it can quote the client's task.
+                    throw AgentRunError(LogSafeText.escaped(message))
                 }
             }
             throw AgentRunError("the AutoGen worker ended the run without a result")

@@ -35,9 +35,9 @@ final class WorkerPool: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Workers in a row that died before they were ready (Python or AutoGen missing, a broken venv).
     private let failedStarts = Atomic<Int>(0)
-    private let log: @Sendable (String) -> Void
+    private let log: @Sendable (LogLevel, String) -> Void
 
-    init(settings: Settings, log: @escaping @Sendable (String) -> Void) throws {
+    init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.settings = settings
         self.log = log
         for _ in 0..<settings.size { try self.spawn() }
@@ -122,10 +122,11 @@ final class WorkerPool: Sendable {
     }
 
     private func spawn() throws {
-        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script,
-                                       arguments: self.settings.workerArguments) { [weak self] dead in
-            self?.replace(dead)
-        }
+        let log = self.log
+        let worker = try WorkerProcess(
+            python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
+            onExit: { [weak self] dead in self?.replace(dead) },
+            onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(LogSafeText.escaped(line))") })
         for (key, config) in self.settings.teams {
             worker.send("{\"op\":\"team\",\"key\":\(JSONText.quoted(key)),\"config\":\(config)}")
         }
@@ -141,10 +142,10 @@ final class WorkerPool: Sendable {
         if dead.becameReady { self.failedStarts.store(0, ordering: .relaxed) }
         let delay = failures == 0 ? 0 : min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
         if failures == 0 {
-            self.log("AutoGen worker pid \(dead.pid) exited; starting a replacement")
+            self.log(.warning, "AutoGen worker pid \(dead.pid) exited; starting a replacement")
         } else {
-            self.log("AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is AutoGen "
-                + "installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
+            self.log(.warning, "AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is "
+                + "AutoGen installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
         }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         // Keep trying while the plugin lives: a pool that silently shrank would fail every run later.
@@ -155,7 +156,7 @@ final class WorkerPool: Sendable {
                 return
             } catch {
                 attempt += 1
-                self.log("cannot start a replacement AutoGen worker (attempt \(attempt)): \(error)")
+                self.log(.warning, "cannot start a replacement AutoGen worker (attempt \(attempt)): \(error)")
                 Thread.sleep(forTimeInterval: min(30, 0.1 * pow(2, Double(min(attempt, 10)))))
             }
         }
@@ -165,7 +166,7 @@ final class WorkerPool: Sendable {
         let now = ProcessInfo.processInfo.systemUptime
         for worker in self.workers.withLock({ $0 }) where worker.isAlive {
             if !worker.checkAlive(now: now, timeout: self.settings.hangTimeoutSeconds) {
-                self.log("AutoGen worker pid \(worker.pid) did not answer a ping for "
+                self.log(.warning, "AutoGen worker pid \(worker.pid) did not answer a ping for "
                     + "\(self.settings.hangTimeoutSeconds) s: killing it")
                 worker.kill(reason: "stopped answering for \(self.settings.hangTimeoutSeconds) s")
             }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 
 /// A client's input never takes down an AutoGen worker or anyone else's run: tasks AutoGen refuses and image bombs
-/// end their own run with an error while runs of other clients on the same workers complete.
+/// end their own run with an error while runs of other clients on the same workers complete; worker stderr (which
+/// quotes client text) cannot forge host log lines.
 @Suite("autogen-team hostile input", .serialized)
 struct AutoGenHostileInputTests {
     /// Bystanders wait at their input request (so they are live on both workers) while other clients send tasks
@@ -68,6 +69,29 @@ struct AutoGenHostileInputTests {
             return process.terminationStatus
         }
         #expect(status == 0)
+    }
+
+    /// A newline in client text that reaches the worker's stderr (the refused task is quoted there) forged a whole
+    /// `critical` line in the host log, and an ESC reached the operator's terminal. Each stderr line is now one
+    /// log line of the plugin's, escaped.
+    @Test func workerStderrCannotForgeAHostLogLine() async throws {
+        let server = try await AgentServer.start(workers: 1)
+        let forged = "2026-12-01T01:00:00+0000 critical agenthost : FORGED-BY-CLIENT"
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": ["type": "Bogus\n\(forged)\u{1B}[2J"]])
+            _ = try await client.collect()
+            await client.close()
+        }
+        #expect(await eventually(seconds: 10) { server.logText.contains("FORGED-BY-CLIENT") },
+                "the refused task was not logged:\n\(server.logText)")
+        let lines = server.logText.split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix(forged) }, "\(server.logText)")
+        // The worker's stderr line quoting it, and the SDK's line for the failed run: both escaped.
+        let logged = lines.filter { $0.contains("FORGED-BY-CLIENT") }
+        #expect(logged.contains { $0.contains("AutoGen worker pid") && $0.contains("\\u{1B}[2J") }, "\(logged)")
+        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\n2026") }, "\(logged)")
+        #expect(!server.logText.contains("\u{1B}"))
     }
 }
 
