@@ -4,9 +4,10 @@ import Foundation
 import Synchronization
 
 /// The pool of AutoGen worker processes of one plugin instance. Each run goes to the least-loaded live worker; a
-/// worker that exits (crash, kill) is replaced at once, and one that stops answering pings for `hangTimeout` is
-/// killed (its runs end with an error) and replaced. The host never sees any of it: only the runs on that worker
-/// end, with `completion {status: "error"}`.
+/// worker that exits (crash, kill) is replaced (at once after a quiet spell, with a growing delay when crashes
+/// follow each other: CrashBackoff), and one that stops answering pings for `hangTimeout` is killed (its runs end
+/// with an error) and replaced. The host never sees any of it: only the runs on that worker end, with
+/// `completion {status: "error"}`.
 final class WorkerPool: Sendable {
     struct Settings: Sendable {
         var python: String
@@ -35,6 +36,7 @@ final class WorkerPool: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Workers in a row that died before they were ready (Python or AutoGen missing, a broken venv).
     private let failedStarts = Atomic<Int>(0)
+    private let crashBackoff = Mutex(CrashBackoff())
     private let log: @Sendable (LogLevel, String) -> Void
 
     init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
@@ -136,14 +138,18 @@ final class WorkerPool: Sendable {
     private func replace(_ dead: WorkerProcess) {
         self.workers.withLock { $0.removeAll { $0 === dead } }
         guard !self.stopping.load(ordering: .relaxed) else { return }
-        // A worker that crashed while serving is replaced at once. One that died before it was ready will die
-        // again: back off (0.1 s doubling to 30 s) instead of a respawn loop that burns a core and floods the log.
+        // One that died before it was ready will die again: back off (0.1 s doubling to 30 s) instead of a
+        // respawn loop that burns a core and floods the log. One that crashed while serving: CrashBackoff.
         let failures = dead.becameReady ? 0 : self.failedStarts.wrappingAdd(1, ordering: .relaxed).newValue
         if dead.becameReady { self.failedStarts.store(0, ordering: .relaxed) }
-        let delay = failures == 0 ? 0 : min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
+        let delay: Double
         if failures == 0 {
-            self.log(.warning, "AutoGen worker pid \(dead.pid) exited; starting a replacement")
+            let now = ProcessInfo.processInfo.systemUptime
+            delay = self.crashBackoff.withLock { $0.delay(afterCrashAt: now) }
+            self.log(.warning, delay == 0 ? "AutoGen worker pid \(dead.pid) exited; starting a replacement"
+                : "AutoGen worker pid \(dead.pid) exited soon after another crash; next start in \(delay) s")
         } else {
+            delay = min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
             self.log(.warning, "AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is "
                 + "AutoGen installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
         }

@@ -3,7 +3,7 @@ import Testing
 
 /// A client's input never takes down an AutoGen worker or anyone else's run: tasks AutoGen refuses and image bombs
 /// end their own run with an error while runs of other clients on the same workers complete; worker stderr (which
-/// quotes client text) cannot forge host log lines.
+/// quotes client text) cannot forge host log lines; workers that keep crashing are restarted with a backoff.
 @Suite("autogen-team hostile input", .serialized)
 struct AutoGenHostileInputTests {
     /// Bystanders wait at their input request (so they are live on both workers) while other clients send tasks
@@ -92,6 +92,31 @@ struct AutoGenHostileInputTests {
         #expect(logged.contains { $0.contains("AutoGen worker pid") && $0.contains("\\u{1B}[2J") }, "\(logged)")
         #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\n2026") }, "\(logged)")
         #expect(!server.logText.contains("\u{1B}"))
+    }
+
+    /// The first crash of a worker that was serving is replaced at once; a second soon after waits (0.1 s, doubling):
+    /// a team or input that crashes workers in a loop no longer keeps the pool restarting flat out.
+    @Test func crashesInARowAreRestartedWithABackoff() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        try await withTimeout(seconds: 60) {
+            for _ in 0..<2 {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/crash")
+                try await client.send(["type": "start", "task": "go"])
+                let end = try #require(try await client.collect().last)
+                #expect(end.type == "completion" && end.status == "error")
+                await client.close()
+            }
+        }
+        #expect(await eventually(seconds: 10) { server.logText.contains("next start in 0.1 s") }, "\(server.logText)")
+        #expect(server.logText.contains("starting a replacement"))
+        // The pool recovers: a run after the backoff works.
+        let frames = try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "Write a poem about WebSockets."])
+            return try await client.collect()
+        }
+        try AutoGenCaptures.expectMatches(frames, capture: "team_round_robin")
     }
 }
 
