@@ -20,6 +20,7 @@ import Foundation
 ///       "max_image_bytes": 5242880,                    // per image in a task, decoded from base64 (5 MiB)
 ///       "max_image_pixels": 16777216,                  // per image, read from its header before decoding (16 Mpx)
 ///       "max_task_image_pixels": 33554432,             // all images of one task together (32 Mpx)
+///       "max_worker_image_pixels": 67108864,           // all images the live runs of one worker hold (64 Mpx)
 ///       "routes": {
 ///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
 ///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
@@ -35,6 +36,7 @@ public struct AutoGenTeamRoute: AgentRoute {
     public static let runIDRoutes = ["/api/ws/runs/*"]
     public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms",
                                                   "max_image_bytes", "max_image_pixels", "max_task_image_pixels",
+                                                  "max_worker_image_pixels",
                                                   "routes"]
 
     let pool: WorkerPool
@@ -79,6 +81,10 @@ public struct AutoGenTeamRoute: AgentRoute {
         settings.maxImageBytes = try config.int("max_image_bytes", default: 5 << 20, range: 1...(1 << 30))
         settings.maxImagePixels = try config.int("max_image_pixels", default: 16 << 20, range: 1...(1 << 30))
         settings.maxTaskImagePixels = try config.int("max_task_image_pixels", default: 32 << 20, range: 1...(1 << 32))
+        // AutoGen keeps a decoded RGB copy of a task's images for the whole run: 64 Mpx is ~192 MB per worker.
+        settings.maxWorkerImagePixels = try config.int("max_worker_image_pixels",
+                                                       default: max(64 << 20, settings.maxTaskImagePixels),
+                                                       range: settings.maxTaskImagePixels...(1 << 36))
         self.pool = try WorkerPool(settings: settings) { host.log($0, $1) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }

@@ -22,11 +22,13 @@ final class WorkerPool: Sendable {
         var maxImageBytes = 5 << 20
         var maxImagePixels = 16 << 20
         var maxTaskImagePixels = 32 << 20
+        var maxWorkerImagePixels = 64 << 20
 
         /// The worker script's arguments.
         var workerArguments: [String] {
             ["--max-image-bytes", "\(self.maxImageBytes)", "--max-image-pixels", "\(self.maxImagePixels)",
-             "--max-task-image-pixels", "\(self.maxTaskImagePixels)"]
+             "--max-task-image-pixels", "\(self.maxTaskImagePixels)",
+             "--max-worker-image-pixels", "\(self.maxWorkerImagePixels)"]
         }
     }
 

@@ -34,7 +34,9 @@ error line), images are checked from their headers before anything decodes them 
 (and re-encoding for the event stream) happens on a thread, one at a time per worker, so the event loop keeps
 serving every other run and answering pings while a large image is worked on.
 
-Arguments: --max-image-bytes N --max-image-pixels N --max-task-image-pixels N (the plugin passes its config).
+Arguments: --max-image-bytes N --max-image-pixels N --max-task-image-pixels N --max-worker-image-pixels N (the
+plugin passes its config). The last bounds the images all live runs of the worker hold at once: AutoGen keeps a
+decoded copy for the whole run, so without it many small image tasks at once would add up without limit.
 """
 import argparse
 import asyncio
@@ -113,6 +115,10 @@ def task_of(value):
     return value
 
 
+class WorkerFull(Exception):
+    """A run refused because the worker's live runs hold as many images as it may (not the client's fault)."""
+
+
 class Run:
     def __init__(self, run_id):
         self.id = run_id
@@ -121,7 +127,7 @@ class Run:
         self.inputs = {}   # request_id -> Future[str]
         self.prompts = {}  # request_id -> Future[str]: the prompt UserProxyAgent passed to its input function
         self.finished = False
-        self.images = 0  # how many images its task has: their (re)encoding goes off the loop
+        self.images = 0  # its task's images, in pixels: their (re)encoding goes off the loop
 
     def future(self, table, request_id):
         if request_id not in table:
@@ -141,15 +147,22 @@ class Worker:
         self.teams = {}
         self.runs = {}
         self.limits = limits
+        self.image_pixels = 0  # the images the live runs hold, decoded, in pixels (see ImageLimits)
         # One image decode (or re-encode) at a time per worker: each costs up to ~7 bytes a pixel for a moment,
         # and a worker's runs share one process. Created lazily: it belongs to the running loop.
         self.image_work = None
 
     async def parse_task(self, run, value):
-        """The client's task as AutoGen takes it; ValueError (ImageRefused, pydantic's) for one it refuses."""
-        run.images = self.limits.check(value)
-        if not run.images:
+        """The client's task as AutoGen takes it; ValueError (ImageRefused, pydantic's) for one it refuses,
+        WorkerFull while the live runs hold as many images as the worker may."""
+        pixels = self.limits.check(value)
+        if not pixels:
             return task_of(value)
+        if self.image_pixels + pixels > self.limits.max_worker_pixels:
+            raise WorkerFull(f"this AutoGen worker's runs already hold {self.image_pixels} pixels of images (the "
+                             f"limit is {self.limits.max_worker_pixels}): try again when runs have ended")
+        self.image_pixels += pixels
+        run.images = pixels
         return await self.off_loop(task_of, value)
 
     async def off_loop(self, function, *arguments):
@@ -184,6 +197,9 @@ class Worker:
             except ValueError as error:  # pydantic's ValidationError is one
                 print(f"worker: run {run.id}: refused its task: {type(error).__name__}: {error}", file=sys.stderr)
                 self.finish(run, "error", as_json(f"invalid task: {error}"))
+                return
+            except WorkerFull as error:
+                self.finish(run, "error", as_json(str(error)))
                 return
             team = self.load(config, run)
             result = None
@@ -245,6 +261,7 @@ class Worker:
             return
         run.finished = True
         self.runs.pop(run.id, None)
+        self.image_pixels -= run.images  # a stopped run's task may take a moment longer to let go of them
         emit(run.id, *fields)
 
     def handle(self, line):
@@ -321,11 +338,13 @@ def limits_from_arguments():
     parser.add_argument("--max-image-bytes", type=int, default=5 << 20)
     parser.add_argument("--max-image-pixels", type=int, default=16 << 20)
     parser.add_argument("--max-task-image-pixels", type=int, default=32 << 20)
+    parser.add_argument("--max-worker-image-pixels", type=int, default=64 << 20)
     arguments = parser.parse_args()
     # Pillow's own bomb check as a second line (it refuses images over twice this): a format quirk the header
     # reader missed still cannot decode to more than that.
     PILImage.MAX_IMAGE_PIXELS = arguments.max_image_pixels
-    return ImageLimits(arguments.max_image_bytes, arguments.max_image_pixels, arguments.max_task_image_pixels)
+    return ImageLimits(arguments.max_image_bytes, arguments.max_image_pixels, arguments.max_task_image_pixels,
+                       arguments.max_worker_image_pixels)
 
 
 if __name__ == "__main__":

@@ -18,15 +18,17 @@ class ImageRefused(ValueError):
 
 
 class ImageLimits:
-    def __init__(self, max_bytes, max_pixels, max_task_pixels):
+    def __init__(self, max_bytes, max_pixels, max_task_pixels, max_worker_pixels):
         self.max_bytes = max_bytes
         self.max_pixels = max_pixels
         self.max_task_pixels = max_task_pixels
+        # All the images the live runs of one worker hold, decoded (AutoGen keeps an RGB copy for the whole run).
+        self.max_worker_pixels = max_worker_pixels
 
     def check(self, task):
         """Raises ImageRefused unless every image in `task` (the client's JSON) is within the limits.
 
-        Returns how many images the task has (0: AutoGen can parse it on the event loop, it decodes nothing).
+        Returns the task's pixels, all images together (0: no image, AutoGen can parse it on the event loop).
         """
         count = 0
         total = 0
@@ -49,10 +51,10 @@ class ImageLimits:
             if pixels > self.max_pixels:
                 raise ImageRefused(f"image {count} ({kind}) is {width}x{height} pixels; the limit is "
                                    f"{self.max_pixels} pixels")
-            total += pixels
+            total += max(pixels, 1)
             if total > self.max_task_pixels:
                 raise ImageRefused(f"the task's images have more than {self.max_task_pixels} pixels in all")
-        return count
+        return total
 
 
 def images_in(value):
@@ -161,14 +163,14 @@ def _self_check():
             Image.new("RGB", size, (200, 10, 10)).save(buffer, kind)
             name, width, height = image_size(buffer.getvalue())
             assert (width, height) == size, (kind, size, name, width, height)
-    limits = ImageLimits(max_bytes=5 << 20, max_pixels=16 << 20, max_task_pixels=32 << 20)
+    limits = ImageLimits(max_bytes=5 << 20, max_pixels=16 << 20, max_task_pixels=32 << 20, max_worker_pixels=64 << 20)
     buffer = io.BytesIO()
     Image.new("L", (10, 10)).save(buffer, "PNG")
     small = buffer.getvalue()
     bomb = small[:16] + struct.pack(">II", 13000, 13000) + small[24:]
     task = lambda *images: {"type": "MultiModalMessage", "source": "user",
                             "content": ["look"] + [{"data": base64.b64encode(i).decode()} for i in images]}
-    assert limits.check(task(small, small)) == 2
+    assert limits.check(task(small, small)) == 200
     assert limits.check("just text") == 0
     for refused, why in ((task(bomb), "pixels"), (task(b"BM" + bytes(100)), "PNG, JPEG"),
                          (task(bytes(6 << 20)), "bytes"), ({"content": [{"data": 7}]}, "base64 string")):

@@ -56,6 +56,40 @@ struct AutoGenHostileInputTests {
         #expect(!server.logText.contains("exited"), "a worker died:\n\(server.logText)")
     }
 
+    /// AutoGen keeps a task's images decoded for the whole run, so many small image tasks at once added up without
+    /// bound: the images the live runs of a worker hold are bounded too (here 100 pixels: one 8 x 8 image), and a
+    /// task over the worker's budget ends with an error until runs end.
+    @Test func imagesHeldByLiveRunsAreBoundedPerWorker() async throws {
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["max_task_image_pixels": 100, "max_worker_image_pixels": 100])
+        let images = try await blocking { try TestImages.make() }
+        try await withTimeout(seconds: 60) {
+            // Holds its image while it waits for input.
+            let holder = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await holder.send(["type": "start", "task": TestImages.task(images.small)])
+            let request = try await holder.next(ofType: "input_request")
+
+            let refused = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await refused.send(["type": "start", "task": TestImages.task(images.small)])
+            let end = try #require(try await refused.collect().last)
+            #expect(end.type == "completion" && end.status == "error")
+            #expect((end.object["error"] as? String ?? "").contains("already hold 64 pixels"), "\(end)")
+            await refused.close()
+
+            try await holder.send(["type": "input_response", "response": "Looks good. APPROVE",
+                                   "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            #expect(try await holder.collect().last?.type == "result")
+            await holder.close()
+
+            // The holder's images were let go of with its run.
+            let next = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await next.send(["type": "start", "task": TestImages.task(images.small)])
+            let frames = try await next.collect()
+            #expect(frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+            await next.close()
+        }
+    }
+
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
     @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
