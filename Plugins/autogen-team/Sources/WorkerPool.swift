@@ -40,6 +40,9 @@ final class WorkerPool: Sendable {
     private let failedStarts = Atomic<Int>(0)
     private let crashBackoff = Mutex(CrashBackoff())
     private let log: @Sendable (LogLevel, String) -> Void
+    /// The longest command a worker reads (MAX_COMMAND_BYTES in the worker): a longer line is dropped there, and
+    /// its run would never hear back. Only a server configured for messages this large can receive such a task.
+    static let maxCommandBytes = 64 << 20
 
     init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.settings = settings
@@ -77,6 +80,9 @@ final class WorkerPool: Sendable {
         let id = "r\(self.nextRunID.wrappingAdd(1, ordering: .relaxed).oldValue)"
         let team = teamJSON.map { "\"config\":\($0)" } ?? "\"key\":\(JSONText.quoted(teamKey ?? ""))"
         let command = "{\"op\":\"start\",\"run\":\"\(id)\",\"task\":\(taskJSON),\(team)}"
+        guard command.utf8.count < Self.maxCommandBytes else {
+            throw AgentRunError("invalid task: larger than the AutoGen workers take (\(Self.maxCommandBytes) bytes)")
+        }
         // Least-loaded first; if that one just died, the next. While every worker is being replaced (a crash in a
         // pool of one), wait for a replacement rather than failing the run.
         let deadline = ContinuousClock.now + .milliseconds(Int(self.settings.startTimeoutSeconds * 1000))

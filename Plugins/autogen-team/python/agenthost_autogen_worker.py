@@ -82,6 +82,8 @@ SingleThreadedAgentRuntime._try_serialize = _serialize_if_logged
 warnings.filterwarnings("ignore", category=UserWarning, module="autogen_core._component_config")
 
 DEFAULT_PROMPT = "Enter your response: "
+# The longest command line read from the plugin (WorkerPool.maxCommandBytes says the same).
+MAX_COMMAND_BYTES = 64 << 20
 
 
 _flush_scheduled = False
@@ -323,11 +325,15 @@ class Worker:
 async def main(limits):
     worker = Worker(limits)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 << 20)
+    reader = asyncio.StreamReader(limit=MAX_COMMAND_BYTES)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     emit("ready", as_json({"pid": os.getpid()}))
     while True:
-        line = await reader.readline()
+        try:
+            line = await reader.readline()
+        except ValueError:  # longer than the limit: the reader has dropped it (the plugin refuses such tasks)
+            print(f"worker: dropped a command longer than {MAX_COMMAND_BYTES} bytes", file=sys.stderr)
+            continue
         if not line:
             break  # the plugin went away: so do we
         worker.handle(line)
