@@ -51,10 +51,11 @@ import warnings
 from autogen_agentchat.agents import UserProxyAgent
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import MessageFactory, ModelClientStreamingChunkEvent, UserInputRequestedEvent
-from autogen_core import EVENT_LOGGER_NAME, CancellationToken, ComponentLoader, ComponentModel, SingleThreadedAgentRuntime
+from autogen_core import (EVENT_LOGGER_NAME, CancellationToken, ComponentLoader, ComponentModel,
+                          SingleThreadedAgentRuntime)
 from PIL import Image as PILImage
 
-from image_limits import ImageLimits, ImageRefused
+from image_limits import ImageLimits
 
 # Keep the protocol channel clean: everything else written to stdout goes to stderr.
 _protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16)
@@ -64,7 +65,7 @@ sys.stdout = sys.stderr
 # on the event loop, whether or not anyone listens: an image in a message is encoded as PNG again each time (seconds
 # for a few megapixels, several times a run), while every other run on the worker and its pings wait. The worker
 # configures neither that logger nor a tracer, so the text is skipped unless the event logger would print it.
-_serialize_for_log = SingleThreadedAgentRuntime._try_serialize
+_serialize_for_log = getattr(SingleThreadedAgentRuntime, "_try_serialize", None)
 
 
 def _serialize_if_logged(runtime, message):
@@ -73,9 +74,9 @@ def _serialize_if_logged(runtime, message):
     return _serialize_for_log(runtime, message)
 
 
-SingleThreadedAgentRuntime._try_serialize = _serialize_if_logged
-
-# Teams come from the operator's config file
+# A private method of autogen-core 0.7 (scripts/setup-python.sh pins the version): patched only where it exists.
+if callable(getattr(SingleThreadedAgentRuntime, "_try_serialize", None)):
+    SingleThreadedAgentRuntime._try_serialize = _serialize_if_logged
 
 # Teams come from the operator's config file (client-sent teams are off unless the operator allows them), so
 # AutoGen's warning that loading a FunctionTool executes its code would be repeated on every run for nothing.
