@@ -4,7 +4,7 @@
 /// client's input, before tasks were checked; a team that crashes on every run) kept a core busy importing AutoGen
 /// and the pool mostly restarting. The first crash after a quiet spell is replaced at once (a one-off crash should
 /// not cost a run a wait); each crash within `quietSeconds` of the previous one doubles the wait, from 0.1 s up to
-/// `maxSeconds`. Pure: the caller passes the time, so it is tested without a clock.
+/// `maxSeconds`. Pure: the caller passes the time (the pool: the monotonic uptime).
 struct CrashBackoff {
     var quietSeconds: Double = 60
     var maxSeconds: Double = 30

@@ -146,8 +146,9 @@ final class WorkerPool: Sendable {
     private func replace(_ dead: WorkerProcess) {
         self.workers.withLock { $0.removeAll { $0 === dead } }
         guard !self.stopping.load(ordering: .relaxed) else { return }
-        // One that died before it was ready will die again: back off (0.1 s doubling to 30 s) instead of a
-        // respawn loop that burns a core and floods the log. One that crashed while serving: CrashBackoff.
+        // A worker that died before it was ready will die again: back off (0.1 s doubling to 30 s) instead of a
+        // respawn loop that burns a core and floods the log. One that crashed (or was killed) while serving waits
+        // as CrashBackoff says.
         let failures = dead.becameReady ? 0 : self.failedStarts.wrappingAdd(1, ordering: .relaxed).newValue
         if dead.becameReady { self.failedStarts.store(0, ordering: .relaxed) }
         let delay: Double
