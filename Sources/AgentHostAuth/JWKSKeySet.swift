@@ -35,7 +35,7 @@ struct JWKSKeySet {
         else { throw Refusal(description: "not a JSON object with a \"keys\" list") }
         var fixed: [[String: Any]] = []
         var byKeyID: [String: String] = [:]
-        for (index, var key) in keys.enumerated() {
+        for (index, var key) in keys.enumerated() where !Self.isEncryptionKey(key) {
             let name = (key["kid"] as? String).map { "key \($0)" } ?? "key #\(index)"
             let algorithm = try Self.algorithm(of: key, named: name, rsaAlgorithm: rsaAlgorithm)
             key["alg"] = algorithm
@@ -46,6 +46,13 @@ struct JWKSKeySet {
         self.json = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         self.algorithmsByKeyID = byKeyID
         self.algorithms = Set(fixed.compactMap { $0["alg"] as? String })
+    }
+
+    /// A key for encrypting, not signing (Keycloak's JWKS has one beside its signing keys): left out, as before.
+    private static func isEncryptionKey(_ key: [String: Any]) -> Bool {
+        if key["use"] as? String == "enc" { return true }
+        guard let alg = key["alg"] as? String else { return false }
+        return alg == "RSA1_5" || alg.hasPrefix("RSA-OAEP") || alg.hasPrefix("ECDH-ES")
     }
 
     /// The key's `alg` if it fits its type, else the one its type implies.

@@ -233,6 +233,8 @@ struct TokenAuthenticatorTests {
             jwks.append(jwk)
             privateKeys.append(key)
         }
+        // An encryption key (Keycloak publishes one) is left out, not a reason to refuse the file.
+        jwks.append(["kty": "RSA", "kid": "keyC", "use": "enc", "alg": "RSA-OAEP", "n": jwks[0]["n"]!, "e": jwks[0]["e"]!])
         try JSONSerialization.data(withJSONObject: ["keys": jwks]).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
         var configuration = AuthConfiguration()
         configuration.jwksFile = "\(directory)/jwks.json"
