@@ -27,9 +27,7 @@ struct JWKSKeySet {
     ///   - json: the JWKS file's text.
     ///   - rsaAlgorithm: the algorithm of RSA keys without `alg` (one of `rsaAlgorithms`).
     init(json: String, rsaAlgorithm: String) throws {
-        guard Self.rsaAlgorithms.contains(rsaAlgorithm) else {
-            throw Refusal(description: "jwks_rsa_algorithm must be one of \(Self.rsaAlgorithms.sorted().joined(separator: ", "))")
-        }
+        try Self.check(rsaAlgorithm: rsaAlgorithm)
         guard var object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
             let keys = object["keys"] as? [[String: Any]]
         else { throw Refusal(description: "not a JSON object with a \"keys\" list") }
@@ -53,6 +51,13 @@ struct JWKSKeySet {
         if key["use"] as? String == "enc" { return true }
         guard let alg = key["alg"] as? String else { return false }
         return alg == "RSA1_5" || alg.hasPrefix("RSA-OAEP") || alg.hasPrefix("ECDH-ES")
+    }
+
+    /// Refuses a configured `jwks_rsa_algorithm` that is not an RSA signature algorithm.
+    static func check(rsaAlgorithm: String) throws {
+        guard Self.rsaAlgorithms.contains(rsaAlgorithm) else {
+            throw Refusal(description: "jwks_rsa_algorithm must be one of \(Self.rsaAlgorithms.sorted().joined(separator: ", "))")
+        }
     }
 
     /// The key's `alg` if it fits its type, else the one its type implies.

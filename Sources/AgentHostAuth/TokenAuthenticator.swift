@@ -68,6 +68,10 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
             keyAlgorithms[kid.string] = file.algorithm
         }
         if let path = configuration.jwksFile {
+            // A config mistake is reported as one, whatever the file holds.
+            do { try JWKSKeySet.check(rsaAlgorithm: configuration.jwksRSAAlgorithm) } catch {
+                throw SetupError(description: "\(error)")
+            }
             let json = try Self.read(path)
             do {
                 let keySet = try JWKSKeySet(json: json, rsaAlgorithm: configuration.jwksRSAAlgorithm)
