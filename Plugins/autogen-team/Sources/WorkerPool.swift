@@ -39,16 +39,22 @@ final class WorkerPool: Sendable {
     /// Workers in a row that died before they were ready (Python or AutoGen missing, a broken venv).
     private let failedStarts = Atomic<Int>(0)
     private let crashBackoff = Mutex(CrashBackoff())
-    private let log: @Sendable (LogLevel, String) -> Void
+    private let log: PluginLog
     /// The longest command a worker reads (MAX_COMMAND_BYTES in the worker): a longer line is dropped there, and
     /// its run would never hear back. Only a server configured for messages this large can receive such a task.
     static let maxCommandBytes = 64 << 20
 
     init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.settings = settings
-        self.log = log
-        for _ in 0..<settings.size { try self.spawn() }
-        try self.waitUntilOneIsReady()
+        self.log = PluginLog(log)
+        do {
+            for _ in 0..<settings.size { try self.spawn() }
+            try self.waitUntilOneIsReady()
+        } catch {
+            self.shutdown()
+            self.log.close()
+            throw error
+        }
         let monitor = Thread { [weak self] in
             while let pool = self, !pool.stopping.load(ordering: .relaxed) {
                 pool.checkLiveness()
