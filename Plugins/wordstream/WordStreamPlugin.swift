@@ -11,7 +11,13 @@ import CAgentHostPlugin
 ///     ...
 ///     <- {"type":"completion","status":"complete","data":{"words":4}}
 ///
-/// Prompts that arrive while a reply is streaming queue up behind it. Binary messages are refused with 1003.
+/// Prompts that arrive while a reply is streaming queue up behind it, within a bound: a client may have at most
+/// `Streamer.maxQueuedPrompts` prompts waiting and `Streamer.maxQueuedBytes` of prompt text waiting or streaming;
+/// one more and the connection is closed with 1008. Replies pause while the host reports backpressure (`send`
+/// returned `.backpressure`) and resume on `didBecomeWritable`. Binary messages are refused with 1003.
+///
+/// Copy the bound along with the rest: a route that queues whatever a client sends, for as long as the client does
+/// not read, lets one socket take as much memory as it likes (+30-75 MB per connection here before the bound).
 public final class WordStream: AgentHostPlugin {
     public static let name = "wordstream"
     public static let version = "1.0.0"
@@ -49,11 +55,20 @@ struct ConfigError: Error, CustomStringConvertible {
 }
 
 public final class Streamer: ConnectionHandler {
+    /// Prompts that may wait behind the reply being streamed. A client that reads its replies never gets near it.
+    static let maxQueuedPrompts = 16
+    /// Bytes of prompt text waiting or streaming (a word costs a few bytes more while it streams).
+    static let maxQueuedBytes = 64 << 10
+
     private let connection: Connection
     private let delayMilliseconds: UInt64
-    private var pendingWords: [[Substring]] = []
+    private var pendingReplies: [String] = []
     private var current: (words: [Substring], next: Int)?
+    private var queuedBytes = 0
+    private var currentBytes = 0
     private var timer: UInt64?
+    /// The host's outbound queue is above its high-water mark: no word is sent until `didBecomeWritable`.
+    private var paused = false
 
     init(connection: Connection, delayMilliseconds: UInt64) {
         self.connection = connection
@@ -66,13 +81,25 @@ public final class Streamer: ConnectionHandler {
             return
         }
         let reply = "You said: \(prompt)"
-        self.pendingWords.append(reply.split(separator: " ", omittingEmptySubsequences: true))
+        guard self.pendingReplies.count < Self.maxQueuedPrompts,
+            self.queuedBytes + self.currentBytes + reply.utf8.count <= Self.maxQueuedBytes
+        else {
+            self.pendingReplies.removeAll()
+            self.queuedBytes = 0
+            self.connection.close(code: 1008, reason: "wordstream: too many prompts queued; read the replies first")
+            return
+        }
+        self.pendingReplies.append(reply)
+        self.queuedBytes += reply.utf8.count
         if self.current == nil { self.startNext() }
     }
 
     private func startNext() {
-        guard !self.pendingWords.isEmpty else { return }
-        self.current = (self.pendingWords.removeFirst(), 0)
+        guard !self.pendingReplies.isEmpty else { return }
+        let reply = self.pendingReplies.removeFirst()
+        self.queuedBytes -= reply.utf8.count
+        self.currentBytes = reply.utf8.count
+        self.current = (reply.split(separator: " ", omittingEmptySubsequences: true), 0)
         self.scheduleTick()
     }
 
@@ -87,19 +114,36 @@ public final class Streamer: ConnectionHandler {
         if next < words.count {
             let separator = next + 1 < words.count ? " " : ""
             let chunk = JSONText.quoted(String(words[next]) + separator)
-            self.connection.send(text: #"{"type":"message_chunk","data":{"content":"# + chunk
-                                 + #","source":"wordstream"}}"#)
+            let status = self.connection.send(text: #"{"type":"message_chunk","data":{"content":"# + chunk
+                                              + #","source":"wordstream"}}"#)
             self.current = (words, next + 1)
-            self.scheduleTick()
+            self.continueAfter(status)
         } else {
-            self.connection.send(text: #"{"type":"completion","status":"complete","data":{"words":\#(words.count)}}"#)
+            let status = self.connection.send(
+                text: #"{"type":"completion","status":"complete","data":{"words":\#(words.count)}}"#)
             self.current = nil
-            self.startNext()
+            self.currentBytes = 0
+            if status == .ok { self.startNext() } else { self.continueAfter(status) }
         }
     }
 
+    /// The next word after the delay, unless the client is behind (wait for `didBecomeWritable`) or gone.
+    private func continueAfter(_ status: HostStatus) {
+        switch status {
+        case .ok: self.current == nil ? self.startNext() : self.scheduleTick()
+        case .backpressure: self.paused = true
+        default: self.current = nil  // closed: on_close follows
+        }
+    }
+
+    public func didBecomeWritable() {
+        guard self.paused else { return }
+        self.paused = false
+        self.continueAfter(.ok)
+    }
+
     public func didClose(code: UInt16, reason: String) {
-        self.pendingWords.removeAll()
+        self.pendingReplies.removeAll()
         self.current = nil
     }
 }

@@ -29,6 +29,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var hmacAlgorithm = "HS256"
     public var publicKeyFiles: [PublicKeyFile] = []
     public var jwksFile: String?
+    /// The algorithm of JWKS RSA keys that carry no `alg` (RS256/384/512, PS256/384/512): fixed at load, so a
+    /// token cannot choose it (EC and OKP keys take theirs from the curve).
+    public var jwksRSAAlgorithm = "RS256"
     /// Required `iss`, if set.
     public var issuer: String?
     /// An entry required in `aud`, if set.

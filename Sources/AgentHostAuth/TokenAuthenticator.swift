@@ -16,6 +16,8 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
     private let keys: JWTKeyCollection
     /// The `alg` values accepted; anything else (including "none") is refused before any key is tried.
     private let acceptedAlgorithms: Set<String>
+    /// Each key's one algorithm, by kid: a token naming a key must use that key's algorithm.
+    private let keyAlgorithms: [String: String]
     private let apiKeyHashes: [(hash: [UInt8], key: AuthConfiguration.APIKey)]
 
     public struct SetupError: Error, CustomStringConvertible {
@@ -26,6 +28,7 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
     public static func make(_ configuration: AuthConfiguration) async throws -> TokenAuthenticator {
         let keys = JWTKeyCollection()
         var algorithms: Set<String> = []
+        var keyAlgorithms: [String: String] = [:]
         if let path = configuration.hmacSecretFile {
             let secret = try Self.read(path).trimmingCharacters(in: .whitespacesAndNewlines)
             guard secret.utf8.count >= 32 else {
@@ -40,6 +43,7 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
             }
             await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: digest, kid: JWKIdentifier(string: "hmac"))
             algorithms.insert(configuration.hmacAlgorithm)
+            keyAlgorithms["hmac"] = configuration.hmacAlgorithm
         }
         for (index, file) in configuration.publicKeyFiles.enumerated() {
             let pem = try Self.read(file.path)
@@ -61,23 +65,33 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
                 throw SetupError(description: "\(file.path): not a \(file.algorithm) public key in PEM: \(error)")
             }
             algorithms.insert(file.algorithm)
+            keyAlgorithms[kid.string] = file.algorithm
         }
         if let path = configuration.jwksFile {
+            // A config mistake is reported as one, whatever the file holds.
+            do { try JWKSKeySet.check(rsaAlgorithm: configuration.jwksRSAAlgorithm) } catch {
+                throw SetupError(description: "\(error)")
+            }
             let json = try Self.read(path)
             do {
-                try await keys.add(jwksJSON: json)
+                let keySet = try JWKSKeySet(json: json, rsaAlgorithm: configuration.jwksRSAAlgorithm)
+                try await keys.add(jwksJSON: keySet.json)
+                algorithms.formUnion(keySet.algorithms)
+                keyAlgorithms.merge(keySet.algorithmsByKeyID) { _, fromJWKS in fromJWKS }
             } catch {
                 throw SetupError(description: "\(path): not a usable JWKS: \(error)")
             }
-            algorithms.formUnion(Self.algorithms(inJWKS: json))
         }
-        return TokenAuthenticator(configuration: configuration, keys: keys, acceptedAlgorithms: algorithms)
+        return TokenAuthenticator(configuration: configuration, keys: keys, acceptedAlgorithms: algorithms,
+                                  keyAlgorithms: keyAlgorithms)
     }
 
-    private init(configuration: AuthConfiguration, keys: JWTKeyCollection, acceptedAlgorithms: Set<String>) {
+    private init(configuration: AuthConfiguration, keys: JWTKeyCollection, acceptedAlgorithms: Set<String>,
+                 keyAlgorithms: [String: String]) {
         self.configuration = configuration
         self.keys = keys
         self.acceptedAlgorithms = acceptedAlgorithms
+        self.keyAlgorithms = keyAlgorithms
         self.apiKeyHashes = configuration.apiKeys.map { (Self.hexBytes($0.sha256), $0) }
     }
 
@@ -136,6 +150,9 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         else { return .failure(Refusal(reason: "malformed token")) }
         guard self.acceptedAlgorithms.contains(algorithm) else {
             return .failure(Refusal(reason: "token algorithm \(algorithm) is not accepted"))
+        }
+        if let kid = header["kid"] as? String, let keyAlgorithm = self.keyAlgorithms[kid], keyAlgorithm != algorithm {
+            return .failure(Refusal(reason: "token algorithm \(algorithm) is not the algorithm of key \(kid)"))
         }
         let claims: Claims
         do {
@@ -199,21 +216,6 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         } catch {
             throw SetupError(description: "cannot read \(path): \(error.localizedDescription)")
         }
-    }
-
-    private static func algorithms(inJWKS json: String) -> Set<String> {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let keys = object["keys"] as? [[String: Any]]
-        else { return [] }
-        return Set(keys.compactMap { key in
-            if let alg = key["alg"] as? String { return alg }
-            switch key["kty"] as? String {
-            case "RSA": return "RS256"
-            case "EC": return "ES256"
-            case "OKP": return "EdDSA"
-            default: return nil
-            }
-        })
     }
 
     static func base64URLDecode(_ text: some StringProtocol) -> Data? {

@@ -177,6 +177,7 @@ struct ConfigFile {
         auth.hmacSecretFile = try reader.string("hmac_secret_file")
         if let v = try reader.string("hmac_algorithm") { auth.hmacAlgorithm = v }
         auth.jwksFile = try reader.string("jwks_file")
+        if let v = try reader.string("jwks_rsa_algorithm") { auth.jwksRSAAlgorithm = v }
         auth.issuer = try reader.string("issuer")
         auth.audience = try reader.string("audience")
         if let v = try reader.int("leeway_seconds", min: 0, max: 3600) { auth.leewaySeconds = v }

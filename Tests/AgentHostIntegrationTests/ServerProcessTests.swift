@@ -79,6 +79,7 @@ struct ServerProcessTests {
         (#"{"watch": 1}"#, "watch must be true or false"),
         (#"{"routes": {"/echo": {"access": "public"}}}"#, "need an 'auth' section"),
         (#"{"auth": {"hmac_secret_file": "/nonexistent"}}"#, "cannot read /nonexistent"),
+        (#"{"auth": {"jwks_file": "/nonexistent", "jwks_rsa_algorithm": "RS999"}}"#, "jwks_rsa_algorithm must be one of"),
         ("[1, 2", "is not valid JSON"),
     ])
     func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {

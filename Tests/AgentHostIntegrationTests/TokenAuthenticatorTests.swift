@@ -216,6 +216,45 @@ struct TokenAuthenticatorTests {
                 == .rejected("token algorithm HS256 is not accepted"))
     }
 
+    /// A JWKS RSA key without `alg` is fixed to RS256 at load: a token naming it with another algorithm is refused
+    /// and cannot pin jwt-kit's signer for it (before the fix, one such token made every genuine token for the key
+    /// fail until a restart). keyB's explicit RS384 is what lets an RS384 header past the algorithm allowlist.
+    @Test func aTokenCannotChooseTheAlgorithmOfAJWKSKeyWithoutAlg() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        var jwks: [[String: String]] = []
+        var privateKeys: [JWTKit.Insecure.RSA.PrivateKey] = []
+        for (kid, alg) in [("keyA", nil), ("keyB", "RS384")] as [(String, String?)] {
+            try Self.openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                              "-out", "\(directory)/\(kid).pem"])
+            let key = try JWTKit.Insecure.RSA.PrivateKey(pem: try String(contentsOfFile: "\(directory)/\(kid).pem", encoding: .utf8))
+            let (modulus, exponent) = try key.publicKey.getKeyPrimitives()
+            var jwk = ["kty": "RSA", "kid": kid, "n": modulus.base64URLEncoded, "e": exponent.base64URLEncoded]
+            jwk["alg"] = alg
+            jwks.append(jwk)
+            privateKeys.append(key)
+        }
+        // An encryption key (Keycloak publishes one) is left out, not a reason to refuse the file.
+        jwks.append(["kty": "RSA", "kid": "keyC", "use": "enc", "alg": "RSA-OAEP", "n": jwks[0]["n"]!, "e": jwks[0]["e"]!])
+        try JSONSerialization.data(withJSONObject: ["keys": jwks]).write(to: URL(fileURLWithPath: "\(directory)/jwks.json"))
+        var configuration = AuthConfiguration()
+        configuration.jwksFile = "\(directory)/jwks.json"
+        let authenticator = try await TokenAuthenticator.make(configuration)
+
+        let claims: [String: Any] = ["sub": "mallory", "exp": Self.now + 600]
+        let forgedInput = try [["alg": "RS384", "kid": "keyA", "typ": "JWT"], claims]
+            .map { try JSONSerialization.data(withJSONObject: $0).base64URLEncoded }.joined(separator: ".")
+        let forged = forgedInput + "." + Data((0..<256).map { _ in UInt8.random(in: 0...255) }).base64URLEncoded
+        #expect(await authenticator.authenticate(Self.request(authorization: "Bearer \(forged)"))
+                == .rejected("token algorithm RS384 is not the algorithm of key keyA"))
+
+        let signers = JWTKeyCollection()
+        await signers.add(rsa: privateKeys[0], digestAlgorithm: .sha256, kid: "keyA")
+        let genuine = try await signers.sign(MinimalClaims(sub: "dave", exp: .init(value: Date().addingTimeInterval(60))))
+        let result = await authenticator.authenticate(Self.request(authorization: "Bearer \(genuine)"))
+        guard case .authenticated(let identity, _) = result else { Issue.record("after a forged RS384 token: \(result)"); return }
+        #expect(identity.subject == "dave")
+    }
+
     @Test func refusesUnusableKeyConfigurationWithTheFileNamed() async throws {
         var configuration = AuthConfiguration()
         configuration.hmacSecretFile = "/nonexistent/secret"

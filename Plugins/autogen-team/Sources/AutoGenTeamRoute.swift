@@ -17,6 +17,10 @@ import Foundation
 ///       "workers": 2,                                  // pool size, default: number of cores
 ///       "hang_timeout_ms": 10000,                      // a worker silent this long is killed and replaced
 ///       "start_timeout_ms": 10000,                     // a run waits this long for a worker being (re)started
+///       "max_image_bytes": 5242880,                    // per image in a task, decoded from base64 (5 MiB)
+///       "max_image_pixels": 16777216,                  // per image, read from its header before decoding (16 Mpx)
+///       "max_task_image_pixels": 33554432,             // all images of one task together (32 Mpx)
+///       "max_worker_image_pixels": 67108864,           // all images the live runs of one worker hold (64 Mpx)
 ///       "routes": {
 ///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
 ///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
@@ -30,7 +34,10 @@ public struct AutoGenTeamRoute: AgentRoute {
     /// Every path below /agents/ (the config says which have a team) and AutoGen Studio's run route.
     public static let routes = ["/agents/*", "/api/ws/runs/*"]
     public static let runIDRoutes = ["/api/ws/runs/*"]
-    public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms", "routes"]
+    public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms",
+                                                  "max_image_bytes", "max_image_pixels", "max_task_image_pixels",
+                                                  "max_worker_image_pixels",
+                                                  "routes"]
 
     let pool: WorkerPool
     let allowClientTeamConfig: Bool
@@ -61,14 +68,24 @@ public struct AutoGenTeamRoute: AgentRoute {
         self.teams = Set(configs.keys)
         self.allowClientTeamConfig = try AgentRouteOptions(config: config).allowClientTeamConfig
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let settings = WorkerPool.Settings(
+        var settings = WorkerPool.Settings(
             python: try config.string("python") ?? "python3",
             script: script,
             size: try config.int("workers", default: max(1, cores), range: 1...64),
             hangTimeoutSeconds: Double(try config.int("hang_timeout_ms", default: 10_000, range: 100...600_000)) / 1000,
             startTimeoutSeconds: Double(try config.int("start_timeout_ms", default: 10_000, range: 0...600_000)) / 1000,
             teams: configs)
-        self.pool = try WorkerPool(settings: settings) { host.log(.warning, $0) }
+        // Defaults: 5 MiB is what the large model APIs take per image (Anthropic's limit; OpenAI's is 20 MB but it
+        // scales images down to 2048 px a side anyway), and 16 Mpx (4096 x 4096) is above any model's input
+        // resolution while bounding one decode to ~112 MB (RGBA, then AutoGen's RGB copy).
+        settings.maxImageBytes = try config.int("max_image_bytes", default: 5 << 20, range: 1...(1 << 30))
+        settings.maxImagePixels = try config.int("max_image_pixels", default: 16 << 20, range: 1...(1 << 30))
+        settings.maxTaskImagePixels = try config.int("max_task_image_pixels", default: 32 << 20, range: 1...(1 << 32))
+        // AutoGen keeps a decoded RGB copy of a task's images for the whole run: 64 Mpx is ~192 MB per worker.
+        settings.maxWorkerImagePixels = try config.int("max_worker_image_pixels",
+                                                       default: max(64 << 20, settings.maxTaskImagePixels),
+                                                       range: settings.maxTaskImagePixels...(1 << 36))
+        self.pool = try WorkerPool(settings: settings) { host.log($0, $1) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }
 
@@ -98,7 +115,8 @@ public struct AutoGenTeamRoute: AgentRoute {
                 case .cancelled:
                     throw CancellationError()
                 case .error(let message), .workerLost(let message):
-                    throw AgentRunError(message)
+                    // Escaped: the SDK logs a failed run's message, and it can quote the client's task.
+                    throw AgentRunError(LogSafeText.escaped(message))
                 }
             }
             throw AgentRunError("the AutoGen worker ended the run without a result")

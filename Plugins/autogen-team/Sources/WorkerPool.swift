@@ -4,9 +4,10 @@ import Foundation
 import Synchronization
 
 /// The pool of AutoGen worker processes of one plugin instance. Each run goes to the least-loaded live worker; a
-/// worker that exits (crash, kill) is replaced at once, and one that stops answering pings for `hangTimeout` is
-/// killed (its runs end with an error) and replaced. The host never sees any of it: only the runs on that worker
-/// end, with `completion {status: "error"}`.
+/// worker that exits (crash, kill) is replaced (at once after a quiet spell, with a growing delay when crashes
+/// follow each other: CrashBackoff), and one that stops answering pings for `hangTimeout` is killed (its runs end
+/// with an error) and replaced. The host never sees any of it: only the runs on that worker end, with
+/// `completion {status: "error"}`.
 final class WorkerPool: Sendable {
     struct Settings: Sendable {
         var python: String
@@ -17,6 +18,18 @@ final class WorkerPool: Sendable {
         var startTimeoutSeconds: Double
         /// Team configs sent to every worker when it starts, by key (the route pattern).
         var teams: [String: String]
+        /// Limits on the images of a client's task, checked by the workers before decoding (image_limits.py).
+        var maxImageBytes = 5 << 20
+        var maxImagePixels = 16 << 20
+        var maxTaskImagePixels = 32 << 20
+        var maxWorkerImagePixels = 64 << 20
+
+        /// The worker script's arguments.
+        var workerArguments: [String] {
+            ["--max-image-bytes", "\(self.maxImageBytes)", "--max-image-pixels", "\(self.maxImagePixels)",
+             "--max-task-image-pixels", "\(self.maxTaskImagePixels)",
+             "--max-worker-image-pixels", "\(self.maxWorkerImagePixels)"]
+        }
     }
 
     private let settings: Settings
@@ -25,13 +38,23 @@ final class WorkerPool: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Workers in a row that died before they were ready (Python or AutoGen missing, a broken venv).
     private let failedStarts = Atomic<Int>(0)
-    private let log: @Sendable (String) -> Void
+    private let crashBackoff = Mutex(CrashBackoff())
+    private let log: PluginLog
+    /// The longest command a worker reads (MAX_COMMAND_BYTES in the worker): a longer line is dropped there, and
+    /// its run would never hear back. Only a server configured for messages this large can receive such a task.
+    static let maxCommandBytes = 64 << 20
 
-    init(settings: Settings, log: @escaping @Sendable (String) -> Void) throws {
+    init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.settings = settings
-        self.log = log
-        for _ in 0..<settings.size { try self.spawn() }
-        try self.waitUntilOneIsReady()
+        self.log = PluginLog(log)
+        do {
+            for _ in 0..<settings.size { try self.spawn() }
+            try self.waitUntilOneIsReady()
+        } catch {
+            self.shutdown()
+            self.log.close()
+            throw error
+        }
         let monitor = Thread { [weak self] in
             while let pool = self, !pool.stopping.load(ordering: .relaxed) {
                 pool.checkLiveness()
@@ -63,6 +86,9 @@ final class WorkerPool: Sendable {
         let id = "r\(self.nextRunID.wrappingAdd(1, ordering: .relaxed).oldValue)"
         let team = teamJSON.map { "\"config\":\($0)" } ?? "\"key\":\(JSONText.quoted(teamKey ?? ""))"
         let command = "{\"op\":\"start\",\"run\":\"\(id)\",\"task\":\(taskJSON),\(team)}"
+        guard command.utf8.count < Self.maxCommandBytes else {
+            throw AgentRunError("invalid task: larger than the AutoGen workers take (\(Self.maxCommandBytes) bytes)")
+        }
         // Least-loaded first; if that one just died, the next. While every worker is being replaced (a crash in a
         // pool of one), wait for a replacement rather than failing the run.
         let deadline = ContinuousClock.now + .milliseconds(Int(self.settings.startTimeoutSeconds * 1000))
@@ -112,9 +138,11 @@ final class WorkerPool: Sendable {
     }
 
     private func spawn() throws {
-        let worker = try WorkerProcess(python: self.settings.python, script: self.settings.script) { [weak self] dead in
-            self?.replace(dead)
-        }
+        let log = self.log
+        let worker = try WorkerProcess(
+            python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
+            onExit: { [weak self] dead in self?.replace(dead) },
+            onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(LogSafeText.escaped(line))") })
         for (key, config) in self.settings.teams {
             worker.send("{\"op\":\"team\",\"key\":\(JSONText.quoted(key)),\"config\":\(config)}")
         }
@@ -124,16 +152,21 @@ final class WorkerPool: Sendable {
     private func replace(_ dead: WorkerProcess) {
         self.workers.withLock { $0.removeAll { $0 === dead } }
         guard !self.stopping.load(ordering: .relaxed) else { return }
-        // A worker that crashed while serving is replaced at once. One that died before it was ready will die
-        // again: back off (0.1 s doubling to 30 s) instead of a respawn loop that burns a core and floods the log.
+        // A worker that died before it was ready will die again: back off (0.1 s doubling to 30 s) instead of a
+        // respawn loop that burns a core and floods the log. One that crashed (or was killed) while serving waits
+        // as CrashBackoff says.
         let failures = dead.becameReady ? 0 : self.failedStarts.wrappingAdd(1, ordering: .relaxed).newValue
         if dead.becameReady { self.failedStarts.store(0, ordering: .relaxed) }
-        let delay = failures == 0 ? 0 : min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
+        let delay: Double
         if failures == 0 {
-            self.log("AutoGen worker pid \(dead.pid) exited; starting a replacement")
+            let now = ProcessInfo.processInfo.systemUptime
+            delay = self.crashBackoff.withLock { $0.delay(afterCrashAt: now) }
+            self.log(.warning, delay == 0 ? "AutoGen worker pid \(dead.pid) exited; starting a replacement"
+                : "AutoGen worker pid \(dead.pid) exited soon after another crash; next start in \(delay) s")
         } else {
-            self.log("AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is AutoGen "
-                + "installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
+            delay = min(30, 0.1 * pow(2, Double(min(failures - 1, 10))))
+            self.log(.warning, "AutoGen worker pid \(dead.pid) exited before it was ready (\(failures) in a row: is "
+                + "AutoGen installed for \(self.settings.python)? see its stderr); next start in \(delay) s")
         }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         // Keep trying while the plugin lives: a pool that silently shrank would fail every run later.
@@ -144,7 +177,7 @@ final class WorkerPool: Sendable {
                 return
             } catch {
                 attempt += 1
-                self.log("cannot start a replacement AutoGen worker (attempt \(attempt)): \(error)")
+                self.log(.warning, "cannot start a replacement AutoGen worker (attempt \(attempt)): \(error)")
                 Thread.sleep(forTimeInterval: min(30, 0.1 * pow(2, Double(min(attempt, 10)))))
             }
         }
@@ -154,7 +187,7 @@ final class WorkerPool: Sendable {
         let now = ProcessInfo.processInfo.systemUptime
         for worker in self.workers.withLock({ $0 }) where worker.isAlive {
             if !worker.checkAlive(now: now, timeout: self.settings.hangTimeoutSeconds) {
-                self.log("AutoGen worker pid \(worker.pid) did not answer a ping for "
+                self.log(.warning, "AutoGen worker pid \(worker.pid) did not answer a ping for "
                     + "\(self.settings.hangTimeoutSeconds) s: killing it")
                 worker.kill(reason: "stopped answering for \(self.settings.hangTimeoutSeconds) s")
             }

@@ -5,9 +5,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// One Python worker process: spawned with pipes for stdin/stdout (stderr is inherited: the worker's tracebacks
-/// land in the host's log stream), read by a dedicated thread (blocking reads of a pipe have no place on an event
-/// loop or in the cooperative pool), written under a lock.
+/// One Python worker process: spawned with pipes for stdin, stdout and stderr, read by dedicated threads (blocking
+/// reads of a pipe have no place on an event loop or in the cooperative pool), written under a lock. Its stderr
+/// (tracebacks, which can quote client text) reaches the host log line by line through `onStderrLine`, escaped
+/// (LogSafeText), never inherited verbatim.
 final class WorkerProcess: Sendable {
     let pid: pid_t
     private let input: Int32
@@ -36,23 +37,36 @@ final class WorkerProcess: Sendable {
         var description: String
     }
 
-    init(python: String, script: String, onExit: @escaping @Sendable (WorkerProcess) -> Void) throws
+    /// - Parameters:
+    ///   - arguments: passed to the script after its path.
+    ///   - onStderrLine: each line the worker writes to stderr (raw: the caller escapes it), on a reader thread.
+    init(python: String, script: String, arguments extra: [String] = [],
+         onExit: @escaping @Sendable (WorkerProcess) -> Void,
+         onStderrLine: @escaping @Sendable (pid_t, String) -> Void) throws
     {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else {
+        var errorsFromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0 else { throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))") }
+        guard pipe(&fromChild) == 0 else {
+            toChild.forEach { close($0) }
+            throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
+        }
+        guard pipe(&errorsFromChild) == 0 else {
+            (toChild + fromChild).forEach { close($0) }
             throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
         }
         // Close-on-exec, so other children of the host (other workers) do not inherit these ends: a worker must
         // see EOF on stdin when the plugin goes away. (Glibc's pipe2 is not visible to Swift without _GNU_SOURCE.)
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in toChild + fromChild + errorsFromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errorsFromChild[1], 2)
         Self.closeInheritedDescriptors(&actions)
-        let arguments = [python, "-u", script]
+        let arguments = [python, "-u", script] + extra
         // The host's environment (API keys for real model clients reach the worker), unbuffered output.
         var environ = ProcessInfo.processInfo.environment
         environ["PYTHONUNBUFFERED"] = "1"
@@ -66,9 +80,11 @@ final class WorkerProcess: Sendable {
         let status = posix_spawnp(&pid, python, &actions, nil, argv, envp)
         close(toChild[0])
         close(fromChild[1])
+        close(errorsFromChild[1])
         guard status == 0 else {
             close(toChild[1])
             close(fromChild[0])
+            close(errorsFromChild[0])
             throw SpawnError(description: "cannot start \(python): \(String(cString: strerror(status)))")
         }
         self.pid = pid
@@ -78,6 +94,15 @@ final class WorkerProcess: Sendable {
         let thread = Thread { [self] in self.readLoop() }
         thread.name = "autogen-worker-\(pid)"
         thread.start()
+        // Its own thread: stderr must keep draining while the protocol reader waits (a full stderr pipe would
+        // block the worker mid-traceback). Lines of a worker that never writes a newline come in 8 KiB pieces.
+        let errors = errorsFromChild[0]
+        let errorThread = Thread { [pid = self.pid] in
+            PipeLines.read(errors, maxLineBytes: 8 << 10) { onStderrLine(pid, $0) }
+            close(errors)
+        }
+        errorThread.name = "autogen-worker-\(pid)-stderr"
+        errorThread.start()
     }
 
     /// The worker must not inherit the host's descriptors: NIO's sockets (client connections, the listener) are
@@ -165,20 +190,7 @@ final class WorkerProcess: Sendable {
     // MARK: Reading
 
     private func readLoop() {
-        var pending: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(self.output, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            if count <= 0 { break }
-            pending.append(contentsOf: buffer[0..<count])
-            var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                self.dispatch(String(decoding: pending[start..<newline], as: UTF8.self))
-                start = newline + 1
-            }
-            pending.removeFirst(start)
-        }
+        PipeLines.read(self.output) { self.dispatch($0) }
         self.exited()
     }
 

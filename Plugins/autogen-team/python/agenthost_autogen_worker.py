@@ -24,12 +24,24 @@ never writes a raw tab). R is the plugin's id for the run; JSON means one JSON v
                                               strings) and the event (dump), in stream order
   R<TAB>result<TAB>JSON<TAB>SECONDS           the TaskResult (model_dump) and the run's duration
   R<TAB>cancelled<TAB>REASON                  the run was stopped (a JSON string)
-  R<TAB>error<TAB>MESSAGE                     the run failed: a bad team, a tool that raised (a JSON string)
+  R<TAB>error<TAB>MESSAGE                     the run failed: a bad team, a tool that raised, a task AutoGen
+                                              refuses or an image over the limits (a JSON string)
 
-stdout carries only these lines: anything a team prints goes to stderr.
+stdout carries only these lines: anything a team prints goes to stderr, which the plugin logs line by line.
+
+Client input never ends the worker: a task is parsed and checked inside its run (a bad one ends that run with an
+error line), images are checked from their headers before anything decodes them (image_limits.py), and decoding
+(and re-encoding for the event stream) happens on a thread, one at a time per worker, so the event loop keeps
+serving every other run and answering pings while a large image is worked on.
+
+Arguments: --max-image-bytes N --max-image-pixels N --max-task-image-pixels N --max-worker-image-pixels N (the
+plugin passes its config). The last bounds the images all live runs of the worker hold at once: AutoGen keeps a
+decoded copy for the whole run, so without it many small image tasks at once would add up without limit.
 """
+import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
@@ -39,17 +51,40 @@ import warnings
 from autogen_agentchat.agents import UserProxyAgent
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import MessageFactory, ModelClientStreamingChunkEvent, UserInputRequestedEvent
-from autogen_core import CancellationToken, ComponentLoader, ComponentModel
+from autogen_core import (EVENT_LOGGER_NAME, CancellationToken, ComponentLoader, ComponentModel,
+                          SingleThreadedAgentRuntime)
+from PIL import Image as PILImage
+
+from image_limits import ImageLimits
 
 # Keep the protocol channel clean: everything else written to stdout goes to stderr.
 _protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16)
 sys.stdout = sys.stderr
+
+# AutoGen's runtime serializes every message it publishes, eagerly, for its event log (and tracing attributes),
+# on the event loop, whether or not anyone listens: an image in a message is encoded as PNG again each time (seconds
+# for a few megapixels, several times a run), while every other run on the worker and its pings wait. The worker
+# configures neither that logger nor a tracer, so the text is skipped unless the event logger would print it.
+_serialize_for_log = getattr(SingleThreadedAgentRuntime, "_try_serialize", None)
+
+
+def _serialize_if_logged(runtime, message):
+    if not logging.getLogger(EVENT_LOGGER_NAME).isEnabledFor(logging.INFO):
+        return "(not serialized: the event log is off)"
+    return _serialize_for_log(runtime, message)
+
+
+# A private method of autogen-core 0.7 (scripts/setup-python.sh pins the version): patched only where it exists.
+if callable(getattr(SingleThreadedAgentRuntime, "_try_serialize", None)):
+    SingleThreadedAgentRuntime._try_serialize = _serialize_if_logged
 
 # Teams come from the operator's config file (client-sent teams are off unless the operator allows them), so
 # AutoGen's warning that loading a FunctionTool executes its code would be repeated on every run for nothing.
 warnings.filterwarnings("ignore", category=UserWarning, module="autogen_core._component_config")
 
 DEFAULT_PROMPT = "Enter your response: "
+# The longest command line read from the plugin (WorkerPool.maxCommandBytes says the same).
+MAX_COMMAND_BYTES = 64 << 20
 
 
 _flush_scheduled = False
@@ -83,6 +118,10 @@ def task_of(value):
     return value
 
 
+class WorkerFull(Exception):
+    """A run refused because the worker's live runs hold as many images as it may (not the client's fault)."""
+
+
 class Run:
     def __init__(self, run_id):
         self.id = run_id
@@ -91,6 +130,7 @@ class Run:
         self.inputs = {}   # request_id -> Future[str]
         self.prompts = {}  # request_id -> Future[str]: the prompt UserProxyAgent passed to its input function
         self.finished = False
+        self.images = 0  # its task's images, in pixels: their (re)encoding goes off the loop
 
     def future(self, table, request_id):
         if request_id not in table:
@@ -106,9 +146,38 @@ class Run:
 
 
 class Worker:
-    def __init__(self):
+    def __init__(self, limits):
         self.teams = {}
         self.runs = {}
+        self.limits = limits
+        self.image_pixels = 0  # the images the live runs hold, decoded, in pixels (see ImageLimits)
+        # One image decode (or re-encode) at a time per worker: each costs up to ~7 bytes a pixel for a moment,
+        # and a worker's runs share one process. Created lazily: it belongs to the running loop.
+        self.image_work = None
+
+    async def parse_task(self, run, value):
+        """The client's task as AutoGen takes it; ValueError (ImageRefused, pydantic's) for one it refuses,
+        WorkerFull while the live runs hold as many images as the worker may."""
+        pixels = self.limits.check(value)
+        if not pixels:
+            return task_of(value)
+        if self.image_pixels + pixels > self.limits.max_worker_pixels:
+            raise WorkerFull(f"this AutoGen worker's runs already hold {self.image_pixels} pixels of images (the "
+                             f"limit is {self.limits.max_worker_pixels}): try again when runs have ended")
+        self.image_pixels += pixels
+        run.images = pixels
+        return await self.off_loop(task_of, value)
+
+    async def off_loop(self, function, *arguments):
+        """Image work, on a thread (Pillow lets go of the GIL while it codes pixels) and one at a time."""
+        if self.image_work is None:
+            self.image_work = asyncio.Semaphore(1)
+        async with self.image_work:
+            return await asyncio.to_thread(function, *arguments)
+
+    async def dumped(self, run, item):
+        """item.dump(): an image in it is encoded as PNG again, which is slow for a large one: off the loop."""
+        return await self.off_loop(item.dump) if run.images else item.dump()
 
     def load(self, config, run):
         team = ComponentLoader.load_component(config)
@@ -123,9 +192,18 @@ class Worker:
             pending.extend(getattr(node, "_participants", []) or [])
         return team
 
-    async def run(self, run, task, config):
+    async def run(self, run, task_json, config):
         started = time.monotonic()
         try:
+            try:
+                task = await self.parse_task(run, task_json)
+            except ValueError as error:  # pydantic's ValidationError is one
+                print(f"worker: run {run.id}: refused its task: {type(error).__name__}: {error}", file=sys.stderr)
+                self.finish(run, "error", as_json(f"invalid task: {error}"))
+                return
+            except WorkerFull as error:
+                self.finish(run, "error", as_json(str(error)))
+                return
             team = self.load(config, run)
             result = None
             async for item in team.run_stream(task=task, cancellation_token=run.token):
@@ -145,11 +223,13 @@ class Worker:
                 elif isinstance(item, ModelClientStreamingChunkEvent):
                     emit(run.id, "chunk", as_json(item.dump()))
                 else:
-                    emit(run.id, "event", as_json(item.dump()))
+                    emit(run.id, "event", as_json(await self.dumped(run, item)))
             if result is None:
                 self.finish(run, "error", as_json("the team ended without a TaskResult"))
             else:
-                self.finish(run, "result", as_json(result.model_dump(mode="json")), repr(time.monotonic() - started))
+                dump = (lambda: result.model_dump(mode="json"))
+                payload = await self.off_loop(dump) if run.images else dump()
+                self.finish(run, "result", as_json(payload), repr(time.monotonic() - started))
         except asyncio.CancelledError:
             self.finish(run, "cancelled", as_json("Cancelled by user"))
         except Exception as error:  # a bad team, a failing tool: the run ends, the worker goes on
@@ -184,15 +264,26 @@ class Worker:
             return
         run.finished = True
         self.runs.pop(run.id, None)
+        self.image_pixels -= run.images  # a stopped run's task may take a moment longer to let go of them
         emit(run.id, *fields)
 
     def handle(self, line):
         try:
             command = json.loads(line)
             op = command.get("op")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             print(f"worker: ignoring a line that is not a JSON object: {line[:200]!r}", file=sys.stderr)
             return
+        try:
+            self.dispatch(op, command)
+        except Exception:  # a command the plugin should not have sent: say so, and serve the next one
+            print(f"worker: cannot handle a {op!r} command:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            run_id = command.get("run")
+            if op == "start" and isinstance(run_id, str) and run_id not in self.runs:
+                emit(run_id, "error", as_json("the AutoGen worker could not start this run"))
+
+    def dispatch(self, op, command):
         if op == "ping":
             emit("pong", as_json(command.get("n")))
         elif op == "team":
@@ -216,7 +307,8 @@ class Worker:
                 return
             run = Run(run_id)
             self.runs[run_id] = run
-            run.task = asyncio.get_running_loop().create_task(self.run(run, task_of(command.get("task")), config))
+            # The task is parsed inside the run: a task AutoGen refuses ends this run only.
+            run.task = asyncio.get_running_loop().create_task(self.run(run, command.get("task"), config))
         elif op == "stop":
             run = self.runs.get(command.get("run"))
             if run is not None:
@@ -231,18 +323,36 @@ class Worker:
             print(f"worker: unknown op {op!r}", file=sys.stderr)
 
 
-async def main():
-    worker = Worker()
+async def main(limits):
+    worker = Worker(limits)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 << 20)
+    reader = asyncio.StreamReader(limit=MAX_COMMAND_BYTES)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     emit("ready", as_json({"pid": os.getpid()}))
     while True:
-        line = await reader.readline()
+        try:
+            line = await reader.readline()
+        except ValueError:  # longer than the limit: the reader has dropped it (the plugin refuses such tasks)
+            print(f"worker: dropped a command longer than {MAX_COMMAND_BYTES} bytes", file=sys.stderr)
+            continue
         if not line:
             break  # the plugin went away: so do we
         worker.handle(line)
 
 
+def limits_from_arguments():
+    parser = argparse.ArgumentParser(description="An AutoGen worker of the autogen-team plugin.")
+    parser.add_argument("--max-image-bytes", type=int, default=5 << 20)
+    parser.add_argument("--max-image-pixels", type=int, default=16 << 20)
+    parser.add_argument("--max-task-image-pixels", type=int, default=32 << 20)
+    parser.add_argument("--max-worker-image-pixels", type=int, default=64 << 20)
+    arguments = parser.parse_args()
+    # Pillow's own bomb check as a second line (it refuses images over twice this): a format quirk the header
+    # reader missed still cannot decode to more than that.
+    PILImage.MAX_IMAGE_PIXELS = arguments.max_image_pixels
+    return ImageLimits(arguments.max_image_bytes, arguments.max_image_pixels, arguments.max_task_image_pixels,
+                       arguments.max_worker_image_pixels)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(limits_from_arguments()))

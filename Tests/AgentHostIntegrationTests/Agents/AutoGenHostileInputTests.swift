@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+
+/// A client's input never takes down an AutoGen worker or anyone else's run: tasks AutoGen refuses and image bombs
+/// end their own run with an error while runs of other clients on the same workers complete; worker stderr (which
+/// quotes client text) cannot forge host log lines; workers that keep crashing are restarted with a backoff.
+@Suite("autogen-team hostile input", .serialized)
+struct AutoGenHostileInputTests {
+    /// Bystanders wait at their input request (so they are live on both workers) while other clients send tasks
+    /// AutoGen refuses (before the fix, the first one killed its worker and every run on it) and a 164 KB PNG that
+    /// declares 13000 x 13000 pixels (before the fix: 680 MB and ~19 s of decoding on the worker's event loop).
+    @Test func badTasksAndImageBombsEndOnlyTheirOwnRun() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        let images = try await blocking { try TestImages.make() }
+        try await withTimeout(seconds: 90) {
+            var bystanders: [(client: AgentClient, request: AgentFrame)] = []
+            for _ in 0..<4 {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+                try await client.send(["type": "start", "task": "Draft a plan for streaming."])
+                bystanders.append((client, try await client.next(ofType: "input_request")))
+            }
+
+            let refused: [(task: Any, reason: String)] = [
+                (["type": "Bogus"], "Unknown message type"),
+                (["type": "TextMessage"], "Field required"),
+                ([["type": "Bogus"]], "Unknown message type"),
+                (TestImages.task(images.bomb), "13000x13000 pixels"),
+                (TestImages.task(Data("BM not an image".utf8).base64EncodedString()), "PNG, JPEG, GIF or WebP"),
+            ]
+            for (task, reason) in refused {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+                try await client.send(["type": "start", "task": task])
+                let end = try #require(try await client.collect().last)
+                #expect(end.type == "completion" && end.status == "error", "\(reason): \(end)")
+                let error = end.object["error"] as? String ?? ""
+                #expect(error.contains("invalid task") && error.contains(reason), "\(error)")
+                await client.close()
+            }
+
+            // A small image is within the limits and goes through AutoGen (decoded off the event loop).
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": TestImages.task(images.small)])
+            let frames = try await client.collect()
+            #expect(frames.first?.shape == "message:MultiModalMessage")
+            #expect(frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+            await client.close()
+
+            for (bystander, request) in bystanders {
+                try await bystander.send(["type": "input_response", "response": "Looks good. APPROVE",
+                                          "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+                let end = try #require(try await bystander.collect().last)
+                #expect(end.type == "result" && end.status == "complete", "bystander \(request.runID ?? ""): \(end)")
+                await bystander.close()
+            }
+        }
+        #expect(!server.logText.contains("exited"), "a worker died:\n\(server.logText)")
+    }
+
+    /// AutoGen keeps a task's images decoded for the whole run, so many small image tasks at once added up without
+    /// bound: the images the live runs of a worker hold are bounded too (here 100 pixels: one 8 x 8 image), and a
+    /// task over the worker's budget ends with an error until runs end.
+    @Test func imagesHeldByLiveRunsAreBoundedPerWorker() async throws {
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["max_task_image_pixels": 100, "max_worker_image_pixels": 100])
+        let images = try await blocking { try TestImages.make() }
+        try await withTimeout(seconds: 60) {
+            // Holds its image while it waits for input.
+            let holder = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
+            try await holder.send(["type": "start", "task": TestImages.task(images.small)])
+            let request = try await holder.next(ofType: "input_request")
+
+            let refused = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await refused.send(["type": "start", "task": TestImages.task(images.small)])
+            let end = try #require(try await refused.collect().last)
+            #expect(end.type == "completion" && end.status == "error")
+            #expect((end.object["error"] as? String ?? "").contains("already hold 64 pixels"), "\(end)")
+            await refused.close()
+
+            try await holder.send(["type": "input_response", "response": "Looks good. APPROVE",
+                                   "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            #expect(try await holder.collect().last?.type == "result")
+            await holder.close()
+
+            // The holder's images were let go of with its run.
+            let next = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await next.send(["type": "start", "task": TestImages.task(images.small)])
+            let frames = try await next.collect()
+            #expect(frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+            await next.close()
+        }
+    }
+
+    /// The header reader against what Pillow writes, in every accepted format, and its refusals
+    /// (image_limits.py's self-check).
+    @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
+        let python = try AgentServer.python()
+        let status = try await blocking { () -> Int32 in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["\(AgentServer.root)/Plugins/autogen-team/python/image_limits.py", "--self-check"]
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(status == 0)
+    }
+
+    /// A newline in client text that reaches the worker's stderr (the refused task is quoted there) forged a whole
+    /// `critical` line in the host log, and an ESC reached the operator's terminal. Each stderr line is now one
+    /// log line of the plugin's, escaped.
+    @Test func workerStderrCannotForgeAHostLogLine() async throws {
+        let server = try await AgentServer.start(workers: 1)
+        let forged = "2026-12-01T01:00:00+0000 critical agenthost : FORGED-BY-CLIENT"
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": ["type": "Bogus\n\(forged)\u{1B}[2J"]])
+            _ = try await client.collect()
+            await client.close()
+        }
+        // Two log lines quote it, from two threads in no set order: the worker's stderr line and the SDK's line
+        // for the failed run.
+        #expect(await eventually(seconds: 10) {
+            server.logText.split(separator: "\n").filter { $0.contains("FORGED-BY-CLIENT") }.count >= 2
+        }, "the refused task was not logged twice:\n\(server.logText)")
+        let lines = server.logText.split(separator: "\n")
+        #expect(!lines.contains { $0.hasPrefix(forged) }, "\(server.logText)")
+        // Both escaped.
+        let logged = lines.filter { $0.contains("FORGED-BY-CLIENT") }
+        #expect(logged.contains { $0.contains("AutoGen worker pid") && $0.contains("\\u{1B}[2J") }, "\(logged)")
+        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\n2026") }, "\(logged)")
+        #expect(!server.logText.contains("\u{1B}"))
+    }
+
+    /// The first crash of a worker that was serving is replaced at once; a second soon after waits (0.1 s, doubling):
+    /// a team or input that crashes workers in a loop no longer keeps the pool restarting flat out.
+    @Test func crashesInARowAreRestartedWithABackoff() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        try await withTimeout(seconds: 60) {
+            for _ in 0..<2 {
+                let client = try await AgentClient.connect(port: server.port, path: "/agents/crash")
+                try await client.send(["type": "start", "task": "go"])
+                let end = try #require(try await client.collect().last)
+                #expect(end.type == "completion" && end.status == "error")
+                await client.close()
+            }
+        }
+        #expect(await eventually(seconds: 10) { server.logText.contains("next start in 0.1 s") }, "\(server.logText)")
+        #expect(server.logText.contains("starting a replacement"))
+        // The pool recovers: a run after the backoff works.
+        let frames = try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "Write a poem about WebSockets."])
+            return try await client.collect()
+        }
+        try AutoGenCaptures.expectMatches(frames, capture: "team_round_robin")
+    }
+}
+
+extension AgentClient {
+    /// Reads frames up to the first of `type`; a run that ends first fails the test.
+    func next(ofType type: String) async throws -> AgentFrame {
+        while true {
+            let frame = try await self.next()
+            if frame.type == type { return frame }
+            if frame.isTerminal || frame.type == "error" { throw Refused(frame: frame) }
+        }
+    }
+}
+
+/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros) and a small PNG.
+enum TestImages {
+    static func make() throws -> (bomb: String, small: String) {
+        let script = #"""
+            import base64, io, json, struct, zlib
+            from PIL import Image
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            width = height = 13000
+            packer = zlib.compressobj(9)
+            row = bytes(width + 1)
+            pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+            bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+            small = io.BytesIO()
+            Image.new("RGB", (8, 8), (0, 128, 255)).save(small, "PNG")
+            print(json.dumps({"bomb": base64.b64encode(bomb).decode(), "small": base64.b64encode(small.getvalue()).decode()}))
+            """#
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try AgentServer.python())
+        process.arguments = ["-c", script]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
+        guard let bomb = object?["bomb"], let small = object?["small"] else {
+            throw AgentServer.PythonMissing(python: "the image maker (status \(process.terminationStatus))")
+        }
+        return (bomb, small)
+    }
+
+    /// A MultiModalMessage task, as AutoGen dumps one: text, then the image.
+    static func task(_ base64: String) -> [String: Any] {
+        ["type": "MultiModalMessage", "source": "user", "content": ["What is in this picture?", ["data": base64]]]
+    }
+}
