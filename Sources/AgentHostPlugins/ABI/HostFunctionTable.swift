@@ -84,7 +84,7 @@ private func hostLog(_ ctx: OpaquePointer?, _ conn: agenthost_conn_t, _ level: a
     }
     var metadata: Logger.Metadata = [:]
     if conn != 0 { metadata["conn"] = "\(conn)" }
-    instance.logger.log(level: logLevel, "\(text)", metadata: metadata)
+    instance.logger.log(level: logLevel, "\(LogLineText.escaped(text))", metadata: metadata)
 }
 
 private func hostPost(_ conn: agenthost_conn_t, _ id: UInt64, _ data: UnsafeMutableRawPointer?) -> agenthost_status_t {
