@@ -107,9 +107,17 @@ struct ConfigFile {
             self.server.defaultRoutePolicy.access = access
         }
         if let routes = try reader.object("routes") {
+            var folded: [String: String] = [:]
             for (path, value) in routes {
                 guard path.hasPrefix("/"), let object = value as? [String: Any] else {
                     throw Error(description: "routes must map paths starting with '/' to objects (got '\(path)')")
+                }
+                // A key no request can spell (requests must be canonical) would never apply: say so now.
+                if let problem = CanonicalPath.problem(with: path) {
+                    throw Error(description: "routes.\(path): no request can match it: \(problem)")
+                }
+                if let other = folded.updateValue(path, forKey: path.lowercased()) {
+                    throw Error(description: "routes.\(path) and routes.\(other) differ only in letter case")
                 }
                 var route = Reader(object: object, path: "routes.\(path).")
                 var policy = RoutePolicy(allowedOrigins: try route.strings("allowed_origins"),

@@ -120,6 +120,13 @@ struct LimitsTests {
                 try await evil.handshake(path: "/recorder", extraHeaders: ["Origin: https://evil.example"])
             } == 403)
             #expect(opens() == 0)
+            // A second Origin header cannot ride behind an allowed first one.
+            let twoOrigins = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await withTimeout {
+                try await twoOrigins.handshake(path: "/recorder",
+                                               extraHeaders: ["Origin: https://app.example.com", "Origin: https://evil.example"])
+            } == 403)
+            #expect(opens() == 0)
             let good = try await RawWebSocketClient.connectTCP(port: server.port)
             #expect(try await withTimeout {
                 try await good.handshake(path: "/recorder", extraHeaders: ["Origin: https://app.example.com"])

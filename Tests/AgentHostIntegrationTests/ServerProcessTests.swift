@@ -81,6 +81,9 @@ struct ServerProcessTests {
         (#"{"auth": {"hmac_secret_file": "/nonexistent"}}"#, "cannot read /nonexistent"),
         (#"{"auth": {"jwks_file": "/nonexistent", "jwks_rsa_algorithm": "RS999"}}"#, "jwks_rsa_algorithm must be one of"),
         ("[1, 2", "is not valid JSON"),
+        (#"{"routes": {"/echo/": {"allowed_origins": []}}}"#, "routes./echo/: no request can match it"),
+        (#"{"routes": {"/Echo": {"allowed_origins": []}, "/echo": {"allowed_origins": []}}}"#,
+         "differ only in letter case"),
     ])
     func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"

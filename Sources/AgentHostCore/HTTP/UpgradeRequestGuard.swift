@@ -184,6 +184,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         if let problem = CanonicalPath.problem(with: path) {
             return (.badRequest, problem)
         }
+        if self.configuration.isCaseVariantOfAPolicy(path) {
+            return (.badRequest, "the path differs only in letter case from a route with a policy of its own")
+        }
         let isBaseline = self.configuration.baselineEchoRoute.map { $0 == path } ?? false
         let endpoint = self.router.current.endpoint(forPath: path)
         guard endpoint != nil || isBaseline else {
@@ -198,10 +201,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             return (.badRequest, "a WebSocket upgrade request has no body")
         }
         let policy = self.configuration.policy(forPath: path)
-        if let allowed = policy.allowedOrigins, let origin = head.headers.first(name: "origin"),
-            !allowed.contains(origin)
-        {
-            return (.forbidden, "origin \(origin) may not open \(path)")
+        if let allowed = policy.allowedOrigins {
+            // Every Origin header is checked: a second one must not ride along behind an allowed first.
+            for origin in head.headers["origin"] where !allowed.contains(origin) {
+                return (.forbidden, "origin \(origin) may not open \(path)")
+            }
         }
         guard head.headers[canonicalForm: "upgrade"].contains(where: { $0.lowercased() == "websocket" }) else {
             return (.badRequest, "only 'Upgrade: websocket' is served")
@@ -220,7 +224,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         let offered = head.headers[canonicalForm: "sec-websocket-protocol"].map { String($0) }
         let subprotocol = Self.selectSubprotocol(offered)
         guard offered.isEmpty || subprotocol != nil else {
-            return (.badRequest, "a 'bearer.' Sec-WebSocket-Protocol entry carries a token: offer a subprotocol beside it")
+            return (.badRequest, "offer a subprotocol (an HTTP token) beside the 'bearer.' entry that carries a token")
         }
         self.selected.endpoint = endpoint
         self.selected.subprotocol = subprotocol
@@ -233,11 +237,27 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     /// RFC 6455 4.2.2: a server that answers a `Sec-WebSocket-Protocol` offer must select one of its entries (a
-    /// browser fails the connection otherwise). The first entry that is not a credential is chosen. A `bearer.`
-    /// entry carries a token (see `TokenAuthenticator`): it is never selected, so it is neither echoed in the 101
-    /// (which proxies and browser tools log) nor handed to the plugin, whether or not it authenticated anyone.
+    /// browser fails the connection otherwise). The first entry that is a valid subprotocol and not a credential is
+    /// chosen. A `bearer.` entry carries a token (see `TokenAuthenticator`): it is never selected, so it is neither
+    /// echoed in the 101 (which proxies and browser tools log) nor handed to the plugin, whether or not it
+    /// authenticated anyone. Entries that are not HTTP tokens (RFC 6455 4.1: quoted, bracketed, with spaces or
+    /// non-ASCII) are never selected either: `"bearer.<token>"` is a credential in disguise as much as anything.
     static func selectSubprotocol(_ offered: [String]) -> String? {
-        offered.first { !$0.lowercased().hasPrefix("bearer.") }
+        offered.first { entry in
+            !entry.isEmpty && entry.utf8.allSatisfy(Self.isTokenCharacter)
+                && !entry.lowercased().hasPrefix("bearer")
+        }
+    }
+
+    /// RFC 7230 3.2.6 `tchar`.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            return true
+        default:
+            return Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
     }
 
     /// RFC 6455 4.1: the key is a base64-encoded 16-byte value, i.e. 22 base64 characters and "==".

@@ -29,17 +29,28 @@ public struct ServerConfiguration: Sendable {
     public var defaultRoutePolicy = RoutePolicy()
 
     /// A path's policy: its own entry, else the longest pattern entry (`/agents/*`) above it, else the default.
-    ///
-    /// Entries are matched regardless of case: routes are exact, but a plugin serving a pattern may read
-    /// `/agents/Secret` as `/agents/secret`, so the policy written for the one applies to the other too.
     func policy(forPath path: some StringProtocol) -> RoutePolicy {
         if let exact = self.routePolicies[String(path)] { return exact }
-        let folded = path.lowercased()
-        if let entry = self.routePolicies.first(where: { $0.key.lowercased() == folded }) { return entry.value }
-        let patterns = self.routePolicies.keys.filter { RoutePattern.prefix(of: $0) != nil }
-        let match = RoutePattern.bestMatch(for: folded, in: patterns.map { $0.lowercased() })
-        return match.flatMap { folded in self.routePolicies.first { $0.key.lowercased() == folded }?.value }
+        return RoutePattern.bestMatch(for: path, in: self.routePolicies.keys).flatMap { self.routePolicies[$0] }
             ?? self.defaultRoutePolicy
+    }
+
+    /// Whether `path` spells a policy entry (or a pattern entry's prefix) with other letter case: `/agents/Secret`
+    /// for an entry `/agents/secret`. Routes are exact, but a plugin serving a pattern may read both as one path,
+    /// and which policy such a path should get is a guess either way: it is refused instead.
+    func isCaseVariantOfAPolicy(_ path: some StringProtocol) -> Bool {
+        let folded = path.lowercased()
+        for key in self.routePolicies.keys {
+            if let prefix = RoutePattern.prefix(of: key) {
+                let foldedPrefix = prefix.lowercased()
+                if folded.hasPrefix(foldedPrefix) && folded.count > foldedPrefix.count && !path.hasPrefix(prefix) {
+                    return true
+                }
+            } else if key.lowercased() == folded && key != path {
+                return true
+            }
+        }
+        return false
     }
 
     /// Serve TLS (wss://) with this context provider; nil: plain ws://.
