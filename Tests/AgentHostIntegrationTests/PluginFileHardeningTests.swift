@@ -120,6 +120,39 @@ struct PluginFileHardeningTests {
         #expect(plugins.map(\.state) == ["serving"], "\(plugins)")
     }
 
+    /// Before, a build in service stayed in service when the allowlist stopped listing it (it was "unchanged").
+    @Test func aBuildTheAllowlistNoLongerListsIsRevoked() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileVersionedEcho(tag: "v1", into: directory, as: "versioned.so")
+        let hash = try PluginFileSnapshot.read(directory: directory, fileName: "versioned.so").sha256
+        let allowlist = try PluginFixtures.makeDirectory() + "/plugins.sha256"
+        try Data("\(hash)  versioned.so\n".utf8).write(to: URL(fileURLWithPath: allowlist))
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--allowlist", allowlist])
+        defer { server.signal(SIGKILL) }
+        #expect(try await HotReloadTests.versionOfNewConnection(port: server.port) == "v1")
+        try Data().write(to: URL(fileURLWithPath: allowlist))
+        server.signal(SIGHUP)
+        let plugins = try await Self.waitForPlugins(server) { $0.contains { $0.state == "refused" } }
+        #expect(plugins.first { $0.state == "refused" }?.reason?.contains("allowlist") == true, "\(plugins)")
+        let client = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await withTimeout { try await client.handshake(path: "/versioned") } == 404)
+    }
+
+    /// A symbolic link on the way to the plugin directory is as safe as the directory holding it: before, only the
+    /// directories above the link's target were checked, so anyone who could write beside the link could point it
+    /// at another directory of libraries on the next reload.
+    @Test func aSymlinkToThePluginDirectoryInAWritableDirectoryIsRefused() async throws {
+        let safe = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileVersionedEcho(tag: "v1", into: safe, as: "versioned.so")
+        let open = try PluginFixtures.makeDirectory()
+        #expect(chmod(open, 0o777) == 0)
+        #expect(symlink(safe, "\(open)/plugins") == 0)
+        let server = try await ServerProcess.start(arguments: ["--plugins", "\(open)/plugins"])
+        defer { server.signal(SIGKILL) }
+        let refused = try #require(try await server.plugins().first { $0.state == "refused" })
+        #expect(refused.reason?.contains("parent \(open) is group- or world-writable") == true, "\(refused)")
+    }
+
     @Test func anUnchangedFileIsNotReadAgain() throws {
         let directory = try PluginFixtures.makeDirectory()
         let path = "\(directory)/plugin.so"

@@ -13,9 +13,11 @@ enum PluginFileVetting {
         try self.checkOwnerAndMode(status, what: "file", stickyAllowed: false)
     }
 
-    /// Checks the plugin directory and every directory above it (after resolving links). An ancestor may be
-    /// world-writable if it has the sticky bit (like /tmp): others can then neither rename nor remove what they do
-    /// not own in it.
+    /// Checks the plugin directory and every directory the path to it passes through, as written and as resolved.
+    /// An ancestor may be world-writable if it has the sticky bit (like /tmp): others can then neither rename nor
+    /// remove what they do not own in it. A symbolic link on the way is only as safe as the directory holding it
+    /// (whoever can write there can point it elsewhere), which is why the path as written is walked too, not only
+    /// the directory it resolves to today.
     static func vetDirectory(_ directory: String) throws(PluginLoadError) {
         guard let resolved = realpath(directory, nil) else {
             throw PluginLoadError(.unsafeFile, "cannot resolve the plugin directory: \(String(cString: strerror(errno)))")
@@ -27,14 +29,31 @@ enum PluginFileVetting {
             throw PluginLoadError(.unsafeFile, "cannot stat the plugin directory: \(String(cString: strerror(errno)))")
         }
         try self.checkOwnerAndMode(status, what: "plugin directory", stickyAllowed: false)
-        var ancestor = path
-        while ancestor != "/" {
-            ancestor = ancestor.lastIndex(of: "/").map { $0 == ancestor.startIndex ? "/" : String(ancestor[..<$0]) } ?? "/"
+        let written = directory.hasPrefix("/") ? directory : Self.currentDirectory() + "/" + directory
+        for ancestor in Self.ancestors(of: path) + Self.ancestors(of: written) {
             guard stat(ancestor, &status) == 0 else {
                 throw PluginLoadError(.unsafeFile, "cannot stat \(ancestor): \(String(cString: strerror(errno)))")
             }
             try self.checkOwnerAndMode(status, what: "plugin directory's parent \(ancestor)", stickyAllowed: true)
         }
+    }
+
+    /// The directories holding each component of `path`, from "/" down: for "/a/b/c", "/", "/a" and "/a/b".
+    static func ancestors(of path: String) -> [String] {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        var result = ["/"]
+        var prefix = ""
+        for component in components.dropLast() {
+            prefix += "/" + component
+            result.append(prefix)
+        }
+        return result
+    }
+
+    private static func currentDirectory() -> String {
+        guard let cwd = getcwd(nil, 0) else { return "/" }
+        defer { free(cwd) }
+        return String(cString: cwd)
     }
 
     private static func checkOwnerAndMode(_ info: stat, what: String, stickyAllowed: Bool) throws(PluginLoadError) {

@@ -128,6 +128,15 @@ public actor PluginManager {
             report.removed.append(generation.plugin.name)
         }
         for fileName in self.refused.keys where !files.contains(fileName) { self.refused[fileName] = nil }
+        // An allowlist that no longer lists a build in service revokes it: it drains like a removed file.
+        for (fileName, generation) in next {
+            guard let reason = allowlist?.refusal(fileName: fileName, sha256: generation.plugin.sha256) else { continue }
+            next[fileName] = nil
+            retiring.append(generation)
+            report.removed.append(generation.plugin.name)
+            self.refuse(fileName, sha256: generation.plugin.sha256, fingerprint: generation.plugin.fingerprint,
+                        reason: reason, cause: .allowlist, into: &report)
+        }
 
         for fileName in files {
             // What the other files in service claim; this file's own current generation is being replaced.
