@@ -95,6 +95,20 @@ struct PluginLoadingTests {
         }
     }
 
+    /// Before, any .so was dlopen'ed before its entry symbol was looked for: its constructors ran in the host.
+    @Test func aLibraryThatIsNotAPluginIsRefusedWithoutRunningItsCode() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")
+        let marker = try PluginFixtures.makeDirectory() + "/constructor-ran"
+        try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/constructor_no_entry.c",
+                                         into: directory, as: "library.so", defines: ["MARKER_PATH=\"\(marker)\""])
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.refused.map(\.error.kind) == [.missingEntry])
+            #expect(!FileManager.default.fileExists(atPath: marker), "the library's constructor ran in the host")
+            try await Self.expectEchoServes(server)
+        }
+    }
+
     @Test func refusesFilesThatAreNotSharedObjects() async throws {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")

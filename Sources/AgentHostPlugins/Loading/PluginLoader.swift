@@ -100,6 +100,7 @@ public struct PluginLoader: Sendable {
     /// Loads a file already read: stage its bytes, dlopen the copy, validate, create the instance.
     public func load(_ snapshot: PluginFileSnapshot, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
+        try Self.checkExports(snapshot.bytes)
         let staged = try self.staging.stage(snapshot.bytes, name: snapshot.fileName)
         do {
             return try self.load(snapshot, staged: staged, routeOwners: routeOwners, loadedNames: loadedNames)
@@ -140,6 +141,24 @@ public struct PluginLoader: Sendable {
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
                             file: path, stagedFile: staged, sha256: snapshot.sha256,
                             fingerprint: snapshot.fingerprint, endpoint: endpoint)
+    }
+
+    /// Refuses, before dlopen runs any of its code, a file that is not a shared object for this machine or does not
+    /// export this host's entry symbol (see `ELFExports`).
+    static func checkExports(_ bytes: [UInt8]) throws(PluginLoadError) {
+        let exports: ELFExports
+        do {
+            exports = try ELFExports(bytes)
+        } catch {
+            throw PluginLoadError(.dlopen, "not a plugin shared object: \(error.reason)")
+        }
+        guard !exports.functions.contains(AGENTHOST_PLUGIN_ENTRY_SYMBOL) else { return }
+        if let other = (2...9).first(where: { exports.functions.contains("agenthost_plugin_entry_v\($0)") }) {
+            throw PluginLoadError(.abiVersion, "built for plugin ABI major version \(other) "
+                                  + "(exports agenthost_plugin_entry_v\(other)); this host speaks version 1")
+        }
+        throw PluginLoadError(.missingEntry, "no \(AGENTHOST_PLUGIN_ENTRY_SYMBOL) symbol: not an AgentHost "
+                              + "plugin, or the symbol is not exported (public @c / AGENTHOST_EXPORT)")
     }
 
     private static func dlerrorText() -> String {
