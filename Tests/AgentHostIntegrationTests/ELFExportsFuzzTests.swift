@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+@testable import AgentHostPlugins
+
+/// The symbol reader runs on every plugin file before anything else looks at it: any bytes at all must give an
+/// answer (exports or a reason), never a crash. Seeded mutations of a real plugin, so a failure is reproducible.
+@Suite("ELF exports")
+struct ELFExportsFuzzTests {
+    @Test func readsTheEntrySymbolOfARealPlugin() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let path = try await PluginFixtures.compileEcho(into: directory)
+        let exports = try ELFExports(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(exports.functions.contains("agenthost_plugin_entry_v1"))
+    }
+
+    @Test func anyMutationGetsAnAnswer() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let path = try await PluginFixtures.compileEcho(into: directory)
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        // The section header table: where the reader finds the offsets and sizes it trusts.
+        let sectionTable = Int((0..<8).reduce(UInt64(0)) { $0 | UInt64(original[0x28 + $1]) << (8 * $1) })
+        var random = SplitMix64(seed: 0xE1F)
+        for _ in 0..<3000 {
+            var bytes = original
+            // The ELF header, the section headers, or anywhere; sometimes truncated.
+            for _ in 0...random.next(upTo: 8) {
+                let index: Int
+                switch random.next(upTo: 3) {
+                case 0: index = Int(random.next(upTo: 64))
+                case 1: index = sectionTable + Int(random.next(upTo: UInt64(bytes.count - sectionTable)))
+                default: index = Int(random.next(upTo: UInt64(bytes.count)))
+                }
+                bytes[index] = UInt8(truncatingIfNeeded: random.next())
+            }
+            if random.next(upTo: 5) == 0 { bytes.removeLast(Int(random.next(upTo: UInt64(bytes.count)))) }
+            _ = try? ELFExports(bytes)
+        }
+        // Section header fields at their extremes.
+        for offset in [0x28, 0x3A, 0x3C] {
+            var bytes = original
+            for index in 0..<(offset == 0x28 ? 8 : 2) { bytes[offset + index] = 0xFF }
+            _ = try? ELFExports(bytes)
+        }
+    }
+}
