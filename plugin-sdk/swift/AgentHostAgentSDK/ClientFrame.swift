@@ -64,12 +64,21 @@ enum ClientFrame {
         }
     }
 
-    /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-].
+    /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-]. A JSON number
+    /// (Studio's ids are small integers) is accepted only as a whole number from 0 to 2^53, taken as its decimal
+    /// digits: anything else ("1e+300", -5, 0.5) is refused like a string outside the charset.
     static func runID(_ value: Any?) throws(Invalid) -> String? {
         guard let value, !(value is NSNull) else { return nil }
-        if let number = value as? NSNumber, !isJSONBoolean(value) { return number.stringValue }
-        guard let text = value as? String, isValidRunID(text) else {
-            throw Invalid(code: .invalidFrame, message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        let text: String?
+        if let number = value as? NSNumber, !isJSONBoolean(value) {
+            let double = number.doubleValue
+            text = double >= 0 && double <= 9_007_199_254_740_992 ? Int(exactly: double).map { String($0) } : nil
+        } else {
+            text = value as? String
+        }
+        guard let text, isValidRunID(text) else {
+            throw Invalid(code: .invalidFrame,
+                          message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : - (or a whole number >= 0)")
         }
         return text
     }
