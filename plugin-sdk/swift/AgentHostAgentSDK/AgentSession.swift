@@ -14,7 +14,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
     private let state = Mutex(State())
 
     struct State {
-        var blocked = false
+        var writable = WritableGate()
         /// Runs streaming to this socket, by id.
         var runs: [String: RunRecord] = [:]
         /// The run a Studio client means when its frame names none: the last one started or resumed here.
@@ -31,9 +31,15 @@ public final class AgentSession: ConnectionHandler, Sendable {
         self.core = core
     }
 
-    var isBlocked: Bool { self.state.withLock { $0.blocked } }
+    var isBlocked: Bool { self.state.withLock { $0.writable.isBlocked } }
 
-    func markBlocked() { self.state.withLock { $0.blocked = true } }
+    /// Taken by a run before each send; see `WritableGate`.
+    func writableTicket() -> WritableGate.Ticket { self.state.withLock { $0.writable.ticket() } }
+
+    /// The send begun with `ticket` returned BACKPRESSURE.
+    func markBlocked(since ticket: WritableGate.Ticket) {
+        self.state.withLock { $0.writable.backpressure(since: ticket) }
+    }
 
     /// The run now streams to another socket (the client resumed it there).
     func forget(_ record: RunRecord) {
@@ -64,7 +70,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
 
     public func didBecomeWritable() {
         let runs = self.state.withLock { state -> [RunRecord] in
-            state.blocked = false
+            state.writable.becameWritable()
             return Array(state.runs.values)
         }
         for run in runs { run.flush() }

@@ -275,12 +275,13 @@ final class RunRecord: Sendable {
         if state.sentSeq < state.firstSeq - 1 { state.sentSeq = state.firstSeq - 1 }
         while state.sentSeq < state.seq, !session.isBlocked {
             let frame = state.frames[state.head + (state.sentSeq + 1 - state.firstSeq)]
+            let ticket = session.writableTicket()
             switch session.connection.send(text: frame) {
             case .ok:
                 state.sentSeq += 1
             case .backpressure:
                 state.sentSeq += 1  // queued: the host has it
-                session.markBlocked()
+                session.markBlocked(since: ticket)
             default:
                 return  // closed: the session's didClose detaches this run
             }
