@@ -9,7 +9,8 @@ enum ClientFrame {
     case stop(runID: String?, reason: String?)
     case inputResponse(runID: String?, requestID: String?, response: String)
     case ping
-    case resume(runID: String, lastSeq: Int)
+    /// `resumeToken`: the token from the run's first frame, which anonymous clients need (protocol superset).
+    case resume(runID: String, lastSeq: Int, resumeToken: String?)
 
     struct Invalid: Error {
         var code: ProtocolErrorCode
@@ -54,11 +55,12 @@ enum ClientFrame {
         case "resume":
             guard let runID else { throw Invalid(code: .invalidFrame, message: "resume needs a \"run_id\"") }
             // Absent: replay from the start.
-            guard let value = frame["last_seq"] else { return .resume(runID: runID, lastSeq: 0) }
+            let token = frame["resume_token"] as? String
+            guard let value = frame["last_seq"] else { return .resume(runID: runID, lastSeq: 0, resumeToken: token) }
             guard let number = value as? NSNumber, !isJSONBoolean(value), let lastSeq = Int(exactly: number.doubleValue),
                 lastSeq >= 0
             else { throw Invalid(code: .invalidFrame, message: "last_seq must be a whole number >= 0", runID: runID) }
-            return .resume(runID: runID, lastSeq: lastSeq)
+            return .resume(runID: runID, lastSeq: lastSeq, resumeToken: token)
         default:
             throw Invalid(code: .unknownType, message: "Unknown message type \(type.prefix(64))", runID: runID)
         }
