@@ -36,10 +36,11 @@ public final class AgentSession: ConnectionHandler, Sendable {
         self.addressGroup = ClientAddressGroup.of(info.remoteAddress)
     }
 
-    var isBlocked: Bool { self.state.withLock { $0.writable.isBlocked } }
-
-    /// Taken by a run before each send; see `WritableGate`.
-    func writableTicket() -> WritableGate.Ticket { self.state.withLock { $0.writable.ticket() } }
+    /// Taken by a run before each send (see `WritableGate`); nil while the socket is blocked. One lock per frame
+    /// answers both questions.
+    func writableTicket() -> WritableGate.Ticket? {
+        self.state.withLock { $0.writable.isBlocked ? nil : $0.writable.ticket() }
+    }
 
     /// The send begun with `ticket` returned BACKPRESSURE.
     func markBlocked(since ticket: WritableGate.Ticket) {

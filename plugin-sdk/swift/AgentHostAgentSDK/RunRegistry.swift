@@ -115,7 +115,8 @@ final class RunRegistry: Sendable {
         for record in forgotten { record.discard() }
     }
 
-    /// A run's buffered frames grew (or shrank) by `delta` bytes. Returns how many bytes the run itself should
+    /// A run's buffered frames grew (or shrank) by `delta` bytes since it last said (runs report in batches, see
+    /// `RunRecord.chargeBatchBytes`, and all of it when they end). Returns how many bytes the run itself should
     /// drop (its oldest frames) because its holder or the route is still over budget after the oldest retained
     /// ended runs were forgotten; 0 when within budget. Called with the run's lock held.
     func charge(_ record: RunRecord, _ delta: Int) -> Int {
