@@ -221,6 +221,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
+        .testTarget(
+            name: "AgentHostAgentSDKTests",
+            dependencies: ["AgentHostAgentSDK"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "AgentHostIntegrationTests",
             dependencies: [

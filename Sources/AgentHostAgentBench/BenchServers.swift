@@ -76,9 +76,11 @@ struct AgentHostUnderTest {
             "max_connections": 0, "max_connections_per_address": 0,
             "websocket": ["max_messages_per_second": 0],
             "plugin_config": [
-                "native-agent": ["token_delay_ms": tokenDelayMilliseconds, "resume_grace_ms": 1000, "max_runs": 100_000],
+                "native-agent": ["token_delay_ms": tokenDelayMilliseconds, "resume_grace_ms": 1000, "max_runs": 100_000,
+                                 "max_runs_per_address": 100_000, "max_runs_per_identity": 100_000],
                 "autogen-team": [
                     "python": python,
+                    "max_runs_per_address": 100_000,
                     "worker": "\(repository)/Plugins/autogen-team/python/agenthost_autogen_worker.py",
                     "workers": workers,
                     "resume_grace_ms": 1000,

@@ -170,6 +170,9 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         if let issuer = self.configuration.issuer, claims.iss != issuer {
             return .failure(Refusal(reason: "token issuer is not \(issuer)"))
         }
+        if let issuer = claims.iss, Identity.isReservedIssuer(issuer) {
+            return .failure(Refusal(reason: "token issuer \(issuer) is reserved for API keys and client certificates"))
+        }
         if let audience = self.configuration.audience, !(claims.aud?.value.contains(audience) ?? false) {
             return .failure(Refusal(reason: "token audience does not include \(audience)"))
         }
@@ -204,8 +207,9 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
         var match: AuthConfiguration.APIKey?
         for (hash, key) in self.apiKeyHashes where ConstantTime.equals(hash, presented) { match = key }
         guard let key = match else { return .failure(Refusal(reason: "token is neither a valid JWT nor a known API key")) }
-        let claims = #"{"sub":"# + JSONText.quoted(key.subject) + #","iss":"api-key"}"#
-        return .success(Identity(subject: key.subject, issuer: "api-key", scopes: key.scopes, claimsJSON: claims))
+        let claims = #"{"sub":"# + JSONText.quoted(key.subject) + #","iss":"# + JSONText.quoted(Identity.apiKeyIssuer) + "}"
+        return .success(Identity(subject: key.subject, issuer: Identity.apiKeyIssuer, scopes: key.scopes,
+                                 claimsJSON: claims))
     }
 
     // MARK: Helpers

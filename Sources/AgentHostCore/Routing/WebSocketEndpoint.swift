@@ -28,6 +28,17 @@ public struct Identity: Sendable, Equatable {
 
     public static let anonymous = Identity(subject: "", issuer: "", scopes: [], claimsJSON: "{}")
 
+    /// The issuer of every API-key identity, and the prefix of every client-certificate (mTLS) identity's issuer
+    /// (`mtls:` and the CA's name). Tokens cannot claim either (the authenticator refuses such an `iss`), so
+    /// issuer and subject together say which credential a client used: plugins key ownership on both.
+    public static let apiKeyIssuer = "api-key"
+    public static let certificateIssuerPrefix = "mtls:"
+
+    /// Whether a token's `iss` would pass for an API key or a client certificate.
+    public static func isReservedIssuer(_ issuer: String) -> Bool {
+        issuer == apiKeyIssuer || issuer.hasPrefix(certificateIssuerPrefix)
+    }
+
     public init(subject: String, issuer: String, scopes: [String], claimsJSON: String) {
         self.subject = subject
         self.issuer = issuer

@@ -96,12 +96,15 @@ public final class TLSContextProvider: Sendable {
         }
     }
 
-    /// The subject of a verified client certificate, as an identity.
+    /// The subject of a verified client certificate, as an identity. Its issuer is `mtls:` and the CA's name: a
+    /// kind no JWT can claim (the token authenticator refuses an `iss` starting with `mtls:`), so plugins that key
+    /// on issuer and subject never mistake a certificate for a token with the same names.
     static func identity(of certificate: NIOSSLCertificate) -> Identity? {
         guard let parsed = try? Certificate(derEncoded: try certificate.toDERBytes()) else { return nil }
         let subject = parsed.subject.description
         let issuer = parsed.issuer.description
         let claims = #"{"cert_subject":"# + JSONText.quoted(subject) + #","cert_issuer":"# + JSONText.quoted(issuer) + "}"
-        return Identity(subject: subject, issuer: issuer, scopes: [], claimsJSON: claims)
+        return Identity(subject: subject, issuer: Identity.certificateIssuerPrefix + issuer, scopes: [],
+                        claimsJSON: claims)
     }
 }

@@ -24,7 +24,9 @@ struct AgentResumeTests {
             await first.close()
 
             let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
-            try await second.send(["type": "resume", "run_id": "resume-1", "last_seq": kept.last?.seq ?? 0])
+            // Anonymous: the run's resume token (from its first frame) is what makes this client its owner.
+            try await second.send(["type": "resume", "run_id": "resume-1", "last_seq": kept.last?.seq ?? 0,
+                                   "resume_token": seen.first?.object["resume_token"] ?? ""])
             let rest = try await second.collect(runID: "resume-1", answer: "Looks good. APPROVE")
             // The replayed frames are the very frames the first socket had.
             #expect(rest.prefix(3).map(\.text) == seen.suffix(3).map(\.text))
@@ -44,7 +46,8 @@ struct AgentResumeTests {
             try await Task.sleep(for: .milliseconds(500))  // the run completes meanwhile, into its buffer
 
             let second = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            try await second.send(["type": "resume", "run_id": "away-1", "last_seq": 1])
+            try await second.send(["type": "resume", "run_id": "away-1", "last_seq": 1,
+                                   "resume_token": one.object["resume_token"] ?? ""])
             let rest = try await second.collect(runID: "away-1")
             self.expectEveryFrameOnce([one] + rest)
             try AutoGenCaptures.expectMatches([one] + rest, capture: "team_round_robin")
@@ -60,13 +63,14 @@ struct AgentResumeTests {
         try await withTimeout(seconds: 30) {
             let first = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await first.send(["type": "start", "run_id": "gone-1", "task": "Draft a plan for streaming."])
+            let token = try await first.next().object["resume_token"] ?? ""
             while try await first.next().type != "input_request" {}
             await first.close()
             try await Task.sleep(for: .milliseconds(4500))
 
             // The cancellation is the run's last frame, kept for the grace period like any ending.
             let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
-            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0])
+            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0, "resume_token": token])
             let frames = try await second.collect(runID: "gone-1")
             let end = try #require(frames.last)
             #expect(end.type == "completion" && end.status == "cancelled")
@@ -75,7 +79,7 @@ struct AgentResumeTests {
 
             // And after the grace period the run is forgotten.
             try await Task.sleep(for: .milliseconds(3500))
-            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0])
+            try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0, "resume_token": token])
             let unknown = try await second.next()
             #expect(unknown.type == "error" && unknown.object["code"] as? String == "unknown_run")
             await second.close()

@@ -137,7 +137,11 @@ typedef struct agenthost_open_info_v1 {
     agenthost_bytes remote_address;
     /* The selected subprotocol (Sec-WebSocket-Protocol), empty if none. */
     agenthost_bytes subprotocol;
-    /* The authenticated identity. All empty when the route is public and the client sent no credentials. */
+    /* The authenticated identity. All empty when the route is public and the client sent no credentials.
+     * identity_issuer says which credential it is: a JWT's "iss" claim (may be empty if the token has none),
+     * "api-key" for an API key, "mtls:" followed by the issuing CA's name for a client certificate. Tokens
+     * claiming "api-key" or an "mtls:" issuer are refused, so (issuer, subject) names one party: key ownership
+     * on both, never on the subject alone. An empty subject (a JWT without "sub") names nobody. */
     agenthost_bytes identity_subject;
     agenthost_bytes identity_issuer;
     /* Scopes/roles, space-separated. */

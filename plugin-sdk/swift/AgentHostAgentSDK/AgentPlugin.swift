@@ -48,8 +48,7 @@ final class AgentCore: Sendable {
     init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String]) {
         self.route = route
         self.options = options
-        self.registry = RunRegistry(maxRuns: options.maxRuns, maxRetained: options.maxRetainedRuns,
-                                    graceMilliseconds: options.resumeGraceMilliseconds)
+        self.registry = RunRegistry(options: options)
         self.host = host
         self.runIDRoutes = runIDRoutes
     }

@@ -13,6 +13,19 @@ public struct AgentRouteOptions: Sendable {
     public var maxUnsentFrames = 256
     public var maxRunsPerConnection = 16
     public var maxRuns = 1000
+    /// Live runs one identity may have on the route (anonymous clients: see `maxRunsPerAddress`), so one
+    /// credential cannot take every slot of `maxRuns`.
+    public var maxRunsPerIdentity = 64
+    /// Live runs started from one client address (IPv4 address, or IPv6 /64; the port does not count), whatever
+    /// the identity: one machine opening many sockets cannot take every slot either.
+    public var maxRunsPerAddress = 128
+    /// The largest task a `start` may carry (its JSON text, in bytes): a task is copied into several frames of
+    /// its run and kept for resume, so its size multiplies.
+    public var maxTaskBytes = 128 << 10
+    /// Replay bytes (buffered frames of live and retained runs) one identity may hold, and the route in all. Past
+    /// either, the oldest retained ended runs are forgotten first, then the oldest frames of the run growing.
+    public var maxReplayBytesPerIdentity = 32 << 20
+    public var maxReplayBytes = 256 << 20
     /// Ended runs kept for resume; past this the oldest are forgotten before their grace period ends.
     public var maxRetainedRuns = 10_000
     /// Whether a `start` frame's `team_config` reaches the route. Off by default: a team config is code (tools
@@ -25,6 +38,8 @@ public struct AgentRouteOptions: Sendable {
     public static let keys: Set<String> = [
         "input_timeout_ms", "run_timeout_ms", "resume_grace_ms", "buffer_frames", "buffer_bytes",
         "max_runs_per_connection", "max_runs", "max_retained_runs", "allow_client_team_config",
+        "max_runs_per_identity", "max_runs_per_address", "max_task_bytes", "max_replay_bytes_per_identity",
+        "max_replay_bytes",
     ]
 
     public init(config: AgentRouteConfig) throws {
@@ -36,6 +51,12 @@ public struct AgentRouteOptions: Sendable {
         self.maxRunsPerConnection = try config.int("max_runs_per_connection", default: 16, range: 1...10_000)
         self.maxRuns = try config.int("max_runs", default: 1000, range: 1...1_000_000)
         self.maxRetainedRuns = try config.int("max_retained_runs", default: 10_000, range: 0...10_000_000)
+        self.maxRunsPerIdentity = try config.int("max_runs_per_identity", default: 64, range: 1...1_000_000)
+        self.maxRunsPerAddress = try config.int("max_runs_per_address", default: 128, range: 1...1_000_000)
+        self.maxTaskBytes = try config.int("max_task_bytes", default: 128 << 10, range: 1024...(64 << 20))
+        self.maxReplayBytesPerIdentity = try config.int("max_replay_bytes_per_identity", default: 32 << 20,
+                                                        range: 65_536...(1 << 40))
+        self.maxReplayBytes = try config.int("max_replay_bytes", default: 256 << 20, range: 65_536...(1 << 40))
         self.allowClientTeamConfig = try config.bool("allow_client_team_config", default: false)
     }
 }

@@ -11,10 +11,13 @@ public final class AgentSession: ConnectionHandler, Sendable {
     let connection: Connection
     let info: OpenInfo
     private let core: AgentCore
+    /// Who this socket's client is, for run ownership (the whole identity, not the subject alone).
+    private let owner: RunOwner
+    private let addressGroup: String
     private let state = Mutex(State())
 
     struct State {
-        var blocked = false
+        var writable = WritableGate()
         /// Runs streaming to this socket, by id.
         var runs: [String: RunRecord] = [:]
         /// The run a Studio client means when its frame names none: the last one started or resumed here.
@@ -29,11 +32,20 @@ public final class AgentSession: ConnectionHandler, Sendable {
         self.connection = connection
         self.info = info
         self.core = core
+        self.owner = RunOwner(info)
+        self.addressGroup = ClientAddressGroup.of(info.remoteAddress)
     }
 
-    var isBlocked: Bool { self.state.withLock { $0.blocked } }
+    /// Taken by a run before each send (see `WritableGate`); nil while the socket is blocked. One lock per frame
+    /// answers both questions.
+    func writableTicket() -> WritableGate.Ticket? {
+        self.state.withLock { $0.writable.isBlocked ? nil : $0.writable.ticket() }
+    }
 
-    func markBlocked() { self.state.withLock { $0.blocked = true } }
+    /// The send begun with `ticket` returned BACKPRESSURE.
+    func markBlocked(since ticket: WritableGate.Ticket) {
+        self.state.withLock { $0.writable.backpressure(since: ticket) }
+    }
 
     /// The run now streams to another socket (the client resumed it there).
     func forget(_ record: RunRecord) {
@@ -64,7 +76,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
 
     public func didBecomeWritable() {
         let runs = self.state.withLock { state -> [RunRecord] in
-            state.blocked = false
+            state.writable.becameWritable()
             return Array(state.runs.values)
         }
         for run in runs { run.flush() }
@@ -100,8 +112,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
                 throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response",
                             runID: runID)
             }
-        case .resume(let runID, let lastSeq):
-            try self.resume(runID: runID, lastSeq: lastSeq)
+        case .resume(let runID, let lastSeq, let resumeToken):
+            try self.resume(runID: runID, lastSeq: lastSeq, resumeToken: resumeToken)
         }
     }
 
@@ -110,21 +122,34 @@ public final class AgentSession: ConnectionHandler, Sendable {
         // Ended runs leave this socket's table here (the registry keeps them for resume): a socket that runs
         // task after task for hours holds only its live runs.
         let ended = self.state.withLock { Array($0.runs.values) }.filter(\.isFinished)
-        let liveHere = self.state.withLock { state -> Int in
+        let (liveHere, sameID) = self.state.withLock { state -> (Int, Bool) in
             for record in ended where state.runs[record.id] === record { state.runs[record.id] = nil }
-            return state.runs.count
+            return (state.runs.count, state.runs[runID] != nil)
         }
+        // A live run of this socket's (its own: saying so reveals nothing), even an anonymous one, which the
+        // registry alone would not see (a new anonymous run gets a new key).
+        guard !sameID else { throw .init(code: .runExists, message: "run \(runID) is already running", runID: runID) }
         guard liveHere < self.core.options.maxRunsPerConnection else {
             throw .init(code: .tooManyRuns, message: "this socket already has \(liveHere) live runs", runID: runID)
         }
-        let record = RunRecord(id: runID, owner: self.info.subject, options: self.core.options,
+        let limit = self.core.options.maxTaskBytes
+        guard task.json.utf8.count <= limit else {
+            throw .init(code: .taskTooLarge, message: "the task is larger than this route's limit of \(limit) bytes",
+                        runID: runID)
+        }
+        // Keyed by route and owner: the same id of another identity is another run (start cannot tell that one
+        // exists), and an anonymous starter's run is keyed by a fresh token, so it never meets anyone else's.
+        let key = RunKey(route: self.info.route, owner: self.owner,
+                         resumeToken: self.owner.isAnonymous ? ResumeToken.make() : nil, id: runID)
+        let record = RunRecord(key: key, addressGroup: self.addressGroup, options: self.core.options,
                                registry: self.core.registry)
         do {
             try self.core.registry.insert(record)
-        } catch .exists {
-            throw .init(code: .runExists, message: "run \(runID) is already running", runID: runID)
         } catch {
-            throw .init(code: .tooManyRuns, message: "the route is at its limit of live runs", runID: runID)
+            switch error {
+            case .exists: throw .init(code: .runExists, message: "run \(runID) is already running", runID: runID)
+            case .full(let limit): throw .init(code: .tooManyRuns, message: limit, runID: runID)
+            }
         }
         self.state.withLock { state in
             state.runs[runID] = record
@@ -138,15 +163,16 @@ public final class AgentSession: ConnectionHandler, Sendable {
         record.setProducer(Task { await core.execute(run) })
     }
 
-    private func resume(runID: String, lastSeq: Int) throws(ClientFrame.Invalid) {
-        let record = try self.run(named: runID)
+    private func resume(runID: String, lastSeq: Int, resumeToken: String?) throws(ClientFrame.Invalid) {
+        let record = try self.run(named: runID, resumeToken: resumeToken)
         let previous: AgentSession?
         do {
             previous = try record.attach(self, after: lastSeq)
         } catch {
             guard case .gap(let firstSeq) = error else { return }
             throw .init(code: .resumeGap,
-                        message: "frames after \(lastSeq) are no longer buffered; the oldest kept is \(firstSeq)",
+                        message: "frames after \(lastSeq) are no longer buffered (the run's replay buffer or budget "
+                            + "dropped them, or the run was forgotten); the oldest kept is \(firstSeq)",
                         runID: runID)
         }
         previous?.forget(record)
@@ -156,16 +182,25 @@ public final class AgentSession: ConnectionHandler, Sendable {
         }
     }
 
-    /// The run a frame names (it must belong to this client's identity), or this socket's latest run.
-    private func run(named runID: String?) throws(ClientFrame.Invalid) -> RunRecord {
+    /// The run a frame names, or this socket's latest run. A named run is one streaming to this socket, or one
+    /// the registry holds for this route and this identity (anonymous clients: for this resume token).
+    private func run(named runID: String?, resumeToken: String? = nil) throws(ClientFrame.Invalid) -> RunRecord {
         guard let runID else {
             guard let latest = self.state.withLock({ $0.latest }) else {
                 throw .init(code: .unknownRun, message: "no run on this socket")
             }
             return latest
         }
-        // A run of another identity is reported as unknown: its id says nothing to whoever guessed it.
-        guard let record = self.core.registry.lookup(runID), record.owner == self.info.subject else {
+        // This socket's own run (an anonymous client names it without its token here), while the registry has it.
+        if let here = self.state.withLock({ $0.runs[runID] }), resumeToken == nil || here.key.resumeToken == resumeToken,
+            self.core.registry.lookup(here.key) === here
+        {
+            return here
+        }
+        // A run of another identity or route, or an anonymous run without its token, is reported as unknown: its
+        // id says nothing to whoever guessed it.
+        let key = RunKey(route: self.info.route, owner: self.owner, resumeToken: resumeToken, id: runID)
+        guard let record = self.core.registry.lookup(key) else {
             throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
         }
         return record

@@ -9,7 +9,8 @@ enum ClientFrame {
     case stop(runID: String?, reason: String?)
     case inputResponse(runID: String?, requestID: String?, response: String)
     case ping
-    case resume(runID: String, lastSeq: Int)
+    /// `resumeToken`: the token from the run's first frame, which anonymous clients need (protocol superset).
+    case resume(runID: String, lastSeq: Int, resumeToken: String?)
 
     struct Invalid: Error {
         var code: ProtocolErrorCode
@@ -54,22 +55,32 @@ enum ClientFrame {
         case "resume":
             guard let runID else { throw Invalid(code: .invalidFrame, message: "resume needs a \"run_id\"") }
             // Absent: replay from the start.
-            guard let value = frame["last_seq"] else { return .resume(runID: runID, lastSeq: 0) }
+            let token = frame["resume_token"] as? String
+            guard let value = frame["last_seq"] else { return .resume(runID: runID, lastSeq: 0, resumeToken: token) }
             guard let number = value as? NSNumber, !isJSONBoolean(value), let lastSeq = Int(exactly: number.doubleValue),
                 lastSeq >= 0
             else { throw Invalid(code: .invalidFrame, message: "last_seq must be a whole number >= 0", runID: runID) }
-            return .resume(runID: runID, lastSeq: lastSeq)
+            return .resume(runID: runID, lastSeq: lastSeq, resumeToken: token)
         default:
             throw Invalid(code: .unknownType, message: "Unknown message type \(type.prefix(64))", runID: runID)
         }
     }
 
-    /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-].
+    /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-]. A JSON number
+    /// (Studio's ids are small integers) is accepted only as a whole number from 0 to 2^53, taken as its decimal
+    /// digits: anything else ("1e+300", -5, 0.5) is refused like a string outside the charset.
     static func runID(_ value: Any?) throws(Invalid) -> String? {
         guard let value, !(value is NSNull) else { return nil }
-        if let number = value as? NSNumber, !isJSONBoolean(value) { return number.stringValue }
-        guard let text = value as? String, isValidRunID(text) else {
-            throw Invalid(code: .invalidFrame, message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        let text: String?
+        if let number = value as? NSNumber, !isJSONBoolean(value) {
+            let double = number.doubleValue
+            text = double >= 0 && double <= 9_007_199_254_740_992 ? Int(exactly: double).map { String($0) } : nil
+        } else {
+            text = value as? String
+        }
+        guard let text, isValidRunID(text) else {
+            throw Invalid(code: .invalidFrame,
+                          message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : - (or a whole number >= 0)")
         }
         return text
     }

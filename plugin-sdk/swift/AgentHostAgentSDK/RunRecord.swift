@@ -9,13 +9,22 @@ import Synchronization
 /// (writable, resume); one lock per run keeps `seq` and the order of sends the same. Sends happen under the lock:
 /// the host's `send` only copies and enqueues, and never calls back.
 final class RunRecord: Sendable {
-    let id: String
-    /// The identity (subject) that started the run: only the same identity may resume it.
-    let owner: String
+    /// Where the registry finds it: route, owner (the whole identity; anonymous: the resume token) and id.
+    let key: RunKey
+    /// The starter's address group (`ClientAddressGroup`), for the live-run limit per address.
+    let addressGroup: String
+    /// Whose replay budget its frames count against.
+    let holder: ReplayHolder
     let options: AgentRouteOptions
     let startedAt = Timestamp.monotonicSeconds()
     private let registry: RunRegistry
     private let state = Mutex(State())
+    /// `State.bytes`, readable without the run's lock: the registry reads it when it forgets the run.
+    private let bytesHeld = Atomic<Int>(0)
+
+    var id: String { self.key.id }
+    var owner: RunOwner { self.key.owner }
+    var heldBytes: Int { self.bytesHeld.load(ordering: .relaxed) }
 
     struct State {
         var seq = 0
@@ -24,6 +33,8 @@ final class RunRecord: Sendable {
         var head = 0
         var firstSeq = 1
         var bytes = 0
+        /// The change in `bytes` not yet reported to the registry (see `chargeBatchBytes`).
+        var uncharged = 0
         var session: AgentSession?
         var sentSeq = 0
         var finished = false
@@ -44,9 +55,10 @@ final class RunRecord: Sendable {
         var detachedAt: Double?
     }
 
-    init(id: String, owner: String, options: AgentRouteOptions, registry: RunRegistry) {
-        self.id = id
-        self.owner = owner
+    init(key: RunKey, addressGroup: String, options: AgentRouteOptions, registry: RunRegistry) {
+        self.key = key
+        self.addressGroup = addressGroup
+        self.holder = ReplayHolder(owner: key.owner, addressGroup: addressGroup)
         self.options = options
         self.registry = registry
         if options.runTimeoutMilliseconds > 0 {
@@ -162,10 +174,11 @@ final class RunRecord: Sendable {
                                                         waiters: [CheckedContinuation<Void, Never>],
                                                         producer: Task<Void, Never>?)? in
             guard !state.finished else { return nil }
-            self.appendLocked(&state, terminal(state))
+            self.appendLocked(&state, terminal(state), last: true)
             state.finished = true
             state.inputDeadlines = [:]
             defer {
+                state.messages = []  // in the terminal frame now; an ended run holds only its frames
                 state.inputs = [:]
                 state.awaiting = []
                 state.answers = [:]
@@ -216,6 +229,21 @@ final class RunRecord: Sendable {
         for waiter in waiters ?? [] { waiter.resume() }
     }
 
+    /// The registry forgot this ended run: free its frames now, even if a socket still holds the record (a resume
+    /// through that socket then gets resume_gap).
+    func discard() {
+        self.state.withLock { state in
+            state.firstSeq = state.seq + 1
+            state.sentSeq = max(state.sentSeq, state.seq)
+            state.frames = []
+            state.head = 0
+            state.bytes = 0
+            state.uncharged = 0
+            state.messages = []
+        }
+        self.bytesHeld.store(0, ordering: .relaxed)
+    }
+
     /// Called by the registry's sweep for live runs: ends the run if one of its deadlines passed (run timeout,
     /// an input request's timeout, no resume within the grace period).
     func checkDeadlines(now: Double) {
@@ -249,20 +277,32 @@ final class RunRecord: Sendable {
 
     // MARK: Internals (lock held)
 
-    private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String) {
+    /// Frames are reported to the registry's replay budgets in batches of this many bytes (and at the run's end):
+    /// one registry lock per frame, shared by every run of the route, cost 5-15% of the agent benchmark's runs/s
+    /// at 100 clients. So a live run may be this much over its holder's budget until its next report.
+    static let chargeBatchBytes = 16 << 10
+
+    private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String, last: Bool = false) {
         state.seq += 1
-        let frame = build(ServerFrame.Envelope(runID: self.id, seq: state.seq))
+        // An anonymous starter gets the run's resume token in its first frame, and nobody else ever does.
+        let token = state.seq == 1 ? self.key.resumeToken : nil
+        let frame = build(ServerFrame.Envelope(runID: self.id, seq: state.seq, resumeToken: token))
+        let size = frame.utf8.count
         state.frames.append(frame)
-        state.bytes += frame.utf8.count
-        // Bounded replay: drop the oldest frames past either limit (a resume from before them gets resume_gap).
-        while state.frames.count - state.head > self.options.bufferFrames
-            || (state.bytes > self.options.bufferBytes && state.frames.count - state.head > 1)
-        {
-            state.bytes -= state.frames[state.head].utf8.count
-            state.frames[state.head] = ""
-            state.head += 1
-            state.firstSeq += 1
+        state.bytes += size
+        // Bounded replay: drop the oldest frames past the run's limits (a resume from before them gets
+        // resume_gap), then past its holder's or the route's budget (the registry first forgets older ended runs).
+        state.uncharged += size - self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
+                                                        maxBytes: self.options.bufferBytes)
+        if last || state.uncharged >= Self.chargeBatchBytes {
+            let over = self.registry.charge(self, state.uncharged)
+            state.uncharged = 0
+            if over > 0 {
+                let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames, maxBytes: state.bytes - over)
+                _ = self.registry.charge(self, -dropped)
+            }
         }
+        self.bytesHeld.store(state.bytes, ordering: .relaxed)
         if state.head > 1024 && state.head * 2 > state.frames.count {
             state.frames.removeFirst(state.head)
             state.head = 0
@@ -270,17 +310,35 @@ final class RunRecord: Sendable {
         self.deliverLocked(&state)
     }
 
+    /// Drops the oldest frames while more than `maxFrames` or `maxBytes` are kept, always keeping the newest.
+    /// Returns the bytes dropped.
+    private func dropOldestLocked(_ state: inout State, maxFrames: Int, maxBytes: Int) -> Int {
+        var dropped = 0
+        // Never a frame the attached socket has not had yet: a live socket loses nothing.
+        while state.frames.count - state.head > 1, state.session == nil || state.firstSeq <= state.sentSeq,
+            state.frames.count - state.head > maxFrames || state.bytes > maxBytes
+        {
+            let size = state.frames[state.head].utf8.count
+            state.bytes -= size
+            dropped += size
+            state.frames[state.head] = ""
+            state.head += 1
+            state.firstSeq += 1
+        }
+        return dropped
+    }
+
     private func deliverLocked(_ state: inout State) {
         guard let session = state.session else { return }
         if state.sentSeq < state.firstSeq - 1 { state.sentSeq = state.firstSeq - 1 }
-        while state.sentSeq < state.seq, !session.isBlocked {
+        while state.sentSeq < state.seq, let ticket = session.writableTicket() {
             let frame = state.frames[state.head + (state.sentSeq + 1 - state.firstSeq)]
             switch session.connection.send(text: frame) {
             case .ok:
                 state.sentSeq += 1
             case .backpressure:
                 state.sentSeq += 1  // queued: the host has it
-                session.markBlocked()
+                session.markBlocked(since: ticket)
             default:
                 return  // closed: the session's didClose detaches this run
             }

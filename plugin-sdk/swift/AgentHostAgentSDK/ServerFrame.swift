@@ -10,6 +10,8 @@ enum ServerFrame {
     struct Envelope {
         var runID: String
         var seq: Int
+        /// Only in the first frame of an anonymous starter's run: what it must send with `resume`.
+        var resumeToken: String? = nil
     }
 
     static func system(status: String, route: String) -> String {
@@ -63,6 +65,7 @@ enum ServerFrame {
 
     private static func envelope(_ envelope: Envelope, ts: String = Timestamp.now()) -> String {
         ",\"v\":\(version),\"run_id\":\(JSONText.quoted(envelope.runID)),\"seq\":\(envelope.seq),\"ts\":\"\(ts)\""
+            + (envelope.resumeToken.map { ",\"resume_token\":\"\($0)\"" } ?? "")
     }
 }
 
@@ -81,5 +84,6 @@ enum ProtocolErrorCode: String {
     case tooManyRuns = "too_many_runs"
     case notWaitingForInput = "not_waiting_for_input"
     case resumeGap = "resume_gap"
+    case taskTooLarge = "task_too_large"
     case forbidden = "forbidden"
 }
