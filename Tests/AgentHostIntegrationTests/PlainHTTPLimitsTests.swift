@@ -35,7 +35,8 @@ struct PlainHTTPLimitsTests {
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Self.health)
             #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
-            try await client.sendRaw(Array("GET /hea".utf8))  // and never the rest
+            // And never the rest. A starved test process may send it after the deadline: then the write fails.
+            try? await client.sendRaw(Array("GET /hea".utf8))
             #expect(try await withTimeout { await client.waitForDisconnect() })
         }
     }

@@ -10,7 +10,9 @@ struct AutoGenHostileInputTests {
     /// AutoGen refuses (before the fix, the first one killed its worker and every run on it) and a 164 KB PNG that
     /// declares 13000 x 13000 pixels (before the fix: 680 MB and ~19 s of decoding on the worker's event loop).
     @Test func badTasksAndImageBombsEndOnlyTheirOwnRun() async throws {
-        let server = try await AgentServer.start(workers: 2)
+        // The bomb's task is ~220 KB of JSON: over the default task size, which would refuse it before any worker
+        // sees it. Raised here, so the worker's own defences are what is tested.
+        let server = try await AgentServer.start(workers: 2, autogen: ["max_task_bytes": 1 << 20])
         let images = try await blocking { try TestImages.make() }
         try await withTimeout(seconds: 90) {
             var bystanders: [(client: AgentClient, request: AgentFrame)] = []
