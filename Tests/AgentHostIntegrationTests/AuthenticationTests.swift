@@ -140,7 +140,7 @@ struct AuthenticationTests {
             #expect(try await status("/probe/open") == 101)
             #expect(try await status("/probe/secret") == 403)
             for path in ["/probe/Secret", "/probe/SECRET", "/Probe/open", "/probe/secret/", "/probe//secret", "/probe/%73ecret", "/probe/./secret", "/probe/x/../secret",
-                         "/probe/secret%00", "/probe/secret%2F", "/probe\\secret", "/probe/%2e%2e/secret"] {
+                         "/probe/secret%00", "/probe/secret%2F", "/probe/secret#x", "/probe/secret;x", "/probe\\secret", "/probe/%2e%2e/secret"] {
                 #expect(try await status(path) == 400, "\(path)")
             }
             // Percent-encoding of what must be encoded is fine.

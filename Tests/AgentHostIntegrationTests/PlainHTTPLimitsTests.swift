@@ -1,4 +1,5 @@
 import AgentHostCore
+import AgentHostPlugins
 import NIOCore
 import Testing
 
@@ -48,6 +49,20 @@ struct PlainHTTPLimitsTests {
                 try await client.sendRaw(Self.health)
                 #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
             }
+            await client.close()
+        }
+    }
+
+    /// Before, an upgrade request after a plain one passed the guard's checks and reserved the route's endpoint (a
+    /// reservation that held back the plugin's drain until the connection went), then got 400 all the same.
+    @Test func anUpgradeAfterAPlainRequestIsRefusedWithoutReservingTheRoute() async throws {
+        try await Self.withServer { server in
+            let endpoint = try #require(server.loaded.first?.endpoint)
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            try await client.sendRaw(Self.health)
+            #expect(try await withTimeout { try await client.readHTTPStatus() } == 200)
+            #expect(try await withTimeout { try await client.handshake(path: "/echo") } == 400)
+            #expect(endpoint.pendingConnections == 0)
             await client.close()
         }
     }

@@ -57,7 +57,9 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let head = self.request else { return }
             self.request = nil
-            self.deadline?.disarm()
+            // The answer must be out within the request timeout too: a client that stops reading (its pipelined
+            // requests' answers filling the socket) must not hold the connection by never letting a write finish.
+            self.deadline?.arm(.request, in: self.limits.requestTimeout)
             if let route = self.adminRoutes[String(head.uri.requestPath)] {
                 self.answerAdmin(context: context, head: head, route: route)
                 return
@@ -137,22 +139,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func refuseTooLarge(context: ChannelHandlerContext, head: HTTPRequestHead) {
         self.refused = true
         self.request = nil
-        self.deadline?.disarm()
+        self.deadline?.arm(.request, in: self.limits.requestTimeout)  // for the answer to get out
         Refusals.count(.tooLarge)
         HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: .payloadTooLarge,
                                  body: HTTPResponseWriter.errorBody("request bodies over \(self.limits.maxBodySize) bytes are refused"),
                                  keepAlive: false)
     }
-}
-
-/// Limits on plain HTTP requests (those that do not upgrade).
-public struct HTTPLimits: Sendable {
-    /// A request's body must be in within this time from its head.
-    public var requestTimeout: TimeAmount = .seconds(10)
-    /// A kept-alive connection must send its next request's head within this time of the last answer.
-    public var keepAliveTimeout: TimeAmount = .seconds(5)
-    /// Larger request bodies get 413 and the connection is closed.
-    public var maxBodySize: Int = 64 << 10
-
-    public init() {}
 }

@@ -27,9 +27,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         case refusing(head: HTTPRequestHead, status: HTTPResponseStatus, message: String, ended: Bool)
         /// Waiting for the authenticator; the request's parts wait here.
         case authenticating(head: HTTPRequestHead, buffered: [HTTPServerRequestPart])
-        /// An accepted upgrade request went on to the upgrader: from now on inbound data may be raw bytes (see
-        /// above), so nothing is unwrapped, only passed on.
-        case upgrading
+        /// The connection's first request went on: an accepted upgrade request to the upgrader (from now on inbound
+        /// data may be raw bytes, see above), or a plain request, after which NIO's upgrader is gone and
+        /// `HTTPRequestHandler` answers whatever follows (an upgrade attempt included, with 400). Either way nothing
+        /// is unwrapped or checked again, only passed on.
+        case passingThrough
     }
 
     private let router: Router
@@ -47,7 +49,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .upgrading = self.state {
+        if case .passingThrough = self.state {
             context.fireChannelRead(data)
             return
         }
@@ -63,10 +65,8 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             buffered.append(part)
             self.state = .authenticating(head: head, buffered: buffered)
             return
-        case .idle:
+        case .idle, .passingThrough:
             break
-        case .upgrading:
-            preconditionFailure("handled above")
         }
         guard case .head(let head) = part else {
             context.fireChannelRead(data)
@@ -84,6 +84,8 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             return
         }
         guard head.headers.contains(name: "upgrade") else {
+            // Only a connection's first request can upgrade: this one makes it a plain HTTP connection.
+            self.state = .passingThrough
             context.fireChannelRead(data)
             return
         }
@@ -108,7 +110,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
                 return
             }
             self.selected.identity = certificateIdentity ?? .anonymous
-            self.state = .upgrading
+            self.state = .passingThrough
             context.fireChannelRead(data)
             return
         }
@@ -144,7 +146,7 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         if case .authenticated(let identity, _) = result {
             self.selected.identity = identity
         }
-        self.state = .upgrading
+        self.state = .passingThrough
         context.fireChannelRead(Self.wrapInboundOut(.head(head)))
         for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
         context.fireChannelReadComplete()

@@ -1,8 +1,8 @@
 /// Request paths are compared byte for byte against routes and route policies, and plugins see them as sent. A path
 /// that another reader (a plugin, a proxy, a file system) could take for a different one would let a client reach
 /// a route under a weaker policy: `/a/secret/`, `/a//secret`, `/a/./secret`, `/a/x/../secret`, `/a/%73ecret`,
-/// `/a/secret%00`. Such paths are refused before any route or policy is looked up, rather than rewritten: a
-/// rewrite here and a different one in a plugin would disagree again.
+/// `/a/secret%00`, `/a/secret#x`, `/a/secret;x`. Such paths are refused before any route or policy is looked up,
+/// rather than rewritten: a rewrite here and a different one in a plugin would disagree again.
 public enum CanonicalPath {
     /// nil when `path` is canonical, else why it is not (for the 400 answer).
     public static func problem(with path: some StringProtocol) -> String? {
@@ -20,6 +20,10 @@ public enum CanonicalPath {
             let byte = bytes[index]
             guard byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") else {
                 return "the path has a control character, a space, a backslash or a non-ASCII byte"
+            }
+            // A fragment has no place in a request; `;` starts path parameters, which some readers strip.
+            guard byte != UInt8(ascii: "#") && byte != UInt8(ascii: ";") else {
+                return "the path has a '#' or ';'"
             }
             if byte == UInt8(ascii: "%") {
                 guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])

@@ -54,7 +54,6 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    /// The server is working on a complete request: no deadline for the client until the answer is out.
     func disarm() {
         self.task?.cancel()
         self.task = nil

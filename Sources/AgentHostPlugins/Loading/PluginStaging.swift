@@ -33,12 +33,16 @@ public final class PluginStaging: Sendable {
         self.directory = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         self.lock = open("\(self.directory)/.lock", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard self.lock >= 0, flock(self.lock, LOCK_EX | LOCK_NB) == 0 else {
-            throw PluginLoadError(.staging, "cannot lock \(self.directory)/.lock: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            if self.lock >= 0 { close(self.lock) }
+            Self.removeDirectory(self.directory)
+            throw PluginLoadError(.staging, "cannot lock \(self.directory)/.lock: \(reason)")
         }
     }
 
-    /// Removes the staging directories under `base` that belong to this user and whose lock nobody holds. One
-    /// without a lock file is an older host's (or one being created this instant): removed only when an hour old.
+    /// Removes the staging directories under `base` that belong to this user and whose lock nobody holds. A
+    /// directory less than a minute old is left alone: its host may be between creating the lock file and locking
+    /// it. One without a lock file is an older host's: removed only when an hour old.
     static func removeAbandoned(in base: String) {
         guard let dir = opendir(base) else { return }
         var candidates: [String] = []
@@ -49,9 +53,9 @@ public final class PluginStaging: Sendable {
         closedir(dir)
         for path in candidates {
             var status = stat()
-            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid() else {
-                continue
-            }
+            guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid(),
+                time(nil) - status.st_mtim.tv_sec > 60
+            else { continue }
             let lock = open("\(path)/.lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             if lock >= 0 {
                 defer { close(lock) }
