@@ -197,16 +197,19 @@ struct AutoGenHostileInputTests {
 
     /// A newline in client text that reaches the worker's stderr (the refused task is quoted there) forged a whole
     /// `critical` line in the host log, and an ESC reached the operator's terminal. Each stderr line is now one
-    /// log line of the plugin's, escaped.
+    /// log line of the plugin's, escaped by the host (as every plugin's log text is). The escaping is the log's
+    /// alone: the client gets the error as the worker wrote it (it saw a literal `\n` while the plugin escaped it).
     @Test func workerStderrCannotForgeAHostLogLine() async throws {
         let server = try await AgentServer.start(workers: 1)
         let forged = "2026-12-01T01:00:00+0000 critical agenthost : FORGED-BY-CLIENT"
-        try await withTimeout(seconds: 30) {
+        let end = try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
             try await client.send(["type": "start", "task": ["type": "Bogus\n\(forged)\u{1B}[2J"]])
-            _ = try await client.collect()
-            await client.close()
+            defer { Task { await client.close() } }
+            return try #require(try await client.collect().last)
         }
+        let error = end.object["error"] as? String ?? ""
+        #expect(error.contains("Bogus\n\(forged)\u{1B}[2J"), "\(end)")
         // Two log lines quote it, from two threads in no set order: the worker's stderr line and the SDK's line
         // for the failed run.
         #expect(await eventually(seconds: 10) {
@@ -217,7 +220,8 @@ struct AutoGenHostileInputTests {
         // Both escaped.
         let logged = lines.filter { $0.contains("FORGED-BY-CLIENT") }
         #expect(logged.contains { $0.contains("AutoGen worker pid") && $0.contains("\\u{1B}[2J") }, "\(logged)")
-        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\n2026") }, "\(logged)")
+        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\u{A}2026") },
+                "\(logged)")
         #expect(!server.logText.contains("\u{1B}"))
     }
 
