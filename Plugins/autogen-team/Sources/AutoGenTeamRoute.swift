@@ -115,8 +115,9 @@ public struct AutoGenTeamRoute: AgentRoute {
                 case .cancelled:
                     throw CancellationError()
                 case .error(let message), .workerLost(let message):
-                    // Escaped: the SDK logs a failed run's message, and it can quote the client's task.
-                    throw AgentRunError(LogSafeText.escaped(message))
+                    // As the worker wrote it: the client gets it JSON-encoded in `completion.error`, and the host
+                    // escapes control characters where the SDK logs it (the message can quote the client's task).
+                    throw AgentRunError(message)
                 }
             }
             throw AgentRunError("the AutoGen worker ended the run without a result")

@@ -12,6 +12,9 @@ enum PipeLines {
     ///     newline cannot grow the buffer without bound (nil: lines of any length, for the worker protocol).
     static func read(_ descriptor: Int32, maxLineBytes: Int? = nil, _ body: (String) -> Void) {
         var pending: [UInt8] = []
+        // pending[..<scanned] holds no newline. Without it, a 64 MiB protocol line was scanned again from its
+        // start on every 64 KiB read: 1024 reads, ~32 GiB of scanning (quadratic).
+        var scanned = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
@@ -19,10 +22,12 @@ enum PipeLines {
             if count <= 0 { break }
             pending.append(contentsOf: buffer[0..<count])
             var start = 0
-            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            while let newline = pending[scanned...].firstIndex(of: UInt8(ascii: "\n")) {
                 body(String(decoding: pending[start..<newline], as: UTF8.self))
                 start = newline + 1
+                scanned = start
             }
+            scanned = pending.count
             if let limit = maxLineBytes {
                 while pending.count - start >= limit {
                     body(String(decoding: pending[start..<(start + limit)], as: UTF8.self))
@@ -30,6 +35,7 @@ enum PipeLines {
                 }
             }
             pending.removeFirst(start)
+            scanned -= start
         }
         if !pending.isEmpty { body(String(decoding: pending, as: UTF8.self)) }
     }

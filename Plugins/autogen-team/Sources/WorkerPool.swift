@@ -142,7 +142,8 @@ final class WorkerPool: Sendable {
         let worker = try WorkerProcess(
             python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
             onExit: { [weak self] dead in self?.replace(dead) },
-            onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(LogSafeText.escaped(line))") })
+            // One log line per stderr line; the host escapes its control characters, as for every plugin's log text.
+            onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(line)") })
         for (key, config) in self.settings.teams {
             worker.send("{\"op\":\"team\",\"key\":\(JSONText.quoted(key)),\"config\":\(config)}")
         }

@@ -7,8 +7,8 @@ import Glibc
 
 /// One Python worker process: spawned with pipes for stdin, stdout and stderr, read by dedicated threads (blocking
 /// reads of a pipe have no place on an event loop or in the cooperative pool), written under a lock. Its stderr
-/// (tracebacks, which can quote client text) reaches the host log line by line through `onStderrLine`, escaped
-/// (LogSafeText), never inherited verbatim.
+/// (tracebacks, which can quote client text) reaches the host log line by line through `onStderrLine` and the
+/// plugin's log call (whose text the host escapes), never inherited verbatim.
 final class WorkerProcess: Sendable {
     let pid: pid_t
     private let input: Int32
@@ -39,7 +39,7 @@ final class WorkerProcess: Sendable {
 
     /// - Parameters:
     ///   - arguments: passed to the script after its path.
-    ///   - onStderrLine: each line the worker writes to stderr (raw: the caller escapes it), on a reader thread.
+    ///   - onStderrLine: each line the worker writes to stderr (raw), on a reader thread.
     init(python: String, script: String, arguments extra: [String] = [],
          onExit: @escaping @Sendable (WorkerProcess) -> Void,
          onStderrLine: @escaping @Sendable (pid_t, String) -> Void) throws

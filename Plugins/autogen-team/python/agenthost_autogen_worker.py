@@ -31,8 +31,9 @@ stdout carries only these lines: anything a team prints goes to stderr, which th
 
 Client input never ends the worker: a task is parsed and checked inside its run (a bad one ends that run with an
 error line), images are checked from their headers before anything decodes them (image_limits.py), and decoding
-(and re-encoding for the event stream) happens on a thread, one at a time per worker, so the event loop keeps
-serving every other run and answering pings while a large image is worked on.
+(and re-encoding for the event stream) happens on one thread per worker, one image at a time, so the event loop
+keeps serving every other run and answering pings while a large image is worked on. A stopped run lets go of its
+images (in the worker's pixel budget) only when its decode has really ended, as a thread cannot be cancelled.
 
 Arguments: --max-image-bytes N --max-image-pixels N --max-task-image-pixels N --max-worker-image-pixels N (the
 plugin passes its config). The last bounds the images all live runs of the worker hold at once: AutoGen keeps a
@@ -40,6 +41,7 @@ decoded copy for the whole run, so without it many small image tasks at once wou
 """
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -150,10 +152,13 @@ class Worker:
         self.teams = {}
         self.runs = {}
         self.limits = limits
-        self.image_pixels = 0  # the images the live runs hold, decoded, in pixels (see ImageLimits)
-        # One image decode (or re-encode) at a time per worker: each costs up to ~7 bytes a pixel for a moment,
-        # and a worker's runs share one process. Created lazily: it belongs to the running loop.
-        self.image_work = None
+        # The images the runs hold, decoded, in pixels (see ImageLimits): charged when a run's task is parsed, let go
+        # of when its asyncio task ends (not at its terminal line: a stopped run's decode may still be running).
+        self.image_pixels = 0
+        # One image decode (or re-encode) at a time per worker, on a thread of its own: each costs up to ~7 bytes a
+        # pixel for a moment, and a worker's runs share one process. Not the loop's default executor, which runs up
+        # to min(32, cores + 4) at once.
+        self.image_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-work")
 
     async def parse_task(self, run, value):
         """The client's task as AutoGen takes it; ValueError (ImageRefused, pydantic's) for one it refuses,
@@ -169,11 +174,25 @@ class Worker:
         return await self.off_loop(task_of, value)
 
     async def off_loop(self, function, *arguments):
-        """Image work, on a thread (Pillow lets go of the GIL while it codes pixels) and one at a time."""
-        if self.image_work is None:
-            self.image_work = asyncio.Semaphore(1)
-        async with self.image_work:
-            return await asyncio.to_thread(function, *arguments)
+        """Image work, on the image thread (Pillow lets go of the GIL while it codes pixels), one at a time.
+
+        A thread cannot be cancelled. When the run is stopped, work that has not started is dropped, and work that
+        has is waited for before the cancellation goes on: the run's task, and so its pixel charge, lasts as long as
+        the decode. (Before, the charge went at once while the decode ran on, and a loop of start and stop ran
+        many 16 Mpx decodes at once.)
+        """
+        work = self.image_thread.submit(function, *arguments)
+        done = asyncio.wrap_future(work)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError as cancelled:
+            if not work.cancel():  # running (or just finished): wait for the thread
+                while not done.done():
+                    try:
+                        await asyncio.wait([done])
+                    except asyncio.CancelledError:
+                        pass  # stop() cancels again until the task ends
+            raise cancelled
 
     async def dumped(self, run, item):
         """item.dump(): an image in it is encoded as PNG again, which is slow for a large one: off the loop."""
@@ -236,6 +255,9 @@ class Worker:
             if not run.finished:
                 traceback.print_exc(file=sys.stderr)
             self.finish(run, "error", as_json(f"{type(error).__name__}: {error}"))
+        finally:
+            self.image_pixels -= run.images
+            run.images = 0
 
     def stop(self, run, reason):
         """Ends the run now: its terminal line leaves at once, whatever AutoGen does next.
@@ -264,7 +286,6 @@ class Worker:
             return
         run.finished = True
         self.runs.pop(run.id, None)
-        self.image_pixels -= run.images  # a stopped run's task may take a moment longer to let go of them
         emit(run.id, *fields)
 
     def handle(self, line):

@@ -92,6 +92,94 @@ struct AutoGenHostileInputTests {
         }
     }
 
+    /// A thread cannot be cancelled: stopping a run while its image decoded let go of the one-decode-at-a-time rule
+    /// and of its pixel charge at once while the decode ran on, so a loop of start (a 16 Mpx image) and stop ran
+    /// many decodes at once (~130 MB each here: the image bombs of F3 again). Driven against one worker directly,
+    /// so each stop lands while its run's decode runs: a `ping` sent after the `start` is answered only after the
+    /// run's first step (which hands the decode to a thread) has run. The worker's peak RSS over the loop stays
+    /// under one more decode than a single image run's, and a bystander run completes.
+    @Test func stoppingImageRunsDoesNotStackDecodes() async throws {
+        let python = try AgentServer.python()
+        let teams = try await blocking { try AgentServer.teams() }
+        let script = #"""
+            import base64, io, json, signal, subprocess, sys
+            from PIL import Image
+            signal.alarm(120)  # a worker that stops answering ends the test (and, at stdin's EOF, the worker)
+            worker, teams = sys.argv[1], sys.argv[2]
+            png = io.BytesIO()
+            Image.new("RGB", (4096, 4096), (0, 128, 255)).save(png, "PNG")  # the default limit: 16 Mpx
+            task = {"type": "MultiModalMessage", "source": "user",
+                    "content": ["What is in this picture?", {"data": base64.b64encode(png.getvalue()).decode()}]}
+            process = subprocess.Popen([sys.executable, worker], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True)
+            def send(command):
+                process.stdin.write(json.dumps(command) + "\n")
+                process.stdin.flush()
+            def read():
+                fields = process.stdout.readline().rstrip("\n").split("\t")
+                if fields == [""]:
+                    raise SystemExit("the worker exited")
+                return fields
+            def until(*head):  # the first line that starts with these fields
+                while tuple((fields := read())[:len(head)]) != head:
+                    pass
+                return fields
+            def end_of(run):  # the kind of its terminal line
+                while (fields := read())[0] != run or fields[1] not in ("result", "error", "cancelled"):
+                    pass
+                return fields[1]
+            def peak_kb():
+                with open(f"/proc/{process.pid}/status") as status:
+                    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+            until("ready")
+            for name in ("round_robin", "user_proxy"):
+                send({"op": "team", "key": name, "config": json.load(open(f"{teams}/{name}.json"))})
+                until("team")
+            send({"op": "start", "run": "bystander", "key": "user_proxy", "task": "Draft a plan."})
+            request = until("bystander", "input_request")
+            baseline = peak_kb()
+            send({"op": "start", "run": "single", "key": "round_robin", "task": task})
+            ends = {"single": end_of("single")}
+            single = peak_kb()
+            for n in range(12):
+                send({"op": "start", "run": f"stopped-{n}", "key": "round_robin", "task": task})
+                send({"op": "ping", "n": n})
+                until("pong", str(n))
+                send({"op": "stop", "run": f"stopped-{n}", "reason": "test"})
+                ends[f"stopped-{n}"] = end_of(f"stopped-{n}")
+            send({"op": "start", "run": "after", "key": "round_robin", "task": task})
+            ends["after"] = end_of("after")  # after the stopped runs' image work, on the same thread
+            loop = peak_kb()
+            send({"op": "input", "run": "bystander", "request_id": json.loads(request[2]), "response": "APPROVE"})
+            ends["bystander"] = end_of("bystander")
+            process.stdin.close()
+            process.wait()
+            print(json.dumps({"decode_kb": single - baseline, "loop_extra_kb": loop - single, "ends": ends}))
+            """#
+        let output = try await blocking { () -> Data in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            let worker = "\(AgentServer.root)/Plugins/autogen-team/python/agenthost_autogen_worker.py"
+            process.arguments = ["-c", script, worker, teams]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return data
+        }
+        let report = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any],
+                                  "\(String(decoding: output, as: UTF8.self))")
+        let decode = report["decode_kb"] as? Int ?? 0
+        let extra = report["loop_extra_kb"] as? Int ?? .max
+        let ends = report["ends"] as? [String: String] ?? [:]
+        #expect(decode > 50_000, "a 16 Mpx image run should cost ~130 MB: \(report)")
+        #expect(extra < decode, "stopped runs decoded at once: \(report)")
+        #expect(ends["single"] == "result" && ends["after"] == "result" && ends["bystander"] == "result", "\(ends)")
+        #expect(ends.filter { $0.key.hasPrefix("stopped-") }.values.allSatisfy { $0 == "cancelled" }, "\(ends)")
+    }
+
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
     @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
@@ -109,16 +197,19 @@ struct AutoGenHostileInputTests {
 
     /// A newline in client text that reaches the worker's stderr (the refused task is quoted there) forged a whole
     /// `critical` line in the host log, and an ESC reached the operator's terminal. Each stderr line is now one
-    /// log line of the plugin's, escaped.
+    /// log line of the plugin's, escaped by the host (as every plugin's log text is). The escaping is the log's
+    /// alone: the client gets the error as the worker wrote it (it saw a literal `\n` while the plugin escaped it).
     @Test func workerStderrCannotForgeAHostLogLine() async throws {
         let server = try await AgentServer.start(workers: 1)
         let forged = "2026-12-01T01:00:00+0000 critical agenthost : FORGED-BY-CLIENT"
-        try await withTimeout(seconds: 30) {
+        let end = try await withTimeout(seconds: 30) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
             try await client.send(["type": "start", "task": ["type": "Bogus\n\(forged)\u{1B}[2J"]])
-            _ = try await client.collect()
-            await client.close()
+            defer { Task { await client.close() } }
+            return try #require(try await client.collect().last)
         }
+        let error = end.object["error"] as? String ?? ""
+        #expect(error.contains("Bogus\n\(forged)\u{1B}[2J"), "\(end)")
         // Two log lines quote it, from two threads in no set order: the worker's stderr line and the SDK's line
         // for the failed run.
         #expect(await eventually(seconds: 10) {
@@ -129,7 +220,8 @@ struct AutoGenHostileInputTests {
         // Both escaped.
         let logged = lines.filter { $0.contains("FORGED-BY-CLIENT") }
         #expect(logged.contains { $0.contains("AutoGen worker pid") && $0.contains("\\u{1B}[2J") }, "\(logged)")
-        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\n2026") }, "\(logged)")
+        #expect(logged.contains { $0.contains("failed: invalid task") && $0.contains("Bogus\\u{A}2026") },
+                "\(logged)")
         #expect(!server.logText.contains("\u{1B}"))
     }
 
