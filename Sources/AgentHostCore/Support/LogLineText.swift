@@ -2,8 +2,8 @@
 ///
 /// Plugins log what their clients send (a refused task, a bad frame), so their text may hold a newline (a forged
 /// log line of any level), an ESC or a C1 CSI (0x9B) driving the operator's terminal, or a bidirectional override
-/// hiding what a line says. Those are written as `\u{XX}` here, for every plugin. Backslashes are left alone, so
-/// text a plugin escaped itself (autogen-team does) reads the same.
+/// hiding what a line says. Those are written as `\u{XX}` here, for every plugin, so no plugin needs its own rule.
+/// Backslashes are left alone: text a plugin escaped itself reads the same.
 public enum LogLineText {
     public static func escaped(_ text: String) -> String {
         guard text.unicodeScalars.contains(where: { Self.mustEscape($0.value) }) else { return text }
