@@ -84,7 +84,10 @@ struct HandshakeHardeningTests {
                 let fuzzCase = HandshakeFuzzCase.make(
                     using: &random, request: Self.upgradeRequest(extraHeaders: ["Authorization: Bearer \(token)"]))
                 let client = try await RawWebSocketClient.connectTCP(port: server.port)
-                for piece in fuzzCase.pieces { try await client.sendRaw(piece) }
+                // The server may answer a damaged request and close before the last piece is out.
+                for piece in fuzzCase.pieces {
+                    do { try await client.sendRaw(piece) } catch { if fuzzCase.expectsEcho { throw error } else { break } }
+                }
                 if fuzzCase.expectsEcho {
                     // An intact request followed by a whole frame: the frame must be served, not lost.
                     #expect(try await withTimeout { try await client.readHTTPStatus() } == 101,
