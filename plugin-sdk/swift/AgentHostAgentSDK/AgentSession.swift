@@ -55,6 +55,14 @@ public final class AgentSession: ConnectionHandler, Sendable {
         }
     }
 
+    /// `record` stopped streaming here because this socket does not read (see `RunRecord.cutOffLocked`): close it
+    /// as the host's `outbound_hard_limit` does. Its client can resume the run on a new socket. Called without
+    /// the run's lock.
+    func cutOff(_ record: RunRecord) {
+        self.forget(record)
+        self.connection.close(code: 1008, reason: "client not reading")
+    }
+
     // MARK: ConnectionHandler
 
     public func didReceive(_ message: Message) {
