@@ -3,7 +3,8 @@ import Testing
 @testable import AgentHostAgentSDK
 @testable import AgentHostPluginSDK
 
-/// Runs streaming to a socket that stops reading: what they hold stays within the replay budgets. Through the SDK's real `AgentSession` and
+/// Runs streaming to a socket that stops reading: what they hold stays within the replay budgets, and a socket
+/// that drains at the wrong moment is not left blocked for good. Through the SDK's real `AgentSession` and
 /// `Connection`, with a host function table the test answers (`FakeConnection`).
 @Suite("blocked sockets")
 struct BlockedSocketTests {
@@ -94,6 +95,28 @@ struct BlockedSocketTests {
         #expect(fake.sent.count == 10)
         #expect(!record.isBacklogged)
         #expect(fake.closed == nil, "a slow reader within the budget is not cut off")
+    }
+
+    /// Review item 2 (F7): the host may call didBecomeWritable between the moment `send` queues a frame with
+    /// BACKPRESSURE and the moment `send` returns. That callback is the only one coming: if the run marked the
+    /// socket blocked after `send` returned, its next frames would never be sent. Here `send` itself makes the
+    /// callback before answering BACKPRESSURE, deterministically.
+    @Test func aWritableCallbackDuringSendIsNotLost() async throws {
+        let options = RunRegistryMemoryTests.options()
+        let registry = RunRegistry(options: options, sweeps: false)
+        let fake = FakeConnection()
+        let session = fake.session(options: options)
+        fake.onSend { _ in
+            fake.onSend { _ in .ok }
+            session.didBecomeWritable()  // the socket drained while send was returning
+            return .backpressure
+        }
+        let record = try Self.start(registry, options, on: session, owner: RunOwner(issuer: "", subject: "erin"),
+                                    id: "gate")
+        try await record.emit(Self.event(10))
+        #expect(fake.sent.count == 1)
+        try await record.emit(Self.event(10))
+        #expect(fake.sent.count == 2, "the frame after the BACKPRESSURE one is delivered")
     }
 }
 
