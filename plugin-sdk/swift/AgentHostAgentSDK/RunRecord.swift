@@ -324,13 +324,14 @@ final class RunRecord: Sendable {
                 over -= dropped
             }
         }
+        // Past its own buffer, a run's unsent frames are bounded by the producer's wait (`unsentByteLimit`); past
+        // a budget, shared by many runs, only cutting off the socket that holds them bounds them.
         var cut: AgentSession?
-        if state.bytes > self.options.bufferBytes || over > 0, let session = self.cutOffLocked(&state) {
+        if over > 0, let session = self.cutOffLocked(&state) {
             cut = session
             let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
-                                                maxBytes: min(self.options.bufferBytes, state.bytes - max(over, 0)))
-            _ = self.registry.charge(self, state.uncharged - dropped)  // rare: report at once
-            state.uncharged = 0
+                                                maxBytes: min(self.options.bufferBytes, state.bytes - over))
+            _ = self.registry.charge(self, -dropped)
         }
         self.bytesHeld.store(state.bytes, ordering: .relaxed)
         if state.head > 1024 && state.head * 2 > state.frames.count {
@@ -341,7 +342,7 @@ final class RunRecord: Sendable {
         return cut
     }
 
-    /// The run is over its buffer or budget and what it could not drop are frames its socket has not had: a
+    /// The run is over a replay budget and what it could not drop are frames its socket has not had: a
     /// socket blocked (the client does not read) while the run goes on. Ends that attachment the way the host's
     /// `outbound_hard_limit` does (the caller closes the socket with 1008); the run goes on detached, and its
     /// oldest frames can be dropped again (a resume from before them gets resume_gap). Nil if the socket is not
