@@ -24,7 +24,7 @@ struct BlockedSocketTests {
 
     /// Review item 1: a client that keeps its socket open but never reads. The host queues the first frame and
     /// says BACKPRESSURE; everything after stays in the run, unsent, where no drop may touch it while the socket
-    /// is attached. Ten such runs of one identity held 2.4 MB against a 256 KiB budget (plus each run's newest
+    /// is attached. Ten such runs of one identity held 2.3 MB against a 256 KiB budget (plus each run's newest
     /// frame, always kept); now a run over the budget
     /// whose socket holds what it cannot drop closes that socket (1008, as the host's outbound_hard_limit does)
     /// and goes on detached, within the budget.

@@ -200,7 +200,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
             return latest
         }
         // This socket's own run (an anonymous client names it without its token here), while the registry has it.
-        if let here = self.state.withLock({ $0.runs[runID] }), resumeToken == nil || ResumeToken.matches(resumeToken, here.key.resumeToken),
+        if let here = self.state.withLock({ $0.runs[runID] }),
+            resumeToken == nil || ResumeToken.matches(resumeToken, here.key.resumeToken),
             self.core.registry.lookup(here.key) === here
         {
             return here

@@ -110,7 +110,9 @@ final class RunRecord: Sendable {
             state.messages.append(event.json)
             state.awaiting.append(requestID)
             state.inputDeadlines[requestID] = Timestamp.monotonicSeconds() + Double(self.options.inputTimeoutMilliseconds) / 1000
-            return self.appendLocked(&state) { ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0) }
+            return self.appendLocked(&state) {
+                ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0)
+            }
         }?.cutOff(self)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
