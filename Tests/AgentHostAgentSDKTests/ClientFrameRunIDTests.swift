@@ -22,6 +22,26 @@ struct ClientFrameRunIDTests {
         #expect(try self.runID(of: #"{"type":"stop","run_id":0}"#) == "0")
     }
 
+    /// Review nit: 2^53 + 1 reads as the double 2^53, so accepting 2^53 made two JSON ids one run id.
+    @Test func idsOf2To53AndAboveAreRefused() throws {
+        #expect(try self.runID(of: #"{"type":"stop","run_id":9007199254740991}"#) == "9007199254740991")
+        #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":9007199254740992}"#) }
+        #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":9007199254740993}"#) }
+    }
+
+    @Test func resumeTokensMatchOnlyThemselves() {
+        let token = ResumeToken.make()
+        #expect(ResumeToken.matches(token, token))
+        #expect(ResumeToken.matches(String(token), token))
+        #expect(!ResumeToken.matches(String(token.dropLast()) + "x", token))
+        #expect(!ResumeToken.matches(String(token.dropLast()), token))
+        #expect(!ResumeToken.matches(token + "0", token))
+        #expect(!ResumeToken.matches("", token))
+        #expect(!ResumeToken.matches(nil, token))
+        #expect(!ResumeToken.matches(token, nil))
+        #expect(ResumeToken.matches(nil, nil))
+    }
+
     @Test func stringsOutsideTheCharsetAreRefused() {
         #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":"a b"}"#) }
         #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":"1e+300"}"#) }

@@ -107,3 +107,29 @@ struct RunRegistryMemoryTests {
         #expect(first == nil, "nothing references a forgotten run")
     }
 }
+
+extension RunRegistryMemoryTests {
+    /// Review item 3: a start with the id of its owner's ended run replaces that run. The replaced run used to stay
+    /// listed as ended (referenced until its grace period ended, and counted as its holder's retained run).
+    @Test func aReplacedEndedRunIsNoLongerReferenced() async throws {
+        let clock = TestClock()
+        let options = Self.options()
+        let registry = RunRegistry(options: options, now: { clock.now }, sweeps: false)
+        let owner = RunOwner(issuer: "", subject: "frank")
+        weak var replaced: RunRecord?
+        do {
+            replaced = try await Self.runToTheEnd(registry, options, owner: owner, id: "same", taskBytes: 1000)
+        }
+        #expect(replaced != nil)
+        let key = RunKey(route: "/agents/test", owner: owner, resumeToken: nil, id: "same")
+        let record = RunRecord(key: key, addressGroup: "10.0.0.1", options: options, registry: registry)
+        try registry.insert(record)
+        #expect(registry.referencedRuns == 1)
+        #expect(replaced == nil, "nothing references the replaced run")
+        #expect(registry.heldBytes == 0)
+        record.complete(.completed(stopReason: nil))
+        clock.advance(Double(options.resumeGraceMilliseconds) / 1000)
+        registry.sweep(now: clock.now)
+        #expect(registry.referencedRuns == 0)
+    }
+}

@@ -11,6 +11,9 @@ public struct AgentRouteOptions: Sendable {
     public var bufferBytes = 8 << 20
     /// A run's producer waits while this many of its frames are queued but not yet written to its client.
     public var maxUnsentFrames = 256
+    /// ... or this many bytes of them (at most half of `bufferBytes`): unsent frames cannot be dropped while the
+    /// socket is attached, so a socket still not reading when the run is over a replay budget is closed.
+    public var maxUnsentBytes = 1 << 20
     public var maxRunsPerConnection = 16
     public var maxRuns = 1000
     /// Live runs one identity may have on the route (anonymous clients: see `maxRunsPerAddress`), so one

@@ -55,6 +55,14 @@ public final class AgentSession: ConnectionHandler, Sendable {
         }
     }
 
+    /// `record` stopped streaming here because this socket does not read (see `RunRecord.cutOffLocked`): close it
+    /// as the host's `outbound_hard_limit` does. Its client can resume the run on a new socket. Called without
+    /// the run's lock.
+    func cutOff(_ record: RunRecord) {
+        self.forget(record)
+        self.connection.close(code: 1008, reason: "client not reading")
+    }
+
     // MARK: ConnectionHandler
 
     public func didReceive(_ message: Message) {
@@ -192,7 +200,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
             return latest
         }
         // This socket's own run (an anonymous client names it without its token here), while the registry has it.
-        if let here = self.state.withLock({ $0.runs[runID] }), resumeToken == nil || here.key.resumeToken == resumeToken,
+        if let here = self.state.withLock({ $0.runs[runID] }),
+            resumeToken == nil || ResumeToken.matches(resumeToken, here.key.resumeToken),
             self.core.registry.lookup(here.key) === here
         {
             return here

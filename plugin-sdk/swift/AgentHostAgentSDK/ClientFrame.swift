@@ -67,14 +67,15 @@ enum ClientFrame {
     }
 
     /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-]. A JSON number
-    /// (Studio's ids are small integers) is accepted only as a whole number from 0 to 2^53, taken as its decimal
-    /// digits: anything else ("1e+300", -5, 0.5) is refused like a string outside the charset.
+    /// (Studio's ids are small integers) is accepted only as a whole number from 0 to 2^53 - 1, taken as its decimal
+    /// digits: anything else ("1e+300", -5, 0.5) is refused like a string outside the charset. 2^53 itself is out:
+    /// JSON 2^53 + 1 reads as the same double, and two ids must not name one run.
     static func runID(_ value: Any?) throws(Invalid) -> String? {
         guard let value, !(value is NSNull) else { return nil }
         let text: String?
         if let number = value as? NSNumber, !isJSONBoolean(value) {
             let double = number.doubleValue
-            text = double >= 0 && double <= 9_007_199_254_740_992 ? Int(exactly: double).map { String($0) } : nil
+            text = double >= 0 && double < 9_007_199_254_740_992 ? Int(exactly: double).map { String($0) } : nil
         } else {
             text = value as? String
         }

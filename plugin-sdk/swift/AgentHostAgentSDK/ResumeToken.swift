@@ -11,4 +11,12 @@ enum ResumeToken {
             .joined()
     }
 
+    /// Whether `presented` is `token`, in time that does not depend on where they differ (a token is a secret).
+    static func matches(_ presented: String?, _ token: String?) -> Bool {
+        guard let presented, let token else { return presented == nil && token == nil }
+        var presentedBytes = presented.utf8.makeIterator()
+        var difference = UInt8(presented.utf8.count == token.utf8.count ? 0 : 1)
+        for byte in token.utf8 { difference |= byte ^ (presentedBytes.next() ?? 0) }
+        return difference == 0
+    }
 }

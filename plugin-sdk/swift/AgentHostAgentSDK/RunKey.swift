@@ -18,4 +18,10 @@ struct RunKey: Hashable, Sendable {
         self.resumeToken = owner.isAnonymous ? resumeToken : nil
         self.id = id
     }
+
+    /// The token compared in constant time: a dictionary lookup compares the key it finds in the bucket.
+    static func == (lhs: RunKey, rhs: RunKey) -> Bool {
+        lhs.route == rhs.route && lhs.owner == rhs.owner && lhs.id == rhs.id
+            && ResumeToken.matches(lhs.resumeToken, rhs.resumeToken)
+    }
 }

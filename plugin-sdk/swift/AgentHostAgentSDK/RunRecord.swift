@@ -21,6 +21,9 @@ final class RunRecord: Sendable {
     private let state = Mutex(State())
     /// `State.bytes`, readable without the run's lock: the registry reads it when it forgets the run.
     private let bytesHeld = Atomic<Int>(0)
+    /// The producer waits while this many bytes of its frames are unsent: half the run's buffer, so a slow reader
+    /// makes the producer wait well before the buffer is full of frames it cannot drop.
+    let unsentByteLimit: Int
 
     var id: String { self.key.id }
     var owner: RunOwner { self.key.owner }
@@ -37,6 +40,8 @@ final class RunRecord: Sendable {
         var uncharged = 0
         var session: AgentSession?
         var sentSeq = 0
+        /// Bytes of the frames after `sentSeq` (kept exact while a socket is attached; recomputed on attach).
+        var unsentBytes = 0
         var finished = false
         /// The run's non-chunk events, for the TaskResult AutoGen would build.
         var messages: [String] = []
@@ -60,6 +65,7 @@ final class RunRecord: Sendable {
         self.addressGroup = addressGroup
         self.holder = ReplayHolder(owner: key.owner, addressGroup: addressGroup)
         self.options = options
+        self.unsentByteLimit = min(options.maxUnsentBytes, options.bufferBytes / 2)
         self.registry = registry
         if options.runTimeoutMilliseconds > 0 {
             let deadline = self.startedAt + Double(options.runTimeoutMilliseconds) / 1000
@@ -68,6 +74,8 @@ final class RunRecord: Sendable {
     }
 
     var isFinished: Bool { self.state.withLock { $0.finished } }
+    /// Whether the producer's next `emit` waits for the socket to drain.
+    var isBacklogged: Bool { self.state.withLock { self.isBackloggedLocked($0) } }
 
     func setProducer(_ task: Task<Void, Never>) {
         let cancelNow = self.state.withLock { state -> Bool in
@@ -80,28 +88,32 @@ final class RunRecord: Sendable {
     // MARK: Producing
 
     /// Appends the run's next frame and sends it to the attached socket. Waits while the socket has
-    /// `maxUnsentFrames` of this run's frames still unwritten (backpressure reaches the producer). Throws
-    /// CancellationError once the run has ended (stopped, timed out): the producer should wind down.
+    /// `maxUnsentFrames` of this run's frames, or `unsentByteLimit` bytes of them, still unwritten (backpressure
+    /// reaches the producer). Throws CancellationError once the run has ended (stopped, timed out): the producer
+    /// should wind down.
     func emit(_ event: AgentEvent) async throws {
-        let mustWait = try self.state.withLock { state throws(CancellationError) -> Bool in
+        let (mustWait, cut) = try self.state.withLock { state throws(CancellationError) -> (Bool, AgentSession?) in
             guard !state.finished else { throw CancellationError() }
             if event.kind == .message { state.messages.append(event.json) }
-            self.appendLocked(&state) { ServerFrame.message(event, $0) }
-            return self.isBackloggedLocked(state)
+            let cut = self.appendLocked(&state) { ServerFrame.message(event, $0) }
+            return (self.isBackloggedLocked(state), cut)
         }
+        cut?.cutOff(self)
         if mustWait { await self.waitForWritable() }
     }
 
     /// Sends `input_request` in stream order and waits for the client's `input_response` (or the input timeout,
     /// or `stop`). Throws CancellationError if the run ends meanwhile.
     func requestInput(prompt: String, requestID: String, event: AgentEvent) async throws -> String {
-        try self.state.withLock { state throws(CancellationError) in
+        try self.state.withLock { state throws(CancellationError) -> AgentSession? in
             guard !state.finished else { throw CancellationError() }
             state.messages.append(event.json)
             state.awaiting.append(requestID)
             state.inputDeadlines[requestID] = Timestamp.monotonicSeconds() + Double(self.options.inputTimeoutMilliseconds) / 1000
-            self.appendLocked(&state) { ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0) }
-        }
+            return self.appendLocked(&state) {
+                ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0)
+            }
+        }?.cutOff(self)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let outcome = self.state.withLock { state -> Result<String, any Error>? in
@@ -172,9 +184,9 @@ final class RunRecord: Sendable {
     private func end(_ terminal: (State) -> (ServerFrame.Envelope) -> String) {
         let released = self.state.withLock { state -> (inputs: [CheckedContinuation<String, any Error>],
                                                         waiters: [CheckedContinuation<Void, Never>],
-                                                        producer: Task<Void, Never>?)? in
+                                                        producer: Task<Void, Never>?, cut: AgentSession?)? in
             guard !state.finished else { return nil }
-            self.appendLocked(&state, terminal(state), last: true)
+            let cut = self.appendLocked(&state, terminal(state), last: true)
             state.finished = true
             state.inputDeadlines = [:]
             defer {
@@ -184,9 +196,10 @@ final class RunRecord: Sendable {
                 state.answers = [:]
                 state.writeWaiters = []
             }
-            return (Array(state.inputs.values), state.writeWaiters, state.producer)
+            return (Array(state.inputs.values), state.writeWaiters, state.producer, cut)
         }
         guard let released else { return }
+        released.cut?.cutOff(self)
         for input in released.inputs { input.resume(throwing: CancellationError()) }
         for waiter in released.waiters { waiter.resume() }
         released.producer?.cancel()
@@ -210,6 +223,9 @@ final class RunRecord: Sendable {
             let previous = state.session
             state.session = session
             state.sentSeq = resumeFrom
+            state.unsentBytes = state.frames[(state.head + resumeFrom + 1 - state.firstSeq)...].reduce(0) {
+                $0 + $1.utf8.count
+            }
             state.detachedAt = nil
             self.deliverLocked(&state)
             return previous === session ? nil : previous
@@ -239,6 +255,7 @@ final class RunRecord: Sendable {
             state.head = 0
             state.bytes = 0
             state.uncharged = 0
+            state.unsentBytes = 0
             state.messages = []
         }
         self.bytesHeld.store(0, ordering: .relaxed)
@@ -282,7 +299,11 @@ final class RunRecord: Sendable {
     /// at 100 clients. So a live run may be this much over its holder's budget until its next report.
     static let chargeBatchBytes = 16 << 10
 
-    private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String, last: Bool = false) {
+    /// Appends a frame, keeps the run within its limits and budgets, and sends what the socket can take. Returns
+    /// the socket it cut off for not reading (see `cutOffLocked`), which the caller tells once the lock is released.
+    private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String,
+                              last: Bool = false) -> AgentSession?
+    {
         state.seq += 1
         // An anonymous starter gets the run's resume token in its first frame, and nobody else ever does.
         let token = state.seq == 1 ? self.key.resumeToken : nil
@@ -290,17 +311,29 @@ final class RunRecord: Sendable {
         let size = frame.utf8.count
         state.frames.append(frame)
         state.bytes += size
+        state.unsentBytes += size
         // Bounded replay: drop the oldest frames past the run's limits (a resume from before them gets
         // resume_gap), then past its holder's or the route's budget (the registry first forgets older ended runs).
         state.uncharged += size - self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
                                                         maxBytes: self.options.bufferBytes)
+        var over = 0
         if last || state.uncharged >= Self.chargeBatchBytes {
-            let over = self.registry.charge(self, state.uncharged)
+            over = self.registry.charge(self, state.uncharged)
             state.uncharged = 0
             if over > 0 {
                 let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames, maxBytes: state.bytes - over)
                 _ = self.registry.charge(self, -dropped)
+                over -= dropped
             }
+        }
+        // Past its own buffer, a run's unsent frames are bounded by the producer's wait (`unsentByteLimit`); past
+        // a budget, shared by many runs, only cutting off the socket that holds them bounds them.
+        var cut: AgentSession?
+        if over > 0, let session = self.cutOffLocked(&state) {
+            cut = session
+            let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
+                                                maxBytes: min(self.options.bufferBytes, state.bytes - over))
+            _ = self.registry.charge(self, -dropped)
         }
         self.bytesHeld.store(state.bytes, ordering: .relaxed)
         if state.head > 1024 && state.head * 2 > state.frames.count {
@@ -308,6 +341,21 @@ final class RunRecord: Sendable {
             state.head = 0
         }
         self.deliverLocked(&state)
+        return cut
+    }
+
+    /// The run is over a replay budget and what it could not drop are frames its socket has not had: a
+    /// socket blocked (the client does not read) while the run goes on. Ends that attachment the way the host's
+    /// `outbound_hard_limit` does (the caller closes the socket with 1008); the run goes on detached, and its
+    /// oldest frames can be dropped again (a resume from before them gets resume_gap). Nil if the socket is not
+    /// what holds the frames.
+    private func cutOffLocked(_ state: inout State) -> AgentSession? {
+        guard let session = state.session, state.frames.count - state.head > 1, state.firstSeq > state.sentSeq else {
+            return nil
+        }
+        state.session = nil
+        state.detachedAt = Timestamp.monotonicSeconds()
+        return session
     }
 
     /// Drops the oldest frames while more than `maxFrames` or `maxBytes` are kept, always keeping the newest.
@@ -320,6 +368,7 @@ final class RunRecord: Sendable {
         {
             let size = state.frames[state.head].utf8.count
             state.bytes -= size
+            if state.firstSeq > state.sentSeq { state.unsentBytes -= size }
             dropped += size
             state.frames[state.head] = ""
             state.head += 1
@@ -336,8 +385,10 @@ final class RunRecord: Sendable {
             switch session.connection.send(text: frame) {
             case .ok:
                 state.sentSeq += 1
+                state.unsentBytes -= frame.utf8.count
             case .backpressure:
                 state.sentSeq += 1  // queued: the host has it
+                state.unsentBytes -= frame.utf8.count
                 session.markBlocked(since: ticket)
             default:
                 return  // closed: the session's didClose detaches this run
@@ -346,7 +397,8 @@ final class RunRecord: Sendable {
     }
 
     private func isBackloggedLocked(_ state: State) -> Bool {
-        state.session != nil && state.seq - state.sentSeq >= self.options.maxUnsentFrames
+        state.session != nil
+            && (state.seq - state.sentSeq >= self.options.maxUnsentFrames || state.unsentBytes >= self.unsentByteLimit)
     }
 
     private func waitForWritable() async {

@@ -83,6 +83,7 @@ final class RunRegistry: Sendable {
                 throw .full("this client address already has \(self.options.maxRunsPerAddress) live runs")
             }
             let replaced = state.runs[record.key].map { self.removeLocked($0, &state) }
+            if let replaced { self.unlistEndedLocked(replaced, &state) }
             state.runs[record.key] = record
             state.live[record.key] = record
             state.liveByOwner[record.owner, default: 0] += 1
@@ -188,7 +189,27 @@ final class RunRegistry: Sendable {
         return state.head < state.ended.count ? state.ended[state.head] : nil
     }
 
+    /// Takes an ended run out of `ended` (it is replaced by a new run of the same key): nothing keeps it referenced
+    /// or counts it as its holder's. From the newest: the replaced run usually ended moments ago.
+    private func unlistEndedLocked(_ record: RunRecord, _ state: inout State) {
+        var index = state.ended.count
+        while index > state.head {
+            index -= 1
+            if state.ended[index].record === record {
+                state.ended[index].record = nil
+                Self.decrement(&state.endedByHolder, record.holder)
+                return
+            }
+        }
+    }
+
     /// Forgets the run that ended first (of `holder`, if given). Nil when there is none.
+    ///
+    /// With a holder this scans `ended` from its oldest (under the registry's lock, on a run's 16 KiB charge):
+    /// acceptable because it is called only while the holder is over its budget and has a retained run
+    /// (`endedByHolder`, exact), so every scan forgets one run, each ended run is forgotten once, and a scan
+    /// reads at most `maxRetainedRuns` entries. A queue per holder would make it O(1) at the cost of keeping a
+    /// second order in step with this one on every path that forgets.
     private func forgetOldestLocked(_ state: inout State, of holder: ReplayHolder? = nil) -> RunRecord? {
         guard self.firstEndedLocked(&state) != nil else { return nil }
         var index = state.head

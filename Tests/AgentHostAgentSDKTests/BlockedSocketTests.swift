@@ -1,0 +1,127 @@
+import Synchronization
+import Testing
+@testable import AgentHostAgentSDK
+@testable import AgentHostPluginSDK
+
+/// Runs streaming to a socket that stops reading: what they hold stays within the replay budgets, and a socket
+/// that drains at the wrong moment is not left blocked for good. Through the SDK's real `AgentSession` and
+/// `Connection`, with a host function table the test answers (`FakeConnection`).
+@Suite("blocked sockets")
+struct BlockedSocketTests {
+    static func start(_ registry: RunRegistry, _ options: AgentRouteOptions, on session: AgentSession,
+                      owner: RunOwner, id: String) throws -> RunRecord
+    {
+        let key = RunKey(route: "/agents/test", owner: owner, resumeToken: nil, id: id)
+        let record = RunRecord(key: key, addressGroup: "10.0.0.1", options: options, registry: registry)
+        try registry.insert(record)
+        _ = try record.attach(session, after: 0)
+        return record
+    }
+
+    static func event(_ bytes: Int) -> AgentEvent {
+        AutoGenEvent.textMessage(source: "assistant", content: String(repeating: "y", count: bytes))
+    }
+
+    /// Review item 1: a client that keeps its socket open but never reads. The host queues the first frame and
+    /// says BACKPRESSURE; everything after stays in the run, unsent, where no drop may touch it while the socket
+    /// is attached. Ten such runs of one identity held 2.3 MB against a 256 KiB budget (plus each run's newest
+    /// frame, always kept); now a run over the budget
+    /// whose socket holds what it cannot drop closes that socket (1008, as the host's outbound_hard_limit does)
+    /// and goes on detached, within the budget.
+    @Test func blockedSocketsCannotHoldMoreThanTheReplayBudget() async throws {
+        let options = RunRegistryMemoryTests.options(perIdentity: 256 << 10)
+        let registry = RunRegistry(options: options, sweeps: false)
+        let alice = RunOwner(issuer: "https://idp", subject: "alice")
+        var fakes: [FakeConnection] = []
+        var records: [RunRecord] = []
+        // A live run always keeps its newest frame (documented): the bound is the budget plus one per live run.
+        func bound() -> Int { options.maxReplayBytesPerIdentity + records.count * 21_000 }
+        for index in 0..<10 {
+            let fake = FakeConnection()
+            fake.onSend { _ in .backpressure }
+            let session = fake.session(options: options)
+            let record = try Self.start(registry, options, on: session, owner: alice, id: "run-\(index)")
+            // 12 frames of 20 KB: under the run's unsent-bytes limit (half its 512 KiB buffer), so the producer
+            // never waits, and under the budget alone; ten of them are not.
+            for _ in 0..<12 { try await record.emit(Self.event(20_000)) }
+            fakes.append(fake)
+            records.append(record)
+            #expect(registry.heldBytes <= bound())
+        }
+        #expect(records.reduce(0) { $0 + $1.heldBytes } <= bound())
+        #expect(registry.heldBytes == records.reduce(0) { $0 + $1.heldBytes })
+        // The first run fit: its socket stays. The others' sockets were closed as not reading.
+        #expect(fakes[0].closed == nil)
+        for fake in fakes.dropFirst() {
+            #expect(fake.closed?.code == 1008)
+            #expect(fake.closed?.reason == "client not reading")
+            #expect(fake.sent.count == 1, "only the first frame reached the host")
+        }
+        // Cut off, a run goes on (detached: the normal dropping applies, and it can be resumed).
+        #expect(records.allSatisfy { !$0.isFinished })
+        try await records[9].emit(Self.event(20_000))
+        #expect(registry.heldBytes <= bound())
+    }
+
+    /// Unsent frames are bounded in bytes too: the producer waits at half the run's buffer, so a slow reader
+    /// makes it wait long before its socket would be cut.
+    @Test func theProducerWaitsOnUnsentBytes() async throws {
+        let options = RunRegistryMemoryTests.options()
+        let registry = RunRegistry(options: options, sweeps: false)
+        let fake = FakeConnection()
+        fake.onSend { _ in .backpressure }
+        let session = fake.session(options: options)
+        let record = try Self.start(registry, options, on: session, owner: RunOwner(issuer: "", subject: "dan"),
+                                    id: "slow")
+        #expect(record.unsentByteLimit == options.bufferBytes / 2)
+        // The host has the first frame (queued with BACKPRESSURE); 8 more of 30 KB wait in the run: 240 KB.
+        for _ in 0..<9 { try await record.emit(Self.event(30_000)) }
+        #expect(!record.isBacklogged)
+        // The ninth unsent frame passes 256 KiB: that emit waits until the socket drains.
+        let returned = Flag()
+        let producer = Task {
+            try await record.emit(Self.event(30_000))
+            returned.set()
+        }
+        // Until that emit has appended (then it waits) or returned (the frame limit alone: it would not wait).
+        while !record.isBacklogged, !returned.isSet { await Task.yield() }
+        #expect(record.isBacklogged)
+        #expect(!returned.isSet)
+        #expect(fake.sent.count == 1)
+        fake.onSend { _ in .ok }
+        session.didBecomeWritable()
+        record.flush()  // what the session's writable callback does for the runs it streams
+        try await producer.value
+        #expect(fake.sent.count == 10)
+        #expect(!record.isBacklogged)
+        #expect(fake.closed == nil, "a slow reader within the budget is not cut off")
+    }
+
+    /// Review item 2 (F7): the host may call didBecomeWritable between the moment `send` queues a frame with
+    /// BACKPRESSURE and the moment `send` returns. That callback is the only one coming: if the run marked the
+    /// socket blocked after `send` returned, its next frames would never be sent. Here `send` itself makes the
+    /// callback before answering BACKPRESSURE, deterministically.
+    @Test func aWritableCallbackDuringSendIsNotLost() async throws {
+        let options = RunRegistryMemoryTests.options()
+        let registry = RunRegistry(options: options, sweeps: false)
+        let fake = FakeConnection()
+        let session = fake.session(options: options)
+        fake.onSend { _ in
+            fake.onSend { _ in .ok }
+            session.didBecomeWritable()  // the socket drained while send was returning
+            return .backpressure
+        }
+        let record = try Self.start(registry, options, on: session, owner: RunOwner(issuer: "", subject: "erin"),
+                                    id: "gate")
+        try await record.emit(Self.event(10))
+        #expect(fake.sent.count == 1)
+        try await record.emit(Self.event(10))
+        #expect(fake.sent.count == 2, "the frame after the BACKPRESSURE one is delivered")
+    }
+}
+
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { self.value.load(ordering: .relaxed) }
+    func set() { self.value.store(true, ordering: .relaxed) }
+}
