@@ -14,6 +14,8 @@ struct AutoGenHostileInputTests {
         // sees it. Raised here, so the worker's own defences are what is tested.
         let server = try await AgentServer.start(workers: 2, autogen: ["max_task_bytes": 1 << 20])
         let images = try await blocking { try TestImages.make() }
+        let undecodable = ((Data(base64Encoded: images.small) ?? Data()).prefix(33) + Data(repeating: 7, count: 100))
+            .base64EncodedString()
         try await withTimeout(seconds: 90) {
             var bystanders: [(client: AgentClient, request: AgentFrame)] = []
             for _ in 0..<4 {
@@ -28,6 +30,9 @@ struct AutoGenHostileInputTests {
                 ([["type": "Bogus"]], "Unknown message type"),
                 (TestImages.task(images.bomb), "13000x13000 pixels"),
                 (TestImages.task(Data("BM not an image".utf8).base64EncodedString()), "PNG, JPEG, GIF or WebP"),
+                // A PNG's valid header, then bytes Pillow cannot parse: the client saw Pillow's message, with a
+                // worker heap address in it ("<_io.BytesIO object at 0x7f68ac5294e0>").
+                (TestImages.task(undecodable), "image 1 is not a decodable PNG, JPEG, GIF or WebP image"),
             ]
             for (task, reason) in refused {
                 let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
@@ -36,6 +41,7 @@ struct AutoGenHostileInputTests {
                 #expect(end.type == "completion" && end.status == "error", "\(reason): \(end)")
                 let error = end.object["error"] as? String ?? ""
                 #expect(error.contains("invalid task") && error.contains(reason), "\(error)")
+                #expect(!error.contains(" at 0x"), "a worker address reached the client: \(error)")
                 await client.close()
             }
 
@@ -180,6 +186,32 @@ struct AutoGenHostileInputTests {
         #expect(ends.filter { $0.key.hasPrefix("stopped-") }.values.allSatisfy { $0 == "cancelled" }, "\(ends)")
     }
 
+    /// The header reader read the first IHDR of a PNG (1 x 1) while Pillow decodes with the last one before the pixels
+    /// (5792 x 5792, 33.5 Mpx: under twice Pillow's MAX_IMAGE_PIXELS, so only a warning): each such 4 KB image cost
+    /// ~100 MB (AutoGen's RGB copy) for the whole run, uncounted by the worker's pixel budget. Now Pillow's reading
+    /// of the headers is the authority: the task is refused, for its run only, and the worker never grows (its peak
+    /// RSS stays that of a worker that ran a text team); a bystander completes.
+    @Test func imagesWhoseHeadersDisagreeAreRefused() async throws {
+        let server = try await AgentServer.start(workers: 1)
+        let image = try await blocking { try TestImages.doubleHeaderPNG() }
+        try await withTimeout(seconds: 60) {
+            let attacker = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await attacker.send(["type": "start", "task": TestImages.task(Array(repeating: image, count: 3))])
+            let end = try #require(try await attacker.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            let error = end.object["error"] as? String ?? ""
+            #expect(error.contains("invalid task") && error.contains("more than one IHDR"), "\(error)")
+            await attacker.close()
+
+            let bystander = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await bystander.send(["type": "start", "task": "Write a poem about WebSockets."])
+            #expect(try await bystander.collect().last?.type == "result")
+            await bystander.close()
+        }
+        let peaks = try await blocking { try WorkerMemory.peakKilobytes(ofChildrenOf: server.process.processIdentifier) }
+        #expect(peaks.count == 1 && peaks.allSatisfy { $0 < 200_000 }, "worker peak RSS (KB): \(peaks)")
+    }
+
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
     @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
@@ -262,7 +294,8 @@ extension AgentClient {
     }
 }
 
-/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros) and a small PNG.
+/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros), a small PNG, and
+/// the attacker's PNG with two IHDR chunks.
 enum TestImages {
     static func make() throws -> (bomb: String, small: String) {
         let script = #"""
@@ -280,6 +313,42 @@ enum TestImages {
             Image.new("RGB", (8, 8), (0, 128, 255)).save(small, "PNG")
             print(json.dumps({"bomb": base64.b64encode(bomb).decode(), "small": base64.b64encode(small.getvalue()).decode()}))
             """#
+        let object = try JSONSerialization.jsonObject(with: Data(try self.python(script).utf8)) as? [String: String]
+        guard let bomb = object?["bomb"], let small = object?["small"] else {
+            throw AgentServer.PythonMissing(python: "the image maker")
+        }
+        return (bomb, small)
+    }
+
+    /// A MultiModalMessage task, as AutoGen dumps one: text, then the image.
+    static func task(_ base64: String) -> [String: Any] {
+        self.task([base64])
+    }
+
+    /// A MultiModalMessage task with several images.
+    static func task(_ images: [String]) -> [String: Any] {
+        ["type": "MultiModalMessage", "source": "user",
+         "content": ["What is in this picture?"] + images.map { ["data": $0] as [String: Any] }]
+    }
+
+    /// The attacker's PNG (4 KB): a 1 x 1 IHDR, then a 5792 x 5792 one (1 bit a pixel), then zeros; as base64.
+    static func doubleHeaderPNG() throws -> String {
+        try self.python(#"""
+            import base64, struct, sys, zlib
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            ihdr = lambda side: chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+            side = 5792
+            packer = zlib.compressobj(9)
+            row = bytes(1 + (side + 7) // 8)
+            pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+            png = b"\x89PNG\r\n\x1a\n" + ihdr(1) + ihdr(side) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+            sys.stdout.write(base64.b64encode(png).decode())
+            """#)
+    }
+
+    /// What `script` writes to stdout, run by the AutoGen venv's Python.
+    static func python(_ script: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try AgentServer.python())
         process.arguments = ["-c", script]
@@ -288,15 +357,36 @@ enum TestImages {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
-        guard let bomb = object?["bomb"], let small = object?["small"] else {
-            throw AgentServer.PythonMissing(python: "the image maker (status \(process.terminationStatus))")
+        guard process.terminationStatus == 0 else {
+            throw AgentServer.PythonMissing(python: "an image maker (status \(process.terminationStatus))")
         }
-        return (bomb, small)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The AutoGen workers' memory, from /proc: they are the server's children.
+enum WorkerMemory {
+    /// Each child's peak resident set (VmHWM), in KB.
+    static func peakKilobytes(ofChildrenOf pid: Int32) throws -> [Int] {
+        try self.children(of: pid).compactMap { self.status(of: $0, field: "VmHWM") }
     }
 
-    /// A MultiModalMessage task, as AutoGen dumps one: text, then the image.
-    static func task(_ base64: String) -> [String: Any] {
-        ["type": "MultiModalMessage", "source": "user", "content": ["What is in this picture?", ["data": base64]]]
+    /// Each child's resident set now (VmRSS), in KB.
+    static func residentKilobytes(ofChildrenOf pid: Int32) throws -> [Int] {
+        try self.children(of: pid).compactMap { self.status(of: $0, field: "VmRSS") }
+    }
+
+    static func children(of pid: Int32) throws -> [Int32] {
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        return tasks.flatMap { task -> [Int32] in
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    private static func status(of pid: Int32, field: String) -> Int? {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("\(field):") }
+        return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
     }
 }
