@@ -212,6 +212,82 @@ struct AutoGenHostileInputTests {
         #expect(peaks.count == 1 && peaks.allSatisfy { $0 < 200_000 }, "worker peak RSS (KB): \(peaks)")
     }
 
+    /// A burst of ordinary image tasks (16 runs from one socket, each one 800 x 800 noise JPEG, all within the
+    /// limits) had both workers killed as hung within 20 s, and every run on them failed: each image comes back
+    /// re-encoded as PNG in 2-3 MB event lines, the plugin's one reader per worker walked every line character by
+    /// character, and the pongs waited behind megabytes, so the watchdog measured the reader's backlog, not the
+    /// worker. Now any bytes read count as a sign of life and a line is parsed by its leading fields only: under
+    /// the default hang timeout no worker is killed, and every run (and a bystander's) completes. (The kills need a
+    /// loaded machine to reach 10 s; aWorkerThatKeepsWritingIsNotKilledAsHung shows the cause on any machine.)
+    @Test func aBurstOfImageTasksDoesNotKillTheWorkers() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        let image = try await blocking { try TestImages.noiseJPEG(side: 800) }
+        try await withTimeout(seconds: 240) {
+            let burst = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            let runs = (0..<16).map { "burst-\($0)" }
+            for run in runs {
+                try await burst.send(["type": "start", "run_id": run, "task": TestImages.task(image)])
+            }
+            let bystander = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await bystander.send(["type": "start", "task": "Write a poem about WebSockets."])
+            let end = try #require(try await bystander.collect().last)
+            #expect(end.type == "result", "bystander: \(end)")
+            await bystander.close()
+
+            var ends: [String: AgentFrame] = [:]
+            while ends.count < runs.count {
+                let frame = try await burst.next()
+                if frame.isTerminal, let run = frame.runID { ends[run] = frame }
+            }
+            for run in runs {
+                #expect(ends[run]?.type == "result", "\(run): \(ends[run].map { "\($0)" } ?? "no end")")
+            }
+            await burst.close()
+        }
+        #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
+    }
+
+    /// The watchdog took only a pong as a sign of life, and a pong waits in the pipe behind every line written
+    /// before it: a worker streaming megabytes to a reader that was behind (a burst of image runs on a busy
+    /// machine) was killed as hung while it was writing all along. A stand-in worker trickles one 2 MB event over
+    /// ~3 s, answering no ping meanwhile (as a worker blocked writing to a full pipe), under a 1 s hang timeout:
+    /// the bytes it writes count as life, so it is not killed and the run completes.
+    @Test func aWorkerThatKeepsWritingIsNotKilledAsHung() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let worker = directory + "/trickling_worker.py"
+        try #"""
+            import json, sys, time
+            def emit(*fields):
+                sys.stdout.write("\t".join(fields) + "\n")
+                sys.stdout.flush()
+            emit("ready", json.dumps({"pid": 0}))
+            for line in sys.stdin:
+                command = json.loads(line)
+                if command["op"] == "ping":
+                    emit("pong", json.dumps(command["n"]))
+                elif command["op"] == "team":
+                    emit("team", json.dumps(command["key"]), "ok")
+                elif command["op"] == "start":
+                    run = command["run"]
+                    sys.stdout.write(run + "\tevent\t" + '{"type":"TextMessage","source":"writer","content":"')
+                    for _ in range(60):  # 2 MB in 60 pieces, 50 ms apart: 3 s without a pong
+                        sys.stdout.write("a" * ((2 << 20) // 60))
+                        sys.stdout.flush()
+                        time.sleep(0.05)
+                    sys.stdout.write('"}\n')
+                    emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
+            """#.write(toFile: worker, atomically: true, encoding: .utf8)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
+        let frames = try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
+        #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+        #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
+    }
+
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
     @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
@@ -347,11 +423,25 @@ enum TestImages {
             """#)
     }
 
+    /// A JPEG of random grey noise at quality 1 (~85 KB for 800 x 800): small, but its PNG re-encoding in AutoGen's
+    /// events is megabytes. As base64.
+    static func noiseJPEG(side: Int) throws -> String {
+        try self.python(#"""
+            import base64, io, os, sys
+            from PIL import Image
+            side = int(sys.argv[1])
+            image = Image.frombytes("L", (side, side), os.urandom(side * side)).convert("RGB")
+            jpeg = io.BytesIO()
+            image.save(jpeg, "JPEG", quality=1)
+            sys.stdout.write(base64.b64encode(jpeg.getvalue()).decode())
+            """#, arguments: ["\(side)"])
+    }
+
     /// What `script` writes to stdout, run by the AutoGen venv's Python.
-    static func python(_ script: String) throws -> String {
+    static func python(_ script: String, arguments: [String] = []) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try AgentServer.python())
-        process.arguments = ["-c", script]
+        process.arguments = ["-c", script] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
