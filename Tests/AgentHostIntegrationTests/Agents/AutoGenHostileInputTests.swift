@@ -253,30 +253,15 @@ struct AutoGenHostileInputTests {
     /// ~3 s, answering no ping meanwhile (as a worker blocked writing to a full pipe), under a 1 s hang timeout:
     /// the bytes it writes count as life, so it is not killed and the run completes.
     @Test func aWorkerThatKeepsWritingIsNotKilledAsHung() async throws {
-        let directory = try PluginFixtures.makeDirectory()
-        let worker = directory + "/trickling_worker.py"
-        try #"""
-            import json, sys, time
-            def emit(*fields):
-                sys.stdout.write("\t".join(fields) + "\n")
+        let worker = try StandInWorker.write(named: "trickling_worker.py", onStart: #"""
+            sys.stdout.write(run + "\tevent\t" + '{"type":"TextMessage","source":"writer","content":"')
+            for _ in range(60):  # 2 MB in 60 pieces, 50 ms apart: 3 s without a pong
+                sys.stdout.write("a" * ((2 << 20) // 60))
                 sys.stdout.flush()
-            emit("ready", json.dumps({"pid": 0}))
-            for line in sys.stdin:
-                command = json.loads(line)
-                if command["op"] == "ping":
-                    emit("pong", json.dumps(command["n"]))
-                elif command["op"] == "team":
-                    emit("team", json.dumps(command["key"]), "ok")
-                elif command["op"] == "start":
-                    run = command["run"]
-                    sys.stdout.write(run + "\tevent\t" + '{"type":"TextMessage","source":"writer","content":"')
-                    for _ in range(60):  # 2 MB in 60 pieces, 50 ms apart: 3 s without a pong
-                        sys.stdout.write("a" * ((2 << 20) // 60))
-                        sys.stdout.flush()
-                        time.sleep(0.05)
-                    sys.stdout.write('"}\n')
-                    emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
-            """#.write(toFile: worker, atomically: true, encoding: .utf8)
+                time.sleep(0.05)
+            sys.stdout.write('"}\n')
+            emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
+            """#)
         let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
         let frames = try await withTimeout(seconds: 60) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
@@ -286,6 +271,33 @@ struct AutoGenHostileInputTests {
         }
         #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
         #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
+    }
+
+    /// The events a worker wrote for a run waited in an unbounded queue while the SDK held the route back for a
+    /// client that does not read: the host kept every one of them (megabytes each with images) for as long as the
+    /// run lived. Each run's queue is bounded now (here 1 MiB): a stand-in worker writes 300 events of 128 KB for a
+    /// client that reads nothing, and the run ends with an error saying why, its queued events dropped.
+    @Test func eventsWaitingForAClientThatDoesNotReadAreBounded() async throws {
+        let worker = try StandInWorker.write(named: "flooding_worker.py", onStart: #"""
+            message = json.dumps({"type": "TextMessage", "source": "writer", "content": "a" * (128 << 10)})
+            for _ in range(300):
+                emit(run, "event", message)
+            emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "1.0")
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes": 1 << 20, "max_replay_bytes": 1 << 30,
+                                  "buffer_bytes": 1 << 30])
+        try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": "go"])
+            // Not reading: the server's writes stall, the SDK holds the route back, the events queue in the plugin.
+            #expect(await eventually(seconds: 30) { server.logText.contains("not reading this run's events") },
+                    "\(server.logText)")
+            let end = try #require(try await client.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            #expect((end.object["error"] as? String ?? "").contains("more than 1048576 bytes of them"), "\(end)")
+            await client.close()
+        }
     }
 
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
@@ -451,6 +463,32 @@ enum TestImages {
             throw AgentServer.PythonMissing(python: "an image maker (status \(process.terminationStatus))")
         }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A stand-in for the AutoGen worker (plugin config `worker`): the worker protocol's ready, team and ping lines,
+/// and `onStart` (Python, with `run`, `emit`, `json`, `sys` and `time` at hand) for each start command.
+enum StandInWorker {
+    static func write(named name: String, onStart: String) throws -> String {
+        let path = try PluginFixtures.makeDirectory() + "/" + name
+        let start = onStart.split(separator: "\n", omittingEmptySubsequences: false).map { "        " + $0 }
+        try (#"""
+            import json, sys, time
+            def emit(*fields):
+                sys.stdout.write("\t".join(fields) + "\n")
+                sys.stdout.flush()
+            emit("ready", json.dumps({"pid": 0}))
+            for line in sys.stdin:
+                command = json.loads(line)
+                if command["op"] == "ping":
+                    emit("pong", json.dumps(command["n"]))
+                elif command["op"] == "team":
+                    emit("team", json.dumps(command["key"]), "ok")
+                elif command["op"] == "start":
+                    run = command["run"]
+
+            """# + start.joined(separator: "\n")).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 }
 
