@@ -283,6 +283,28 @@ struct AutoGenHostileInputTests {
         #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
     }
 
+    /// At EOF the plugin's reader handed over what followed the last newline as one more line: a worker killed
+    /// mid-line (by the watchdog, by the kernel's OOM killer) sent its run's client half a JSON value as an event.
+    /// Now only whole lines count; the run ends with the worker's loss.
+    @Test func aWorkersHalfLineNeverReachesAClient() async throws {
+        let worker = try StandInWorker.write(named: "dying_worker.py", onStart: #"""
+            sys.stdout.write(run + '\tevent\t{"type":"TextMessage","source":"writer","content":"cut off')
+            sys.stdout.flush()
+            sys.exit(1)
+            """#)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker])
+        let frames = try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
+        #expect(frames.count == 1, "\(frames)")
+        let end = try #require(frames.last)
+        #expect(end.type == "completion" && end.status == "error", "\(end)")
+        #expect((end.object["error"] as? String ?? "").contains("exited while running this task"), "\(end)")
+    }
+
     /// The events a worker wrote for a run waited in an unbounded queue while the SDK held the route back for a
     /// client that does not read: the host kept every one of them (megabytes each with images) for as long as the
     /// run lived. Each run's queue is bounded now (here 1 MiB): a stand-in worker writes 300 events of 128 KB for a
