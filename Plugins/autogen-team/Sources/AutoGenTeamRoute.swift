@@ -21,6 +21,7 @@ import Foundation
 ///       "max_image_pixels": 16777216,                  // per image, read from its header before decoding (16 Mpx)
 ///       "max_task_image_pixels": 33554432,             // all images of one task together (32 Mpx)
 ///       "max_worker_image_pixels": 67108864,           // all images the live runs of one worker hold (64 Mpx)
+///       "max_queued_event_bytes": 33554432,            // a run's events waiting for a slow client (32 MiB)
 ///       "routes": {
 ///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
 ///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
@@ -36,7 +37,7 @@ public struct AutoGenTeamRoute: AgentRoute {
     public static let runIDRoutes = ["/api/ws/runs/*"]
     public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms",
                                                   "max_image_bytes", "max_image_pixels", "max_task_image_pixels",
-                                                  "max_worker_image_pixels",
+                                                  "max_worker_image_pixels", "max_queued_event_bytes",
                                                   "routes"]
 
     let pool: WorkerPool
@@ -85,6 +86,8 @@ public struct AutoGenTeamRoute: AgentRoute {
         settings.maxWorkerImagePixels = try config.int("max_worker_image_pixels",
                                                        default: max(64 << 20, settings.maxTaskImagePixels),
                                                        range: settings.maxTaskImagePixels...(1 << 36))
+        settings.maxQueuedEventBytes = try config.int("max_queued_event_bytes", default: 32 << 20,
+                                                      range: (1 << 20)...(1 << 30))
         self.pool = try WorkerPool(settings: settings) { host.log($0, $1) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }
@@ -114,6 +117,9 @@ public struct AutoGenTeamRoute: AgentRoute {
                     return .taskResult(json: json)
                 case .cancelled:
                     throw CancellationError()
+                case .backlogged(let message):
+                    handle.stop(reason: message)
+                    throw AgentRunError(message)
                 case .error(let message), .workerLost(let message):
                     // As the worker wrote it: the client gets it JSON-encoded in `completion.error`, and the host
                     // escapes control characters where the SDK logs it (the message can quote the client's task).

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What a worker says about one run (one line of its stdout; see agenthost_autogen_worker.py for the format).
 enum WorkerEvent: Sendable {
     case event(json: String, chunk: Bool)
@@ -9,6 +13,8 @@ enum WorkerEvent: Sendable {
     case error(message: String)
     /// The worker process died or was killed while the run was on it.
     case workerLost(reason: String)
+    /// The host dropped the run's waiting events (RunEvents' budget): the run must be stopped on the worker.
+    case backlogged(reason: String)
 
     var isTerminal: Bool {
         switch self {
@@ -26,39 +32,90 @@ enum WorkerLine {
     /// A configured team loaded (error nil) or did not.
     case team(key: String, error: String?)
 
-    /// Splits on tabs; AutoGen's JSON fields pass through untouched (json.dumps never writes a raw tab).
-    static func parse(_ line: Substring) -> WorkerLine? {
-        let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-        guard fields.count >= 2 else { return nil }
-        switch fields[0] {
+    /// Reads the leading tab-separated fields only: the last field (AutoGen's JSON, megabytes when a task carries
+    /// images) is copied once and never walked (json.dumps never writes a raw tab). Splitting the whole line into
+    /// Characters kept the worker's one reader so busy that its pongs queued behind megabytes of events.
+    static func parse(_ line: UnsafeBufferPointer<UInt8>) -> WorkerLine? {
+        var fields = Fields(line)
+        guard let head = fields.next(), let second = fields.peekRest() else { return nil }
+        switch fields.text(head) {
         case "ready":
-            let pid = (try? JSONSerialization.jsonObject(with: Data(fields[1].utf8)) as? [String: Any])?["pid"]
+            let pid = (try? JSONSerialization.jsonObject(with: Data(second)) as? [String: Any])?["pid"]
             return (pid as? NSNumber).map { .ready(pid: $0.int32Value) }
         case "pong":
-            return Int(fields[1]).map { .pong($0) }
+            return Int(fields.text(second)).map { .pong($0) }
         case "team":
-            guard fields.count >= 3, let key = jsonString(fields[1]) else { return nil }
-            if fields[2] == "ok" { return .team(key: key, error: nil) }
-            let reason = fields.count >= 4 ? jsonString(fields[3]) : nil
+            guard let keyField = fields.next(), let key = jsonString(keyField), let status = fields.next() else {
+                return nil
+            }
+            if fields.text(status) == "ok" { return .team(key: key, error: nil) }
+            let reason = fields.rest().flatMap(jsonString)
             return .team(key: key, error: reason ?? "the worker gave no reason")
         default:
             break
         }
-        let id = String(fields[0])
-        switch (fields[1], fields.count) {
-        case ("event", 3): return .run(id: id, event: .event(json: String(fields[2]), chunk: false))
-        case ("chunk", 3): return .run(id: id, event: .event(json: String(fields[2]), chunk: true))
-        case ("input_request", 5):
-            guard let requestID = jsonString(fields[2]), let prompt = jsonString(fields[3]) else { return nil }
-            return .run(id: id, event: .inputRequest(requestID: requestID, prompt: prompt, json: String(fields[4])))
-        case ("result", 4): return .run(id: id, event: .result(json: String(fields[2])))
-        case ("cancelled", 3): return .run(id: id, event: .cancelled(reason: jsonString(fields[2]) ?? "Cancelled"))
-        case ("error", 3): return .run(id: id, event: .error(message: jsonString(fields[2]) ?? "worker error"))
-        default: return nil
+        let id = fields.text(head)
+        guard let kind = fields.next() else { return nil }
+        switch fields.text(kind) {
+        case "event", "chunk":
+            guard let json = fields.rest() else { return nil }
+            return .run(id: id, event: .event(json: fields.text(json), chunk: fields.text(kind) == "chunk"))
+        case "input_request":
+            guard let requestID = fields.next().flatMap(jsonString), let prompt = fields.next().flatMap(jsonString),
+                  let json = fields.rest()
+            else { return nil }
+            return .run(id: id, event: .inputRequest(requestID: requestID, prompt: prompt, json: fields.text(json)))
+        case "result":
+            // JSON, then the run's duration after the last tab (found from the end: a few bytes back).
+            guard let rest = fields.rest(), let tab = rest.lastIndex(of: UInt8(ascii: "\t")) else { return nil }
+            return .run(id: id, event: .result(json: fields.text(UnsafeBufferPointer(rebasing: rest[..<tab]))))
+        case "cancelled":
+            return .run(id: id, event: .cancelled(reason: fields.rest().flatMap(jsonString) ?? "Cancelled"))
+        case "error":
+            return .run(id: id, event: .error(message: fields.rest().flatMap(jsonString) ?? "worker error"))
+        default:
+            return nil
         }
     }
 
-    private static func jsonString(_ field: Substring) -> String? {
-        (try? JSONSerialization.jsonObject(with: Data(field.utf8), options: [.fragmentsAllowed])) as? String
+    private static func jsonString(_ field: UnsafeBufferPointer<UInt8>) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(field), options: [.fragmentsAllowed])) as? String
+    }
+
+    /// The tab-separated fields of a line, front to back, each found with `memchr`.
+    private struct Fields {
+        let line: UnsafeBufferPointer<UInt8>
+        var offset = 0
+
+        init(_ line: UnsafeBufferPointer<UInt8>) { self.line = line }
+
+        /// The next field, up to the next tab (or the line's end).
+        mutating func next() -> UnsafeBufferPointer<UInt8>? {
+            guard self.offset <= self.line.count, let base = self.line.baseAddress else { return nil }
+            let remaining = self.line.count - self.offset
+            let end: Int
+            if remaining > 0, let tab = memchr(base + self.offset, Int32(UInt8(ascii: "\t")), remaining) {
+                end = UnsafeRawPointer(tab) - UnsafeRawPointer(base)
+            } else {
+                end = self.line.count
+            }
+            defer { self.offset = end + 1 }
+            return UnsafeBufferPointer(rebasing: self.line[self.offset..<end])
+        }
+
+        /// Everything after the fields read so far, tabs included; nil if the line has no more.
+        mutating func rest() -> UnsafeBufferPointer<UInt8>? {
+            defer { self.offset = self.line.count + 1 }
+            return self.peekRest()
+        }
+
+        func peekRest() -> UnsafeBufferPointer<UInt8>? {
+            guard self.offset <= self.line.count else { return nil }
+            return UnsafeBufferPointer(rebasing: self.line[self.offset...])
+        }
+
+        func text(_ field: UnsafeBufferPointer<UInt8>) -> String {
+            String(decoding: field, as: UTF8.self)
+        }
     }
 }

@@ -5,7 +5,8 @@ import Synchronization
 
 /// The pool of AutoGen worker processes of one plugin instance. Each run goes to the least-loaded live worker; a
 /// worker that exits (crash, kill) is replaced (at once after a quiet spell, with a growing delay when crashes
-/// follow each other: CrashBackoff), and one that stops answering pings for `hangTimeout` is killed (its runs end
+/// follow each other: CrashBackoff), and one that stops answering pings, and writes nothing else either, for
+/// `hangTimeout` is killed (its runs end
 /// with an error) and replaced. The host never sees any of it: only the runs on that worker end, with
 /// `completion {status: "error"}`.
 final class WorkerPool: Sendable {
@@ -23,6 +24,8 @@ final class WorkerPool: Sendable {
         var maxImagePixels = 16 << 20
         var maxTaskImagePixels = 32 << 20
         var maxWorkerImagePixels = 64 << 20
+        /// A run's events waiting in the host for the client (RunEvents): over this, the run ends with an error.
+        var maxQueuedEventBytes = 32 << 20
 
         /// The worker script's arguments.
         var workerArguments: [String] {
@@ -69,7 +72,7 @@ final class WorkerPool: Sendable {
     struct Handle: Sendable {
         let id: String
         let worker: WorkerProcess
-        let events: AsyncStream<WorkerEvent>
+        let events: RunEvents
 
         func stop(reason: String) {
             self.worker.send("{\"op\":\"stop\",\"run\":\"\(self.id)\",\"reason\":\(JSONText.quoted(reason))}")
@@ -141,6 +144,7 @@ final class WorkerPool: Sendable {
         let log = self.log
         let worker = try WorkerProcess(
             python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
+            maxQueuedBytes: self.settings.maxQueuedEventBytes,
             onExit: { [weak self] dead in self?.replace(dead) },
             // One log line per stderr line; the host escapes its control characters, as for every plugin's log text.
             onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(line)") })

@@ -17,13 +17,18 @@ final class WorkerProcess: Sendable {
     /// Separate from `state`: a write can block on a full pipe, and the reader thread must still get `state`.
     private let writeLock = Mutex(())
     private let onExit: @Sendable (WorkerProcess) -> Void
+    /// Each run's budget of events waiting in the host (RunEvents).
+    private let maxQueuedBytes: Int
 
     struct State {
-        var runs: [String: AsyncStream<WorkerEvent>.Continuation] = [:]
+        var runs: [String: RunEvents] = [:]
         var alive = true
         var lastPong = 0
         var lastPing = 0
         var pingSentAt: Double = 0
+        /// When the reader last got bytes from the worker: a sign of life as good as a pong, which can wait behind
+        /// megabytes of events in the pipe while the reader works through them.
+        var lastProgress: Double = 0
         /// Why the plugin killed the worker, if it did.
         var killReason: String?
         /// The worker said it is ready (AutoGen imported): a worker that dies before is a broken set-up, not a crash.
@@ -40,7 +45,7 @@ final class WorkerProcess: Sendable {
     /// - Parameters:
     ///   - arguments: passed to the script after its path.
     ///   - onStderrLine: each line the worker writes to stderr (raw), on a reader thread.
-    init(python: String, script: String, arguments extra: [String] = [],
+    init(python: String, script: String, arguments extra: [String] = [], maxQueuedBytes: Int = 32 << 20,
          onExit: @escaping @Sendable (WorkerProcess) -> Void,
          onStderrLine: @escaping @Sendable (pid_t, String) -> Void) throws
     {
@@ -91,6 +96,7 @@ final class WorkerProcess: Sendable {
         self.input = toChild[1]
         self.output = fromChild[0]
         self.onExit = onExit
+        self.maxQueuedBytes = maxQueuedBytes
         let thread = Thread { [self] in self.readLoop() }
         thread.name = "autogen-worker-\(pid)"
         thread.start()
@@ -98,7 +104,7 @@ final class WorkerProcess: Sendable {
         // block the worker mid-traceback). Lines of a worker that never writes a newline come in 8 KiB pieces.
         let errors = errorsFromChild[0]
         let errorThread = Thread { [pid = self.pid] in
-            PipeLines.read(errors, maxLineBytes: 8 << 10) { onStderrLine(pid, $0) }
+            PipeLines.readText(errors, maxLineBytes: 8 << 10) { onStderrLine(pid, $0) }
             close(errors)
         }
         errorThread.name = "autogen-worker-\(pid)-stderr"
@@ -130,18 +136,18 @@ final class WorkerProcess: Sendable {
     var load: Int { self.state.withLock { $0.runs.count } }
 
     /// Registers a run and sends its start line. Nil if the worker is gone.
-    func start(runID: String, command: String) -> AsyncStream<WorkerEvent>? {
-        let (stream, continuation) = AsyncStream<WorkerEvent>.makeStream()
+    func start(runID: String, command: String) -> RunEvents? {
+        let events = RunEvents(maxQueuedBytes: self.maxQueuedBytes)
         let added = self.state.withLock { state -> Bool in
             guard state.alive else { return false }
-            state.runs[runID] = continuation
+            state.runs[runID] = events
             return true
         }
         guard added, self.send(command) else {
             _ = self.state.withLock { $0.runs.removeValue(forKey: runID) }
             return nil
         }
-        return stream
+        return events
     }
 
     /// Writes one JSON line. False if the worker is gone.
@@ -166,10 +172,13 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    /// Liveness: sends a ping, and reports whether the previous one went unanswered for longer than `timeout`.
+    /// Liveness: sends a ping, and reports whether the previous one went unanswered, and nothing else came from the
+    /// worker either, for longer than `timeout`.
     func checkAlive(now: Double, timeout: Double) -> Bool {
         let (overdue, ping) = self.state.withLock { state -> (Bool, Int?) in
-            if state.lastPing > state.lastPong { return (now - state.pingSentAt > timeout, nil) }
+            if state.lastPing > state.lastPong {
+                return (now - max(state.pingSentAt, state.lastProgress) > timeout, nil)
+            }
             state.lastPing += 1
             state.pingSentAt = now
             return (false, state.lastPing)
@@ -190,18 +199,24 @@ final class WorkerProcess: Sendable {
     // MARK: Reading
 
     private func readLoop() {
-        PipeLines.read(self.output) { self.dispatch($0) }
+        PipeLines.read(self.output, partialLastLine: false, onRead: { _ in
+            let now = ProcessInfo.processInfo.systemUptime
+            self.state.withLock { $0.lastProgress = now }
+        }) { self.dispatch($0) }
         self.exited()
     }
 
-    private func dispatch(_ text: String) {
-        switch WorkerLine.parse(text[...]) {
+    private func dispatch(_ line: UnsafeBufferPointer<UInt8>) {
+        switch WorkerLine.parse(line) {
         case .run(let id, let event):
-            let continuation = self.state.withLock { state in
+            let events = self.state.withLock { state in
                 event.isTerminal ? state.runs.removeValue(forKey: id) : state.runs[id]
             }
-            continuation?.yield(event)
-            if event.isTerminal { continuation?.finish() }
+            // Over its budget, the run ends now (the route stops it on the worker: a write from this thread could
+            // block on a worker that is itself blocked writing to us); its later lines find no run and are dropped.
+            if events?.push(event, bytes: line.count) == .overflowed {
+                _ = self.state.withLock { $0.runs.removeValue(forKey: id) }
+            }
         case .pong(let n):
             self.state.withLock { $0.lastPong = max($0.lastPong, n) }
         case .ready:
@@ -232,7 +247,7 @@ final class WorkerProcess: Sendable {
         let reason = killReason.map { "the AutoGen worker (pid \(self.pid)) \($0) and was killed" }
             ?? "the AutoGen worker (pid \(self.pid)) exited while running this task (status \(status))"
         for run in runs {
-            run.yield(.workerLost(reason: reason))
+            _ = run.push(.workerLost(reason: reason), bytes: 0)
             run.finish()
         }
     }

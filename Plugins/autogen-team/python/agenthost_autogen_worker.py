@@ -30,10 +30,12 @@ never writes a raw tab). R is the plugin's id for the run; JSON means one JSON v
 stdout carries only these lines: anything a team prints goes to stderr, which the plugin logs line by line.
 
 Client input never ends the worker: a task is parsed and checked inside its run (a bad one ends that run with an
-error line), images are checked from their headers before anything decodes them (image_limits.py), and decoding
+error line), images are checked from their headers before anything decodes them (image_limits.py: its own reader
+and Pillow's must agree, so the size counted is the size decoded), and decoding
 (and re-encoding for the event stream) happens on one thread per worker, one image at a time, so the event loop
 keeps serving every other run and answering pings while a large image is worked on. A stopped run lets go of its
-images (in the worker's pixel budget) only when its decode has really ended, as a thread cannot be cancelled.
+images (in the worker's pixel budget) only when its decode has really ended, as a thread cannot be cancelled; the
+freed heap is then given back to the system (malloc_trim). Error text for clients carries no heap addresses.
 
 Arguments: --max-image-bytes N --max-image-pixels N --max-task-image-pixels N --max-worker-image-pixels N (the
 plugin passes its config). The last bounds the images all live runs of the worker hold at once: AutoGen keeps a
@@ -42,9 +44,12 @@ decoded copy for the whole run, so without it many small image tasks at once wou
 import argparse
 import asyncio
 import concurrent.futures
+import ctypes
+import gc
 import json
 import logging
 import os
+import re
 import sys
 import time
 import traceback
@@ -84,6 +89,9 @@ if callable(getattr(SingleThreadedAgentRuntime, "_try_serialize", None)):
 # AutoGen's warning that loading a FunctionTool executes its code would be repeated on every run for nothing.
 warnings.filterwarnings("ignore", category=UserWarning, module="autogen_core._component_config")
 
+# Pillow's bomb check warns over Image.MAX_IMAGE_PIXELS and raises only over twice that: a warning is an error here.
+warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+
 DEFAULT_PROMPT = "Enter your response: "
 # The longest command line read from the plugin (WorkerPool.maxCommandBytes says the same).
 MAX_COMMAND_BYTES = 64 << 20
@@ -109,6 +117,26 @@ def emit(*fields):
     if not _flush_scheduled:
         _flush_scheduled = True
         asyncio.get_running_loop().call_soon(_flush)
+
+
+def client_text(text):
+    """Text as the client may read it: without the heap addresses Python's reprs carry
+    ("<_io.BytesIO object at 0x7f68ac5294e0>"). The full text goes to stderr, which only the operator reads."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+
+
+try:
+    _libc = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc: nothing to trim
+    _libc = None
+
+
+def give_back_memory():
+    """Returns freed heap to the system. A decoded image is freed in blocks that glibc keeps in its arenas (the
+    image thread's arena most of all), so a worker stayed hundreds of MB large after its image runs had ended."""
+    if _libc is not None and hasattr(_libc, "malloc_trim"):
+        gc.collect()  # AutoGen's messages can sit in reference cycles
+        _libc.malloc_trim(0)
 
 
 def task_of(value):
@@ -218,7 +246,7 @@ class Worker:
                 task = await self.parse_task(run, task_json)
             except ValueError as error:  # pydantic's ValidationError is one
                 print(f"worker: run {run.id}: refused its task: {type(error).__name__}: {error}", file=sys.stderr)
-                self.finish(run, "error", as_json(f"invalid task: {error}"))
+                self.finish(run, "error", as_json(client_text(f"invalid task: {error}")))
                 return
             except WorkerFull as error:
                 self.finish(run, "error", as_json(str(error)))
@@ -254,10 +282,13 @@ class Worker:
         except Exception as error:  # a bad team, a failing tool: the run ends, the worker goes on
             if not run.finished:
                 traceback.print_exc(file=sys.stderr)
-            self.finish(run, "error", as_json(f"{type(error).__name__}: {error}"))
+            self.finish(run, "error", as_json(client_text(f"{type(error).__name__}: {error}")))
         finally:
             self.image_pixels -= run.images
-            run.images = 0
+            if run.images:
+                run.images = 0
+                # The run's decoded images are garbage now (AutoGen's objects for the run are dropped with its task).
+                asyncio.get_running_loop().call_soon(give_back_memory)
 
     def stop(self, run, reason):
         """Ends the run now: its terminal line leaves at once, whatever AutoGen does next.

@@ -6,11 +6,23 @@ accept (PNG IHDR, JPEG SOFn, GIF logical screen and first frame, WebP VP8/VP8L/V
 is refused without decoding a pixel. Only PNG, JPEG, GIF and WebP are accepted: what model APIs take, and what
 this header reader understands (Pillow would open a dozen more formats).
 
+The header reader is not the last word: a PNG with two IHDR chunks (1x1, then 5792x5792) or a JPEG with two SOF
+headers read as small here while Pillow (which takes the last one) decoded 33 Mpx. So the size that counts is the
+decoder's own: each image is also opened with Pillow (Image.open reads headers, it decodes no pixel), and an image
+whose headers repeat, or whose size Pillow reads differently, is refused. Pillow's DecompressionBombWarning is an
+error too (the worker sets Image.MAX_IMAGE_PIXELS to the per-image limit). Why an image could not be opened goes to
+the worker's stderr only: Pillow's message names heap addresses (<_io.BytesIO object at 0x7f...>).
+
 Run it as a script for its self-check: python image_limits.py --self-check
 """
 import base64
 import binascii
+import io
 import struct
+import sys
+import warnings
+
+from PIL import Image
 
 
 class ImageRefused(ValueError):
@@ -51,10 +63,42 @@ class ImageLimits:
             if pixels > self.max_pixels:
                 raise ImageRefused(f"image {count} ({kind}) is {width}x{height} pixels; the limit is "
                                    f"{self.max_pixels} pixels")
+            _check_with_pillow(count, kind, raw, (width, height))
             total += max(pixels, 1)
             if total > self.max_task_pixels:
                 raise ImageRefused(f"the task's images have more than {self.max_task_pixels} pixels in all")
         return total
+
+
+# Pillow's format names for the ones the header reader accepts.
+# (MPO: a JPEG with further images after it, as cameras write; AutoGen decodes the first.)
+_PILLOW_FORMATS = {"PNG": {"PNG"}, "JPEG": {"JPEG", "MPO"}, "GIF": {"GIF"}, "WebP": {"WEBP"}}
+_NOT_DECODABLE = "not a decodable PNG, JPEG, GIF or WebP image"
+
+
+def _check_with_pillow(count, kind, raw, size):
+    """Refuses the image unless Pillow opens it as `kind` with the same `size` the header reader found.
+
+    Image.open parses headers only (no pixel is decoded); it is the decoder AutoGen uses, so its size is the one
+    that costs memory. A DecompressionBombWarning (over Image.MAX_IMAGE_PIXELS) is turned into a refusal here,
+    whatever the process's warning filters say.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as image:
+                decoded_kind, decoded_size = image.format, image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused(f"image {count} ({kind}) has more than {Image.MAX_IMAGE_PIXELS} pixels") from None
+    except Exception as error:  # Pillow raises many kinds (UnidentifiedImageError, SyntaxError, struct.error...)
+        print(f"image_limits: image {count} ({kind}): Pillow cannot open it: {type(error).__name__}: {error}",
+              file=sys.stderr)
+        raise ImageRefused(f"image {count} is {_NOT_DECODABLE}") from None
+    if decoded_kind not in _PILLOW_FORMATS[kind]:
+        raise ImageRefused(f"image {count} is {_NOT_DECODABLE}")
+    if decoded_size != size:
+        raise ImageRefused(f"image {count} ({kind}) has headers that disagree about its size "
+                           f"({size[0]}x{size[1]} and {decoded_size[0]}x{decoded_size[1]} pixels)")
 
 
 def images_in(value):
@@ -78,6 +122,7 @@ def image_size(data):
         if len(data) < 24 or data[12:16] != b"IHDR":
             raise ImageRefused("a PNG image without its IHDR header")
         width, height = struct.unpack(">II", data[16:24])
+        _png_single_header(data)
         return "PNG", width, height
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return ("GIF",) + _gif_size(data)
@@ -86,6 +131,21 @@ def image_size(data):
     if data[:2] == b"\xff\xd8":
         return ("JPEG",) + _jpeg_size(data)
     raise ImageRefused("an image must be PNG, JPEG, GIF or WebP")
+
+
+def _png_single_header(data):
+    """Refuses a PNG with more than one IHDR before its pixels (decoders disagree about which one counts)."""
+    offset = 8
+    headers = 0
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
+        if kind == b"IHDR":
+            headers += 1
+            if headers > 1:
+                raise ImageRefused("a PNG image with more than one IHDR header")
+        if kind in (b"IDAT", b"IEND"):
+            return
+        offset += 12 + length
 
 
 def _gif_size(data):
@@ -128,7 +188,9 @@ _JPEG_FRAME_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def _jpeg_size(data):
+    """The first frame header's size; refuses a JPEG with more than one before its first scan."""
     offset = 2
+    size = None
     while offset + 4 <= len(data):
         if data[offset] != 0xFF:
             break
@@ -143,20 +205,21 @@ def _jpeg_size(data):
         if marker in _JPEG_FRAME_MARKERS:
             if offset + 9 > len(data):
                 break
+            if size is not None:
+                raise ImageRefused("a JPEG image with more than one frame header")
             height, width = struct.unpack(">HH", data[offset + 5:offset + 9])
-            return width, height
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before the pixels
+            size = width, height
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: the frame header comes before the pixels
             break
         offset += 2 + length
-    raise ImageRefused("a JPEG image without a frame header")
+    if size is None:
+        raise ImageRefused("a JPEG image without a frame header")
+    return size
 
 
 def _self_check():
-    """Each format's header, as Pillow writes it, gives the size Pillow reads; bombs and non-images are refused."""
-    import io
-
-    from PIL import Image
-
+    """Each format's header, as Pillow writes it, gives the size Pillow reads; bombs, images whose headers
+    disagree with Pillow, and non-images are refused."""
     for kind in ("PNG", "JPEG", "GIF", "WEBP"):
         for size in ((1, 1), (300, 200), (4097, 3)):
             buffer = io.BytesIO()
@@ -172,19 +235,47 @@ def _self_check():
                             "content": ["look"] + [{"data": base64.b64encode(i).decode()} for i in images]}
     assert limits.check(task(small, small)) == 200
     assert limits.check("just text") == 0
-    for refused, why in ((task(bomb), "pixels"), (task(b"BM" + bytes(100)), "PNG, JPEG"),
-                         (task(bytes(6 << 20)), "bytes"), ({"content": [{"data": 7}]}, "base64 string")):
+    # Two IHDR chunks: 1x1 first, 5792x5792 last (the one Pillow decodes: 33 Mpx).
+    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
+                                + struct.pack(">I", binascii.crc32(kind + data)))
+    ihdr = lambda side: chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+    double_ihdr = small[:8] + ihdr(1) + ihdr(5792) + small[33:]
+    # Two SOF headers: 10x10 first, 5000x5000 last (Pillow reports the last).
+    buffer = io.BytesIO()
+    Image.new("L", (10, 10)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    start = jpeg.find(b"\xff\xc0")
+    end = start + 2 + struct.unpack(">H", jpeg[start + 2:start + 4])[0]
+    big_sof = jpeg[start:start + 5] + struct.pack(">HH", 5000, 5000) + jpeg[start + 9:end]
+    double_sof = jpeg[:end] + big_sof + jpeg[end:]
+    not_decodable = small[:33] + b"garbage" * 20  # a valid header, then nothing Pillow can parse
+    refusals = ((task(bomb), "pixels"), (task(b"BM" + bytes(100)), "PNG, JPEG"),
+                (task(bytes(6 << 20)), "bytes"), ({"content": [{"data": 7}]}, "base64 string"),
+                (task(small, double_ihdr), "a PNG image with more than one IHDR"),
+                (task(double_sof), "more than one frame header"),
+                (task(not_decodable), "image 1 is not a decodable PNG, JPEG, GIF or WebP image"))
+    for refused, why in refusals:
         try:
             limits.check(refused)
         except ImageRefused as error:
-            assert why in str(error), (why, error)
+            assert why in str(error) and " at 0x" not in str(error), (why, error)  # no heap addresses
         else:
             raise AssertionError(f"not refused: {why}")
+    # Pillow's own bomb check is an error, not a warning: whatever passes the header reader and its limits
+    # cannot decode to more than Image.MAX_IMAGE_PIXELS.
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 50
+    try:
+        limits.check(task(small))
+    except ImageRefused as error:
+        assert "more than 50 pixels" in str(error), error
+    else:
+        raise AssertionError("not refused: Pillow's DecompressionBombWarning")
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
     print("image_limits: self-check passed")
 
 
 if __name__ == "__main__":
-    import sys
-
     if "--self-check" in sys.argv:
         _self_check()

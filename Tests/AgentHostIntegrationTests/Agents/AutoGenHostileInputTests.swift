@@ -14,6 +14,8 @@ struct AutoGenHostileInputTests {
         // sees it. Raised here, so the worker's own defences are what is tested.
         let server = try await AgentServer.start(workers: 2, autogen: ["max_task_bytes": 1 << 20])
         let images = try await blocking { try TestImages.make() }
+        let undecodable = ((Data(base64Encoded: images.small) ?? Data()).prefix(33) + Data(repeating: 7, count: 100))
+            .base64EncodedString()
         try await withTimeout(seconds: 90) {
             var bystanders: [(client: AgentClient, request: AgentFrame)] = []
             for _ in 0..<4 {
@@ -28,6 +30,9 @@ struct AutoGenHostileInputTests {
                 ([["type": "Bogus"]], "Unknown message type"),
                 (TestImages.task(images.bomb), "13000x13000 pixels"),
                 (TestImages.task(Data("BM not an image".utf8).base64EncodedString()), "PNG, JPEG, GIF or WebP"),
+                // A PNG's valid header, then bytes Pillow cannot parse: the client saw Pillow's message, with a
+                // worker heap address in it ("<_io.BytesIO object at 0x7f68ac5294e0>").
+                (TestImages.task(undecodable), "image 1 is not a decodable PNG, JPEG, GIF or WebP image"),
             ]
             for (task, reason) in refused {
                 let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
@@ -36,6 +41,7 @@ struct AutoGenHostileInputTests {
                 #expect(end.type == "completion" && end.status == "error", "\(reason): \(end)")
                 let error = end.object["error"] as? String ?? ""
                 #expect(error.contains("invalid task") && error.contains(reason), "\(error)")
+                #expect(!error.contains(" at 0x"), "a worker address reached the client: \(error)")
                 await client.close()
             }
 
@@ -97,7 +103,8 @@ struct AutoGenHostileInputTests {
     /// many decodes at once (~130 MB each here: the image bombs of F3 again). Driven against one worker directly,
     /// so each stop lands while its run's decode runs: a `ping` sent after the `start` is answered only after the
     /// run's first step (which hands the decode to a thread) has run. The worker's peak RSS over the loop stays
-    /// under one more decode than a single image run's, and a bystander run completes.
+    /// under one more decode than a single image run's, and a bystander run completes. Once the runs have ended,
+    /// the worker is back near its size before them.
     @Test func stoppingImageRunsDoesNotStackDecodes() async throws {
         let python = try AgentServer.python()
         let teams = try await blocking { try AgentServer.teams() }
@@ -128,9 +135,10 @@ struct AutoGenHostileInputTests {
                 while (fields := read())[0] != run or fields[1] not in ("result", "error", "cancelled"):
                     pass
                 return fields[1]
-            def peak_kb():
+            def status_kb(field):
                 with open(f"/proc/{process.pid}/status") as status:
-                    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+                    return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+            peak_kb = lambda: status_kb("VmHWM")
             until("ready")
             for name in ("round_robin", "user_proxy"):
                 send({"op": "team", "key": name, "config": json.load(open(f"{teams}/{name}.json"))})
@@ -138,6 +146,7 @@ struct AutoGenHostileInputTests {
             send({"op": "start", "run": "bystander", "key": "user_proxy", "task": "Draft a plan."})
             request = until("bystander", "input_request")
             baseline = peak_kb()
+            resident = status_kb("VmRSS")
             send({"op": "start", "run": "single", "key": "round_robin", "task": task})
             ends = {"single": end_of("single")}
             single = peak_kb()
@@ -152,9 +161,13 @@ struct AutoGenHostileInputTests {
             loop = peak_kb()
             send({"op": "input", "run": "bystander", "request_id": json.loads(request[2]), "response": "APPROVE"})
             ends["bystander"] = end_of("bystander")
+            send({"op": "ping", "n": "trimmed"})  # answered after the last run's memory was given back
+            until("pong", '"trimmed"')
+            kept = status_kb("VmRSS") - resident
             process.stdin.close()
             process.wait()
-            print(json.dumps({"decode_kb": single - baseline, "loop_extra_kb": loop - single, "ends": ends}))
+            print(json.dumps({"decode_kb": single - baseline, "loop_extra_kb": loop - single, "kept_kb": kept,
+                              "ends": ends}))
             """#
         let output = try await blocking { () -> Data in
             let process = Process()
@@ -176,8 +189,147 @@ struct AutoGenHostileInputTests {
         let ends = report["ends"] as? [String: String] ?? [:]
         #expect(decode > 50_000, "a 16 Mpx image run should cost ~130 MB: \(report)")
         #expect(extra < decode, "stopped runs decoded at once: \(report)")
+        // The runs' images are let go of when they end, and the worker gives the memory back to the system (glibc
+        // kept it in the image thread's arena: a worker stayed hundreds of MB large after its image runs).
+        #expect(report["kept_kb"] as? Int ?? .max < decode / 2, "\(report)")
         #expect(ends["single"] == "result" && ends["after"] == "result" && ends["bystander"] == "result", "\(ends)")
         #expect(ends.filter { $0.key.hasPrefix("stopped-") }.values.allSatisfy { $0 == "cancelled" }, "\(ends)")
+    }
+
+    /// The header reader read the first IHDR of a PNG (1 x 1) while Pillow decodes with the last one before the pixels
+    /// (5792 x 5792, 33.5 Mpx: under twice Pillow's MAX_IMAGE_PIXELS, so only a warning): each such 4 KB image cost
+    /// ~100 MB (AutoGen's RGB copy) for the whole run, uncounted by the worker's pixel budget. Now Pillow's reading
+    /// of the headers is the authority: the task is refused, for its run only, and the worker never grows (its peak
+    /// RSS stays that of a worker that ran a text team); a bystander completes.
+    @Test func imagesWhoseHeadersDisagreeAreRefused() async throws {
+        let server = try await AgentServer.start(workers: 1)
+        let image = try await blocking { try TestImages.doubleHeaderPNG() }
+        try await withTimeout(seconds: 60) {
+            let attacker = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await attacker.send(["type": "start", "task": TestImages.task(Array(repeating: image, count: 3))])
+            let end = try #require(try await attacker.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            let error = end.object["error"] as? String ?? ""
+            #expect(error.contains("invalid task") && error.contains("more than one IHDR"), "\(error)")
+            await attacker.close()
+
+            let bystander = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await bystander.send(["type": "start", "task": "Write a poem about WebSockets."])
+            #expect(try await bystander.collect().last?.type == "result")
+            await bystander.close()
+        }
+        let peaks = try await blocking { try WorkerMemory.peakKilobytes(ofChildrenOf: server.process.processIdentifier) }
+        #expect(peaks.count == 1 && peaks.allSatisfy { $0 < 200_000 }, "worker peak RSS (KB): \(peaks)")
+    }
+
+    /// A burst of ordinary image tasks (16 runs from one socket, each one 800 x 800 noise JPEG, all within the
+    /// limits) had both workers killed as hung within 20 s, and every run on them failed: each image comes back
+    /// re-encoded as PNG in 2-3 MB event lines, the plugin's one reader per worker walked every line character by
+    /// character, and the pongs waited behind megabytes, so the watchdog measured the reader's backlog, not the
+    /// worker. Now any bytes read count as a sign of life and a line is parsed by its leading fields only: under
+    /// the default hang timeout no worker is killed, and every run (and a bystander's) completes. (The kills need a
+    /// loaded machine to reach 10 s; aWorkerThatKeepsWritingIsNotKilledAsHung shows the cause on any machine.)
+    @Test func aBurstOfImageTasksDoesNotKillTheWorkers() async throws {
+        let server = try await AgentServer.start(workers: 2)
+        let image = try await blocking { try TestImages.noiseJPEG(side: 800) }
+        try await withTimeout(seconds: 240) {
+            let burst = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            let runs = (0..<16).map { "burst-\($0)" }
+            for run in runs {
+                try await burst.send(["type": "start", "run_id": run, "task": TestImages.task(image)])
+            }
+            let bystander = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await bystander.send(["type": "start", "task": "Write a poem about WebSockets."])
+            let end = try #require(try await bystander.collect().last)
+            #expect(end.type == "result", "bystander: \(end)")
+            await bystander.close()
+
+            var ends: [String: AgentFrame] = [:]
+            while ends.count < runs.count {
+                let frame = try await burst.next()
+                if frame.isTerminal, let run = frame.runID { ends[run] = frame }
+            }
+            for run in runs {
+                #expect(ends[run]?.type == "result", "\(run): \(ends[run].map { "\($0)" } ?? "no end")")
+            }
+            await burst.close()
+        }
+        #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
+    }
+
+    /// The watchdog took only a pong as a sign of life, and a pong waits in the pipe behind every line written
+    /// before it: a worker streaming megabytes to a reader that was behind (a burst of image runs on a busy
+    /// machine) was killed as hung while it was writing all along. A stand-in worker trickles one 2 MB event over
+    /// ~3 s, answering no ping meanwhile (as a worker blocked writing to a full pipe), under a 1 s hang timeout:
+    /// the bytes it writes count as life, so it is not killed and the run completes.
+    @Test func aWorkerThatKeepsWritingIsNotKilledAsHung() async throws {
+        let worker = try StandInWorker.write(named: "trickling_worker.py", onStart: #"""
+            sys.stdout.write(run + "\tevent\t" + '{"type":"TextMessage","source":"writer","content":"')
+            for _ in range(60):  # 2 MB in 60 pieces, 50 ms apart: 3 s without a pong
+                sys.stdout.write("a" * ((2 << 20) // 60))
+                sys.stdout.flush()
+                time.sleep(0.05)
+            sys.stdout.write('"}\n')
+            emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
+            """#)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
+        let frames = try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
+        #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
+        #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
+    }
+
+    /// At EOF the plugin's reader handed over what followed the last newline as one more line: a worker killed
+    /// mid-line (by the watchdog, by the kernel's OOM killer) sent its run's client half a JSON value as an event.
+    /// Now only whole lines count; the run ends with the worker's loss.
+    @Test func aWorkersHalfLineNeverReachesAClient() async throws {
+        let worker = try StandInWorker.write(named: "dying_worker.py", onStart: #"""
+            sys.stdout.write(run + '\tevent\t{"type":"TextMessage","source":"writer","content":"cut off')
+            sys.stdout.flush()
+            sys.exit(1)
+            """#)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker])
+        let frames = try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
+        #expect(frames.count == 1, "\(frames)")
+        let end = try #require(frames.last)
+        #expect(end.type == "completion" && end.status == "error", "\(end)")
+        #expect((end.object["error"] as? String ?? "").contains("exited while running this task"), "\(end)")
+    }
+
+    /// The events a worker wrote for a run waited in an unbounded queue while the SDK held the route back for a
+    /// client that does not read: the host kept every one of them (megabytes each with images) for as long as the
+    /// run lived. Each run's queue is bounded now (here 1 MiB): a stand-in worker writes 300 events of 128 KB for a
+    /// client that reads nothing, and the run ends with an error saying why, its queued events dropped.
+    @Test func eventsWaitingForAClientThatDoesNotReadAreBounded() async throws {
+        let worker = try StandInWorker.write(named: "flooding_worker.py", onStart: #"""
+            message = json.dumps({"type": "TextMessage", "source": "writer", "content": "a" * (128 << 10)})
+            for _ in range(300):
+                emit(run, "event", message)
+            emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "1.0")
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes": 1 << 20, "max_replay_bytes": 1 << 30,
+                                  "buffer_bytes": 1 << 30])
+        try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await client.send(["type": "start", "task": "go"])
+            // Not reading: the server's writes stall, the SDK holds the route back, the events queue in the plugin.
+            #expect(await eventually(seconds: 30) { server.logText.contains("not reading this run's events") },
+                    "\(server.logText)")
+            let end = try #require(try await client.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            #expect((end.object["error"] as? String ?? "").contains("more than 1048576 bytes of them"), "\(end)")
+            await client.close()
+        }
     }
 
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
@@ -262,7 +414,8 @@ extension AgentClient {
     }
 }
 
-/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros) and a small PNG.
+/// Images for tasks, made by the AutoGen venv's Python: a real PNG bomb (zlib-compressed zeros), a small PNG, and
+/// the attacker's PNG with two IHDR chunks.
 enum TestImages {
     static func make() throws -> (bomb: String, small: String) {
         let script = #"""
@@ -280,23 +433,120 @@ enum TestImages {
             Image.new("RGB", (8, 8), (0, 128, 255)).save(small, "PNG")
             print(json.dumps({"bomb": base64.b64encode(bomb).decode(), "small": base64.b64encode(small.getvalue()).decode()}))
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try AgentServer.python())
-        process.arguments = ["-c", script]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let object = try JSONSerialization.jsonObject(with: data) as? [String: String]
+        let object = try JSONSerialization.jsonObject(with: Data(try self.python(script).utf8)) as? [String: String]
         guard let bomb = object?["bomb"], let small = object?["small"] else {
-            throw AgentServer.PythonMissing(python: "the image maker (status \(process.terminationStatus))")
+            throw AgentServer.PythonMissing(python: "the image maker")
         }
         return (bomb, small)
     }
 
     /// A MultiModalMessage task, as AutoGen dumps one: text, then the image.
     static func task(_ base64: String) -> [String: Any] {
-        ["type": "MultiModalMessage", "source": "user", "content": ["What is in this picture?", ["data": base64]]]
+        self.task([base64])
+    }
+
+    /// A MultiModalMessage task with several images.
+    static func task(_ images: [String]) -> [String: Any] {
+        ["type": "MultiModalMessage", "source": "user",
+         "content": ["What is in this picture?"] + images.map { ["data": $0] as [String: Any] }]
+    }
+
+    /// The attacker's PNG (4 KB): a 1 x 1 IHDR, then a 5792 x 5792 one (1 bit a pixel), then zeros; as base64.
+    static func doubleHeaderPNG() throws -> String {
+        try self.python(#"""
+            import base64, struct, sys, zlib
+            def chunk(kind, data):
+                return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+            ihdr = lambda side: chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
+            side = 5792
+            packer = zlib.compressobj(9)
+            row = bytes(1 + (side + 7) // 8)
+            pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+            png = b"\x89PNG\r\n\x1a\n" + ihdr(1) + ihdr(side) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+            sys.stdout.write(base64.b64encode(png).decode())
+            """#)
+    }
+
+    /// A JPEG of random grey noise at quality 1 (~85 KB for 800 x 800): small, but its PNG re-encoding in AutoGen's
+    /// events is megabytes. As base64.
+    static func noiseJPEG(side: Int) throws -> String {
+        try self.python(#"""
+            import base64, io, os, sys
+            from PIL import Image
+            side = int(sys.argv[1])
+            image = Image.frombytes("L", (side, side), os.urandom(side * side)).convert("RGB")
+            jpeg = io.BytesIO()
+            image.save(jpeg, "JPEG", quality=1)
+            sys.stdout.write(base64.b64encode(jpeg.getvalue()).decode())
+            """#, arguments: ["\(side)"])
+    }
+
+    /// What `script` writes to stdout, run by the AutoGen venv's Python.
+    static func python(_ script: String, arguments: [String] = []) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try AgentServer.python())
+        process.arguments = ["-c", script] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw AgentServer.PythonMissing(python: "an image maker (status \(process.terminationStatus))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A stand-in for the AutoGen worker (plugin config `worker`): the worker protocol's ready, team and ping lines,
+/// and `onStart` (Python, with `run`, `emit`, `json`, `sys` and `time` at hand) for each start command.
+enum StandInWorker {
+    static func write(named name: String, onStart: String) throws -> String {
+        let path = try PluginFixtures.makeDirectory() + "/" + name
+        let start = onStart.split(separator: "\n", omittingEmptySubsequences: false).map { "        " + $0 }
+        try (#"""
+            import json, sys, time
+            def emit(*fields):
+                sys.stdout.write("\t".join(fields) + "\n")
+                sys.stdout.flush()
+            emit("ready", json.dumps({"pid": 0}))
+            for line in sys.stdin:
+                command = json.loads(line)
+                if command["op"] == "ping":
+                    emit("pong", json.dumps(command["n"]))
+                elif command["op"] == "team":
+                    emit("team", json.dumps(command["key"]), "ok")
+                elif command["op"] == "start":
+                    run = command["run"]
+
+            """# + start.joined(separator: "\n")).write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+}
+
+/// The AutoGen workers' memory, from /proc: they are the server's children.
+enum WorkerMemory {
+    /// Each child's peak resident set (VmHWM), in KB.
+    static func peakKilobytes(ofChildrenOf pid: Int32) throws -> [Int] {
+        try self.children(of: pid).compactMap { self.status(of: $0, field: "VmHWM") }
+    }
+
+    /// Each child's resident set now (VmRSS), in KB.
+    static func residentKilobytes(ofChildrenOf pid: Int32) throws -> [Int] {
+        try self.children(of: pid).compactMap { self.status(of: $0, field: "VmRSS") }
+    }
+
+    static func children(of pid: Int32) throws -> [Int32] {
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        return tasks.flatMap { task -> [Int32] in
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
+    private static func status(of pid: Int32, field: String) -> Int? {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("\(field):") }
+        return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
     }
 }
