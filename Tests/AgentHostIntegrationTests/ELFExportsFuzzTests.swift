@@ -44,3 +44,20 @@ struct ELFExportsFuzzTests {
         }
     }
 }
+
+/// Directory listings are read name by name from `readdir`'s records, never past them.
+@Suite("Directory entries")
+struct DirectoryEntriesTests {
+    @Test func listsEveryNameOfALargeDirectoryExactly() throws {
+        let directory = try PluginFixtures.makeDirectory()
+        var random = SplitMix64(seed: 0xD1E)
+        var expected: Set<String> = []
+        for index in 0..<3000 {
+            let name = "\(index)-" + String(repeating: "n", count: Int(random.next(upTo: 200)))
+            #expect(FileManager.default.createFile(atPath: "\(directory)/\(name)", contents: nil))
+            expected.insert(name)
+        }
+        #expect(Set(try #require(DirectoryEntries.names(in: directory))) == expected)
+        #expect(DirectoryEntries.names(in: "\(directory)/missing") == nil)
+    }
+}

@@ -50,19 +50,11 @@ public struct PluginLoader: Sendable {
 
     /// The `*.so` files of the plugin directory, sorted so that conflicts resolve the same way every time.
     public func pluginFiles() throws(PluginLoadError) -> [String] {
-        guard let dir = opendir(self.configuration.directory) else {
+        guard let names = DirectoryEntries.names(in: self.configuration.directory) else {
             throw PluginLoadError(.staging, "cannot read plugin directory \(self.configuration.directory): "
                                   + String(cString: strerror(errno)))
         }
-        defer { closedir(dir) }
-        var files: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasSuffix(".so") && !name.hasPrefix(".") { files.append(name) }
-        }
-        return files.sorted()
+        return names.filter { $0.hasSuffix(".so") && !$0.hasPrefix(".") }.sorted()
     }
 
     /// Loads every plugin file once (the in-process test server uses this; `PluginManager` adds reloading on top).

@@ -44,13 +44,7 @@ public final class PluginStaging: Sendable {
     /// directory less than a minute old is left alone: its host may be between creating the lock file and locking
     /// it. One without a lock file is an older host's: removed only when an hour old.
     static func removeAbandoned(in base: String) {
-        guard let dir = opendir(base) else { return }
-        var candidates: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(Self.prefix) { candidates.append("\(base)/\(name)") }
-        }
-        closedir(dir)
+        let candidates = (DirectoryEntries.names(in: base) ?? []).filter { $0.hasPrefix(Self.prefix) }.map { "\(base)/\($0)" }
         for path in candidates {
             var status = stat()
             guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR, status.st_uid == geteuid(),
@@ -96,12 +90,7 @@ public final class PluginStaging: Sendable {
     }
 
     private static func removeDirectory(_ path: String) {
-        guard let dir = opendir(path) else { return }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { unlink("\(path)/\(name)") }
-        }
-        closedir(dir)
+        for name in DirectoryEntries.names(in: path) ?? [] { unlink("\(path)/\(name)") }
         rmdir(path)
     }
 }
