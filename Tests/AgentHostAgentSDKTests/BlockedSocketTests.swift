@@ -118,6 +118,35 @@ struct BlockedSocketTests {
         try await record.emit(Self.event(10))
         #expect(fake.sent.count == 2, "the frame after the BACKPRESSURE one is delivered")
     }
+
+    /// Polls `flag` for up to two seconds (a test of a wait that must end does not hang when it does not).
+    static func settles(_ flag: Flag) async -> Bool {
+        for _ in 0..<200 where !flag.isSet { try? await Task.sleep(for: .milliseconds(10)) }
+        return flag.isSet
+    }
+
+    /// Review 2, item 3: maxUnsentBytes (or maxUnsentFrames) 0 made every emit wait, also with nothing unsent,
+    /// for a writable callback that never comes. The limits are at least 1.
+    @Test func zeroUnsentLimitsDoNotBlockTheProducer() async throws {
+        var options = RunRegistryMemoryTests.options()
+        options.maxUnsentBytes = 0
+        options.maxUnsentFrames = 0
+        let registry = RunRegistry(options: options, sweeps: false)
+        let fake = FakeConnection()
+        let record = try Self.start(registry, options, on: fake.session(options: options),
+                                    owner: RunOwner(issuer: "", subject: "frank"), id: "zero")
+        #expect(record.unsentByteLimit == 1)
+        let returned = Flag()
+        let producer = Task {
+            for _ in 0..<3 { try await record.emit(Self.event(10)) }
+            returned.set()
+        }
+        let settled = await Self.settles(returned)
+        #expect(settled, "a socket that takes every frame never makes the producer wait")
+        record.finish(.cancelled, reason: "test over")
+        _ = await producer.result
+        #expect(fake.sent.count == 4)
+    }
 }
 
 final class Flag: Sendable {

@@ -9,10 +9,12 @@ public struct AgentRouteOptions: Sendable {
     /// The per-run replay buffer: the oldest frames are dropped past either bound.
     public var bufferFrames = 4096
     public var bufferBytes = 8 << 20
-    /// A run's producer waits while this many of its frames are queued but not yet written to its client.
+    /// A run's producer waits while this many of its frames are queued but not yet written to its client (at
+    /// least 1: a value below is taken as 1).
     public var maxUnsentFrames = 256
-    /// ... or this many bytes of them (at most half of `bufferBytes`): unsent frames cannot be dropped while the
-    /// socket is attached, so a socket still not reading when the run is over a replay budget is closed.
+    /// ... or this many bytes of them (at most half of `bufferBytes`, at least 1): unsent frames cannot be
+    /// dropped while the socket is attached, so a socket still not reading when the run is over its holder's
+    /// replay budget is closed.
     public var maxUnsentBytes = 1 << 20
     public var maxRunsPerConnection = 16
     public var maxRuns = 1000

@@ -24,6 +24,8 @@ final class RunRecord: Sendable {
     /// The producer waits while this many bytes of its frames are unsent: half the run's buffer, so a slow reader
     /// makes the producer wait well before the buffer is full of frames it cannot drop.
     let unsentByteLimit: Int
+    /// `maxUnsentFrames`, at least 1.
+    let unsentFrameLimit: Int
 
     var id: String { self.key.id }
     var owner: RunOwner { self.key.owner }
@@ -65,7 +67,9 @@ final class RunRecord: Sendable {
         self.addressGroup = addressGroup
         self.holder = ReplayHolder(owner: key.owner, addressGroup: addressGroup)
         self.options = options
-        self.unsentByteLimit = min(options.maxUnsentBytes, options.bufferBytes / 2)
+        // At least 1: at 0 every emit would wait, also with nothing unsent, for a writable callback never coming.
+        self.unsentByteLimit = max(1, min(options.maxUnsentBytes, options.bufferBytes / 2))
+        self.unsentFrameLimit = max(1, options.maxUnsentFrames)
         self.registry = registry
         if options.runTimeoutMilliseconds > 0 {
             let deadline = self.startedAt + Double(options.runTimeoutMilliseconds) / 1000
@@ -398,7 +402,7 @@ final class RunRecord: Sendable {
 
     private func isBackloggedLocked(_ state: State) -> Bool {
         state.session != nil
-            && (state.seq - state.sentSeq >= self.options.maxUnsentFrames || state.unsentBytes >= self.unsentByteLimit)
+            && (state.seq - state.sentSeq >= self.unsentFrameLimit || state.unsentBytes >= self.unsentByteLimit)
     }
 
     private func waitForWritable() async {
