@@ -125,6 +125,37 @@ struct BlockedSocketTests {
         return flag.isSet
     }
 
+    /// Review 2, item 1: the route's budget, filled by other tenants' blocked runs, cut off whichever run added
+    /// the next frame, here a client that reads but had two frames unsent. Only a run over its own holder's
+    /// budget has its socket cut; past the route's, the run keeps its unsent frames (its producer's wait bounds
+    /// them).
+    @Test func aReadingClientIsNotCutOffForTheRoutesBudget() async throws {
+        let options = RunRegistryMemoryTests.options(perIdentity: 1 << 20, total: 256 << 10)
+        let registry = RunRegistry(options: options, sweeps: false)
+        // Bob's socket does not read: 12 frames of 20 KB, under his budget and (just) under the route's.
+        let bobFake = FakeConnection()
+        bobFake.onSend { _ in .backpressure }
+        let bob = try Self.start(registry, options, on: bobFake.session(options: options, subject: "bob"),
+                                 owner: RunOwner(issuer: "https://idp", subject: "bob"), id: "bob")
+        for _ in 0..<12 { try await bob.emit(Self.event(20_000)) }
+        // Alice reads, but her socket is under backpressure for a moment: her frames after the first wait.
+        let aliceFake = FakeConnection()
+        aliceFake.onSend { _ in .backpressure }
+        let aliceSession = aliceFake.session(options: options)
+        let alice = try Self.start(registry, options, on: aliceSession,
+                                   owner: RunOwner(issuer: "https://idp", subject: "alice"), id: "alice")
+        for _ in 0..<4 { try await alice.emit(Self.event(20_000)) }
+        #expect(aliceFake.closed == nil, "a reading client is not cut off for other tenants' frames")
+        #expect(bobFake.closed == nil, "nor is bob: he is within his own budget")
+        // The socket drains: she gets every frame after the ones dropped while they were sent.
+        aliceFake.onSend { _ in .ok }
+        aliceSession.didBecomeWritable()
+        alice.flush()
+        #expect(aliceFake.sent.count == 4)
+        #expect(aliceFake.closed == nil)
+        #expect(registry.heldBytes == bob.heldBytes + alice.heldBytes)
+    }
+
     /// Review 2, item 3: maxUnsentBytes (or maxUnsentFrames) 0 made every emit wait, also with nothing unsent,
     /// for a writable callback that never comes. The limits are at least 1.
     @Test func zeroUnsentLimitsDoNotBlockTheProducer() async throws {

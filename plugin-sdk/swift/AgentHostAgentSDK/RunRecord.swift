@@ -303,7 +303,7 @@ final class RunRecord: Sendable {
     /// at 100 clients. So a live run may be this much over its holder's budget until its next report.
     static let chargeBatchBytes = 16 << 10
 
-    /// Appends a frame, keeps the run within its limits and budgets, and sends what the socket can take. Returns
+    /// Appends a frame, sends what the socket can take, and keeps the run within its limits and budgets. Returns
     /// the socket it cut off for not reading (see `cutOffLocked`), which the caller tells once the lock is released.
     private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String,
                               last: Bool = false) -> AgentSession?
@@ -316,27 +316,34 @@ final class RunRecord: Sendable {
         state.frames.append(frame)
         state.bytes += size
         state.unsentBytes += size
+        // First what the socket can take: only frames it has not had can decide a cut-off below, and the ones it
+        // has had can be dropped.
+        self.deliverLocked(&state)
         // Bounded replay: drop the oldest frames past the run's limits (a resume from before them gets
         // resume_gap), then past its holder's or the route's budget (the registry first forgets older ended runs).
         state.uncharged += size - self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
                                                         maxBytes: self.options.bufferBytes)
-        var over = 0
+        var holderOver = 0
         if last || state.uncharged >= Self.chargeBatchBytes {
-            over = self.registry.charge(self, state.uncharged)
+            let over = self.registry.charge(self, state.uncharged)
             state.uncharged = 0
-            if over > 0 {
-                let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames, maxBytes: state.bytes - over)
+            holderOver = over.holder
+            if over.either > 0 {
+                let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
+                                                    maxBytes: state.bytes - over.either)
                 _ = self.registry.charge(self, -dropped)
-                over -= dropped
+                holderOver -= dropped
             }
         }
-        // Past its own buffer, a run's unsent frames are bounded by the producer's wait (`unsentByteLimit`); past
-        // a budget, shared by many runs, only cutting off the socket that holds them bounds them.
+        // A run's unsent frames are bounded by the producer's wait (`unsentByteLimit`, `maxUnsentFrames`). Past
+        // the route's budget, which other tenants' runs fill, that bound is all: the run adding a frame is not
+        // the one to blame, and cutting it would close a client that reads. Past its own holder's budget, with
+        // nothing left to drop but frames its socket has not taken, the socket is what holds them: cut it off.
         var cut: AgentSession?
-        if over > 0, let session = self.cutOffLocked(&state) {
+        if holderOver > 0, let session = self.cutOffLocked(&state) {
             cut = session
             let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
-                                                maxBytes: min(self.options.bufferBytes, state.bytes - over))
+                                                maxBytes: min(self.options.bufferBytes, state.bytes - holderOver))
             _ = self.registry.charge(self, -dropped)
         }
         self.bytesHeld.store(state.bytes, ordering: .relaxed)
@@ -344,11 +351,10 @@ final class RunRecord: Sendable {
             state.frames.removeFirst(state.head)
             state.head = 0
         }
-        self.deliverLocked(&state)
         return cut
     }
 
-    /// The run is over a replay budget and what it could not drop are frames its socket has not had: a
+    /// The run is over its holder's replay budget and what it could not drop are frames its socket has not had: a
     /// socket blocked (the client does not read) while the run goes on. Ends that attachment the way the host's
     /// `outbound_hard_limit` does (the caller closes the socket with 1008); the run goes on detached, and its
     /// oldest frames can be dropped again (a resume from before them gets resume_gap). Nil if the socket is not

@@ -116,16 +116,24 @@ final class RunRegistry: Sendable {
         for record in forgotten { record.discard() }
     }
 
+    /// How far over its budgets a run's holder and the route still are (bytes; 0 when within).
+    struct Overage {
+        var holder = 0
+        var route = 0
+        /// What the run itself should drop (its oldest frames) to bring both within budget.
+        var either: Int { max(self.holder, self.route) }
+    }
+
     /// A run's buffered frames grew (or shrank) by `delta` bytes since it last said (runs report in batches, see
-    /// `RunRecord.chargeBatchBytes`, and all of it when they end). Returns how many bytes the run itself should
-    /// drop (its oldest frames) because its holder or the route is still over budget after the oldest retained
-    /// ended runs were forgotten; 0 when within budget. Called with the run's lock held.
-    func charge(_ record: RunRecord, _ delta: Int) -> Int {
-        let (over, forgotten) = self.state.withLock { state -> (Int, [RunRecord]) in
-            guard state.runs[record.key] === record else { return (0, []) }
+    /// `RunRecord.chargeBatchBytes`, and all of it when they end). Returns how far its holder and the route are
+    /// still over budget after the oldest retained ended runs were forgotten (zero when shrinking or within
+    /// budget). Called with the run's lock held.
+    func charge(_ record: RunRecord, _ delta: Int) -> Overage {
+        let (over, forgotten) = self.state.withLock { state -> (Overage, [RunRecord]) in
+            guard state.runs[record.key] === record else { return (Overage(), []) }
             state.bytes += delta
             state.bytesByHolder[record.holder, default: 0] += delta
-            guard delta > 0 else { return (0, []) }
+            guard delta > 0 else { return (Overage(), []) }
             var forgotten: [RunRecord] = []
             // The holder's own retained runs first, then anyone's oldest.
             while state.bytesByHolder[record.holder, default: 0] > self.options.maxReplayBytesPerIdentity,
@@ -137,8 +145,9 @@ final class RunRegistry: Sendable {
             while state.bytes > self.options.maxReplayBytes, let oldest = self.forgetOldestLocked(&state) {
                 forgotten.append(oldest)
             }
-            let over = max(state.bytesByHolder[record.holder, default: 0] - self.options.maxReplayBytesPerIdentity,
-                           state.bytes - self.options.maxReplayBytes, 0)
+            let over = Overage(
+                holder: max(state.bytesByHolder[record.holder, default: 0] - self.options.maxReplayBytesPerIdentity, 0),
+                route: max(state.bytes - self.options.maxReplayBytes, 0))
             return (over, forgotten)
         }
         // Safe under the caller's run lock: these runs ended, and an ended run never waits for another's lock.
