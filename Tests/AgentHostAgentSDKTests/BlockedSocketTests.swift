@@ -156,6 +156,34 @@ struct BlockedSocketTests {
         #expect(registry.heldBytes == bob.heldBytes + alice.heldBytes)
     }
 
+    /// Review 2, item 2: cutting a socket off released nothing waiting for it to drain; the socket's didClose
+    /// then found the run detached already, so a producer waiting in `emit` stayed stuck until the run ended.
+    @Test func cuttingASocketOffReleasesItsWaitingProducer() async throws {
+        var options = RunRegistryMemoryTests.options(perIdentity: 256 << 10)
+        options.maxUnsentFrames = 3
+        let registry = RunRegistry(options: options, sweeps: false)
+        let fake = FakeConnection()
+        fake.onSend { _ in .backpressure }
+        let record = try Self.start(registry, options, on: fake.session(options: options),
+                                    owner: RunOwner(issuer: "https://idp", subject: "alice"), id: "waiting")
+        // One producer task waits: the host has the first frame, three more are unsent.
+        let released = Flag()
+        let waiting = Task {
+            for _ in 0..<4 { try await record.emit(Self.event(10)) }
+            released.set()
+        }
+        while !record.isBacklogged { await Task.yield() }
+        for _ in 0..<20 { await Task.yield() }
+        #expect(!released.isSet)
+        // Another task of the run emits a frame past the identity's budget: the socket is cut off.
+        try await record.emit(Self.event(300_000))
+        #expect(fake.closed?.code == 1008)
+        let settled = await Self.settles(released)
+        #expect(settled, "the waiting producer goes on once the socket is cut off")
+        record.finish(.cancelled, reason: "test over")  // releases it anyway if it was stuck
+        _ = await waiting.result
+    }
+
     /// Review 2, item 3: maxUnsentBytes (or maxUnsentFrames) 0 made every emit wait, also with nothing unsent,
     /// for a writable callback that never comes. The limits are at least 1.
     @Test func zeroUnsentLimitsDoNotBlockTheProducer() async throws {

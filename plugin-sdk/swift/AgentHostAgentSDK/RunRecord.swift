@@ -96,20 +96,20 @@ final class RunRecord: Sendable {
     /// reaches the producer). Throws CancellationError once the run has ended (stopped, timed out): the producer
     /// should wind down.
     func emit(_ event: AgentEvent) async throws {
-        let (mustWait, cut) = try self.state.withLock { state throws(CancellationError) -> (Bool, AgentSession?) in
+        let (mustWait, cut) = try self.state.withLock { state throws(CancellationError) -> (Bool, CutOff?) in
             guard !state.finished else { throw CancellationError() }
             if event.kind == .message { state.messages.append(event.json) }
             let cut = self.appendLocked(&state) { ServerFrame.message(event, $0) }
             return (self.isBackloggedLocked(state), cut)
         }
-        cut?.cutOff(self)
+        cut?.release(self)
         if mustWait { await self.waitForWritable() }
     }
 
     /// Sends `input_request` in stream order and waits for the client's `input_response` (or the input timeout,
     /// or `stop`). Throws CancellationError if the run ends meanwhile.
     func requestInput(prompt: String, requestID: String, event: AgentEvent) async throws -> String {
-        try self.state.withLock { state throws(CancellationError) -> AgentSession? in
+        try self.state.withLock { state throws(CancellationError) -> CutOff? in
             guard !state.finished else { throw CancellationError() }
             state.messages.append(event.json)
             state.awaiting.append(requestID)
@@ -117,7 +117,7 @@ final class RunRecord: Sendable {
             return self.appendLocked(&state) {
                 ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0)
             }
-        }?.cutOff(self)
+        }?.release(self)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let outcome = self.state.withLock { state -> Result<String, any Error>? in
@@ -188,7 +188,7 @@ final class RunRecord: Sendable {
     private func end(_ terminal: (State) -> (ServerFrame.Envelope) -> String) {
         let released = self.state.withLock { state -> (inputs: [CheckedContinuation<String, any Error>],
                                                         waiters: [CheckedContinuation<Void, Never>],
-                                                        producer: Task<Void, Never>?, cut: AgentSession?)? in
+                                                        producer: Task<Void, Never>?, cut: CutOff?)? in
             guard !state.finished else { return nil }
             let cut = self.appendLocked(&state, terminal(state), last: true)
             state.finished = true
@@ -203,7 +203,7 @@ final class RunRecord: Sendable {
             return (Array(state.inputs.values), state.writeWaiters, state.producer, cut)
         }
         guard let released else { return }
-        released.cut?.cutOff(self)
+        released.cut?.release(self)
         for input in released.inputs { input.resume(throwing: CancellationError()) }
         for waiter in released.waiters { waiter.resume() }
         released.producer?.cancel()
@@ -303,10 +303,22 @@ final class RunRecord: Sendable {
     /// at 100 clients. So a live run may be this much over its holder's budget until its next report.
     static let chargeBatchBytes = 16 << 10
 
+    /// A socket cut off for not reading (see `cutOffLocked`) and the producers that were waiting for it to drain:
+    /// the caller releases both once the run's lock is released.
+    struct CutOff {
+        let session: AgentSession
+        let waiters: [CheckedContinuation<Void, Never>]
+
+        func release(_ record: RunRecord) {
+            self.session.cutOff(record)
+            for waiter in self.waiters { waiter.resume() }
+        }
+    }
+
     /// Appends a frame, sends what the socket can take, and keeps the run within its limits and budgets. Returns
-    /// the socket it cut off for not reading (see `cutOffLocked`), which the caller tells once the lock is released.
+    /// the socket it cut off for not reading, if any.
     private func appendLocked(_ state: inout State, _ build: (ServerFrame.Envelope) -> String,
-                              last: Bool = false) -> AgentSession?
+                              last: Bool = false) -> CutOff?
     {
         state.seq += 1
         // An anonymous starter gets the run's resume token in its first frame, and nobody else ever does.
@@ -339,9 +351,9 @@ final class RunRecord: Sendable {
         // the route's budget, which other tenants' runs fill, that bound is all: the run adding a frame is not
         // the one to blame, and cutting it would close a client that reads. Past its own holder's budget, with
         // nothing left to drop but frames its socket has not taken, the socket is what holds them: cut it off.
-        var cut: AgentSession?
-        if holderOver > 0, let session = self.cutOffLocked(&state) {
-            cut = session
+        var cut: CutOff?
+        if holderOver > 0, let cutOff = self.cutOffLocked(&state) {
+            cut = cutOff
             let dropped = self.dropOldestLocked(&state, maxFrames: self.options.bufferFrames,
                                                 maxBytes: min(self.options.bufferBytes, state.bytes - holderOver))
             _ = self.registry.charge(self, -dropped)
@@ -359,13 +371,15 @@ final class RunRecord: Sendable {
     /// `outbound_hard_limit` does (the caller closes the socket with 1008); the run goes on detached, and its
     /// oldest frames can be dropped again (a resume from before them gets resume_gap). Nil if the socket is not
     /// what holds the frames.
-    private func cutOffLocked(_ state: inout State) -> AgentSession? {
+    private func cutOffLocked(_ state: inout State) -> CutOff? {
         guard let session = state.session, state.frames.count - state.head > 1, state.firstSeq > state.sentSeq else {
             return nil
         }
         state.session = nil
         state.detachedAt = Timestamp.monotonicSeconds()
-        return session
+        // As `detach` does: the socket's didClose will find the run detached already and release nothing.
+        defer { state.writeWaiters = [] }
+        return CutOff(session: session, waiters: state.writeWaiters)
     }
 
     /// Drops the oldest frames while more than `maxFrames` or `maxBytes` are kept, always keeping the newest.
