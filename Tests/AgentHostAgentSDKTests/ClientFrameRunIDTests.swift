@@ -17,6 +17,12 @@ struct ClientFrameRunIDTests {
         #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":\#(number)}"#) }
     }
 
+    /// Review 2, item 4: 1.0000000000000001 reads as the double 1, so it named the run "1" too.
+    @Test(arguments: ["1.0000000000000001", "1.0", "42.0", "1e2", "1E2", "0.0"])
+    func literalsWithAFractionOrAnExponentAreRefused(_ number: String) {
+        #expect(throws: ClientFrame.Invalid.self) { try self.runID(of: #"{"type":"stop","run_id":\#(number)}"#) }
+    }
+
     @Test func studiosIntegerIdsAreTheirDigits() throws {
         #expect(try self.runID(of: #"{"type":"stop","run_id":42}"#) == "42")
         #expect(try self.runID(of: #"{"type":"stop","run_id":0}"#) == "0")

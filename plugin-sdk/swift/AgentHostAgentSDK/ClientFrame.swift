@@ -67,15 +67,18 @@ enum ClientFrame {
     }
 
     /// Run ids chosen by clients are echoed in every frame and logs: 1 to 128 of [A-Za-z0-9._:-]. A JSON number
-    /// (Studio's ids are small integers) is accepted only as a whole number from 0 to 2^53 - 1, taken as its decimal
-    /// digits: anything else ("1e+300", -5, 0.5) is refused like a string outside the charset. 2^53 itself is out:
-    /// JSON 2^53 + 1 reads as the same double, and two ids must not name one run.
+    /// (Studio's ids are small integers) is accepted only as an integer literal from 0 to 2^53 - 1, taken as its
+    /// decimal digits: anything else ("1e+300", -5, 0.5, 1.0) is refused like a string outside the charset. Two
+    /// literals must not name one run: a fraction or an exponent (1.0000000000000001 reads as 1) is refused by
+    /// what the parser made of it (a floating-point number), and 2^53 and above because JSON 2^53 + 1 reads as the
+    /// same double.
     static func runID(_ value: Any?) throws(Invalid) -> String? {
         guard let value, !(value is NSNull) else { return nil }
         let text: String?
         if let number = value as? NSNumber, !isJSONBoolean(value) {
             let double = number.doubleValue
-            text = double >= 0 && double < 9_007_199_254_740_992 ? Int(exactly: double).map { String($0) } : nil
+            text = !isFloatingPoint(number) && double >= 0 && double < 9_007_199_254_740_992
+                ? Int(exactly: double).map { String($0) } : nil
         } else {
             text = value as? String
         }
@@ -84,6 +87,14 @@ enum ClientFrame {
                           message: "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : - (or a whole number >= 0)")
         }
         return text
+    }
+
+    /// Whether JSONSerialization read the number as a double: its literal had a fraction or an exponent.
+    private static func isFloatingPoint(_ number: NSNumber) -> Bool {
+        switch UInt8(bitPattern: number.objCType.pointee) {
+        case UInt8(ascii: "d"), UInt8(ascii: "f"): return true
+        default: return false
+        }
     }
 
     static func isValidRunID(_ text: some StringProtocol) -> Bool {
