@@ -26,6 +26,8 @@ final class WorkerPool: Sendable {
         var maxWorkerImagePixels = 64 << 20
         /// A run's events waiting in the host for the client (RunEvents): over this, the run ends with an error.
         var maxQueuedEventBytes = 32 << 20
+        /// The longest line a worker may write (max_worker_line_bytes): a longer one gets the worker killed.
+        var maxWorkerLineBytes = 320 << 20
 
         /// The worker script's arguments.
         var workerArguments: [String] {
@@ -145,7 +147,9 @@ final class WorkerPool: Sendable {
         let worker = try WorkerProcess(
             python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
             maxQueuedBytes: self.settings.maxQueuedEventBytes,
+            maxLineBytes: self.settings.maxWorkerLineBytes,
             onExit: { [weak self] dead in self?.replace(dead) },
+            onBroken: { reason in log(.error, "AutoGen worker \(reason): killing it as broken") },
             // One log line per stderr line; the host escapes its control characters, as for every plugin's log text.
             onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(line)") })
         for (key, config) in self.settings.teams {

@@ -64,8 +64,11 @@ from PIL import Image as PILImage
 
 from image_limits import ImageLimits
 
-# Keep the protocol channel clean: everything else written to stdout goes to stderr.
+# Keep the protocol channel clean: everything else written to stdout goes to stderr. Not only Python's sys.stdout:
+# descriptor 1 itself becomes stderr, so a tool's subprocess or a C extension's printf (which write to fd 1) cannot
+# put bytes into the protocol channel (forged result lines for any run, or a line with no end).
 _protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16)
+os.dup2(sys.stderr.fileno(), 1)
 sys.stdout = sys.stderr
 
 # AutoGen's runtime serializes every message it publishes, eagerly, for its event log (and tracing attributes),

@@ -241,12 +241,7 @@ struct AutoGenHostileInputTests {
             emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
             """#)
         let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
-        let frames = try await withTimeout(seconds: 60) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            defer { Task { await client.close() } }
-            try await client.send(["type": "start", "task": "go"])
-            return try await client.collect()
-        }
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 60)
         #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
         #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
     }
@@ -261,12 +256,7 @@ struct AutoGenHostileInputTests {
             sys.exit(1)
             """#)
         let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker])
-        let frames = try await withTimeout(seconds: 30) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            defer { Task { await client.close() } }
-            try await client.send(["type": "start", "task": "go"])
-            return try await client.collect()
-        }
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 30)
         #expect(frames.count == 1, "\(frames)")
         let end = try #require(frames.last)
         #expect(end.type == "completion" && end.status == "error", "\(end)")
@@ -298,6 +288,46 @@ struct AutoGenHostileInputTests {
             #expect((end.object["error"] as? String ?? "").contains("more than 1048576 bytes of them"), "\(end)")
             await client.close()
         }
+    }
+
+    /// A tool's subprocess, or a C extension's printf, writes to file descriptor 1, which was still the protocol
+    /// pipe (only Python's sys.stdout went to stderr): a tool forged `result` lines for runs r1 to r9, and its own
+    /// run (r1) ended with the forged result. Descriptor 1 is stderr in the worker now: the forged lines reach the
+    /// host log as the worker's stderr, and the run ends with its real result.
+    @Test func aToolWritingToDescriptorOneCannotForgeProtocolLines() async throws {
+        let teams = try await blocking { try AgentServer.teams() }
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["routes": ["/agents/forge": ["team_file": "\(teams)/forge.json"]]])
+        let frames = try await StandInWorker.framesOfOneRun(on: server, path: "/agents/forge", seconds: 60)
+        let end = try #require(frames.last)
+        #expect(end.type == "result", "\(end)")
+        let text = frames.map { "\($0.object)" }.joined(separator: "\n")
+        #expect(!text.contains("FORGED"), "\(text)")
+        #expect(text.contains("wrote to fd 1"), "the tool did not run: \(text)")
+        #expect(await eventually(seconds: 10) {
+            server.logText.contains("FORGED-ON-FD-1") && server.logText.contains("FORGED-ON-SUBPROCESS")
+        }, "\(server.logText)")
+    }
+
+    /// The worker's stdout reader took lines of any length: a worker (or a helper of it) writing without a newline
+    /// grew the host's buffer without bound. Lines are capped now (max_worker_line_bytes, by default well above the
+    /// largest result line the image limits allow): past the cap the worker is killed as broken, with a log line
+    /// saying why, and its runs end with an error.
+    @Test func aWorkerLineOverTheCapKillsTheWorker() async throws {
+        let worker = try StandInWorker.write(named: "endless_line_worker.py", onStart: #"""
+            sys.stdout.write(run + "\tevent\t" + "a" * (2 << 20))
+            sys.stdout.flush()
+            time.sleep(120)
+            """#)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker,
+                                                                       "max_worker_line_bytes": 1 << 20])
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 60)
+        #expect(frames.count == 1, "\(frames)")
+        let end = try #require(frames.last)
+        #expect(end.type == "completion" && end.status == "error", "\(end)")
+        #expect((end.object["error"] as? String ?? "").contains("wrote a line longer than 1048576 bytes"), "\(end)")
+        #expect(server.logText.contains("wrote a line longer than 1048576 bytes (max_worker_line_bytes): killing it"),
+                "\(server.logText)")
     }
 
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
@@ -489,6 +519,20 @@ enum StandInWorker {
 
             """# + start.joined(separator: "\n")).write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+}
+
+extension StandInWorker {
+    /// The frames of one run (task "go") on `path`, up to its end.
+    static func framesOfOneRun(on server: ServerProcess, path: String = "/agents/round_robin",
+                               seconds: Double) async throws -> [AgentFrame]
+    {
+        try await withTimeout(seconds: seconds) {
+            let client = try await AgentClient.connect(port: server.port, path: path)
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
     }
 }
 
