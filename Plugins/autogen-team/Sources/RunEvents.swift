@@ -5,9 +5,11 @@ import Synchronization
 /// The route takes an event only when the SDK has sent the previous one on (it waits while the client is slow to
 /// read), while the worker's reader hands events over as fast as the worker writes them. With an unbounded queue a
 /// client that does not read made the host hold every event of its runs (megabytes each when tasks carry images);
-/// the SDK's replay budgets bound the frames it keeps, not the events waiting to become frames. Over the budget,
-/// the queued events are dropped and the run ends with an error (the first event is always taken, whatever its
-/// size: one event is what the worker protocol bounds).
+/// the SDK's replay budgets bound the frames it keeps, not the events waiting to become frames. An event that
+/// arrives while the budget is already used up overflows the run: the queued events are dropped and the run ends
+/// with an error. An event arriving under the budget is queued whatever its size (one event is what the worker's
+/// line cap bounds), so a run holds at most its budget plus one event; a terminal event (result, error, the
+/// worker's loss) is always queued as it is, as the run ends with it anyway.
 final class RunEvents: AsyncSequence, Sendable {
     typealias Element = WorkerEvent
 
@@ -41,7 +43,9 @@ final class RunEvents: AsyncSequence, Sendable {
             guard !state.finished else { return (.dropped, nil, nil) }
             var event = event
             var outcome = PushOutcome.queued
-            if state.bytes > 0, state.bytes + bytes > self.maxQueuedBytes {
+            // Only a budget already used up overflows (an event of any size fits under it), and never at a terminal
+            // event: the run ends with that, and its client gets the result (or the real error) after the queue.
+            if !event.isTerminal, state.bytes >= self.maxQueuedBytes {
                 state.queue = []
                 state.head = 0
                 state.bytes = 0

@@ -330,6 +330,57 @@ struct AutoGenHostileInputTests {
                 "\(server.logText)")
     }
 
+    /// A run overflowed when an event arrived while any other waited and the two were over the budget: a large
+    /// event (a result line with images is tens of MiB) behind one small queued event ended a reading client's
+    /// run with "the client is not reading", and a terminal event was replaced too (the result lost). Now only a
+    /// budget already used up overflows, and a terminal event is always queued as it is. The route is held at an
+    /// input request while a stand-in worker writes a small event, a 2 MiB event and a 2 MiB result (budget 1 MiB);
+    /// once the host has read them all, the client answers and gets every one.
+    @Test func aLargeEventOrResultBehindAQueuedOneIsDelivered() async throws {
+        let worker = try StandInWorker.write(named: "large_events_worker.py", onStart: Self.heldAtInput + #"""
+            big = "b" * (2 << 20)
+            lines = [pline(run, "event", json.dumps({"type": "TextMessage", "source": "writer", "content": "small"})),
+                     pline(run, "event", json.dumps({"type": "TextMessage", "source": "writer", "content": big})),
+                     pline(run, "result", json.dumps({"messages": [{"type": "TextMessage", "source": "writer",
+                                                                   "content": big}], "stop_reason": "done"}), "1.0")]
+            write_all_read(run, lines)
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes": 1 << 20, "max_replay_bytes": 1 << 30,
+                                  "buffer_bytes": 1 << 30])
+        let frames = try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            let request = try await client.next(ofType: "input_request")
+            #expect(await eventually(seconds: 30) { server.logText.contains("ALL-READ r1") }, "\(server.logText)")
+            try await client.send(["type": "input_response", "response": "ok",
+                                   "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            return try await client.collect()
+        }
+        let end = try #require(frames.last)
+        #expect(end.type == "result", "\(end)")
+        #expect(frames.filter { $0.type == "message" }.count == 2, "\(frames.map(\.type))")
+    }
+
+    /// For stand-in workers whose run waits at an input request (the route holds there, taking no events, as for
+    /// a client that does not read): `pline` makes a protocol line; `write_all_read` writes the run's lines after its
+    /// input request, then padding the pipe cannot hold, so when the write returns the host has read the run's
+    /// lines, and says so on stderr (`ALL-READ <run>` in the host log).
+    static let heldAtInput = #"""
+        def pline(*fields):
+            return "\t".join(fields) + "\n"
+        def write_all_read(run, lines):
+            request = json.dumps({"type": "UserInputRequestedEvent", "source": "user", "request_id": "q1",
+                                  "content": ""})
+            sys.stdout.write(pline(run, "input_request", json.dumps("q1"), json.dumps("Your answer: "), request))
+            sys.stdout.write("".join(lines) + "pong\t0\n" * 40000)
+            sys.stdout.flush()
+            sys.stderr.write("ALL-READ " + run + "\n")
+            sys.stderr.flush()
+
+        """#
+
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
     @Test func imageHeadersAreReadAsPillowWritesThem() async throws {
