@@ -21,6 +21,8 @@ final class WorkerProcess: Sendable {
     private let onBroken: @Sendable (String) -> Void
     /// Each run's budget of events waiting in the host (RunEvents).
     private let maxQueuedBytes: Int
+    /// The pool's budget of queued events, over all its runs.
+    private let queuedTotal: QueuedEventTotal?
     /// The longest line the worker may write: a longer one means a broken worker, which is killed.
     private let maxLineBytes: Int
 
@@ -50,6 +52,7 @@ final class WorkerProcess: Sendable {
     ///   - arguments: passed to the script after its path.
     ///   - onStderrLine: each line the worker writes to stderr (raw), on a reader thread.
     init(python: String, script: String, arguments extra: [String] = [], maxQueuedBytes: Int = 32 << 20,
+         queuedTotal: QueuedEventTotal? = nil,
          maxLineBytes: Int = 320 << 20, onExit: @escaping @Sendable (WorkerProcess) -> Void,
          onBroken: @escaping @Sendable (String) -> Void = { _ in },
          onStderrLine: @escaping @Sendable (pid_t, String) -> Void) throws
@@ -102,6 +105,7 @@ final class WorkerProcess: Sendable {
         self.output = fromChild[0]
         self.onExit = onExit
         self.maxQueuedBytes = maxQueuedBytes
+        self.queuedTotal = queuedTotal
         self.maxLineBytes = maxLineBytes
         self.onBroken = onBroken
         let thread = Thread { [self] in self.readLoop() }
@@ -144,7 +148,7 @@ final class WorkerProcess: Sendable {
 
     /// Registers a run and sends its start line. Nil if the worker is gone.
     func start(runID: String, command: String) -> RunEvents? {
-        let events = RunEvents(maxQueuedBytes: self.maxQueuedBytes)
+        let events = RunEvents(maxQueuedBytes: self.maxQueuedBytes, total: self.queuedTotal)
         let added = self.state.withLock { state -> Bool in
             guard state.alive else { return false }
             state.runs[runID] = events

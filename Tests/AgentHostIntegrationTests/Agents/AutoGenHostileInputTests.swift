@@ -363,6 +363,45 @@ struct AutoGenHostileInputTests {
         #expect(frames.filter { $0.type == "message" }.count == 2, "\(frames.map(\.type))")
     }
 
+    /// Each run's queue was bounded, but not their sum: one address with 128 runs and a client that reads nothing
+    /// held 128 budgets (4 GiB by default). The pool's runs now share a total (max_queued_event_bytes_total): over
+    /// it, the run with the most queued ends with an error and the others go on. Two runs are held at an input
+    /// request while a stand-in worker queues 6 and 3 events of ~120 KB for them (a 1 MiB total, crossed by the
+    /// ninth): the larger ends with the error, the smaller gets all its events and its result.
+    @Test func theRunsOfAPoolShareATotalOfQueuedEvents() async throws {
+        let worker = try StandInWorker.write(named: "queued_total_worker.py", onStart: Self.heldAtInput + #"""
+            message = json.dumps({"type": "TextMessage", "source": "writer", "content": "q" * 120_000})
+            lines = [pline(run, "event", message) for _ in range(int(command["task"]))]
+            lines.append(pline(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "1.0"))
+            write_all_read(run, lines)
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes_total": 1 << 20])
+        try await withTimeout(seconds: 60) {
+            let large = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            let small = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await large.send(["type": "start", "task": "6"])
+            let largeRequest = try await large.next(ofType: "input_request")
+            try await small.send(["type": "start", "task": "3"])
+            let smallRequest = try await small.next(ofType: "input_request")
+            #expect(await eventually(seconds: 30) {
+                server.logText.contains("ALL-READ r1") && server.logText.contains("ALL-READ r2")
+            }, "\(server.logText)")
+            for (client, request) in [(small, smallRequest), (large, largeRequest)] {
+                try await client.send(["type": "input_response", "response": "ok",
+                                       "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            }
+            let smallFrames = try await small.collect()
+            #expect(smallFrames.last?.type == "result", "\(smallFrames.last.map { "\($0)" } ?? "none")")
+            #expect(smallFrames.filter { $0.type == "message" }.count == 3)
+            let end = try #require(try await large.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            #expect((end.object["error"] as? String ?? "").contains("over their total (1048576 bytes)"), "\(end)")
+            await small.close()
+            await large.close()
+        }
+    }
+
     /// For stand-in workers whose run waits at an input request (the route holds there, taking no events, as for
     /// a client that does not read): `pline` makes a protocol line; `write_all_read` writes the run's lines after its
     /// input request, then padding the pipe cannot hold, so when the write returns the host has read the run's
