@@ -22,6 +22,8 @@ import Foundation
 ///       "max_task_image_pixels": 33554432,             // all images of one task together (32 Mpx)
 ///       "max_worker_image_pixels": 67108864,           // all images the live runs of one worker hold (64 Mpx)
 ///       "max_queued_event_bytes": 33554432,            // a run's events waiting for a slow client (32 MiB)
+///       "max_worker_line_bytes": 335544320,            // a longer worker line: killed as broken (8 B/px + 64 MiB)
+///       "max_queued_event_bytes_total": 603979776,     // all runs' waiting events (256 MiB + one longest line)
 ///       "routes": {
 ///         "/agents/writer": {"team_file": "examples/teams/round_robin.json"},
 ///         "/api/ws/runs/*": {"team": { ...AutoGen component JSON... }}
@@ -38,6 +40,7 @@ public struct AutoGenTeamRoute: AgentRoute {
     public static let configKeys: Set<String>? = ["python", "worker", "workers", "hang_timeout_ms", "start_timeout_ms",
                                                   "max_image_bytes", "max_image_pixels", "max_task_image_pixels",
                                                   "max_worker_image_pixels", "max_queued_event_bytes",
+                                                  "max_worker_line_bytes", "max_queued_event_bytes_total",
                                                   "routes"]
 
     let pool: WorkerPool
@@ -88,6 +91,17 @@ public struct AutoGenTeamRoute: AgentRoute {
                                                        range: settings.maxTaskImagePixels...(1 << 36))
         settings.maxQueuedEventBytes = try config.int("max_queued_event_bytes", default: 32 << 20,
                                                       range: (1 << 20)...(1 << 30))
+        // A result line carries the task's images re-encoded as PNG (RGBA and filter bytes: up to ~4 bytes a
+        // pixel, 4/3 of that as base64) and the run's other messages: 8 bytes a pixel of the task's images, plus
+        // 64 MiB, fits it with room to spare (320 MiB by default). Only a broken worker writes a longer line.
+        settings.maxWorkerLineBytes = try config.int("max_worker_line_bytes",
+                                                     default: 8 * settings.maxTaskImagePixels + (64 << 20),
+                                                     range: (1 << 16)...(1 << 36))
+        // All runs of the pool share a total of queued events (one address may have 128 runs): 256 MiB, plus one
+        // longest line so that one legitimate event never overflows its run on its own.
+        settings.maxQueuedEventBytesTotal = try config.int("max_queued_event_bytes_total",
+                                                           default: (256 << 20) + settings.maxWorkerLineBytes,
+                                                           range: (1 << 20)...(1 << 40))
         self.pool = try WorkerPool(settings: settings) { host.log($0, $1) }
         host.log(.info, "autogen-team: \(settings.size) workers, teams for \(configs.keys.sorted().joined(separator: ", "))")
     }

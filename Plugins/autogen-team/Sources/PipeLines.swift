@@ -16,9 +16,13 @@ enum PipeLines {
     ///   - partialLastLine: at EOF, hand over what is left after the last newline. Not for the worker protocol: a
     ///     worker killed mid-line leaves half a JSON value, which must not reach a client as an event.
     ///   - onRead: called with the byte count of every read, before its lines are handed over (a sign of life).
+    ///   - onOverlong: if given, a line reaching `maxLineBytes` is not handed over in pieces: this is called and
+    ///     reading stops (the worker protocol: such a writer is broken, and its half line means nothing).
     static func read(_ descriptor: Int32, maxLineBytes: Int? = nil, partialLastLine: Bool = true,
-                     onRead: (Int) -> Void = { _ in }, _ body: (UnsafeBufferPointer<UInt8>) -> Void)
+                     onRead: (Int) -> Void = { _ in }, onOverlong: (() -> Void)? = nil,
+                     _ body: (UnsafeBufferPointer<UInt8>) -> Void)
     {
+        var overlong = false
         var pending: [UInt8] = []
         // pending[..<scanned] holds no newline. Without it, a 64 MiB protocol line was scanned again from its
         // start on every 64 KiB read: 1024 reads, ~32 GiB of scanning (quadratic).
@@ -38,12 +42,20 @@ enum PipeLines {
                     scanned = start
                 }
                 if let limit = maxLineBytes {
+                    if onOverlong != nil, bytes.count - start >= limit {
+                        overlong = true
+                        return start
+                    }
                     while bytes.count - start >= limit {
                         body(UnsafeBufferPointer(rebasing: bytes[start..<(start + limit)]))
                         start += limit
                     }
                 }
                 return start
+            }
+            if overlong, let onOverlong {
+                onOverlong()
+                return
             }
             // Only what follows the last line moves (less than one read, unless a line is still incomplete).
             pending.removeFirst(start)

@@ -26,6 +26,11 @@ final class WorkerPool: Sendable {
         var maxWorkerImagePixels = 64 << 20
         /// A run's events waiting in the host for the client (RunEvents): over this, the run ends with an error.
         var maxQueuedEventBytes = 32 << 20
+        /// The longest line a worker may write (max_worker_line_bytes): a longer one gets the worker killed.
+        var maxWorkerLineBytes = 320 << 20
+        /// All runs' events waiting in the host together (QueuedEventTotal): over this, the run with the most
+        /// queued ends with an error.
+        var maxQueuedEventBytesTotal = (256 << 20) + (320 << 20)
 
         /// The worker script's arguments.
         var workerArguments: [String] {
@@ -43,6 +48,7 @@ final class WorkerPool: Sendable {
     private let failedStarts = Atomic<Int>(0)
     private let crashBackoff = Mutex(CrashBackoff())
     private let log: PluginLog
+    private let queuedTotal: QueuedEventTotal
     /// The longest command a worker reads (MAX_COMMAND_BYTES in the worker): a longer line is dropped there, and
     /// its run would never hear back. Only a server configured for messages this large can receive such a task.
     static let maxCommandBytes = 64 << 20
@@ -50,6 +56,7 @@ final class WorkerPool: Sendable {
     init(settings: Settings, log: @escaping @Sendable (LogLevel, String) -> Void) throws {
         self.settings = settings
         self.log = PluginLog(log)
+        self.queuedTotal = QueuedEventTotal(max: settings.maxQueuedEventBytesTotal)
         do {
             for _ in 0..<settings.size { try self.spawn() }
             try self.waitUntilOneIsReady()
@@ -144,8 +151,10 @@ final class WorkerPool: Sendable {
         let log = self.log
         let worker = try WorkerProcess(
             python: self.settings.python, script: self.settings.script, arguments: self.settings.workerArguments,
-            maxQueuedBytes: self.settings.maxQueuedEventBytes,
+            maxQueuedBytes: self.settings.maxQueuedEventBytes, queuedTotal: self.queuedTotal,
+            maxLineBytes: self.settings.maxWorkerLineBytes,
             onExit: { [weak self] dead in self?.replace(dead) },
+            onBroken: { reason in log(.error, "AutoGen worker \(reason): killing it as broken") },
             // One log line per stderr line; the host escapes its control characters, as for every plugin's log text.
             onStderrLine: { pid, line in log(.warning, "AutoGen worker pid \(pid): \(line)") })
         for (key, config) in self.settings.teams {

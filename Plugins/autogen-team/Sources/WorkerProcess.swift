@@ -17,8 +17,14 @@ final class WorkerProcess: Sendable {
     /// Separate from `state`: a write can block on a full pipe, and the reader thread must still get `state`.
     private let writeLock = Mutex(())
     private let onExit: @Sendable (WorkerProcess) -> Void
+    /// Told why the worker is killed as broken (for the log), on the reader thread.
+    private let onBroken: @Sendable (String) -> Void
     /// Each run's budget of events waiting in the host (RunEvents).
     private let maxQueuedBytes: Int
+    /// The pool's budget of queued events, over all its runs.
+    private let queuedTotal: QueuedEventTotal?
+    /// The longest line the worker may write: a longer one means a broken worker, which is killed.
+    private let maxLineBytes: Int
 
     struct State {
         var runs: [String: RunEvents] = [:]
@@ -46,7 +52,9 @@ final class WorkerProcess: Sendable {
     ///   - arguments: passed to the script after its path.
     ///   - onStderrLine: each line the worker writes to stderr (raw), on a reader thread.
     init(python: String, script: String, arguments extra: [String] = [], maxQueuedBytes: Int = 32 << 20,
-         onExit: @escaping @Sendable (WorkerProcess) -> Void,
+         queuedTotal: QueuedEventTotal? = nil,
+         maxLineBytes: Int = 320 << 20, onExit: @escaping @Sendable (WorkerProcess) -> Void,
+         onBroken: @escaping @Sendable (String) -> Void = { _ in },
          onStderrLine: @escaping @Sendable (pid_t, String) -> Void) throws
     {
         var toChild: [Int32] = [0, 0]
@@ -97,6 +105,9 @@ final class WorkerProcess: Sendable {
         self.output = fromChild[0]
         self.onExit = onExit
         self.maxQueuedBytes = maxQueuedBytes
+        self.queuedTotal = queuedTotal
+        self.maxLineBytes = maxLineBytes
+        self.onBroken = onBroken
         let thread = Thread { [self] in self.readLoop() }
         thread.name = "autogen-worker-\(pid)"
         thread.start()
@@ -137,7 +148,7 @@ final class WorkerProcess: Sendable {
 
     /// Registers a run and sends its start line. Nil if the worker is gone.
     func start(runID: String, command: String) -> RunEvents? {
-        let events = RunEvents(maxQueuedBytes: self.maxQueuedBytes)
+        let events = RunEvents(maxQueuedBytes: self.maxQueuedBytes, total: self.queuedTotal)
         let added = self.state.withLock { state -> Bool in
             guard state.alive else { return false }
             state.runs[runID] = events
@@ -199,9 +210,15 @@ final class WorkerProcess: Sendable {
     // MARK: Reading
 
     private func readLoop() {
-        PipeLines.read(self.output, partialLastLine: false, onRead: { _ in
+        // Lines are capped (generously: a result line with the largest task's images fits), so a worker that
+        // writes without a newline cannot grow the host's buffer without bound.
+        PipeLines.read(self.output, maxLineBytes: self.maxLineBytes, partialLastLine: false, onRead: { _ in
             let now = ProcessInfo.processInfo.systemUptime
             self.state.withLock { $0.lastProgress = now }
+        }, onOverlong: {
+            let reason = "wrote a line longer than \(self.maxLineBytes) bytes (max_worker_line_bytes)"
+            self.onBroken("pid \(self.pid) " + reason)
+            self.kill(reason: reason)
         }) { self.dispatch($0) }
         self.exited()
     }

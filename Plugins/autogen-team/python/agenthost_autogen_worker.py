@@ -64,8 +64,11 @@ from PIL import Image as PILImage
 
 from image_limits import ImageLimits
 
-# Keep the protocol channel clean: everything else written to stdout goes to stderr.
+# Keep the protocol channel clean: everything else written to stdout goes to stderr. Not only Python's sys.stdout:
+# descriptor 1 itself becomes stderr, so a tool's subprocess or a C extension's printf (which write to fd 1) cannot
+# put bytes into the protocol channel (forged result lines for any run, or a line with no end).
 _protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1 << 16)
+os.dup2(sys.stderr.fileno(), 1)
 sys.stdout = sys.stderr
 
 # AutoGen's runtime serializes every message it publishes, eagerly, for its event log (and tracing attributes),
@@ -139,6 +142,9 @@ def give_back_memory():
         _libc.malloc_trim(0)
 
 
+_TRIM_DELAY = 1.0
+
+
 def task_of(value):
     """A task as AutoGen takes it: text, or a message (or list of messages) in its dumped form."""
     if isinstance(value, dict):
@@ -187,6 +193,22 @@ class Worker:
         # pixel for a moment, and a worker's runs share one process. Not the loop's default executor, which runs up
         # to min(32, cores + 4) at once.
         self.image_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-work")
+        self.trim_scheduled = False
+
+    def schedule_trim(self):
+        """Gives freed heap back a second after an image run ended, once for all the runs that end meanwhile:
+        gc.collect and malloc_trim take tens to hundreds of ms, and ran on the event loop after every image run,
+        back to back in a burst, delaying every run and pong. Now at most once a second, on the image thread behind
+        any image work (ctypes lets go of the GIL around malloc_trim; gc.collect holds it, as any collection)."""
+        if self.trim_scheduled:
+            return
+        self.trim_scheduled = True
+
+        def trim():
+            self.trim_scheduled = False
+            self.image_thread.submit(give_back_memory)
+
+        asyncio.get_running_loop().call_later(_TRIM_DELAY, trim)
 
     async def parse_task(self, run, value):
         """The client's task as AutoGen takes it; ValueError (ImageRefused, pydantic's) for one it refuses,
@@ -288,7 +310,7 @@ class Worker:
             if run.images:
                 run.images = 0
                 # The run's decoded images are garbage now (AutoGen's objects for the run are dropped with its task).
-                asyncio.get_running_loop().call_soon(give_back_memory)
+                self.schedule_trim()
 
     def stop(self, run, reason):
         """Ends the run now: its terminal line leaves at once, whatever AutoGen does next.

@@ -109,7 +109,7 @@ struct AutoGenHostileInputTests {
         let python = try AgentServer.python()
         let teams = try await blocking { try AgentServer.teams() }
         let script = #"""
-            import base64, io, json, signal, subprocess, sys
+            import base64, io, json, signal, subprocess, sys, time
             from PIL import Image
             signal.alarm(120)  # a worker that stops answering ends the test (and, at stdin's EOF, the worker)
             worker, teams = sys.argv[1], sys.argv[2]
@@ -161,8 +161,11 @@ struct AutoGenHostileInputTests {
             loop = peak_kb()
             send({"op": "input", "run": "bystander", "request_id": json.loads(request[2]), "response": "APPROVE"})
             ends["bystander"] = end_of("bystander")
-            send({"op": "ping", "n": "trimmed"})  # answered after the last run's memory was given back
-            until("pong", '"trimmed"')
+            # The memory is given back a second after the last run ended (coalesced, on the image thread): wait
+            # for it, up to 30 s.
+            deadline = time.monotonic() + 30
+            while status_kb("VmRSS") - resident >= (single - baseline) / 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
             kept = status_kb("VmRSS") - resident
             process.stdin.close()
             process.wait()
@@ -222,41 +225,6 @@ struct AutoGenHostileInputTests {
         #expect(peaks.count == 1 && peaks.allSatisfy { $0 < 200_000 }, "worker peak RSS (KB): \(peaks)")
     }
 
-    /// A burst of ordinary image tasks (16 runs from one socket, each one 800 x 800 noise JPEG, all within the
-    /// limits) had both workers killed as hung within 20 s, and every run on them failed: each image comes back
-    /// re-encoded as PNG in 2-3 MB event lines, the plugin's one reader per worker walked every line character by
-    /// character, and the pongs waited behind megabytes, so the watchdog measured the reader's backlog, not the
-    /// worker. Now any bytes read count as a sign of life and a line is parsed by its leading fields only: under
-    /// the default hang timeout no worker is killed, and every run (and a bystander's) completes. (The kills need a
-    /// loaded machine to reach 10 s; aWorkerThatKeepsWritingIsNotKilledAsHung shows the cause on any machine.)
-    @Test func aBurstOfImageTasksDoesNotKillTheWorkers() async throws {
-        let server = try await AgentServer.start(workers: 2)
-        let image = try await blocking { try TestImages.noiseJPEG(side: 800) }
-        try await withTimeout(seconds: 240) {
-            let burst = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            let runs = (0..<16).map { "burst-\($0)" }
-            for run in runs {
-                try await burst.send(["type": "start", "run_id": run, "task": TestImages.task(image)])
-            }
-            let bystander = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            try await bystander.send(["type": "start", "task": "Write a poem about WebSockets."])
-            let end = try #require(try await bystander.collect().last)
-            #expect(end.type == "result", "bystander: \(end)")
-            await bystander.close()
-
-            var ends: [String: AgentFrame] = [:]
-            while ends.count < runs.count {
-                let frame = try await burst.next()
-                if frame.isTerminal, let run = frame.runID { ends[run] = frame }
-            }
-            for run in runs {
-                #expect(ends[run]?.type == "result", "\(run): \(ends[run].map { "\($0)" } ?? "no end")")
-            }
-            await burst.close()
-        }
-        #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
-    }
-
     /// The watchdog took only a pong as a sign of life, and a pong waits in the pipe behind every line written
     /// before it: a worker streaming megabytes to a reader that was behind (a burst of image runs on a busy
     /// machine) was killed as hung while it was writing all along. A stand-in worker trickles one 2 MB event over
@@ -273,12 +241,7 @@ struct AutoGenHostileInputTests {
             emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
             """#)
         let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
-        let frames = try await withTimeout(seconds: 60) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            defer { Task { await client.close() } }
-            try await client.send(["type": "start", "task": "go"])
-            return try await client.collect()
-        }
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 60)
         #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
         #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
     }
@@ -293,12 +256,7 @@ struct AutoGenHostileInputTests {
             sys.exit(1)
             """#)
         let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker])
-        let frames = try await withTimeout(seconds: 30) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            defer { Task { await client.close() } }
-            try await client.send(["type": "start", "task": "go"])
-            return try await client.collect()
-        }
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 30)
         #expect(frames.count == 1, "\(frames)")
         let end = try #require(frames.last)
         #expect(end.type == "completion" && end.status == "error", "\(end)")
@@ -331,6 +289,136 @@ struct AutoGenHostileInputTests {
             await client.close()
         }
     }
+
+    /// A tool's subprocess, or a C extension's printf, writes to file descriptor 1, which was still the protocol
+    /// pipe (only Python's sys.stdout went to stderr): a tool forged `result` lines for runs r1 to r9, and its own
+    /// run (r1) ended with the forged result. Descriptor 1 is stderr in the worker now: the forged lines reach the
+    /// host log as the worker's stderr, and the run ends with its real result.
+    @Test func aToolWritingToDescriptorOneCannotForgeProtocolLines() async throws {
+        let teams = try await blocking { try AgentServer.teams() }
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["routes": ["/agents/forge": ["team_file": "\(teams)/forge.json"]]])
+        let frames = try await StandInWorker.framesOfOneRun(on: server, path: "/agents/forge", seconds: 60)
+        let end = try #require(frames.last)
+        #expect(end.type == "result", "\(end)")
+        let text = frames.map { "\($0.object)" }.joined(separator: "\n")
+        #expect(!text.contains("FORGED"), "\(text)")
+        #expect(text.contains("wrote to fd 1"), "the tool did not run: \(text)")
+        #expect(await eventually(seconds: 10) {
+            server.logText.contains("FORGED-ON-FD-1") && server.logText.contains("FORGED-ON-SUBPROCESS")
+        }, "\(server.logText)")
+    }
+
+    /// The worker's stdout reader took lines of any length: a worker (or a helper of it) writing without a newline
+    /// grew the host's buffer without bound. Lines are capped now (max_worker_line_bytes, by default well above the
+    /// largest result line the image limits allow): past the cap the worker is killed as broken, with a log line
+    /// saying why, and its runs end with an error.
+    @Test func aWorkerLineOverTheCapKillsTheWorker() async throws {
+        let worker = try StandInWorker.write(named: "endless_line_worker.py", onStart: #"""
+            sys.stdout.write(run + "\tevent\t" + "a" * (2 << 20))
+            sys.stdout.flush()
+            time.sleep(120)
+            """#)
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker,
+                                                                       "max_worker_line_bytes": 1 << 20])
+        let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 60)
+        #expect(frames.count == 1, "\(frames)")
+        let end = try #require(frames.last)
+        #expect(end.type == "completion" && end.status == "error", "\(end)")
+        #expect((end.object["error"] as? String ?? "").contains("wrote a line longer than 1048576 bytes"), "\(end)")
+        #expect(server.logText.contains("wrote a line longer than 1048576 bytes (max_worker_line_bytes): killing it"),
+                "\(server.logText)")
+    }
+
+    /// A run overflowed when an event arrived while any other waited and the two were over the budget: a large
+    /// event (a result line with images is tens of MiB) behind one small queued event ended a reading client's
+    /// run with "the client is not reading", and a terminal event was replaced too (the result lost). Now only a
+    /// budget already used up overflows, and a terminal event is always queued as it is. The route is held at an
+    /// input request while a stand-in worker writes a small event, a 2 MiB event and a 2 MiB result (budget 1 MiB);
+    /// once the host has read them all, the client answers and gets every one.
+    @Test func aLargeEventOrResultBehindAQueuedOneIsDelivered() async throws {
+        let worker = try StandInWorker.write(named: "large_events_worker.py", onStart: Self.heldAtInput + #"""
+            big = "b" * (2 << 20)
+            lines = [pline(run, "event", json.dumps({"type": "TextMessage", "source": "writer", "content": "small"})),
+                     pline(run, "event", json.dumps({"type": "TextMessage", "source": "writer", "content": big})),
+                     pline(run, "result", json.dumps({"messages": [{"type": "TextMessage", "source": "writer",
+                                                                   "content": big}], "stop_reason": "done"}), "1.0")]
+            write_all_read(run, lines)
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes": 1 << 20, "max_replay_bytes": 1 << 30,
+                                  "buffer_bytes": 1 << 30])
+        let frames = try await withTimeout(seconds: 60) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            let request = try await client.next(ofType: "input_request")
+            #expect(await eventually(seconds: 30) { server.logText.contains("ALL-READ r1") }, "\(server.logText)")
+            try await client.send(["type": "input_response", "response": "ok",
+                                   "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            return try await client.collect()
+        }
+        let end = try #require(frames.last)
+        #expect(end.type == "result", "\(end)")
+        #expect(frames.filter { $0.type == "message" }.count == 2, "\(frames.map(\.type))")
+    }
+
+    /// Each run's queue was bounded, but not their sum: one address with 128 runs and a client that reads nothing
+    /// held 128 budgets (4 GiB by default). The pool's runs now share a total (max_queued_event_bytes_total): over
+    /// it, the run with the most queued ends with an error and the others go on. Two runs are held at an input
+    /// request while a stand-in worker queues 6 and 3 events of ~120 KB for them (a 1 MiB total, crossed by the
+    /// ninth): the larger ends with the error, the smaller gets all its events and its result.
+    @Test func theRunsOfAPoolShareATotalOfQueuedEvents() async throws {
+        let worker = try StandInWorker.write(named: "queued_total_worker.py", onStart: Self.heldAtInput + #"""
+            message = json.dumps({"type": "TextMessage", "source": "writer", "content": "q" * 120_000})
+            lines = [pline(run, "event", message) for _ in range(int(command["task"]))]
+            lines.append(pline(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "1.0"))
+            write_all_read(run, lines)
+            """#)
+        let server = try await AgentServer.start(
+            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes_total": 1 << 20])
+        try await withTimeout(seconds: 60) {
+            let large = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            let small = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
+            try await large.send(["type": "start", "task": "6"])
+            let largeRequest = try await large.next(ofType: "input_request")
+            try await small.send(["type": "start", "task": "3"])
+            let smallRequest = try await small.next(ofType: "input_request")
+            #expect(await eventually(seconds: 30) {
+                server.logText.contains("ALL-READ r1") && server.logText.contains("ALL-READ r2")
+            }, "\(server.logText)")
+            for (client, request) in [(small, smallRequest), (large, largeRequest)] {
+                try await client.send(["type": "input_response", "response": "ok",
+                                       "request_id": request.object["request_id"] ?? "", "run_id": request.runID ?? ""])
+            }
+            let smallFrames = try await small.collect()
+            #expect(smallFrames.last?.type == "result", "\(smallFrames.last.map { "\($0)" } ?? "none")")
+            #expect(smallFrames.filter { $0.type == "message" }.count == 3)
+            let end = try #require(try await large.collect().last)
+            #expect(end.type == "completion" && end.status == "error", "\(end)")
+            #expect((end.object["error"] as? String ?? "").contains("over their total (1048576 bytes)"), "\(end)")
+            await small.close()
+            await large.close()
+        }
+    }
+
+    /// For stand-in workers whose run waits at an input request (the route holds there, taking no events, as for
+    /// a client that does not read): `pline` makes a protocol line; `write_all_read` writes the run's lines after its
+    /// input request, then padding the pipe cannot hold, so when the write returns the host has read the run's
+    /// lines, and says so on stderr (`ALL-READ <run>` in the host log).
+    static let heldAtInput = #"""
+        def pline(*fields):
+            return "\t".join(fields) + "\n"
+        def write_all_read(run, lines):
+            request = json.dumps({"type": "UserInputRequestedEvent", "source": "user", "request_id": "q1",
+                                  "content": ""})
+            sys.stdout.write(pline(run, "input_request", json.dumps("q1"), json.dumps("Your answer: "), request))
+            sys.stdout.write("".join(lines) + "pong\t0\n" * 40000)
+            sys.stdout.flush()
+            sys.stderr.write("ALL-READ " + run + "\n")
+            sys.stderr.flush()
+
+        """#
 
     /// The header reader against what Pillow writes, in every accepted format, and its refusals
     /// (image_limits.py's self-check).
@@ -521,6 +609,20 @@ enum StandInWorker {
 
             """# + start.joined(separator: "\n")).write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+}
+
+extension StandInWorker {
+    /// The frames of one run (task "go") on `path`, up to its end.
+    static func framesOfOneRun(on server: ServerProcess, path: String = "/agents/round_robin",
+                               seconds: Double) async throws -> [AgentFrame]
+    {
+        try await withTimeout(seconds: seconds) {
+            let client = try await AgentClient.connect(port: server.port, path: path)
+            defer { Task { await client.close() } }
+            try await client.send(["type": "start", "task": "go"])
+            return try await client.collect()
+        }
     }
 }
 
