@@ -119,9 +119,10 @@ struct BlockedSocketTests {
         #expect(fake.sent.count == 2, "the frame after the BACKPRESSURE one is delivered")
     }
 
-    /// Polls `flag` for up to two seconds (a test of a wait that must end does not hang when it does not).
+    /// Polls `flag` for up to ten seconds (a test of a wait that must end does not hang when it does not; a
+    /// starved test process may take seconds to run the released task).
     static func settles(_ flag: Flag) async -> Bool {
-        for _ in 0..<200 where !flag.isSet { try? await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1000 where !flag.isSet { try? await Task.sleep(for: .milliseconds(10)) }
         return flag.isSet
     }
 
