@@ -1,8 +1,8 @@
 """Writes the example AutoGen teams as declarative component JSON (AutoGen's own `dump_component()` format).
 
 Every team uses AutoGen's ReplayChatCompletionClient, so it runs offline and deterministically: these are the
-teams the tests and the benchmark serve, mirroring the captures in ../shared/fixtures/autogen/. A real
-deployment writes the same JSON with a real model client (for example OpenAIChatCompletionClient).
+teams the tests and the benchmark serve, mirroring the captures in Tests/AgentHostIntegrationTests/Fixtures/autogen/.
+A real deployment writes the same JSON with a real model client (for example OpenAIChatCompletionClient).
 
     python make_teams.py OUT_DIR [--failure-teams]
 
@@ -85,7 +85,8 @@ def tool_agent(name, tool, arguments):
 
 
 def teams():
-    """The teams of ../shared/fixtures/autogen/: same agents, replies, tools and termination."""
+    """The teams of the captures in Tests/AgentHostIntegrationTests/Fixtures/autogen/: same agents, replies, tools and
+    termination."""
     # agent_streaming
     yield "assistant_streaming", AssistantAgent(
         "assistant", model_client=replay("Paris is the capital of France."), model_client_stream=True)

@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 
-/// The real AutoGen 0.7.5 event streams and AutoGen Studio captures in ../shared/fixtures/autogen/, and the
-/// comparisons the agent tests make against them: the same frame types in the same order, the same fields.
+/// The real AutoGen 0.7.5 event streams and AutoGen Studio captures (copied into Fixtures/autogen from the team's
+/// shared fixtures, so a clone of this repository alone runs its tests), and the comparisons the agent tests make
+/// against them: the same frame types in the same order, the same fields.
 enum AutoGenCaptures {
-    static let directory = PluginFixtures.repositoryRoot.deletingLastPathComponent()
-        .appendingPathComponent("shared/fixtures/autogen").path
+    static let directory = "\(PluginFixtures.fixtureDirectory)/autogen"
 
     static func lines(_ file: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8)
