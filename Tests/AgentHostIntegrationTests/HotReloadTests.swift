@@ -272,15 +272,21 @@ struct HotReloadTests {
         #expect(try await Self.versionOfNewConnection(port: server.port) == "v2")
     }
 
-    @Test func anAllowlistRefusesUnlistedHashes() async throws {
+    /// A server whose allowlist pins the versioned echo v1 it serves: (server, plugin directory, allowlist path).
+    static func startAllowlisted() async throws -> (ServerProcess, String, String) {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileVersionedEcho(tag: "v1", into: directory, as: "versioned.so")
         let allowed = try PluginFileSnapshot.read(directory: directory, fileName: "versioned.so").sha256
         let allowlist = try PluginFixtures.makeDirectory() + "/plugins.sha256"
         try Data("\(allowed)  versioned.so\n".utf8).write(to: URL(fileURLWithPath: allowlist))
         let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--allowlist", allowlist])
-        defer { server.signal(SIGKILL) }
         #expect(try await Self.versionOfNewConnection(port: server.port) == "v1")
+        return (server, directory, allowlist)
+    }
+
+    @Test func anAllowlistRefusesUnlistedHashes() async throws {
+        let (server, directory, _) = try await Self.startAllowlisted()
+        defer { server.signal(SIGKILL) }
         try await Self.deploy(tag: "v2", into: directory)
         server.signal(SIGHUP)
         var plugins = try await server.plugins()
