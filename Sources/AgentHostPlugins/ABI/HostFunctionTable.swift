@@ -17,10 +17,12 @@ public enum HostFunctionTable {
     // nonisolated(unsafe): written once by the lazy initializer (swift_once), read-only afterwards.
     nonisolated(unsafe) static let table: UnsafePointer<agenthost_host_api_v1> = {
         let table = UnsafeMutablePointer<agenthost_host_api_v1>.allocate(capacity: 1)
+        // Until the run log is wired, the table is the 1.0 table: its struct_size ends before log_create, so a
+        // plugin reads none of the 1.1 entries.
         table.initialize(to: agenthost_host_api_v1(
-            struct_size: UInt32(MemoryLayout<agenthost_host_api_v1>.size),
+            struct_size: UInt32(MemoryLayout<agenthost_host_api_v1>.offset(of: \.log_create)!),
             abi_major: UInt32(AGENTHOST_ABI_MAJOR),
-            abi_minor: UInt32(AGENTHOST_ABI_MINOR),
+            abi_minor: 0,
             send: hostSend,
             close: hostClose,
             log: hostLog,
@@ -28,7 +30,9 @@ public enum HostFunctionTable {
             timer_start: hostTimerStart,
             timer_cancel: hostTimerCancel,
             retain_conn: hostRetain,
-            release_conn: hostRelease))
+            release_conn: hostRelease,
+            log_create: nil, log_open: nil, log_append: nil, log_end: nil, log_info: nil, log_watch: nil,
+            log_unwatch: nil, log_signal: nil, log_release: nil))
         return UnsafePointer(table)
     }()
 

@@ -29,7 +29,7 @@ final class PluginSession: WebSocketSession {
             struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size),
             kind: agenthost_event_kind_t(event.kind == .posted ? AGENTHOST_EVENT_POSTED : AGENTHOST_EVENT_TIMER),
             id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
-            cancelled: event.cancelled ? 1 : 0)
+            cancelled: event.cancelled ? 1 : 0, log_seq: 0, log_bytes: agenthost_bytes(ptr: nil, len: 0))
         if self.closed {
             self.endpoint.ifNotDropped {
                 self.endpoint.onEvent(self.endpoint.instance, nil, self.handle, &cEvent)

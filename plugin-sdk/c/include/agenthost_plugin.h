@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define AGENTHOST_ABI_MAJOR 1
-#define AGENTHOST_ABI_MINOR 0
+#define AGENTHOST_ABI_MINOR 1
 
 /* The symbol every plugin exports (with default visibility). See agenthost_plugin_entry_v1_fn below. */
 #define AGENTHOST_PLUGIN_ENTRY_SYMBOL "agenthost_plugin_entry_v1"
@@ -74,6 +74,14 @@ enum {
     AGENTHOST_BAD_ARGUMENT = 3,
     /* A generic failure of a plugin callback (on_open refusing the connection). */
     AGENTHOST_ERROR = 4,
+    /* (1.1) Run log: no such log on this route, or it is not the caller's. The two are never told apart, so a
+     * client cannot probe for other identities' runs. */
+    AGENTHOST_NOT_FOUND = 5,
+    /* (1.1) log_create: a log with this key already exists on this route. */
+    AGENTHOST_EXISTS = 6,
+    /* (1.1) Run log: the call cannot be served now (the store cannot be read, the host is shutting down).
+     * Live logs keep working in memory when the store cannot be written; this is for what needs the store. */
+    AGENTHOST_UNAVAILABLE = 7,
 };
 
 /* Message kinds for on_message and send. */
@@ -98,6 +106,10 @@ typedef int32_t agenthost_event_kind_t;
 enum {
     AGENTHOST_EVENT_POSTED = 1, /* from post(): `data` is the plugin's own pointer */
     AGENTHOST_EVENT_TIMER = 2,  /* from timer_start(): `data` is the pointer given to timer_start */
+    /* (1.1) Run log events, see RUN LOG below. `log_seq` and `log_bytes` of agenthost_event_v1 are set. */
+    AGENTHOST_EVENT_LOG_ENTRY = 3,  /* from log_watch: one entry (`log_seq`, `log_bytes`), in order */
+    AGENTHOST_EVENT_LOG_END = 4,    /* from log_watch: the last event of a watch (`log_bytes`: the end status) */
+    AGENTHOST_EVENT_LOG_SIGNAL = 5, /* from log_signal, to the log's writer (`log_bytes`: the signal) */
 };
 
 /* Kinds of errors reported to on_error (always followed by on_close). */
@@ -113,6 +125,9 @@ enum {
 
 /* A connection handle: opaque 64-bit value, see CONNECTION HANDLES above. 0 is never a valid handle. */
 typedef uint64_t agenthost_conn_t;
+
+/* (1.1) A run log handle, owned by the plugin instance that opened it: see RUN LOG below. 0 is never valid. */
+typedef uint64_t agenthost_log_t;
 
 /* Opaque per-instance context owned by the host, given to instance_create; identifies the plugin in log()
  * and timer/post calls that are not tied to a connection. Valid until instance_drop returns. */
@@ -161,7 +176,25 @@ typedef struct agenthost_event_v1 {
      * `conn_data` is NULL and on_close has already run. Every post() that returned OK and every timer_start()
      * that returned OK is delivered exactly once, fired or cancelled. */
     int32_t cancelled;
+
+    /* (1.1) Run log events only (read them only when struct_size covers them and `kind` is a LOG_ kind).
+     * LOG_ENTRY: the entry's sequence number and bytes. LOG_END: the last sequence number delivered (0 if none)
+     * and the log's end status ("complete", "error", ...; empty when the watch was cancelled). LOG_SIGNAL: 0 and
+     * the signal's bytes. `log_bytes` is borrowed: valid during on_event only. */
+    uint64_t log_seq;
+    agenthost_bytes log_bytes;
 } agenthost_event_v1;
+
+/* (1.1) What log_info tells about a run log. The caller sets struct_size; the host fills the fields it covers. */
+typedef struct agenthost_log_info_v1 {
+    uint32_t struct_size;
+    int32_t ended;        /* 1 once log_end was called (or the host ended the log, see RUN LOG) */
+    uint64_t first_seq;   /* the oldest entry still kept (retention may drop older ones); last_seq + 1 if none */
+    uint64_t last_seq;    /* the newest entry's sequence number; 0 when the log is empty */
+    int64_t created_unix_ms;
+    int64_t ended_unix_ms; /* 0 while live */
+    char status[32];       /* NUL-terminated: "live", or the status given to log_end (truncated to 31 bytes) */
+} agenthost_log_info_v1;
 
 /* ---------------------------------------------------------------------------------------------------------------
  * The host function table. Passed to instance_create; valid until instance_drop returns. Every function may be
@@ -207,6 +240,82 @@ typedef struct agenthost_host_api_v1 {
     agenthost_status_t (*retain_conn)(agenthost_conn_t conn);
     /* Give back one retain. OK, or BAD_ARGUMENT if the handle holds no retain. */
     agenthost_status_t (*release_conn)(agenthost_conn_t conn);
+
+    /* ----- (1.1) RUN LOG. Present when abi_minor >= 1 (and struct_size covers them). ---------------------------
+     *
+     * Append-only logs the host keeps for plugins, outliving any socket, plugin generation, worker process and
+     * host restart (with a state dir). A log is named by a key of the plugin's choosing (1-128 bytes) within the
+     * route of the connection that creates it, and belongs to that connection's identity (issuer and subject),
+     * or, when the connection is anonymous, to whoever presents the same `secret` (a capability the plugin gave
+     * the starter alone; the host keeps only its hash). Another identity, another route, or a wrong secret gets
+     * NOT_FOUND, exactly as for a log that does not exist.
+     *
+     * Entries get sequence numbers 1, 2, 3, ... in append order. Appends never wait for the disk: the host keeps
+     * a live log's recent entries in memory, delivers them to watchers from there, and writes them to the store
+     * behind, in batches. A log has one writer (the handle log_create returned); any handle may watch it and
+     * signal its writer. Retention limits (bytes per log, number of logs, age) are the operator's: an entry past
+     * a log's byte limit drops the log's oldest entries (first_seq moves), and a watch reading from before
+     * first_seq starts at first_seq (compare log_seq with what you expected).
+     *
+     * When a log's writer goes away without log_end (its instance was dropped, its worker process died, the host
+     * was killed and started again), the host ends the log itself: it appends one entry, the JSON object
+     *   {"type":"completion","status":"error","data":{"task_result":{"messages":[],"stop_reason":R},"usage":"",
+     *    "duration":0},"stop_reason":R,"error":R,"timestamp":T,"v":1,"run_id":KEY,"seq":N,"ts":T}
+     * (R the reason, T an ISO 8601 time, KEY the log's key, N its sequence number: the agent protocol's terminal
+     * frame), and ends the log with status "error".
+     *
+     * Handles belong to the plugin instance: they stay valid across connections and are released by
+     * log_release or when the instance is dropped. A handle of another instance (even of the same plugin's next
+     * generation) is invalid there: open the log again. */
+
+    /* Create a log on the route of `conn`, owned by its identity (and `secret`, if the identity is anonymous;
+     * an anonymous connection must give a secret of 16-256 bytes). Writes the writer handle to *log.
+     * `signal_data` is passed back with every LOG_SIGNAL for this log. OK, EXISTS, CLOSED, BAD_ARGUMENT. */
+    agenthost_status_t (*log_create)(agenthost_conn_t conn, const uint8_t *key, size_t key_len, const uint8_t *secret,
+                                     size_t secret_len, void *signal_data, agenthost_log_t *log);
+
+    /* Open an existing log on the route of `conn` for reading and signalling (live or ended, written by any
+     * generation or worker). OK, NOT_FOUND, CLOSED, BAD_ARGUMENT, UNAVAILABLE. */
+    agenthost_status_t (*log_open)(agenthost_conn_t conn, const uint8_t *key, size_t key_len, const uint8_t *secret,
+                                   size_t secret_len, agenthost_log_t *log);
+
+    /* Append one entry (copied before the call returns) through the writer handle; writes its sequence number to
+     * *seq (may be NULL). OK, CLOSED (the log has ended), BAD_ARGUMENT (not the writer handle, an entry larger
+     * than the host's limit, a NULL pointer with a length). Never waits for the store. */
+    agenthost_status_t (*log_append)(agenthost_log_t log, const uint8_t *data, size_t len, uint64_t *seq);
+
+    /* End the log with a status (1-31 bytes of UTF-8, e.g. "complete", "cancelled", "error", "timeout") through
+     * the writer handle. Watchers get LOG_END once they have every entry. OK, CLOSED (already ended),
+     * BAD_ARGUMENT. */
+    agenthost_status_t (*log_end)(agenthost_log_t log, const uint8_t *status, size_t status_len);
+
+    /* Fill *info (its struct_size set by the caller). OK, BAD_ARGUMENT, UNAVAILABLE. */
+    agenthost_status_t (*log_info)(agenthost_log_t log, agenthost_log_info_v1 *info);
+
+    /* Deliver the log's entries with sequence numbers after `after_seq` to on_event of `conn`, on its event loop,
+     * in order, each once: first those already written, then new ones as they are appended, then one LOG_END
+     * when the log has ended and every entry was delivered. The host paces delivery by the connection's outbound
+     * queue (it stops above the high-water mark and goes on at on_writable), so a watch never floods a socket.
+     * Every watch that returned OK gets exactly one LOG_END, with cancelled = 1 if it was cancelled
+     * (log_unwatch, log_release, the connection closed: then after on_close, with conn_data NULL).
+     * `data` is passed back in every event of the watch; the id is written to *watch_id.
+     * OK, CLOSED, BAD_ARGUMENT. */
+    agenthost_status_t (*log_watch)(agenthost_conn_t conn, agenthost_log_t log, uint64_t after_seq, void *data,
+                                    uint64_t *watch_id);
+
+    /* Cancel a watch (its LOG_END follows, cancelled = 1). OK, or CLOSED if it already ended. */
+    agenthost_status_t (*log_unwatch)(agenthost_conn_t conn, uint64_t watch_id);
+
+    /* Send a message (copied) to the log's writer: on_event(kind LOG_SIGNAL) of the writer's instance, with
+     * conn = 0, conn_data = NULL, id = the writer's log handle and data = its signal_data, on a host thread, one
+     * at a time per log, in the order they were sent. This is how a client's `stop` or input reaches a run
+     * that another generation (or worker process) is writing. At most 64 KiB. OK, NOT_FOUND (the log has
+     * ended or has no writer now), BAD_ARGUMENT. */
+    agenthost_status_t (*log_signal)(agenthost_log_t log, const uint8_t *data, size_t len);
+
+    /* Release a handle. Its watches are cancelled. Releasing the writer handle of a live log ends the log as a
+     * writer that went away does (see above). OK or BAD_ARGUMENT. */
+    agenthost_status_t (*log_release)(agenthost_log_t log);
 } agenthost_host_api_v1;
 
 /* ---------------------------------------------------------------------------------------------------------------
