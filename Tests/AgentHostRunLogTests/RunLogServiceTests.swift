@@ -278,6 +278,26 @@ struct RunLogServiceTests {
         await first.shutdown()
     }
 
+    @Test("a store that fails at start: the previous server's runs are ended once it works")
+    func orphansAfterRecovery() async throws {
+        let backend = MemoryRunLogBackend()
+        let first = await self.start(backend)
+        let log = try first.create("run").get()
+        first.append(log, "a")
+        await first.flush()
+        await first.shutdown()  // its writer handle is never released: the run stays live in the store
+
+        backend.failure.withLock { $0 = RunLogStoreError(.readOnly, "read-only file system") }
+        let second = await self.start(backend)
+        #expect(try backend.findLog(route: "/agents/a", key: Array("run".utf8))?.status == "live")
+        backend.failure.withLock { $0 = nil }
+        await second.flush()
+        let ended = try #require(try backend.findLog(route: "/agents/a", key: Array("run".utf8)))
+        #expect(ended.status == "error")
+        #expect(ended.lastSeq == 2)
+        await second.shutdown()
+    }
+
     @Test("another process's log: watched by polling the store, signalled through it")
     func crossProcess() async throws {
         let directory = TemporaryDirectory()

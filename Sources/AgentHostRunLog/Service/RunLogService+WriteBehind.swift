@@ -10,6 +10,7 @@ import NIOCore
 extension RunLogService {
     func writeBehindCycle() {
         let now = self.clock.nowMilliseconds()
+        self.endOrphansIfDue()
         self.storeNewLogs(now: now)
         self.storeEntries()
         self.boundMemory()

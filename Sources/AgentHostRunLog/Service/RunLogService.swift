@@ -45,6 +45,8 @@ public final class RunLogService: Sendable {
         /// Signals for writers in other processes, to be queued in the store by the write-behind thread.
         var outgoingSignals: [RunLogSignal] = []
         var stopped = false
+        /// The runs a previous server left live were ended (or there is nothing to end here).
+        var orphansEnded = false
         /// When retention last ran (clock ms).
         var lastPrune: Int64 = 0
     }
@@ -85,19 +87,24 @@ public final class RunLogService: Sendable {
     }
 
     private func prepareStore() {
-        if self.configuration.endOrphansAtStart {
-            do {
-                let ended = try self.endOrphans(where: self.configuration.incarnation, excluding: true,
-                                                reason: TerminalEntry.restartReason)
-                if ended > 0 {
-                    self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
-                }
-                self.health.succeeded()
-            } catch {
-                self.health.failed(error)
-            }
-        }
+        self.endOrphansIfDue()
         self.refreshIndex()
+    }
+
+    /// Ends the runs a previous server left live, once: at start, or as soon as the store works if it failed then.
+    func endOrphansIfDue() {
+        guard self.configuration.endOrphansAtStart, !self.state.withLock({ $0.orphansEnded }) else { return }
+        do {
+            let ended = try self.endOrphans(where: self.configuration.incarnation, excluding: true,
+                                            reason: TerminalEntry.restartReason)
+            self.state.withLock { $0.orphansEnded = true }
+            if ended > 0 {
+                self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
+            }
+            self.health.succeeded()
+        } catch {
+            self.health.failed(error)
+        }
     }
 
     /// Stores what is left and stops the thread.
