@@ -36,7 +36,6 @@ extension RunLogService {
                     stored.id = id
                     state.index[log.name] = stored
                 }
-                self.health.succeeded()
             } catch let error as RunLogStoreError where error.kind == .exists {
                 // Another process created the same (route, key) between our index refresh and now.
                 self.state.withLock { _ in log.store = .conflict }

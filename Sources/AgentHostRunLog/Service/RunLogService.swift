@@ -101,7 +101,6 @@ public final class RunLogService: Sendable {
             if ended > 0 {
                 self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
             }
-            self.health.succeeded()
         } catch {
             self.health.failed(error)
         }
