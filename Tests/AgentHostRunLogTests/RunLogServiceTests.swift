@@ -226,6 +226,25 @@ struct RunLogServiceTests {
         await service.shutdown()
     }
 
+    @Test("a full SQLite store (SQLITE_FULL): the live run streams on from memory")
+    func sqliteFull() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let service = await self.start(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite", maxPageCount: 12))
+        let log = try service.create("run").get()
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        let entry = String(repeating: "t", count: 1024)
+        for _ in 1 ... 200 { service.append(log, entry) }
+        await service.flush()
+        #expect(service.storeIsFailing)
+        _ = service.end(handle: log, status: "complete")
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 200))
+        #expect(target.end?.text == "complete")
+        await service.shutdown()
+    }
+
     @Test("past the memory limit while the store fails, the oldest unpersisted entries go")
     func memoryBound() async throws {
         let backend = MemoryRunLogBackend()

@@ -113,6 +113,9 @@ public final class RunLogService: Sendable {
         try? await self.threadPool.shutdownGracefully()
     }
 
+    /// Whether the store's last writes failed (live runs are then kept in memory only).
+    public var storeIsFailing: Bool { self.health.isFailing }
+
     /// Waits for one write-behind cycle to complete (what was appended before is stored, unless the store fails).
     public func flush() async {
         await self.writeBehind.flush()
