@@ -53,10 +53,11 @@ public final class RunLogService: Sendable {
 
     let state = Mutex(State())
 
+    /// Store reads for watches and the history API run on the service's own two-thread pool, writes on its
+    /// write-behind thread: neither ever on an event loop or Swift's cooperative pool.
     /// - Parameters:
     ///   - backend: the store (SQLite in a state dir, or memory).
-    ///   - threadPool: where store reads for watches and the history API run; the service starts and stops it
-    ///     when nil.
+    ///   - clock: wall-clock milliseconds for created/ended times and retention (tests inject one).
     public init(backend: any RunLogBackend, configuration: RunLogConfiguration = RunLogConfiguration(),
                 clock: any RunLogClock = SystemRunLogClock(), logger: Logger) {
         self.backend = backend
