@@ -62,7 +62,9 @@ extension RunLogService {
                 guard let id = log.storeID else { continue }
                 var write = RunLogWrite(logID: id, dropBefore: log.pendingDropBefore)
                 var bytes = 0
-                for entry in log.tail where entry.seq > log.persistedSeq {
+                // Straight to the first unpersisted entry: the tail also holds stored ones (for watchers).
+                let skip = Int(min(UInt64(log.tail.count), (log.persistedSeq + 1) &- min(log.tailFirstSeq, log.persistedSeq + 1)))
+                for entry in log.tail[log.tail.index(log.tail.startIndex, offsetBy: skip)...] {
                     write.entries.append(entry)
                     bytes += entry.bytes.count
                 }
