@@ -41,6 +41,8 @@ public final class RunLogService: Sendable {
         /// False until the store could be read once: a log_open of an unknown key is UNAVAILABLE until then.
         var indexLoaded = false
         var watches: [UInt64: LogWatch] = [:]
+        /// Watch ids by connection handle: a closing connection finds its own without a scan.
+        var watchesByConnection: [UInt64: Set<UInt64>] = [:]
         var unpersistedBytes = 0
         /// Signals for writers in other processes, to be queued in the store by the write-behind thread.
         var outgoingSignals: [RunLogSignal] = []
@@ -308,6 +310,7 @@ public final class RunLogService: Sendable {
             entry.watches.insert(id)
             state.handles[handle] = entry
             state.watches[id] = watch
+            state.watchesByConnection[target.handle, default: []].insert(id)
             entry.log.watches[id] = watch
             return .success(watch)
         }
@@ -335,7 +338,8 @@ public final class RunLogService: Sendable {
     public func connectionClosed(_ connection: UInt64) {
         let cancelled: [LogWatch] = self.state.withLock { state in
             var cancelled: [LogWatch] = []
-            for watch in state.watches.values where watch.target.handle == connection && !watch.cancelled {
+            for id in state.watchesByConnection[connection] ?? [] {
+                guard let watch = state.watches[id], !watch.cancelled else { continue }
                 watch.cancelled = true
                 cancelled.append(watch)
             }
@@ -388,6 +392,9 @@ public final class RunLogService: Sendable {
     func watchFinished(_ watch: LogWatch) {
         self.state.withLock { state in
             state.watches[watch.id] = nil
+            let connection = watch.target.handle
+            state.watchesByConnection[connection]?.remove(watch.id)
+            if state.watchesByConnection[connection]?.isEmpty == true { state.watchesByConnection[connection] = nil }
             watch.log.watches[watch.id] = nil
             state.handles[watch.handle]?.watches.remove(watch.id)
         }
