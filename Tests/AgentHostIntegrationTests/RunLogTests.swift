@@ -1,3 +1,4 @@
+import AgentHostPlugins
 import Foundation
 import Glibc
 import Testing
@@ -11,8 +12,10 @@ struct RunLogTests {
     static let bob = "Authorization: Bearer ak_runlog_bob_0123456789"
 
     /// A server with the runlog fixture; routes are public so anonymous clients connect too.
-    static func startServer(stateDir: String?, extraConfig: String = "") async throws -> ServerProcess {
-        let plugins = try PluginFixtures.makeDirectory()
+    static func startServer(stateDir: String?, extraConfig: String = "", plugins: String? = nil) async throws
+        -> ServerProcess
+    {
+        let plugins = try plugins ?? PluginFixtures.makeDirectory()
         try await PluginFixtures.compileFixture("runlog", into: plugins)
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data("""
@@ -227,6 +230,44 @@ struct RunLogTests {
         #expect(entries.count == 12000, "\(end) \(entries.suffix(2).map { $0.prefix(40) })")
         #expect(entries.last?.hasPrefix("entry 12000 xxxx") == true)
         #expect(end == "end 12000 complete cancelled=0")
+        server.signal(SIGTERM)
+        _ = try await server.waitForExit()
+    }
+
+    @Test func aRunOutlivesItsPluginGeneration() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        let server = try await Self.startServer(stateDir: nil, plugins: plugins)
+        let writer = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(writer, "create run-r") == "created")
+        #expect(try await Self.command(writer, "append a") == "appended 1")
+
+        // Deploy generation 2 beside the draining generation 1, which keeps writing the run.
+        let staging = try PluginFixtures.makeDirectory()
+        let built = try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/runlog.c", into: staging,
+                                                     as: "runlog.so", defines: [#"RUNLOG_VERSION="2""#])
+        #expect(rename(built, "\(plugins)/runlog.so") == 0)
+        server.signal(SIGHUP)
+        try await withTimeout {
+            while try await !server.plugins().contains(where: { $0.state == "serving" && $0.version == "2" }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+
+        // A client of the new generation opens the run the old one writes, and follows it.
+        let reader = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(reader, "open run-r") == "opened")
+        #expect(try await Self.command(reader, "watch 0") == "watching")
+        #expect(try await Self.next(reader) == "entry 1 a")
+        #expect(try await Self.command(writer, "append b") == "appended 2")
+        #expect(try await Self.next(reader) == "entry 2 b")
+
+        // The old generation's last connection goes: its instance is dropped, and with it the run's writer. The
+        // host ends the run with the terminal frame.
+        await writer.close()
+        let (entries, end) = try await withTimeout(seconds: 20) { try await Self.readWatch(reader) }
+        #expect(entries.count == 1)
+        #expect(entries.first?.hasPrefix(#"entry 3 {"type":"completion","status":"error""#) == true)
+        #expect(end == "end 3 error cancelled=0")
         server.signal(SIGTERM)
         _ = try await server.waitForExit()
     }

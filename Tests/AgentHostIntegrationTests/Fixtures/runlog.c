@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef RUNLOG_VERSION
+#define RUNLOG_VERSION "1"
+#endif
+
 static const agenthost_host_api_v1 *host;
 
 typedef struct {
@@ -177,7 +181,7 @@ static void on_close(void *instance, void *conn_data, agenthost_conn_t conn, uin
 static const char *const routes[] = {"/runlog"};
 static const agenthost_plugin_v1 descriptor = {
     .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR, .abi_minor = AGENTHOST_ABI_MINOR,
-    .name = "runlog", .version = "1.0.0", .routes = routes, .route_count = 1, .instance_create = create,
+    .name = "runlog", .version = RUNLOG_VERSION, .routes = routes, .route_count = 1, .instance_create = create,
     .instance_drop = drop, .on_open = on_open, .on_message = on_message, .on_event = on_event,
     .on_writable = NULL, .on_error = NULL, .on_close = on_close};
 
