@@ -8,7 +8,8 @@ import NIOCore
 /// The write-behind thread's work: store new logs and entries in one transaction per cycle, apply retention,
 /// bound memory while the store fails, follow other processes (their new logs, signals for our writers).
 extension RunLogService {
-    func writeBehindCycle() {
+    /// One cycle; returns whether this process has work for the next one soon (logs in memory, signals to send).
+    func writeBehindCycle() -> Bool {
         let now = self.clock.nowMilliseconds()
         self.endOrphansIfDue()
         self.storeNewLogs(now: now)
@@ -16,6 +17,7 @@ extension RunLogService {
         self.boundMemory()
         self.sendSignals()
         self.pollStore(now: now)
+        return self.state.withLock { !$0.local.isEmpty || !$0.outgoingSignals.isEmpty }
     }
 
     /// Inserts the logs created since the last cycle.

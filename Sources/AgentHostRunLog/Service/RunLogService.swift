@@ -70,7 +70,8 @@ public final class RunLogService: Sendable {
         let metrics = RunLogMetrics()
         self.metrics = metrics
         self.health = StoreHealth(logger: logger, metrics: metrics)
-        self.writeBehind = WriteBehindThread(interval: configuration.flushInterval)
+        self.writeBehind = WriteBehindThread(interval: configuration.flushInterval,
+                                             idleInterval: configuration.idleInterval)
     }
 
     /// Opens the store, ends the logs a previous incarnation left live (when this process owns the state dir),
@@ -155,6 +156,8 @@ public final class RunLogService: Sendable {
         }
         let name = LogName(route: route, key: Array(key))
         let now = self.clock.nowMilliseconds()
+        // The write-behind thread may be idle: a new run is its cue to store often again.
+        defer { self.writeBehind.wake() }
         return self.state.withLock { state in
             guard !state.stopped else { return .failure(.unavailable) }
             if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
@@ -417,6 +420,7 @@ public final class RunLogService: Sendable {
             } else {
                 guard let id = log.storeID else { return .notFound }
                 state.outgoingSignals.append(RunLogSignal(logID: id, data: data))
+                self.writeBehind.wake()
             }
             return nil
         }
