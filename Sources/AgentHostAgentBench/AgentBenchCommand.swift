@@ -25,6 +25,9 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(help: "Live runs held at once for the sustained-concurrency figure, comma-separated (empty: skip).")
     var sustain = "1000,5000"
 
+    @Option(help: "Run log modes to measure, comma-separated: off (memory only), on (SQLite in a state dir).")
+    var runLog = "off,on"
+
     @Option(help: "Only load /agents/native on a server already running on this port (for profiling with perf).")
     var port: Int?
 
@@ -61,23 +64,60 @@ struct AgentBenchCommand: AsyncParsableCommand {
         say("(reuse): run after run on one socket, as the agent protocol allows; otherwise a new socket per run")
         say("target          clients   runs/s   frames/s   first frame p50 / p99 (ms)   from connect p50 / p99   run p50 (ms)   failures")
 
-        let host = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
-                                          workers: self.workers, tokenDelayMilliseconds: 0, directory: directory)
-        let native = AgentTarget(name: "native-agent", port: host.port,
-                                 start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
-        var nativeReused = native
-        nativeReused.name = "native (reuse)"
-        nativeReused.reuseSocket = true
-        let autogen = AgentTarget(name: "autogen-team", port: host.port, start: studioStart) { "/agents/team" }
+        // The run log off (memory only) and on (SQLite under a state dir), one host each, same load, same run.
         var results: [String: [Int: AgentFigures]] = [:]
-        for target in [native, nativeReused, autogen] {
-            for clients in levels {
-                let figures = await load.run(target, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
-                self.report(target.name, clients, figures)
-                results[target.name, default: [:]][clients] = figures
+        var native: AgentTarget?
+        for mode in self.runLog.split(separator: ",").map(String.init) {
+            guard mode == "off" || mode == "on" else { throw BenchError("--run-log takes off and on, not '\(mode)'") }
+            let stateDirectory = mode == "on" ? directory + "/state" : nil
+            say("\nrun log \(mode)" + (stateDirectory.map { " (SQLite under \($0))" } ?? " (memory only)"))
+            let host = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
+                                              workers: self.workers, tokenDelayMilliseconds: 0,
+                                              directory: directory + "/host-\(mode)", stateDirectory: stateDirectory)
+            let rssBefore = host.child.residentBytes
+            let nativeTarget = AgentTarget(name: "native-agent", port: host.port,
+                                           start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
+            native = nativeTarget
+            var nativeReused = nativeTarget
+            nativeReused.name = "native (reuse)"
+            nativeReused.reuseSocket = true
+            let autogen = AgentTarget(name: "autogen-team", port: host.port, start: studioStart) { "/agents/team" }
+            var runs = 0
+            var frames = 0
+            for target in [nativeTarget, nativeReused, autogen] {
+                for clients in levels {
+                    let figures = await load.run(target, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
+                    self.report(target.name, clients, figures)
+                    results["\(target.name) [\(mode)]", default: [:]][clients] = figures
+                    results[target.name, default: [:]][clients] = figures  // the last mode's, for the Studio comparison
+                    runs += figures.runs
+                    frames += figures.frames
+                }
+            }
+            // Measured runs only (warm-ups add more): an upper bound per run and per frame.
+            let rssAfter = host.child.residentBytes
+            say(String(format: "  server RSS %.1f MiB -> %.1f MiB after %d measured runs (%d frames): %.2f KiB per run",
+                       Double(rssBefore) / 1_048_576, Double(rssAfter) / 1_048_576, runs, frames,
+                       Double(max(0, rssAfter - rssBefore)) / 1024 / Double(max(1, runs))))
+            if stateDirectory != nil {
+                host.child.stop()  // stores what is still behind, so the file holds every frame
+                say(String(format: "  store on disk %.1f MiB: %.0f bytes per measured frame (warm-up frames included in the file)",
+                           Double(host.storeBytes) / 1_048_576, Double(host.storeBytes) / Double(max(1, frames))))
+            }
+            host.child.stop()
+        }
+        if self.runLog == "off,on" || self.runLog == "on,off" {
+            say("\nrun log on vs off (same load, same run): runs/s and first frame p50 (from start), on as % of off")
+            for name in ["native-agent", "native (reuse)", "autogen-team"] {
+                for clients in levels {
+                    guard let off = results["\(name) [off]"]?[clients], let on = results["\(name) [on]"]?[clients] else { continue }
+                    say(String(format: "  %-15@ %3d clients: runs/s %.0f vs %.0f (%.0f%%), first frame p50 %.2f vs %.2f ms (%.0f%%)",
+                               name, clients, on.runsPerSecond, off.runsPerSecond, 100 * on.runsPerSecond / off.runsPerSecond,
+                               percentileMilliseconds(on.firstFrame, 0.5), percentileMilliseconds(off.firstFrame, 0.5),
+                               100 * percentileMilliseconds(on.firstFrame, 0.5) / max(0.001, percentileMilliseconds(off.firstFrame, 0.5))))
+                }
             }
         }
-        host.child.stop()
 
         let studioPython = self.studioPython.isEmpty ? "" : self.absolute(self.studioPython)
         if !studioPython.isEmpty, FileManager.default.isExecutableFile(atPath: studioPython) {
@@ -106,7 +146,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
         }
 
         let sustained = self.sustain.split(separator: ",").compactMap { Int($0) }
-        if !sustained.isEmpty {
+        if !sustained.isEmpty, let nativeTarget = native {
             say("\nsustained concurrency: native-agent streaming 20 ms per token (a run lasts ~0.35 s), every run live at once")
             say("live runs   completed   wall (s)   first frame p99 (ms)   run p50 / p99 (ms)   server RSS per run (KiB)")
             for count in sustained {
@@ -117,7 +157,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
                 let outcomes = await withTaskGroup(of: Result<AgentLoad.Run, any Error>.self) { group in
                     for _ in 0..<count {
                         group.addTask {
-                            do { return .success(try await load.oneRun(native.with(port: slow.port))) } catch { return .failure(error) }
+                            do { return .success(try await load.oneRun(nativeTarget.with(port: slow.port))) } catch { return .failure(error) }
                         }
                     }
                     return await group.reduce(into: [Result<AgentLoad.Run, any Error>]()) { $0.append($1) }

@@ -59,9 +59,13 @@ struct AgentHostUnderTest {
     let child: ChildProcess
     let port: Int
 
+    /// The state dir (the run log on SQLite); nil keeps the run log in memory only ("log off").
+    let stateDirectory: String?
+
     init(binaries: String, repository: String, python: String, workers: Int, tokenDelayMilliseconds: Int,
-         directory: String) throws
+         directory: String, stateDirectory: String? = nil) throws
     {
+        self.stateDirectory = stateDirectory
         let plugins = directory + "/plugins"
         try FileManager.default.createDirectory(atPath: plugins, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
@@ -70,7 +74,7 @@ struct AgentHostUnderTest {
             try FileManager.default.copyItem(atPath: "\(binaries)/\(name)", toPath: "\(plugins)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
         }
-        let config: [String: Any] = [
+        var config: [String: Any] = [
             "log_level": "warning",
             // All load comes from one address, as fast as it can: lift the per-address and rate limits.
             "max_connections": 0, "max_connections_per_address": 0,
@@ -88,6 +92,7 @@ struct AgentHostUnderTest {
                 ],
             ],
         ]
+        if let stateDirectory { config["state_dir"] = stateDirectory }
         let path = directory + "/agenthost.json"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
         let log = directory + "/agenthost.log"
@@ -97,6 +102,16 @@ struct AgentHostUnderTest {
         let line = try waitForLine(in: log, containing: "listening on", seconds: 20)
         guard let port = Int(line.split(separator: ":").last ?? "") else { throw BenchError("no port in '\(line)'") }
         self.port = port
+    }
+
+    /// Bytes the run log's store takes on disk (the SQLite file, its WAL and shared memory), 0 with no state dir.
+    var storeBytes: Int {
+        guard let stateDirectory,
+            let names = try? FileManager.default.contentsOfDirectory(atPath: stateDirectory) else { return 0 }
+        return names.reduce(0) { total, name in
+            let attributes = try? FileManager.default.attributesOfItem(atPath: "\(stateDirectory)/\(name)")
+            return total + ((attributes?[.size] as? Int) ?? 0)
+        }
     }
 }
 
