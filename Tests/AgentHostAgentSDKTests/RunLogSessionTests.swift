@@ -260,3 +260,25 @@ struct RunLogSessionTests {
         }
     }
 }
+
+extension RunLogSessionTests {
+    /// A frame the host refuses (over its entry limit) ends the run with one small terminal frame that says so.
+    @Test func aRefusedTerminalFrameStillEndsTheRunWithOne() async throws {
+        let host = FakeHost()
+        host.setMaxEntryBytes(4096)
+        let core = FakeConnection.core(host)
+        let fake = FakeConnection(host: host)
+        let session = fake.session(core)
+        Self.start(session, "big")
+        let record = try Self.record(core, "big")
+        for _ in 0..<3 { try await record.emit(Self.event(String(repeating: "x", count: 2000))) }
+        record.complete(.completed(stopReason: nil))  // the TaskResult quotes all three: over 4096 bytes
+        host.pump()
+        let frames = Self.runFrames(fake, "big")
+        #expect(frames.count == 4)
+        #expect(Self.object(frames[3])["type"] as? String == "completion")
+        #expect(Self.object(frames[3])["status"] as? String == "error")
+        #expect(host.endStatus(route: "/agents/test", key: "big") == "error")
+        _ = session
+    }
+}

@@ -76,6 +76,9 @@ public final class FakeHost: @unchecked Sendable {
 
     // MARK: The run log, as the test sees it
 
+    /// The largest entry `log_append` accepts (BAD_ARGUMENT past it), as the host's `max_entry_bytes`.
+    public func setMaxEntryBytes(_ limit: Int) { self.state.withLock { $0.maxEntryBytes = limit } }
+
     /// The entries of the log `key` on `route`, as text, oldest kept first.
     public func entries(route: String, key: String) -> [String] {
         self.state.withLock { state in

@@ -75,6 +75,7 @@ extension FakeHost {
         var watches: [UInt64: Watch] = [:]
         var signals: [(writer: agenthost_log_t, bytes: [UInt8])] = []
         var instanceSink: Sink?
+        var maxEntryBytes = 1 << 20
 
         /// The next event to deliver, in the order a host would: signals, then each watch's next entry or end.
         mutating func nextEvent() -> Delivery? {

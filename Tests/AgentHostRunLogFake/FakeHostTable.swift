@@ -103,7 +103,9 @@ enum FakeHostTable {
             guard let host = FakeHostTable.host(log: handle) else { return FakeHostTable.status(AGENTHOST_BAD_ARGUMENT) }
             let bytes = FakeHostTable.bytes(data, count)
             let result = host.state.withLock { state -> (Int, UInt64) in
-                guard let owned = state.handles[handle], owned.isWriter else { return (AGENTHOST_BAD_ARGUMENT, 0) }
+                guard let owned = state.handles[handle], owned.isWriter, bytes.count <= state.maxEntryBytes else {
+                    return (AGENTHOST_BAD_ARGUMENT, 0)
+                }
                 guard state.logs[owned.name]?.endStatus == nil else { return (AGENTHOST_CLOSED, 0) }
                 return (AGENTHOST_OK, state.logs[owned.name]!.append(bytes))
             }

@@ -155,7 +155,13 @@ public final class AgentSession: ConnectionHandler, Sendable {
             }
             throw .init(code: .unavailable, message: "the run could not be started: \(error)", runID: runID)
         }
-        try self.follow(runID: runID, resumeToken: key.resumeToken, after: 0, record: record, isResume: false)
+        do {
+            try self.follow(runID: runID, resumeToken: key.resumeToken, after: 0, record: record, isResume: false)
+        } catch {
+            // The socket cannot stream it (it is closing): a run nobody can see does not start.
+            record.finish(.error, reason: error.message)
+            throw error
+        }
         let run = AgentRun(id: runID, task: task,
                            teamConfig: self.core.options.allowClientTeamConfig ? teamConfig : nil,
                            origin: self.info, record: record)

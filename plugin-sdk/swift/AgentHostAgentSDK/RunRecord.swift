@@ -213,16 +213,26 @@ final class RunRecord: Sendable {
     private func writeEnd(_ end: RunStateMachine.RunEnd, _ terminal: (State, Double) -> (ServerFrame.Envelope) -> String) {
         let duration = self.now() - self.startedAt
         let released = self.state.withLock { state in
+            var status = end.logStatus
             let build = terminal(state, duration)
-            _ = state.journal?.append(build)
+            if state.journal?.append(build) == false {
+                // Over the host's entry limit (a TaskResult quoting a long run's every message): a run still gets
+                // exactly one terminal frame, a small one that says why.
+                let reason = "the run's terminal frame is larger than the host's run log entry limit"
+                _ = state.journal?.append {
+                    ServerFrame.completion(status: .error, reason: reason, messages: [], duration: duration, $0)
+                }
+                status = CompletionStatus.error.rawValue
+            }
             defer {
                 state.messages = []
                 state.inputs = [:]
                 state.answers = [:]
             }
-            return (journal: state.journal, inputs: Array(state.inputs.values), producer: state.producer)
+            return (journal: state.journal, status: status, inputs: Array(state.inputs.values),
+                    producer: state.producer)
         }
-        released.journal?.end(status: end.logStatus)
+        released.journal?.end(status: released.status)
         for input in released.inputs { input.resume(throwing: CancellationError()) }
         released.producer?.cancel()
         self.registry.ended(self)
