@@ -282,3 +282,25 @@ extension RunLogSessionTests {
         _ = session
     }
 }
+
+extension RunLogSessionTests {
+    /// The host's retention may drop frames a slow socket has not read: the socket is told (resume_gap, with the
+    /// oldest kept), then the stream goes on.
+    @Test func aSlowSocketIsToldOfFramesRetentionDropped() async throws {
+        let host = FakeHost()
+        let core = FakeConnection.core(host)
+        let fake = FakeConnection(host: host)
+        let session = fake.session(core)
+        Self.start(session, "slow")
+        let record = try Self.record(core, "slow")
+        for word in ["a", "b", "c", "d"] { try await record.emit(Self.event(word)) }
+        host.dropEntries(route: "/agents/test", key: "slow", through: 2)
+        host.pump()
+        let sent = fake.sent.map(Self.object)
+        #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "message", "message"])
+        #expect(sent.first?["first_seq"] as? Int == 3)
+        record.complete(.completed(stopReason: nil))
+        host.pump()
+        _ = session
+    }
+}

@@ -43,6 +43,13 @@ public final class AgentSession: ConnectionHandler, Sendable {
         _ = self.encoding.send(entry: entry, to: self.connection)
     }
 
+    /// The host's retention dropped frames of a run this socket follows before it read them (its client reads
+    /// slower than the run writes, past the host's bytes per run).
+    func deliverGap(runID: String, after: UInt64, firstSeq: UInt64) {
+        self.refuse(.resumeGap, "frames after \(after) were dropped by the host's run log retention before this socket "
+                        + "read them; the stream goes on from \(firstSeq)", runID: runID, extra: ",\"first_seq\":\(firstSeq)")
+    }
+
     /// A stream's watch ended (the run's log ended and everything was sent, or it was cancelled).
     func streamEnded(_ stream: RunStream) {
         self.state.withLock { state in
@@ -212,7 +219,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
             }
             live = !info.ended
         }
-        let stream = RunStream(runID: runID, resumeToken: resumeToken, reader: reader, record: record, session: self)
+        let stream = RunStream(runID: runID, resumeToken: resumeToken, reader: reader, record: record, session: self,
+                               after: UInt64(after))
         do {
             stream.watch = try reader.watch(on: self.connection, after: UInt64(after), stream)
         } catch {

@@ -19,19 +19,30 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
     var watch: RunLogWatch?
     /// A remote writer was told this socket watches (it must be told when it stops).
     var toldWriter = false
+    /// The last frame this socket got: the host's retention may drop frames a slow socket has not read yet, and
+    /// the watch then goes on from the oldest kept.
+    private var delivered: UInt64
 
-    init(runID: String, resumeToken: String?, reader: RunLog, record: RunRecord?, session: AgentSession) {
+    init(runID: String, resumeToken: String?, reader: RunLog, record: RunRecord?, session: AgentSession,
+         after: UInt64)
+    {
         self.runID = runID
         self.resumeToken = resumeToken
         self.reader = reader
         self.record = record
         self.session = session
+        self.delivered = after
     }
 
     /// Stops streaming here (the client resumed the run on another socket of this instance, or again here).
     func cancel() { self.watch?.cancel() }
 
     func runLog(entry seq: UInt64, bytes: UnsafeBufferPointer<UInt8>) {
+        if seq != self.delivered + 1 {
+            // Never silently: the client learns which frames it will not get, as a resume from there would.
+            self.session?.deliverGap(runID: self.runID, after: self.delivered, firstSeq: seq)
+        }
+        self.delivered = seq
         self.session?.deliver(entry: bytes)
     }
 
