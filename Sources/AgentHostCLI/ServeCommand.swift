@@ -68,6 +68,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "sha256sum-format file: only the listed plugin files, with those hashes, may load.")
     var allowlist: String?
 
+    @Option(help: "Directory for what outlives the process: the run log's store (default: none, runs live in memory).")
+    var stateDir: String?
+
     @Option(help: ArgumentHelp(
         "Also serve a bare NIO echo handler at this route: the baseline the benchmark compares the plugin path with.",
         visibility: .hidden))
@@ -136,6 +139,10 @@ struct ServeCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
 
+        // The run log before the plugins: their instances get its functions.
+        let runLog = try await RunLogSetup.start(stateDir: self.stateDir ?? file.stateDir, configuration: file.runLog,
+                                                 logger: logger)
+
         // SIGHUP is trapped now, before the listening line: from then on it means "reload", never "terminate".
         let hangups = await UnixSignalsSequence(trapping: .sighup)
 
@@ -170,7 +177,8 @@ struct ServeCommand: AsyncParsableCommand {
         if let manager { adminRoutes["/plugins"] = PluginStatusRoute(manager: manager) }
         let agentHost = AgentHostServer(
             configuration: server, router: router, registry: HostFunctionTable.registry,
-            group: group, logger: logger, adminRoutes: adminRoutes
+            group: group, logger: logger, adminRoutes: adminRoutes,
+            identityRoutes: IdentityRoutes([RunHistoryRoute.prefix: RunHistoryRoute(service: runLog.service)])
         ) { address in
             let shownHost = address.protocol == .inet6 ? "[\(address.ipAddress ?? host)]" : (address.ipAddress ?? host)
             print("agenthost listening on \(scheme)://\(shownHost):\(address.port ?? port)")
@@ -183,6 +191,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await serviceGroup.run()
 
         await manager?.shutdown()
+        await runLog.shutdown()
         staging.removeAll()
         try await group.shutdownGracefully()
     }

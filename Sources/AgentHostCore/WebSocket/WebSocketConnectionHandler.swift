@@ -288,6 +288,29 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.checkDuration(since: started, of: "event")
     }
 
+    /// Delivers events while the channel stays writable: see `WebSocketConnection.deliverPaced`.
+    func deliverPaced(_ next: () -> DeferredEvent?, to session: any WebSocketSession) -> PacedDelivery {
+        guard let context = self.context, self.stateMachine.state == .open, !self.closeFrameSent else { return .closed }
+        var result = PacedDelivery.drained
+        self.withBatchedWrites(context: context) {
+            while true {
+                guard self.context != nil, self.stateMachine.state == .open, !self.closeFrameSent else {
+                    result = .closed
+                    return
+                }
+                guard self.writable else {
+                    result = .blocked
+                    return
+                }
+                guard let event = next() else { return }
+                let started = CoarseClock.nanoseconds()
+                session.didReceive(event: event)
+                self.checkDuration(since: started, of: "event")
+            }
+        }
+        return result
+    }
+
     // MARK: Helpers
 
     /// Logs a session (plugin) callback that ran past the slow-callback threshold: it held up every connection
