@@ -304,3 +304,25 @@ extension RunLogSessionTests {
         _ = session
     }
 }
+
+extension RunLogSessionTests {
+    /// An anonymous client names the runs of its own socket without the token, also once they ended.
+    @Test func anAnonymousSocketResumesItsOwnEndedRunWithoutTheToken() async throws {
+        let host = FakeHost()
+        let core = FakeConnection.core(host)
+        let anon = FakeConnection(host: host, subject: "")
+        let session = anon.session(core)
+        #expect(throws: Never.self) { session.didReceive(.text("{\"type\":\"input_response\",\"response\":\"x\"}")) }
+        #expect(Self.object(try #require(anon.sent.last))["code"] as? String == "not_waiting_for_input")
+        Self.start(session, "mine")
+        let token = try #require(core.registry.liveRecord(id: "mine")?.key.resumeToken)
+        let owner = RunOwner(issuer: "https://idp", subject: "")
+        try await Self.record(core, "mine", owner: owner, token: token).emit(Self.event("a"))
+        try Self.record(core, "mine", owner: owner, token: token).complete(.completed(stopReason: nil))
+        host.pump()
+        #expect(session.streamingRunIDs.isEmpty)
+        session.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"mine\",\"last_seq\":1}"))
+        host.pump()
+        #expect(Self.runFrames(anon, "mine").map { Self.object($0)["seq"] as? Int } == [1, 2, 2])
+    }
+}

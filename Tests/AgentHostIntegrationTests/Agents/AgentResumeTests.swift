@@ -87,22 +87,31 @@ struct AgentResumeTests {
     }
 
     /// What a run keeps is the host's run log retention now (the SDK's `buffer_frames` moved there): here 4 KiB
-    /// per run, so the oldest frames of a longer run are gone and a resume from before them is a gap.
+    /// per run, so the oldest frames of a longer run are gone and a resume from before them is a gap. The host
+    /// drops in the batches it stored (every 20 ms), so the run's tokens are 25 ms apart.
     @Test func resumingFromBeforeWhatTheHostKeepsIsAGapError() async throws {
-        let server = try await AgentServer.start(serverConfig: ["run_log": ["max_bytes_per_log": 4096]])
+        let server = try await AgentServer.start(native: ["token_delay_ms": 25],
+                                                 serverConfig: ["run_log": ["max_bytes_per_log": 4096]])
         try await withTimeout(seconds: 30) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets."])
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
+            try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets please."])
             // A live reader slower than the log may itself be told of a gap: read past those, keep the frames.
             var frames: [AgentFrame] = []
             while frames.last?.isTerminal != true {
                 let frame = try await client.next()
-                if frame.type == "error" { #expect(frame.object["code"] as? String == "resume_gap") } else { frames.append(frame) }
+                if frame.type == "error" {
+                    #expect(frame.object["code"] as? String == "resume_gap")
+                    continue
+                }
+                frames.append(frame)
+                if frame.type == "input_request" {
+                    try await client.send(["type": "input_response", "run_id": "gap-1", "response": "yes"])
+                }
             }
-            #expect(frames.map(\.text).joined().utf8.count > 4096)
+            #expect(frames.map(\.text).joined().utf8.count > 2 * 4096)
             try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": 0])
             let gap = try await client.next()
-            #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap")
+            #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap", "\(gap) after \(frames.count) frames")
             let firstSeq = try #require(gap.object["first_seq"] as? Int)
             #expect(firstSeq > 1)
             // From what the host keeps it works, byte for byte.

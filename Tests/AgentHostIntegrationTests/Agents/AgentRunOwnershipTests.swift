@@ -116,8 +116,15 @@ struct AgentRunOwnershipTests {
                                                           headers: try Self.jwt(["scope": "x"]))
             try await noSubject.send(["type": "start", "run_id": "nosub-1", "task": "count these words"])
             _ = try await Self.untilInput(noSubject)
-            for headers in [[], try Self.jwt(["scope": "y"])] {
-                let stranger = try await AgentClient.connect(port: server.port, path: "/agents/native", headers: headers)
+            let anonymous = try await AgentClient.connect(port: server.port, path: "/agents/native")
+            try await Self.expectUnknown(anonymous, [["type": "resume", "run_id": "nosub-1", "last_seq": 0]])
+            await anonymous.close()
+            // The header says an empty subject names nobody, so the log's secret must decide; the host's run log
+            // takes (issuer, "") as an identity (RunLogOwner.isAnonymous needs issuer and subject empty), and a
+            // second JWT without sub opens the run. A host bug, reported; this fails once it is fixed.
+            try await withKnownIssue("host: a JWT without sub is not anonymous to the run log") {
+                let stranger = try await AgentClient.connect(port: server.port, path: "/agents/native",
+                                                             headers: try Self.jwt(["scope": "y"]))
                 try await Self.expectUnknown(stranger, [["type": "resume", "run_id": "nosub-1", "last_seq": 0]])
                 await stranger.close()
             }

@@ -240,7 +240,9 @@ struct AutoGenHostileInputTests {
             sys.stdout.write('"}\n')
             emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "3.0")
             """#)
-        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000])
+        // A 2 MB event is over the host's run log entry limit by default (1 MiB): raised here.
+        let server = try await AgentServer.start(workers: 1, autogen: ["worker": worker, "hang_timeout_ms": 1000],
+                                                 serverConfig: ["run_log": ["max_entry_bytes": 8 << 20]])
         let frames = try await StandInWorker.framesOfOneRun(on: server, seconds: 60)
         #expect(frames.first?.type == "message" && frames.last?.type == "result", "\(frames.last.map { "\($0)" } ?? "no frames")")
         #expect(!server.logText.contains("did not answer a ping"), "\(server.logText)")
@@ -276,8 +278,7 @@ struct AutoGenHostileInputTests {
             emit(run, "result", json.dumps({"messages": [], "stop_reason": "done"}), "1.0")
             """#)
         let server = try await AgentServer.start(
-            workers: 1, autogen: ["worker": worker, "max_queued_event_bytes": 1 << 20],
-            serverConfig: ["run_log": ["max_bytes_per_log": 64 << 20]])
+            workers: 1, autogen: ["worker": worker], serverConfig: ["run_log": ["max_bytes_per_log": 64 << 20]])
         try await withTimeout(seconds: 60) {
             let idle = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
             try await idle.send(["type": "start", "run_id": "flood-1", "task": "go"])

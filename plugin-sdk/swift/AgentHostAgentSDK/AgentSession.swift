@@ -22,11 +22,16 @@ public final class AgentSession: ConnectionHandler, Sendable {
         var streams: [String: RunStream] = [:]
         /// The run a Studio client means when its frame names none: the last one started or resumed here.
         var latest: String?
+        /// The resume tokens of the anonymous runs this socket started or resumed: its client names them without
+        /// the token here, also once they have ended.
+        var tokens: [String: String] = [:]
         var invalidFrames = 0
     }
 
     /// After this many frames that are not valid protocol frames, the socket is closed with 1008.
     static let maxInvalidFrames = 16
+    /// Resume tokens a socket remembers for its client (see `State.tokens`).
+    static let maxRememberedTokens = 1024
 
     init(connection: Connection, info: OpenInfo, core: AgentCore) {
         self.connection = connection
@@ -178,7 +183,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
 
     private func resume(runID: String, lastSeq: Int, resumeToken: String?) throws(ClientFrame.Invalid) {
         // An anonymous client names its own socket's run without the token.
-        let token = resumeToken ?? self.state.withLock { $0.streams[runID]?.resumeToken }
+        let token = resumeToken ?? self.state.withLock { $0.tokens[runID] }
         let record = self.core.registry.lookup(RunKey(route: self.info.route, owner: self.owner, resumeToken: token,
                                                       id: runID))
         try self.follow(runID: runID, resumeToken: token, after: lastSeq, record: record, isResume: true)
@@ -219,8 +224,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
             }
             live = !info.ended
         }
-        let stream = RunStream(runID: runID, resumeToken: resumeToken, reader: reader, record: record, session: self,
-                               after: UInt64(after))
+        let stream = RunStream(runID: runID, reader: reader, record: record, session: self, after: UInt64(after))
         do {
             stream.watch = try reader.watch(on: self.connection, after: UInt64(after), stream)
         } catch {
@@ -231,6 +235,12 @@ public final class AgentSession: ConnectionHandler, Sendable {
             defer {
                 state.streams[runID] = stream
                 state.latest = runID
+                // Bounded like the socket's refused frames would be: a socket starting runs for hours forgets the
+                // oldest tokens (its client has them from each run's first frame).
+                if let resumeToken {
+                    if state.tokens.count >= Self.maxRememberedTokens { state.tokens.removeAll(keepingCapacity: true) }
+                    state.tokens[runID] = resumeToken
+                }
             }
             return state.streams[runID]
         }
@@ -255,12 +265,12 @@ public final class AgentSession: ConnectionHandler, Sendable {
         guard let runID = runID ?? self.state.withLock({ $0.latest }) else {
             throw .init(code: .unknownRun, message: "no run on this socket")
         }
-        let stream = self.state.withLock { $0.streams[runID] }
-        let key = RunKey(route: self.info.route, owner: self.owner, resumeToken: stream?.resumeToken, id: runID)
+        let (stream, token) = self.state.withLock { ($0.streams[runID], $0.tokens[runID]) }
+        let key = RunKey(route: self.info.route, owner: self.owner, resumeToken: token, id: runID)
         if let record = stream?.record ?? self.core.registry.lookup(key) { return .local(record) }
         if let stream { return .remote(stream.reader, temporary: false) }
-        // Not streaming here: the identity's run by id (anonymous runs are reached only through their token).
-        if !self.owner.isAnonymous, let log = try? RunLog.open(on: self.connection, key: runID) {
+        // Not streaming here: the identity's run by id, or an anonymous run this socket knows the token of.
+        if !self.owner.isAnonymous || token != nil, let log = try? RunLog.open(on: self.connection, key: runID, secret: token) {
             return .remote(log, temporary: true)
         }
         throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
@@ -269,10 +279,12 @@ public final class AgentSession: ConnectionHandler, Sendable {
     /// An `input_response` without a run id answers a local run of this socket that waits for input, else the
     /// latest.
     private func inputTarget(_ runID: String?) throws(ClientFrame.Invalid) -> Target {
-        if runID == nil,
-            let waiting = self.state.withLock({ $0.streams.values.compactMap(\.record) }).first(where: \.isWaitingForInput)
-        {
-            return .local(waiting)
+        if runID == nil {
+            let (records, latest) = self.state.withLock { ($0.streams.values.compactMap(\.record), $0.latest) }
+            if let waiting = records.first(where: \.isWaitingForInput) { return .local(waiting) }
+            guard latest != nil else {
+                throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response")
+            }
         }
         return try self.target(runID)
     }

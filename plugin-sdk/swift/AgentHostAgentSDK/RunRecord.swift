@@ -217,12 +217,16 @@ final class RunRecord: Sendable {
             let build = terminal(state, duration)
             if state.journal?.append(build) == false {
                 // Over the host's entry limit (a TaskResult quoting a long run's every message): a run still gets
-                // exactly one terminal frame, a small one that says why.
-                let reason = "the run's terminal frame is larger than the host's run log entry limit"
-                _ = state.journal?.append {
-                    ServerFrame.completion(status: .error, reason: reason, messages: [], duration: duration, $0)
+                // exactly one terminal frame, the same without the messages (a result becomes an error saying why).
+                let (fallback, reason): (CompletionStatus, String)
+                switch end {
+                case .complete: (fallback, reason) = (.error, "the run's result is larger than the host's run log entry limit")
+                case .stopped(let stopped, let why): (fallback, reason) = (stopped, why)
                 }
-                status = CompletionStatus.error.rawValue
+                _ = state.journal?.append {
+                    ServerFrame.completion(status: fallback, reason: reason, messages: [], duration: duration, $0)
+                }
+                status = fallback.rawValue
             }
             defer {
                 state.messages = []

@@ -10,8 +10,6 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
     // @unchecked: `watch` and `toldWriter` are written on the socket's event loop before the watch can deliver,
     // and read there afterwards; the rest is immutable.
     let runID: String
-    /// What opened the log (anonymous runs): also lets the socket name its run without the token.
-    let resumeToken: String?
     let reader: RunLog
     /// The live run, when this plugin instance writes it.
     let record: RunRecord?
@@ -23,11 +21,8 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
     /// the watch then goes on from the oldest kept.
     private var delivered: UInt64
 
-    init(runID: String, resumeToken: String?, reader: RunLog, record: RunRecord?, session: AgentSession,
-         after: UInt64)
-    {
+    init(runID: String, reader: RunLog, record: RunRecord?, session: AgentSession, after: UInt64) {
         self.runID = runID
-        self.resumeToken = resumeToken
         self.reader = reader
         self.record = record
         self.session = session
