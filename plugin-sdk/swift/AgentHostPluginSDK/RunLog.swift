@@ -139,32 +139,3 @@ public final class RunLog: Sendable {
         return HostStatus(key.withUTF8 { key in secret.withUTF8 { secret in body(key, secret) } })
     }
 }
-
-/// A watch started by `RunLog.watch`.
-public struct RunLogWatch: Sendable, Hashable {
-    public let id: UInt64
-    public let connection: Connection
-
-    /// Cancels the watch; its `runLogEnded` follows with `cancelled`. False if it had already ended.
-    @discardableResult
-    public func cancel() -> Bool {
-        guard let unwatch = self.connection.host.api.pointee.log_unwatch else { return false }
-        return HostStatus(unwatch(self.connection.handle, self.id)) == .ok
-    }
-}
-
-/// A run log call that failed: which one and what the host answered.
-public struct RunLogError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let status: HostStatus
-    public let operation: String
-
-    init(_ status: HostStatus, _ operation: String) {
-        self.status = status
-        self.operation = operation
-    }
-
-    public var description: String {
-        if self.status == .unavailable { return "run log \(self.operation): unavailable (the host cannot serve it now, or is older than ABI 1.1)" }
-        return "run log \(self.operation): \(self.status)"
-    }
-}
