@@ -112,11 +112,21 @@ struct AgentResumeTests {
             try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": 0])
             let gap = try await client.next()
             #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap", "\(gap) after \(frames.count) frames")
-            let firstSeq = try #require(gap.object["first_seq"] as? Int)
+            var firstSeq = try #require(gap.object["first_seq"] as? Int)
             #expect(firstSeq > 1)
-            // From what the host keeps it works, byte for byte.
-            try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": firstSeq - 1])
-            let replay = try await client.collect(runID: "gap-1")
+            // From what the host keeps it works, byte for byte. (The host drops by stored batch, and the last
+            // batches of the run may be stored after the first answer: then the oldest kept moves on once more.)
+            var replay: [AgentFrame] = []
+            for _ in 0..<5 {
+                try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": firstSeq - 1])
+                do {
+                    replay = try await client.collect(runID: "gap-1")
+                    break
+                } catch let refused as AgentClient.Refused {
+                    #expect(refused.frame.object["code"] as? String == "resume_gap")
+                    firstSeq = try #require(refused.frame.object["first_seq"] as? Int)
+                }
+            }
             #expect(replay.map(\.text) == frames.filter { ($0.seq ?? 0) >= firstSeq }.map(\.text))
             await client.close()
         }
