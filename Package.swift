@@ -238,6 +238,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A host function table for SDK unit tests: sockets that record, and a run log in memory whose events the
+        // test delivers (`FakeHost.pump()`). Test support only: no product depends on it.
+        .target(
+            name: "AgentHostRunLogFake",
+            dependencies: ["CAgentHostPlugin"],
+            path: "Tests/AgentHostRunLogFake",
+            swiftSettings: strictSettings
+        ),
+        // The Swift plugin SDK's run log wrapper: event dispatch by kind, box lifetimes.
+        .testTarget(
+            name: "AgentHostPluginSDKTests",
+            dependencies: ["AgentHostPluginSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
+            swiftSettings: strictSettings
+        ),
         // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
         // The run log's backends and service without a server: temp dirs, an injected clock.
         .testTarget(
@@ -252,7 +266,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentHostAgentSDKTests",
-            dependencies: ["AgentHostAgentSDK"],
+            dependencies: ["AgentHostAgentSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
             swiftSettings: strictSettings
         ),
         .testTarget(

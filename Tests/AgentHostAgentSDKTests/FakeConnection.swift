@@ -1,90 +1,57 @@
+import AgentHostRunLogFake
 import CAgentHostPlugin
 import Synchronization
 @testable import AgentHostAgentSDK
 @testable import AgentHostPluginSDK
 
-/// A socket whose host is the test: the SDK's real `Connection` calls a host function table whose `send` and
-/// `close` land here, so an `AgentSession` runs unchanged. `send` answers what `onSend` says (default `.ok`), on the
-/// caller's thread, before it returns, as the host's would.
+/// A socket whose host is the test (`FakeHost`: a real ABI 1.1 table with an in-memory run log): the SDK's real
+/// `Connection`, `RunLog` and `AgentSession` run unchanged. Watch events reach the session when the test calls
+/// `host.pump()`, through the SDK's own event dispatch.
 final class FakeConnection: Sendable {
+    let host: FakeHost
     let handle: agenthost_conn_t
-    private let state = Mutex(State())
+    let route: String
+    let subject: String
 
-    struct State {
-        var onSend: @Sendable (String) -> HostStatus = { _ in .ok }
-        var sent: [String] = []
-        var closed: (code: UInt16, reason: String)?
+    init(host: FakeHost, route: String = "/agents/test", subject: String = "alice") {
+        self.host = host
+        self.route = route
+        self.subject = subject
+        self.handle = host.connect(route: route, subject: subject)
+        host.setSink(self.handle) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
     }
 
-    init() {
-        self.handle = Self.nextHandle.add(1, ordering: .relaxed).newValue
-        Self.all.withLock { $0[self.handle] = self }
-    }
+    var connection: Connection { Connection(handle: self.handle, host: PluginHost(api: self.host.api, context: nil)) }
+    /// Frames the SDK sent, in order.
+    var sent: [String] { self.host.sent(self.handle) }
+    var closed: (code: UInt16, reason: String)? { self.host.closed(self.handle) }
 
-    deinit { Self.all.withLock { $0[self.handle] = nil } }
-
-    var connection: Connection { Connection(handle: self.handle, host: PluginHost(api: Self.api, context: nil)) }
-    /// Frames the SDK sent, in order (each counted as the host's: it has them, whatever `send` answered).
-    var sent: [String] { self.state.withLock { $0.sent } }
-    var closed: (code: UInt16, reason: String)? { self.state.withLock { $0.closed } }
-
-    func onSend(_ body: @escaping @Sendable (String) -> HostStatus) { self.state.withLock { $0.onSend = body } }
-
-    /// A session of an agent route on this connection (its route does nothing: the tests drive runs themselves).
-    func session(options: AgentRouteOptions, subject: String = "alice") -> AgentSession {
-        let core = AgentCore(route: IdleRoute(), options: options, host: PluginHost(api: Self.api, context: nil),
-                             runIDRoutes: [])
-        return Self.withOpenInfo(route: "/agents/test", remoteAddress: "10.0.0.1:5000", subject: subject) { info in
+    /// A session of `core`'s route on this connection.
+    func session(_ core: AgentCore) -> AgentSession {
+        Self.withOpenInfo(route: self.route, remoteAddress: "10.0.0.1:5000", subject: self.subject) { info in
             AgentSession(connection: self.connection, info: info, core: core)
         }
     }
 
-    // MARK: The host function table
-
-    private static let nextHandle = Atomic<UInt64>(1000)
-    private static let all = Mutex<[agenthost_conn_t: FakeConnection]>([:])
-
-    private static func find(_ handle: agenthost_conn_t) -> FakeConnection? { Self.all.withLock { $0[handle] } }
-
-    private static func text(_ data: UnsafePointer<UInt8>?, _ count: Int) -> String {
-        guard let data else { return "" }
-        return String(decoding: UnsafeBufferPointer(start: data, count: count), as: UTF8.self)
+    /// The client goes away: the host cancels its watches, and the session gets its close.
+    func disconnect(_ session: AgentSession) {
+        self.host.disconnect(self.handle)
+        session.didClose(code: 1006, reason: "")
     }
 
-    nonisolated(unsafe) private static let api: UnsafePointer<agenthost_host_api_v1> = {
-        let api = UnsafeMutablePointer<agenthost_host_api_v1>.allocate(capacity: 1)
-        var table = agenthost_host_api_v1()
-        table.struct_size = UInt32(MemoryLayout<agenthost_host_api_v1>.size)
-        table.abi_major = 1
-        table.abi_minor = 0
-        table.send = { handle, _, data, count in
-            guard let fake = FakeConnection.find(handle) else { return agenthost_status_t(AGENTHOST_CLOSED) }
-            let frame = FakeConnection.text(data, count)
-            let answer = fake.state.withLock { state -> (@Sendable (String) -> HostStatus)? in
-                guard state.closed == nil else { return nil }
-                state.sent.append(frame)
-                return state.onSend
-            }
-            switch answer?(frame) ?? .closed {
-            case .ok: return agenthost_status_t(AGENTHOST_OK)
-            case .backpressure: return agenthost_status_t(AGENTHOST_BACKPRESSURE)
-            default: return agenthost_status_t(AGENTHOST_CLOSED)
-            }
-        }
-        table.close = { handle, code, reason, count in
-            let reason = FakeConnection.text(reason, count)
-            FakeConnection.find(handle)?.state.withLock { state in
-                if state.closed == nil { state.closed = (code, reason) }
-            }
-            return agenthost_status_t(AGENTHOST_OK)
-        }
-        table.log = { _, _, _, _, _ in }
-        api.initialize(to: table)
-        return UnsafePointer(api)
-    }()
+    /// One plugin instance (generation) of an agent route on `host`, with a clock the test moves and no sweep
+    /// task (the test sweeps).
+    static func core(_ host: FakeHost, options: AgentRouteOptions = AgentRouteOptions(), clock: TestClock = TestClock())
+        -> AgentCore
+    {
+        host.setSink(0) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
+        let registry = RunRegistry(options: options, now: { clock.now }, sweeps: false)
+        return AgentCore(route: IdleRoute(), options: options, host: PluginHost(api: host.api, context: nil),
+                         runIDRoutes: [], registry: registry)
+    }
 
-    private static func withOpenInfo<Result>(route: String, remoteAddress: String, subject: String,
-                                             _ body: (OpenInfo) -> Result) -> Result
+    static func withOpenInfo<Result>(route: String, remoteAddress: String, subject: String,
+                                     _ body: (OpenInfo) -> Result) -> Result
     {
         let fields = [route, route, remoteAddress, "", subject, "https://idp", "", "{}"].map { Array($0.utf8) }
         return fields[0].withUnsafeBufferPointer { route in
@@ -112,12 +79,21 @@ final class FakeConnection: Sendable {
     }
 }
 
-/// A route whose runs the tests drive through `RunRecord` directly.
+/// A clock the test moves (monotonic seconds).
+final class TestClock: Sendable {
+    private let seconds = Mutex(1000.0)
+    var now: Double { self.seconds.withLock { $0 } }
+    func advance(_ by: Double) { self.seconds.withLock { $0 += by } }
+}
+
+/// A route whose producer waits until its run ends: the tests drive runs through `RunRecord` directly.
 struct IdleRoute: AgentRoute {
     static let name = "idle"
     static let version = "1.0.0"
     static let routes = ["/agents/test"]
     init() {}
     init(host: PluginHost, config: AgentRouteConfig) throws {}
-    func run(_ run: AgentRun) async throws -> AgentRunResult { .completed(stopReason: nil) }
+    func run(_ run: AgentRun) async throws -> AgentRunResult {
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
 }

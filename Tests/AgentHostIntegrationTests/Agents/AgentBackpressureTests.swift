@@ -7,8 +7,10 @@ import Testing
 @Suite("agent backpressure", .serialized)
 struct AgentBackpressureTests {
     @Test func largeRunsOneAfterAnotherAllArrive() async throws {
-        // native-agent's result quotes the task twice (the user's message and the tool call's arguments).
-        let server = try await AgentServer.start(workers: 1, native: ["max_task_bytes": 1 << 20])
+        // native-agent's result quotes the task twice (the user's message and the tool call's arguments). Frames go
+        // through the host's run log now: its largest entry (1 MiB by default) is raised for these 1.4 MB results.
+        let server = try await AgentServer.start(workers: 1, native: ["max_task_bytes": 1 << 20],
+                                                 serverConfig: ["run_log": ["max_entry_bytes": 8 << 20]])
         try await withTimeout(seconds: 60) {
             let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
             let task = String(repeating: "lorem ", count: 110_000)  // 660 KB

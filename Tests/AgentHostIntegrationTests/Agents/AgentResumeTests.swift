@@ -68,7 +68,7 @@ struct AgentResumeTests {
             await first.close()
             try await Task.sleep(for: .milliseconds(4500))
 
-            // The cancellation is the run's last frame, kept for the grace period like any ending.
+            // The cancellation is the run's last frame, in the run's log like every frame.
             let second = try await AgentClient.connect(port: server.port, path: "/agents/user_proxy")
             try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0, "resume_token": token])
             let frames = try await second.collect(runID: "gone-1")
@@ -77,30 +77,57 @@ struct AgentResumeTests {
             #expect((end.object["stop_reason"] as? String ?? "").contains("did not resume"))
             self.expectEveryFrameOnce(frames)
 
-            // And after the grace period the run is forgotten.
+            // An ended run is no longer forgotten after the grace period: the host's run log keeps it (its
+            // retention decides), so a later resume gets the same frames again.
             try await Task.sleep(for: .milliseconds(3500))
             try await second.send(["type": "resume", "run_id": "gone-1", "last_seq": 0, "resume_token": token])
-            let unknown = try await second.next()
-            #expect(unknown.type == "error" && unknown.object["code"] as? String == "unknown_run")
+            #expect(try await second.collect(runID: "gone-1").map(\.text) == frames.map(\.text))
             await second.close()
         }
     }
 
-    @Test func resumingFromBeforeTheBufferIsAGapError() async throws {
-        let server = try await AgentServer.start(autogen: ["buffer_frames": 8])
+    /// What a run keeps is the host's run log retention now (the SDK's `buffer_frames` moved there): here 4 KiB
+    /// per run, so the oldest frames of a longer run are gone and a resume from before them is a gap. The host
+    /// drops in the batches it stored (every 20 ms), so the run's tokens are 25 ms apart.
+    @Test func resumingFromBeforeWhatTheHostKeepsIsAGapError() async throws {
+        let server = try await AgentServer.start(native: ["token_delay_ms": 25],
+                                                 serverConfig: ["run_log": ["max_bytes_per_log": 4096]])
         try await withTimeout(seconds: 30) {
-            let client = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")
-            try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets."])
-            let frames = try await client.collect()
-            #expect(frames.count > 8)
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/native")
+            try await client.send(["type": "start", "run_id": "gap-1", "task": "Write a poem about WebSockets please."])
+            // A live reader slower than the log may itself be told of a gap: read past those, keep the frames.
+            var frames: [AgentFrame] = []
+            while frames.last?.isTerminal != true {
+                let frame = try await client.next()
+                if frame.type == "error" {
+                    #expect(frame.object["code"] as? String == "resume_gap")
+                    continue
+                }
+                frames.append(frame)
+                if frame.type == "input_request" {
+                    try await client.send(["type": "input_response", "run_id": "gap-1", "response": "yes"])
+                }
+            }
+            #expect(frames.map(\.text).joined().utf8.count > 2 * 4096)
             try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": 0])
             let gap = try await client.next()
-            #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap")
-            // From inside the buffer it works.
-            let from = frames.count - 8
-            try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": from])
-            let replay = try await client.collect(runID: "gap-1")
-            #expect(replay.map(\.text) == frames.suffix(8).map(\.text))
+            #expect(gap.type == "error" && gap.object["code"] as? String == "resume_gap", "\(gap) after \(frames.count) frames")
+            var firstSeq = try #require(gap.object["first_seq"] as? Int)
+            #expect(firstSeq > 1)
+            // From what the host keeps it works, byte for byte. (The host drops by stored batch, and the last
+            // batches of the run may be stored after the first answer: then the oldest kept moves on once more.)
+            var replay: [AgentFrame] = []
+            for _ in 0..<5 {
+                try await client.send(["type": "resume", "run_id": "gap-1", "last_seq": firstSeq - 1])
+                do {
+                    replay = try await client.collect(runID: "gap-1")
+                    break
+                } catch let refused as AgentClient.Refused {
+                    #expect(refused.frame.object["code"] as? String == "resume_gap")
+                    firstSeq = try #require(refused.frame.object["first_seq"] as? Int)
+                }
+            }
+            #expect(replay.map(\.text) == frames.filter { ($0.seq ?? 0) >= firstSeq }.map(\.text))
             await client.close()
         }
     }

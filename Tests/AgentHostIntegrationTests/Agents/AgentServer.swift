@@ -1,4 +1,6 @@
+import AgentHostPlugins
 import Foundation
+import Glibc
 import Synchronization
 
 /// The real `agenthost` binary serving the built agent plugins: native-agent, c-agent and autogen-team, whose teams are
@@ -41,15 +43,17 @@ enum AgentServer {
 
     /// Every example team at /agents/<name>; user_proxy also at AutoGen Studio's /api/ws/runs/*.
     static func start(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
-                      cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:]) async throws -> ServerProcess
+                      cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:], arguments: [String] = [])
+        async throws -> ServerProcess
     {
         try await self.startWithPlugins(workers: workers, autogen: extra, native: native, cAgent: cAgent,
-                                  serverConfig: serverConfig).server
+                                  serverConfig: serverConfig, arguments: arguments).server
     }
 
     /// `start`, also returning the plugin directory (for deploys).
     static func startWithPlugins(workers: Int = 2, autogen extra: [String: Any] = [:], native: [String: Any] = [:],
-                                 cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:])
+                                 cAgent: [String: Any] = [:], serverConfig: [String: Any] = [:],
+                                 arguments: [String] = [])
         async throws -> (server: ServerProcess, plugins: String)
     {
         let teams = try await blocking { try self.teams() }
@@ -78,6 +82,35 @@ enum AgentServer {
             try FileManager.default.copyItem(atPath: try ServerProcess.product(name), toPath: "\(plugins)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(plugins)/\(name)")
         }
-        return (try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", path]), plugins)
+        return (try await self.restart(plugins: plugins, arguments: arguments), plugins)
+    }
+
+    /// Starts the server again on what `startWithPlugins` wrote (its plugin directory and config beside it), with
+    /// `arguments` (the same `--state-dir`, say).
+    static func restart(plugins: String, arguments: [String] = []) async throws -> ServerProcess {
+        let config = URL(fileURLWithPath: plugins).deletingLastPathComponent().appendingPathComponent("agenthost.json")
+        return try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config.path] + arguments)
+    }
+
+    /// Deploys a new build of the plugin `library` (same code, new bytes: a new SHA-256), written beside and renamed
+    /// over, reloads, and waits until its old generation drains while the new one serves.
+    static func redeploy(_ library: String, plugin name: String, plugins: String, server: ServerProcess) async throws {
+        let live = "\(plugins)/\(library)"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: live))
+        bytes.append(Data(count: 64))
+        let staged = "\(plugins)/.staged.tmp"
+        try bytes.write(to: URL(fileURLWithPath: staged))
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: staged)
+        guard rename(staged, live) == 0 else { throw ServerProcess.NotBuilt(path: "rename over \(live)") }
+        server.signal(SIGHUP)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            let generations = try await server.plugins().filter { $0.name == name }
+            if generations.contains(where: { $0.state == "draining" }) && generations.contains(where: { $0.state == "serving" }) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ServerProcess.NotBuilt(path: "a draining and a serving generation of \(name) after the reload")
     }
 }

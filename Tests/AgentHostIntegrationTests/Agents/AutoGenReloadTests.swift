@@ -15,21 +15,8 @@ struct AutoGenReloadTests {
             var frames: [AgentFrame] = []
             while frames.last?.type != "input_request" { frames.append(try await old.next()) }
 
-            // A new build of the plugin (same code, new bytes: a new SHA-256), written beside and renamed over.
-            let live = "\(plugins)/libagenthost-autogen-team.so"
-            var bytes = try Data(contentsOf: URL(fileURLWithPath: live))
-            bytes.append(Data(count: 64))
-            let staged = "\(plugins)/.staged.tmp"
-            try bytes.write(to: URL(fileURLWithPath: staged))
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: staged)
-            #expect(rename(staged, live) == 0)
-            server.signal(SIGHUP)
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline {
-                let generations = try await server.plugins().filter { $0.name == "autogen-team" }
-                if generations.contains(where: { $0.state == "draining" }) && generations.contains(where: { $0.state == "serving" }) { break }
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await AgentServer.redeploy("libagenthost-autogen-team.so", plugin: "autogen-team", plugins: plugins,
+                                           server: server)
 
             // New sockets: the new version, its own worker pool, the whole stream.
             let new = try await AgentClient.connect(port: server.port, path: "/agents/round_robin")

@@ -46,6 +46,34 @@ struct CAgentTests {
         }
     }
 
+    /// The C agent's runs are in the run log: a client that drops its socket mid-run resumes it on a new one and
+    /// gets every frame once (the rest of the reply is appended when the starter's socket closes).
+    @Test func aRunResumesOnANewSocket() async throws {
+        let server = try await AgentServer.start(cAgent: ["token_delay_ms": 50])
+        try await withTimeout(seconds: 30) {
+            let first = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            try await first.send(["type": "start", "run_id": "c-resume", "task": "one two three four five six"])
+            let seen = [try await first.next(), try await first.next()]
+            await first.close()
+            let second = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            try await second.send(["type": "resume", "run_id": "c-resume", "last_seq": 2,
+                                   "resume_token": seen[0].object["resume_token"] ?? ""])
+            let frames = seen + (try await second.collect(runID: "c-resume"))
+            #expect(frames.compactMap(\.seq) == Array(1...frames.count))
+            #expect(frames.last?.type == "result")
+            let chunks = frames.filter { $0.type == "message_chunk" }.compactMap { $0.data?["content"] as? String }
+            #expect(chunks.joined() == "one two three four five six")
+            // A run id names one run on the route, and another client without the token finds nothing.
+            try await second.send(["type": "start", "run_id": "c-resume", "task": "again"])
+            #expect(try await second.next().object["code"] as? String == "run_exists")
+            await second.close()
+            let stranger = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            try await stranger.send(["type": "resume", "run_id": "c-resume", "last_seq": 0])
+            #expect(try await stranger.next().object["code"] as? String == "unknown_run")
+            await stranger.close()
+        }
+    }
+
     @Test func aBadTokenDelayRefusesTheCPluginWithItsReason() async throws {
         let server = try await AgentServer.start(cAgent: ["token_delay_ms": "fast"])
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/c") != .none)

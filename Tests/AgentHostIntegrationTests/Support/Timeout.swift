@@ -26,3 +26,13 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
     }
     return condition()
 }
+
+/// `eventually` for a condition that awaits (a request to the server, say).
+func eventuallyAsync(seconds: Double = 5, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}

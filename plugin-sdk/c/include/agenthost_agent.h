@@ -19,6 +19,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "agenthost_plugin.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -151,7 +153,7 @@ static inline void agh_event_chunk(agh_buf *b, const char *source, const char *c
 /* ---------------------------------------------------------------------------------------------------------------
  * Server frames. Frames of a run carry the envelope; `seq` counts 1, 2, 3, ... per run (the terminal frame too).
  * ------------------------------------------------------------------------------------------------------------- */
-static inline void agh__envelope(agh_buf *b, const char *run_id, uint64_t seq) {
+static inline void agh__envelope_token(agh_buf *b, const char *run_id, uint64_t seq, const char *resume_token) {
     char now[40];
     agh_timestamp(now, 0);
     agh_buf_puts(b, ",\"v\":1,\"run_id\":");
@@ -160,8 +162,11 @@ static inline void agh__envelope(agh_buf *b, const char *run_id, uint64_t seq) {
     agh_buf_u64(b, seq);
     agh_buf_puts(b, ",\"ts\":\"");
     agh_buf_puts(b, now);
-    agh_buf_puts(b, "\"}");
+    agh_buf_puts(b, "\"");
+    if (resume_token) { agh_buf_puts(b, ",\"resume_token\":"); agh_buf_json_cstring(b, resume_token); }
+    agh_buf_puts(b, "}");
 }
+static inline void agh__envelope(agh_buf *b, const char *run_id, uint64_t seq) { agh__envelope_token(b, run_id, seq, NULL); }
 
 /* {"type":"message"|"message_chunk","data":EVENT,...envelope}. `event_json` is one of the agh_event_* results. */
 static inline void agh_frame_event(agh_buf *b, int is_chunk, const char *event_json, size_t event_len,
@@ -169,6 +174,15 @@ static inline void agh_frame_event(agh_buf *b, int is_chunk, const char *event_j
     agh_buf_puts(b, is_chunk ? "{\"type\":\"message_chunk\",\"data\":" : "{\"type\":\"message\",\"data\":");
     agh_buf_put(b, event_json, event_len);
     agh__envelope(b, run_id, seq);
+}
+
+/* The same, with the run's resume token: the first frame of an anonymous starter's run carries it (and no
+ * other frame), so only that client can resume the run elsewhere. */
+static inline void agh_frame_event_token(agh_buf *b, int is_chunk, const char *event_json, size_t event_len,
+                                         const char *run_id, uint64_t seq, const char *resume_token) {
+    agh_buf_puts(b, is_chunk ? "{\"type\":\"message_chunk\",\"data\":" : "{\"type\":\"message\",\"data\":");
+    agh_buf_put(b, event_json, event_len);
+    agh__envelope_token(b, run_id, seq, resume_token);
 }
 
 /* The terminal frame of a completed run. `task_result_json` is {"messages":[...],"stop_reason":...}. */
@@ -260,6 +274,7 @@ typedef struct agh_client_frame {
     char response[AGH_FIELD_MAX];
     char request_id[129];
     char reason[256];
+    char resume_token[257];    /* resume: the token of an anonymous run, "" if absent */
     long long last_seq;        /* resume: -1 if absent */
 } agh_client_frame;
 
@@ -376,6 +391,7 @@ static inline agh_frame_type agh_parse_client_frame(const uint8_t *json, size_t 
         else if (!strcmp(key, "response")) { target = out->response; cap = sizeof out->response; }
         else if (!strcmp(key, "request_id")) { target = out->request_id; cap = sizeof out->request_id; }
         else if (!strcmp(key, "reason")) { target = out->reason; cap = sizeof out->reason; }
+        else if (!strcmp(key, "resume_token")) { target = out->resume_token; cap = sizeof out->resume_token; }
         if (target && p < end && *p == '"') {
             p = agh__string(p, end, target, cap);
             if (target == out->task) out->task_is_text = 1;
@@ -399,6 +415,90 @@ static inline agh_frame_type agh_parse_client_frame(const uint8_t *json, size_t 
     else if (!strcmp(out->type_name, "resume")) out->type = AGH_FRAME_RESUME;
     else out->type = AGH_FRAME_UNKNOWN;
     return out->type;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Runs on the host's run log (ABI 1.1, see RUN LOG in agenthost_plugin.h). A run appends every frame to its log
+ * (the writer handle from log_create, key = the run id, secret = the resume token for anonymous starters); a
+ * socket streams a run by opening its log and watching it, the starter's socket too, so a live stream and a
+ * resumed one (on any socket, plugin generation or worker, after a host restart) are the same bytes. A client's
+ * `stop` for a run written elsewhere reaches its writer as a signal: the same JSON object as the client's frame,
+ * so the writer reads it with agh_parse_client_frame.
+ * ------------------------------------------------------------------------------------------------------------- */
+
+/* Whether `host` offers the run log: ABI 1.1 and a table long enough to hold it. */
+static inline int agh_host_has_run_log(const agenthost_host_api_v1 *host) {
+    return host->abi_minor >= 1 &&
+           host->struct_size >= offsetof(agenthost_host_api_v1, log_release) + sizeof(void *) && host->log_release;
+}
+
+/* A fresh resume token (128 random bits as 32 hex digits and a NUL): the secret of an anonymous run's log. */
+static inline int agh_new_token(char out[33]) {
+    uint8_t bytes[16];
+    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) return -1;
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+    return 0;
+}
+
+/* Appends `frame` to the run's log through the writer handle. The run numbered it `seq`; the host numbers
+ * entries itself, and with one writer the two agree: anything else is reported as AGENTHOST_ERROR. Returns the
+ * host's status otherwise (CLOSED: the log has ended; BAD_ARGUMENT: over the host's entry limit). */
+static inline agenthost_status_t agh_log_append_frame(const agenthost_host_api_v1 *host, agenthost_log_t log,
+                                                      const agh_buf *frame, uint64_t seq) {
+    if (frame->failed) return AGENTHOST_BAD_ARGUMENT;
+    uint64_t appended = 0;
+    agenthost_status_t status = host->log_append(log, (const uint8_t *)frame->data, frame->len, &appended);
+    if (status == AGENTHOST_OK && appended != seq) return AGENTHOST_ERROR;
+    return status;
+}
+
+/* Streams the run `run_id` to `conn` from the frame after `last_seq`: opens its log (`secret`: the resume token
+ * of an anonymous run, or NULL), checks that the host still keeps every frame after last_seq, and watches it
+ * (`data` comes back in every event of the watch). On success returns NULL with *reader (release it when the
+ * stream ends) and *watch_id set. Otherwise returns the error code to send the client: "unknown_run" (no such
+ * run, or not this client's), "resume_gap" (*first_seq: the oldest kept), or "unavailable". */
+static inline const char *agh_follow_run(const agenthost_host_api_v1 *host, agenthost_conn_t conn, const char *run_id,
+                                         const char *secret, uint64_t last_seq, void *data, agenthost_log_t *reader,
+                                         uint64_t *watch_id, uint64_t *first_seq) {
+    size_t secret_len = secret ? strlen(secret) : 0;
+    agenthost_status_t status = host->log_open(conn, (const uint8_t *)run_id, strlen(run_id), (const uint8_t *)secret,
+                                               secret_len, reader);
+    if (status == AGENTHOST_UNAVAILABLE) return "unavailable";
+    if (status != AGENTHOST_OK) return "unknown_run";
+    agenthost_log_info_v1 info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    if (host->log_info(*reader, &info) != AGENTHOST_OK) { host->log_release(*reader); return "unavailable"; }
+    if (info.first_seq > last_seq + 1) {
+        *first_seq = info.first_seq;
+        host->log_release(*reader);
+        return "resume_gap";
+    }
+    if (host->log_watch(conn, *reader, last_seq, data, watch_id) != AGENTHOST_OK) {
+        host->log_release(*reader);
+        return "unknown_run";
+    }
+    return NULL;
+}
+
+/* A LOG_ENTRY of a watch that streams to `conn`: sends the frame as it is in the log. */
+static inline agenthost_status_t agh_forward_entry(const agenthost_host_api_v1 *host, agenthost_conn_t conn,
+                                                   const agenthost_event_v1 *event) {
+    return host->send(conn, AGENTHOST_MESSAGE_TEXT, event->log_bytes.ptr, event->log_bytes.len);
+}
+
+/* Sends a run's writer the client's `stop` (reason may be NULL or ""): NOT_FOUND if the run has ended. */
+static inline agenthost_status_t agh_signal_stop(const agenthost_host_api_v1 *host, agenthost_log_t log,
+                                                 const char *reason) {
+    agh_buf signal;
+    agh_buf_init(&signal);
+    agh_buf_puts(&signal, "{\"type\":\"stop\"");
+    if (reason && reason[0]) { agh_buf_puts(&signal, ",\"reason\":"); agh_buf_json_cstring(&signal, reason); }
+    agh_buf_puts(&signal, "}");
+    agenthost_status_t status =
+        signal.failed ? AGENTHOST_BAD_ARGUMENT : host->log_signal(log, (const uint8_t *)signal.data, signal.len);
+    agh_buf_free(&signal);
+    return status;
 }
 
 #ifdef __cplusplus

@@ -298,7 +298,8 @@ typedef struct agenthost_host_api_v1 {
      * queue (it stops above the high-water mark and goes on at on_writable), so a watch never floods a socket.
      * Every watch that returned OK gets exactly one LOG_END, with cancelled = 1 if it was cancelled
      * (log_unwatch, log_release, the connection closed: then after on_close, with conn_data NULL).
-     * `data` is passed back in every event of the watch; the id is written to *watch_id.
+     * `data` is passed back in every event of the watch, and the event's `id` is the watch id, written to
+     * *watch_id.
      * OK, CLOSED, BAD_ARGUMENT. */
     agenthost_status_t (*log_watch)(agenthost_conn_t conn, agenthost_log_t log, uint64_t after_seq, void *data,
                                     uint64_t *watch_id);

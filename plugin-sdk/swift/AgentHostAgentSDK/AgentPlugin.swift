@@ -10,9 +10,18 @@ public final class AgentPlugin<Route: AgentRoute>: AgentHostPlugin {
     let core: AgentCore
 
     public init(host: PluginHost, config: [UInt8]) throws {
+        // Runs keep their frames in the host's run log: without it there is no stream, no resume, nothing.
+        guard host.hasRunLog else {
+            throw AgentRunError("agent route \(Route.name) needs the host's run log (plugin ABI 1.1); this host offers "
+                + "ABI 1.\(host.abiMinor): run it with an agenthost that has the run log")
+        }
         let config = try AgentRouteConfig(json: config)
         if let keys = Route.configKeys { try config.rejectUnknownKeys(keys.union(AgentRouteOptions.keys)) }
         let options = try AgentRouteOptions(config: config)
+        for key in AgentRouteOptions.movedKeys.sorted() where config.object[key] != nil {
+            host.log(.warning, "config key \(key) no longer applies: runs keep their frames in the host's run log, "
+                + "whose retention the operator sets on the host (see plugin-sdk/README.md)")
+        }
         self.core = AgentCore(route: try Route(host: host, config: config), options: options, host: host,
                               runIDRoutes: Route.runIDRoutes)
     }
@@ -45,10 +54,12 @@ final class AgentCore: Sendable {
     /// Pattern routes whose last path segment is a default run id.
     private let runIDRoutes: [String]
 
-    init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String]) {
+    init(route: any AgentRoute, options: AgentRouteOptions, host: PluginHost, runIDRoutes: [String],
+         registry: RunRegistry? = nil)
+    {
         self.route = route
         self.options = options
-        self.registry = RunRegistry(options: options)
+        self.registry = registry ?? RunRegistry(options: options)
         self.host = host
         self.runIDRoutes = runIDRoutes
     }

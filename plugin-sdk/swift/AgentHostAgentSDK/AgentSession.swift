@@ -1,12 +1,12 @@
 import AgentHostPluginSDK
 import Synchronization
 
-/// One socket of an agent route: reads the client's frames, starts/stops/answers/resumes runs, and is the sink the
-/// runs attached to it write to. All callbacks arrive on the connection's event loop; runs write from their own
-/// tasks, hence the lock.
+/// One socket of an agent route: reads the client's frames, starts/stops/answers/resumes runs, and streams the
+/// runs it follows by watching their logs (`RunStream`). A run's frames never come from its producer directly:
+/// the starter's socket watches the run's log like any resumer, so live and resumed streams are one path.
 ///
-/// Lock order: a run's lock, then a session's (a run asks its session whether it is blocked while it sends). So
-/// the session never asks a run anything while holding its own lock: it copies what it needs out first.
+/// Callbacks (frames, watch events) arrive on the connection's event loop; the lock is for the runs' producers
+/// and signals, which reach `RunRecord`, never this state.
 public final class AgentSession: ConnectionHandler, Sendable {
     let connection: Connection
     let info: OpenInfo
@@ -14,19 +14,24 @@ public final class AgentSession: ConnectionHandler, Sendable {
     /// Who this socket's client is, for run ownership (the whole identity, not the subject alone).
     private let owner: RunOwner
     private let addressGroup: String
+    private let encoding: any WireEncoding = StudioWireEncoding()
     private let state = Mutex(State())
 
     struct State {
-        var writable = WritableGate()
-        /// Runs streaming to this socket, by id.
-        var runs: [String: RunRecord] = [:]
+        /// Runs streaming to this socket, by id, until their log ends (or the client moves them).
+        var streams: [String: RunStream] = [:]
         /// The run a Studio client means when its frame names none: the last one started or resumed here.
-        var latest: RunRecord?
+        var latest: String?
+        /// The resume tokens of the anonymous runs this socket started or resumed: its client names them without
+        /// the token here, also once they have ended.
+        var tokens: [String: String] = [:]
         var invalidFrames = 0
     }
 
     /// After this many frames that are not valid protocol frames, the socket is closed with 1008.
     static let maxInvalidFrames = 16
+    /// Resume tokens a socket remembers for its client (see `State.tokens`).
+    static let maxRememberedTokens = 1024
 
     init(connection: Connection, info: OpenInfo, core: AgentCore) {
         self.connection = connection
@@ -36,32 +41,29 @@ public final class AgentSession: ConnectionHandler, Sendable {
         self.addressGroup = ClientAddressGroup.of(info.remoteAddress)
     }
 
-    /// Taken by a run before each send (see `WritableGate`); nil while the socket is blocked. One lock per frame
-    /// answers both questions.
-    func writableTicket() -> WritableGate.Ticket? {
-        self.state.withLock { $0.writable.isBlocked ? nil : $0.writable.ticket() }
+    // MARK: Streams (from the watches)
+
+    /// One frame of a run this socket follows.
+    func deliver(entry: UnsafeBufferPointer<UInt8>) {
+        _ = self.encoding.send(entry: entry, to: self.connection)
     }
 
-    /// The send begun with `ticket` returned BACKPRESSURE.
-    func markBlocked(since ticket: WritableGate.Ticket) {
-        self.state.withLock { $0.writable.backpressure(since: ticket) }
+    /// The host's retention dropped frames of a run this socket follows before it read them (its client reads
+    /// slower than the run writes, past the host's bytes per run).
+    func deliverGap(runID: String, after: UInt64, firstSeq: UInt64) {
+        self.refuse(.resumeGap, "frames after \(after) were dropped by the host's run log retention before this socket "
+                        + "read them; the stream goes on from \(firstSeq)", runID: runID, extra: ",\"first_seq\":\(firstSeq)")
     }
 
-    /// The run now streams to another socket (the client resumed it there).
-    func forget(_ record: RunRecord) {
+    /// A stream's watch ended (the run's log ended and everything was sent, or it was cancelled).
+    func streamEnded(_ stream: RunStream) {
         self.state.withLock { state in
-            if state.runs[record.id] === record { state.runs[record.id] = nil }
-            if state.latest === record { state.latest = nil }
+            if state.streams[stream.runID] === stream { state.streams[stream.runID] = nil }
         }
     }
 
-    /// `record` stopped streaming here because this socket does not read (see `RunRecord.cutOffLocked`): close it
-    /// as the host's `outbound_hard_limit` does. Its client can resume the run on a new socket. Called without
-    /// the run's lock.
-    func cutOff(_ record: RunRecord) {
-        self.forget(record)
-        self.connection.close(code: 1008, reason: "client not reading")
-    }
+    /// Runs streaming here (what tests check).
+    var streamingRunIDs: [String] { self.state.withLock { Array($0.streams.keys) } }
 
     // MARK: ConnectionHandler
 
@@ -73,7 +75,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
         do {
             try self.handle(ClientFrame.parse(text))
         } catch let invalid {
-            self.refuse(invalid.code, invalid.message, runID: invalid.runID)
+            self.refuse(invalid.code, invalid.message, runID: invalid.runID, extra: invalid.extra)
             let tooMany = self.state.withLock { state -> Bool in
                 state.invalidFrames += 1
                 return state.invalidFrames >= Self.maxInvalidFrames
@@ -82,23 +84,13 @@ public final class AgentSession: ConnectionHandler, Sendable {
         }
     }
 
-    public func didBecomeWritable() {
-        let runs = self.state.withLock { state -> [RunRecord] in
-            state.writable.becameWritable()
-            return Array(state.runs.values)
-        }
-        for run in runs { run.flush() }
-    }
-
     public func didClose(code: UInt16, reason: String) {
-        let runs = self.state.withLock { state -> [RunRecord] in
-            defer {
-                state.runs = [:]
-                state.latest = nil
-            }
-            return Array(state.runs.values)
+        // The host cancels this socket's watches: each stream's end (after on_close) detaches it from its run
+        // and releases its handle.
+        self.state.withLock { state in
+            state.streams = [:]
+            state.latest = nil
         }
-        for run in runs { run.detach(self) }
     }
 
     // MARK: Frames
@@ -106,17 +98,29 @@ public final class AgentSession: ConnectionHandler, Sendable {
     private func handle(_ frame: ClientFrame) throws(ClientFrame.Invalid) {
         switch frame {
         case .ping:
-            self.connection.send(text: ServerFrame.pong())
+            _ = self.encoding.send(frame: ServerFrame.pong(), to: self.connection)
         case .start(let runID, let task, let teamConfig):
             try self.start(runID: runID, task: task, teamConfig: teamConfig)
         case .stop(let runID, let reason):
-            let record = try self.run(named: runID)
-            record.finish(.cancelled, reason: reason ?? "Cancelled by user")
+            switch try self.target(runID) {
+            case .local(let record):
+                record.finish(.cancelled, reason: reason ?? "Cancelled by user")
+            case .remote(let log, let temporary):
+                // NOT_FOUND: the run ended meanwhile; stopping an ended run does nothing, as for a local one.
+                try? log.signal(text: RunSignal.stop(reason: reason).json)
+                if temporary { log.release() }
+            }
         case .inputResponse(let runID, let requestID, let response):
-            let here = self.state.withLock { (runs: Array($0.runs.values), latest: $0.latest) }
-            let record = try runID.map { id throws(ClientFrame.Invalid) in try self.run(named: id) }
-                ?? here.runs.first { $0.isWaitingForInput } ?? here.latest
-            guard let record, record.answer(requestID: requestID, response: response) else {
+            let answered: Bool
+            switch try self.inputTarget(runID) {
+            case .local(let record):
+                answered = record.answer(requestID: requestID, response: response)
+            case .remote(let log, let temporary):
+                // The writer answers if it waits for this input; a remote socket cannot know that it does not.
+                answered = (try? log.signal(text: RunSignal.inputResponse(requestID: requestID, response: response).json)) != nil
+                if temporary { log.release() }
+            }
+            guard answered else {
                 throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response",
                             runID: runID)
             }
@@ -127,26 +131,19 @@ public final class AgentSession: ConnectionHandler, Sendable {
 
     private func start(runID requested: String?, task: AgentTask, teamConfig: String?) throws(ClientFrame.Invalid) {
         let runID = requested ?? self.core.defaultRunID(forPath: self.info.route)
-        // Ended runs leave this socket's table here (the registry keeps them for resume): a socket that runs
-        // task after task for hours holds only its live runs.
-        let ended = self.state.withLock { Array($0.runs.values) }.filter(\.isFinished)
-        let (liveHere, sameID) = self.state.withLock { state -> (Int, Bool) in
-            for record in ended where state.runs[record.id] === record { state.runs[record.id] = nil }
-            return (state.runs.count, state.runs[runID] != nil)
-        }
-        // A live run of this socket's (its own: saying so reveals nothing), even an anonymous one, which the
-        // registry alone would not see (a new anonymous run gets a new key).
+        let (streaming, sameID) = self.state.withLock { ($0.streams.count, $0.streams[runID] != nil) }
+        // A run of this socket's (its own: saying so reveals nothing), even an anonymous one.
         guard !sameID else { throw .init(code: .runExists, message: "run \(runID) is already running", runID: runID) }
-        guard liveHere < self.core.options.maxRunsPerConnection else {
-            throw .init(code: .tooManyRuns, message: "this socket already has \(liveHere) live runs", runID: runID)
+        guard streaming < self.core.options.maxRunsPerConnection else {
+            throw .init(code: .tooManyRuns, message: "this socket already has \(streaming) live runs", runID: runID)
         }
         let limit = self.core.options.maxTaskBytes
         guard task.json.utf8.count <= limit else {
             throw .init(code: .taskTooLarge, message: "the task is larger than this route's limit of \(limit) bytes",
                         runID: runID)
         }
-        // Keyed by route and owner: the same id of another identity is another run (start cannot tell that one
-        // exists), and an anonymous starter's run is keyed by a fresh token, so it never meets anyone else's.
+        // An anonymous starter's run is reached by a fresh token (the log's secret), so it never meets anyone
+        // else's.
         let key = RunKey(route: self.info.route, owner: self.owner,
                          resumeToken: self.owner.isAnonymous ? ResumeToken.make() : nil, id: runID)
         let record = RunRecord(key: key, addressGroup: self.addressGroup, options: self.core.options,
@@ -159,11 +156,24 @@ public final class AgentSession: ConnectionHandler, Sendable {
             case .full(let limit): throw .init(code: .tooManyRuns, message: limit, runID: runID)
             }
         }
-        self.state.withLock { state in
-            state.runs[runID] = record
-            state.latest = record
+        do {
+            try record.openJournal(on: self.connection)
+        } catch {
+            self.core.registry.ended(record)
+            if error.status == .exists {
+                // Run ids are per route: the host keeps every run's log (live or ended, anyone's) under its id.
+                throw .init(code: .runExists, message: "run \(runID) already exists on this route: use a new run_id",
+                            runID: runID)
+            }
+            throw .init(code: .unavailable, message: "the run could not be started: \(error)", runID: runID)
         }
-        _ = try? record.attach(self, after: 0)
+        do {
+            try self.follow(runID: runID, resumeToken: key.resumeToken, after: 0, record: record, isResume: false)
+        } catch {
+            // The socket cannot stream it (it is closing): a run nobody can see does not start.
+            record.finish(.error, reason: error.message)
+            throw error
+        }
         let run = AgentRun(id: runID, task: task,
                            teamConfig: self.core.options.allowClientTeamConfig ? teamConfig : nil,
                            origin: self.info, record: record)
@@ -172,50 +182,114 @@ public final class AgentSession: ConnectionHandler, Sendable {
     }
 
     private func resume(runID: String, lastSeq: Int, resumeToken: String?) throws(ClientFrame.Invalid) {
-        let record = try self.run(named: runID, resumeToken: resumeToken)
-        let previous: AgentSession?
+        // An anonymous client names its own socket's run without the token.
+        let token = resumeToken ?? self.state.withLock { $0.tokens[runID] }
+        let record = self.core.registry.lookup(RunKey(route: self.info.route, owner: self.owner, resumeToken: token,
+                                                      id: runID))
+        try self.follow(runID: runID, resumeToken: token, after: lastSeq, record: record, isResume: true)
+    }
+
+    /// Streams the run `runID` to this socket from the frame after `after`: opens its log (any generation's or
+    /// worker's, live or ended) and watches it. Replaces this socket's stream of the same run; a local run moves
+    /// here from the socket of this instance it streamed to.
+    private func follow(runID: String, resumeToken: String?, after: Int, record: RunRecord?,
+                        isResume: Bool) throws(ClientFrame.Invalid)
+    {
+        let reader: RunLog
         do {
-            previous = try record.attach(self, after: lastSeq)
+            reader = try RunLog.open(on: self.connection, key: runID, secret: resumeToken)
         } catch {
-            guard case .gap(let firstSeq) = error else { return }
-            throw .init(code: .resumeGap,
-                        message: "frames after \(lastSeq) are no longer buffered (the run's replay buffer or budget "
-                            + "dropped them, or the run was forgotten); the oldest kept is \(firstSeq)",
-                        runID: runID)
-        }
-        previous?.forget(record)
-        self.state.withLock { state in
-            state.runs[runID] = record
-            state.latest = record
-        }
-    }
-
-    /// The run a frame names, or this socket's latest run. A named run is one streaming to this socket, or one
-    /// the registry holds for this route and this identity (anonymous clients: for this resume token).
-    private func run(named runID: String?, resumeToken: String? = nil) throws(ClientFrame.Invalid) -> RunRecord {
-        guard let runID else {
-            guard let latest = self.state.withLock({ $0.latest }) else {
-                throw .init(code: .unknownRun, message: "no run on this socket")
+            switch error.status {
+            case .closed: throw .init(code: .unknownRun, message: "the socket is closing", runID: runID)
+            case .unavailable:
+                throw .init(code: .unavailable, message: "the run log cannot be read now; try again", runID: runID)
+            default:
+                // Another identity's or route's run, or an anonymous run without its token: unknown, whatever it
+                // is, so an id says nothing to whoever guessed it.
+                throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
             }
-            return latest
         }
-        // This socket's own run (an anonymous client names it without its token here), while the registry has it.
-        if let here = self.state.withLock({ $0.runs[runID] }),
-            resumeToken == nil || ResumeToken.matches(resumeToken, here.key.resumeToken),
-            self.core.registry.lookup(here.key) === here
-        {
-            return here
+        var live = record != nil
+        if isResume {
+            guard let info = try? reader.info() else {
+                reader.release()
+                throw .init(code: .unavailable, message: "the run log cannot be read now; try again", runID: runID)
+            }
+            if info.firstSeq > UInt64(after) + 1 {
+                reader.release()
+                throw .init(code: .resumeGap,
+                            message: "frames after \(after) are no longer kept (the host's run log retention dropped "
+                                + "them); the oldest kept is \(info.firstSeq)",
+                            runID: runID, extra: ",\"first_seq\":\(info.firstSeq)")
+            }
+            live = !info.ended
         }
-        // A run of another identity or route, or an anonymous run without its token, is reported as unknown: its
-        // id says nothing to whoever guessed it.
-        let key = RunKey(route: self.info.route, owner: self.owner, resumeToken: resumeToken, id: runID)
-        guard let record = self.core.registry.lookup(key) else {
-            throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
+        let stream = RunStream(runID: runID, reader: reader, record: record, session: self, after: UInt64(after))
+        do {
+            stream.watch = try reader.watch(on: self.connection, after: UInt64(after), stream)
+        } catch {
+            reader.release()
+            throw .init(code: .unknownRun, message: "the run cannot be streamed here: \(error)", runID: runID)
         }
-        return record
+        let replaced = self.state.withLock { state -> RunStream? in
+            defer {
+                state.streams[runID] = stream
+                state.latest = runID
+                // Bounded like the socket's refused frames would be: a socket starting runs for hours forgets the
+                // oldest tokens (its client has them from each run's first frame).
+                if let resumeToken {
+                    if state.tokens.count >= Self.maxRememberedTokens { state.tokens.removeAll(keepingCapacity: true) }
+                    state.tokens[runID] = resumeToken
+                }
+            }
+            return state.streams[runID]
+        }
+        replaced?.cancel()
+        if let record {
+            record.attach(stream)?.cancel()
+        } else if live {
+            // Written by another generation or worker: tell it a socket watches, for its resume grace.
+            stream.toldWriter = (try? reader.signal(text: RunSignal.watching.json)) != nil
+        }
     }
 
-    private func refuse(_ code: ProtocolErrorCode, _ message: String, runID: String?) {
-        self.connection.send(text: ServerFrame.error(code, message, runID: runID))
+    /// Where a frame that names a run (or none: this socket's latest) goes.
+    enum Target {
+        /// A live run this instance writes.
+        case local(RunRecord)
+        /// A run written elsewhere, reached through `log` (`temporary`: opened for this frame; release it).
+        case remote(RunLog, temporary: Bool)
+    }
+
+    private func target(_ runID: String?) throws(ClientFrame.Invalid) -> Target {
+        guard let runID = runID ?? self.state.withLock({ $0.latest }) else {
+            throw .init(code: .unknownRun, message: "no run on this socket")
+        }
+        let (stream, token) = self.state.withLock { ($0.streams[runID], $0.tokens[runID]) }
+        let key = RunKey(route: self.info.route, owner: self.owner, resumeToken: token, id: runID)
+        if let record = stream?.record ?? self.core.registry.lookup(key) { return .local(record) }
+        if let stream { return .remote(stream.reader, temporary: false) }
+        // Not streaming here: the identity's run by id, or an anonymous run this socket knows the token of.
+        if !self.owner.isAnonymous || token != nil, let log = try? RunLog.open(on: self.connection, key: runID, secret: token) {
+            return .remote(log, temporary: true)
+        }
+        throw .init(code: .unknownRun, message: "no run \(runID)", runID: runID)
+    }
+
+    /// An `input_response` without a run id answers a local run of this socket that waits for input, else the
+    /// latest.
+    private func inputTarget(_ runID: String?) throws(ClientFrame.Invalid) -> Target {
+        if runID == nil {
+            let (records, latest) = self.state.withLock { ($0.streams.values.compactMap(\.record), $0.latest) }
+            if let waiting = records.first(where: \.isWaitingForInput) { return .local(waiting) }
+            guard latest != nil else {
+                throw .init(code: .notWaitingForInput, message: "no input request is waiting for this response")
+            }
+        }
+        return try self.target(runID)
+    }
+
+    private func refuse(_ code: ProtocolErrorCode, _ message: String, runID: String?, extra: String = "") {
+        _ = self.encoding.send(frame: ServerFrame.error(code, message, runID: runID, extra: extra), to: self.connection)
     }
 }

@@ -16,6 +16,8 @@ enum ClientFrame {
         var code: ProtocolErrorCode
         var message: String
         var runID: String?
+        /// More fields for the error frame, as JSON text starting with a comma (`resume_gap`'s `first_seq`).
+        var extra: String = ""
     }
 
     static func parse(_ text: String) throws(Invalid) -> ClientFrame {

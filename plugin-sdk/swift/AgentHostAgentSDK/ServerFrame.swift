@@ -86,4 +86,6 @@ enum ProtocolErrorCode: String {
     case resumeGap = "resume_gap"
     case taskTooLarge = "task_too_large"
     case forbidden = "forbidden"
+    /// The host's run log cannot serve the request now (its store cannot be read, the host is shutting down).
+    case unavailable = "unavailable"
 }

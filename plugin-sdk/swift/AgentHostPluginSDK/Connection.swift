@@ -7,6 +7,13 @@ public enum HostStatus: Sendable, Equatable {
     case backpressure
     case closed
     case badArgument
+    /// (1.1) Run log: no such log here, or it is not the caller's (the two are never told apart).
+    case notFound
+    /// (1.1) `RunLog.create`: a log with this key already exists on the route.
+    case exists
+    /// (1.1) Run log: the host cannot serve the call now (its store cannot be read, it is shutting down), or the
+    /// host is older than ABI 1.1 and has no run log at all.
+    case unavailable
     case other(Int32)
 
     init(_ raw: agenthost_status_t) {
@@ -15,6 +22,9 @@ public enum HostStatus: Sendable, Equatable {
         case agenthost_status_t(AGENTHOST_BACKPRESSURE): self = .backpressure
         case agenthost_status_t(AGENTHOST_CLOSED): self = .closed
         case agenthost_status_t(AGENTHOST_BAD_ARGUMENT): self = .badArgument
+        case agenthost_status_t(AGENTHOST_NOT_FOUND): self = .notFound
+        case agenthost_status_t(AGENTHOST_EXISTS): self = .exists
+        case agenthost_status_t(AGENTHOST_UNAVAILABLE): self = .unavailable
         default: self = .other(raw)
         }
     }
@@ -25,6 +35,9 @@ public enum HostStatus: Sendable, Equatable {
 public struct Connection: Sendable, Hashable {
     public let handle: agenthost_conn_t
     let host: PluginHost
+
+    /// The host as this connection's plugin instance sees it (for `RunLog` and instance-level logging).
+    public var pluginHost: PluginHost { self.host }
 
     public static func == (lhs: Connection, rhs: Connection) -> Bool { lhs.handle == rhs.handle }
     public func hash(into hasher: inout Hasher) { hasher.combine(self.handle) }
@@ -41,6 +54,13 @@ public struct Connection: Sendable, Hashable {
             return status
         }
         return Array(binary).withUnsafeBufferPointer { self.send(kind: AGENTHOST_MESSAGE_BINARY, $0) }
+    }
+
+    /// Sends text that is already UTF-8 bytes (a run log entry, say) without making a `String` of it. The host
+    /// checks the bytes and answers `.badArgument` if they are not UTF-8.
+    @discardableResult
+    public func send(utf8Text bytes: UnsafeBufferPointer<UInt8>) -> HostStatus {
+        self.send(kind: AGENTHOST_MESSAGE_TEXT, bytes)
     }
 
     private func send(kind: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> HostStatus {

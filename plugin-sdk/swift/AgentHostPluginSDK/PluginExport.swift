@@ -125,10 +125,9 @@ private func onMessage(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeM
 
 private func onEvent(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMutableRawPointer?,
                      _ conn: agenthost_conn_t, _ event: UnsafePointer<agenthost_event_v1>?) {
-    guard let event, let data = event.pointee.data else { return }
-    // Every timer and post hands its closure back exactly once, fired or cancelled: release it here.
-    let work = Unmanaged<DeferredWork>.fromOpaque(data).takeRetainedValue()
-    if event.pointee.cancelled == 0 { work.body() }
+    guard let event else { return }
+    // Instance-level events (a run log signal) come with conn 0 and no conn_data: dispatch by kind, not by data.
+    PluginEvents.dispatch(instanceContext: instance.flatMap { InstanceBox.from($0).host.context }, event)
 }
 
 private func onWritable(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMutableRawPointer?,

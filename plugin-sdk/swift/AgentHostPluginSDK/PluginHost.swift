@@ -20,8 +20,22 @@ public struct PluginHost: @unchecked Sendable, Hashable {
     let api: UnsafePointer<agenthost_host_api_v1>
     let context: OpaquePointer?
 
+    /// A host as a test kit builds it: `api` must stay valid for as long as the value is used. Plugins get theirs
+    /// from the SDK (`AgentHostPlugin.init(host:config:)`).
+    public init(api: UnsafePointer<agenthost_host_api_v1>, context: OpaquePointer?) {
+        self.api = api
+        self.context = context
+    }
+
     /// The host's ABI minor version: functions added after 1.0 are present only if it is high enough.
     public var abiMinor: UInt32 { self.api.pointee.abi_minor }
+
+    /// Whether the host offers the run log (ABI 1.1): its minor version says so and its table is long enough to
+    /// hold every run log function. A 1.0 host has none; `RunLog` calls then fail with `.unavailable`.
+    public var hasRunLog: Bool {
+        let end = MemoryLayout<agenthost_host_api_v1>.offset(of: \.log_release)! + MemoryLayout<UnsafeRawPointer>.size
+        return self.abiMinor >= 1 && Int(self.api.pointee.struct_size) >= end && self.api.pointee.log_release != nil
+    }
 
     public func log(_ level: LogLevel, _ message: String) {
         self.log(level, message, connection: 0)

@@ -1,0 +1,168 @@
+import AgentHostRunLogFake
+import CAgentHostPlugin
+import Synchronization
+import Testing
+@testable import AgentHostPluginSDK
+
+/// The run log wrapper over the C table: events reach the right Swift object by kind, and every box the SDK
+/// hands the host is released exactly once (watch boxes at their one LOG_END, signal handlers at release).
+@Suite("run log wrapper")
+struct RunLogTests {
+    /// Records a watch's events; `Weak` tells whether the SDK still holds it.
+    final class Recorder: RunLogWatcher, @unchecked Sendable {
+        var entries: [(UInt64, String)] = []
+        var ends: [(lastSeq: UInt64, status: String, cancelled: Bool)] = []
+        func runLog(entry seq: UInt64, bytes: UnsafeBufferPointer<UInt8>) {
+            self.entries.append((seq, String(decoding: bytes, as: UTF8.self)))
+        }
+        func runLogEnded(lastSeq: UInt64, status: String, cancelled: Bool) {
+            self.ends.append((lastSeq, status, cancelled))
+        }
+    }
+
+    struct Setup {
+        let host = FakeHost()
+        let conn: agenthost_conn_t
+        var connection: Connection { Connection(handle: self.conn, host: PluginHost(api: self.host.api, context: nil)) }
+
+        init(subject: String = "alice") {
+            self.conn = self.host.connect(route: "/agents/test", subject: subject)
+            self.host.setSink(self.conn) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
+            self.host.setSink(0) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
+        }
+    }
+
+    @Test func aWatchDeliversEntriesInOrderThenOneEndAndReleasesItsWatcher() throws {
+        let setup = Setup()
+        let log = try RunLog.create(on: setup.connection, key: "run-1")
+        #expect(try log.append(text: "one") == 1)
+        #expect(try log.append(text: "two") == 2)
+        weak var weakRecorder: Recorder?
+        do {
+            let recorder = Recorder()
+            weakRecorder = recorder
+            try log.watch(on: setup.connection, after: 0, recorder)
+        }
+        setup.host.pump()
+        #expect(weakRecorder?.entries.map(\.1) == ["one", "two"])
+        try log.append(text: "three")
+        try log.end(status: "complete")
+        // Keep it alive only through the SDK's box: the end must come, then the box must be gone.
+        let recorder = try #require(weakRecorder)
+        setup.host.pump()
+        #expect(recorder.entries.map(\.0) == [1, 2, 3])
+        #expect(recorder.ends.count == 1)
+        #expect(recorder.ends.first?.status == "complete")
+        #expect(recorder.ends.first?.lastSeq == 3)
+        #expect(recorder.ends.first?.cancelled == false)
+        let info = try log.info()
+        #expect(info == RunLogInfo(ended: true, firstSeq: 1, lastSeq: 3, status: "complete"))
+        log.release()
+        #expect(setup.host.openHandles == 0)
+    }
+
+    @Test func theWatchBoxIsFreedAfterItsEndAndNotBefore() throws {
+        let setup = Setup()
+        let log = try RunLog.create(on: setup.connection, key: "run-2")
+        weak var weakRecorder: Recorder?
+        do {
+            let recorder = Recorder()
+            weakRecorder = recorder
+            try log.watch(on: setup.connection, after: 0, recorder)
+        }
+        setup.host.pump()
+        #expect(weakRecorder != nil, "a live watch keeps its watcher")
+        setup.host.disconnect(setup.conn)
+        setup.host.pump()
+        #expect(weakRecorder == nil, "the cancelled LOG_END released the box")
+        log.release()
+    }
+
+    @Test func aWatchThatDidNotStartReleasesItsWatcherAtOnce() throws {
+        let setup = Setup()
+        let log = try RunLog.create(on: setup.connection, key: "run-3")
+        setup.host.disconnect(setup.conn)
+        weak var weakRecorder: Recorder?
+        do {
+            let recorder = Recorder()
+            weakRecorder = recorder
+            #expect(throws: RunLogError.self) { try log.watch(on: setup.connection, after: 0, recorder) }
+        }
+        #expect(weakRecorder == nil)
+        log.release()
+    }
+
+    @Test func unwatchEndsTheWatchCancelled() throws {
+        let setup = Setup()
+        let log = try RunLog.create(on: setup.connection, key: "run-4")
+        let recorder = Recorder()
+        let watch = try log.watch(on: setup.connection, after: 0, recorder)
+        #expect(watch.cancel())
+        setup.host.pump()
+        #expect(recorder.ends.count == 1)
+        #expect(recorder.ends.first?.cancelled == true)
+        #expect(!watch.cancel(), "a watch ends once")
+        log.release()
+    }
+
+    @Test func signalsReachTheWriterByKindAndStopAtRelease() throws {
+        let setup = Setup()
+        let received = Mutex<[String]>([])
+        let writer = try RunLog.create(on: setup.connection, key: "run-5") { bytes in
+            received.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        let reader = try RunLog.open(on: setup.connection, key: "run-5")
+        let before = RunLogSignals.count
+        try reader.signal(text: "{\"type\":\"stop\"}")
+        try reader.signal(text: "second")
+        setup.host.pump()
+        #expect(received.withLock { $0 } == ["{\"type\":\"stop\"}", "second"])
+        // A signal still queued when the writer releases its handle finds no handler, and nothing is freed twice.
+        try reader.signal(text: "late")
+        writer.release()
+        #expect(RunLogSignals.count == before - 1)
+        setup.host.pump()
+        #expect(received.withLock { $0.count } == 2)
+        #expect(throws: RunLogError(.notFound, "signal")) { try reader.signal(text: "after") }
+        reader.release()
+        reader.release()  // a second release does nothing
+        #expect(setup.host.openHandles == 0)
+    }
+
+    @Test func postsAndTimersStillRunTheirClosureOnce() {
+        let ran = Mutex(0)
+        for kind in [AGENTHOST_EVENT_POSTED, AGENTHOST_EVENT_TIMER] {
+            for cancelled: Int32 in [0, 1] {
+                let work = Unmanaged.passRetained(DeferredWork { ran.withLock { $0 += 1 } })
+                var event = agenthost_event_v1()
+                event.struct_size = UInt32(MemoryLayout<agenthost_event_v1>.size)
+                event.kind = agenthost_event_kind_t(kind)
+                event.data = work.toOpaque()
+                event.cancelled = cancelled
+                withUnsafePointer(to: event) { PluginEvents.dispatch(instanceContext: nil, $0) }
+            }
+        }
+        #expect(ran.withLock { $0 } == 2, "fired events run, cancelled ones only release")
+    }
+
+    @Test func anOldHostHasNoRunLog() {
+        let host = FakeHost(abiMinor: 0)
+        let conn = host.connect(route: "/agents/test", subject: "alice")
+        let connection = Connection(handle: conn, host: PluginHost(api: host.api, context: nil))
+        #expect(!connection.pluginHost.hasRunLog)
+        #expect(throws: RunLogError(.unavailable, "create")) { try RunLog.create(on: connection, key: "k") }
+    }
+
+    @Test func anonymousLogsOpenOnlyWithTheirSecret() throws {
+        let setup = Setup(subject: "")
+        let secret = "0123456789abcdef0123456789abcdef"
+        let log = try RunLog.create(on: setup.connection, key: "anon", secret: secret)
+        #expect(throws: RunLogError(.notFound, "open")) { try RunLog.open(on: setup.connection, key: "anon") }
+        #expect(throws: RunLogError(.notFound, "open")) {
+            try RunLog.open(on: setup.connection, key: "anon", secret: String(secret.reversed()))
+        }
+        let reader = try RunLog.open(on: setup.connection, key: "anon", secret: secret)
+        reader.release()
+        log.release()
+    }
+}
