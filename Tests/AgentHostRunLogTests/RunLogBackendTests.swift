@@ -38,6 +38,11 @@ struct RunLogBackendTests {
         #expect(throws: RunLogStoreError.exists) { try backend.createLog(Self.record("run-1")) }
         // The same key on another route is another log.
         #expect(try backend.createLog(Self.record("run-1", route: "/other")) != id)
+        // So is the same key of another owner on the same route: a key is never taken by someone else.
+        let bobs = try backend.createLog(Self.record("run-1", owner: Fixture.bob))
+        #expect(bobs != id)
+        #expect(try backend.findLog(route: "/r", key: Array("run-1".utf8), owner: Fixture.bob)?.id == bobs)
+        #expect(try backend.findLog(route: "/r", key: Array("run-1".utf8))?.id == id)
     }
 
     @Test("batches of several logs, read back by seq range", arguments: Kind.allCases)

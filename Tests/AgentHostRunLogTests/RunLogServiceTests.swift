@@ -126,6 +126,10 @@ struct RunLogServiceTests {
         #expect(service.open("mine", owner: Fixture.bob) == .failure(.notFound))
         #expect(service.open("mine", route: "/agents/b") == .failure(.notFound))
         #expect(service.open("missing") == .failure(.notFound))
+        // Another owner's key of the same name is its own log: nothing is taken, nothing is told.
+        let bobs = try service.create("mine", owner: Fixture.bob).get()
+        #expect(service.open("mine", owner: Fixture.bob).map { _ in true } == .success(true))
+        #expect(service.append(bobs, "bob's") == .success(1))
 
         let secret = "0123456789abcdef-secret"
         #expect(service.create("anon", owner: .anonymous, secret: "short") == .failure(.badArgument))
@@ -134,6 +138,20 @@ struct RunLogServiceTests {
         #expect(service.open("anon", owner: .anonymous, secret: secret + "x") == .failure(.notFound))
         #expect(service.open("anon", owner: .anonymous) == .failure(.notFound))
         #expect(service.open("anon", owner: Fixture.alice, secret: secret) == .failure(.notFound))
+        // Another anonymous starter with its own secret gets its own log under the same key.
+        let other = "fedcba9876543210-other"
+        _ = try service.create("anon", owner: .anonymous, secret: other).get()
+        #expect((try? service.open("anon", owner: .anonymous, secret: other).get()) != nil)
+
+        // A subject names someone; an issuer alone (a JWT without sub) does not: such logs need a secret, and two
+        // callers of that issuer are told apart by their secrets only.
+        let issuerOnly = RunLogOwner(issuer: "https://issuer.test", subject: "")
+        #expect(issuerOnly.isAnonymous)
+        #expect(service.create("nosub", owner: issuerOnly) == .failure(.badArgument))
+        _ = try service.create("nosub", owner: issuerOnly, secret: secret).get()
+        #expect(service.open("nosub", owner: issuerOnly) == .failure(.notFound))
+        #expect(service.open("nosub", owner: issuerOnly, secret: other) == .failure(.notFound))
+        #expect((try? service.open("nosub", owner: issuerOnly, secret: secret).get()) != nil)
         await service.shutdown()
     }
 

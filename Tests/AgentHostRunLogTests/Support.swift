@@ -165,3 +165,10 @@ extension DeferredEvent {
     var text: String { String(decoding: self.logBytes, as: UTF8.self) }
     var seq: UInt64 { self.logSeq }
 }
+
+extension RunLogBackend {
+    /// An identified owner's log (alice's unless told).
+    func findLog(route: String, key: [UInt8], owner: RunLogOwner = Fixture.alice) throws -> RunLogRecord? {
+        try self.findLog(route: route, issuer: owner.issuer, subject: owner.subject, secretHash: [], key: key)
+    }
+}

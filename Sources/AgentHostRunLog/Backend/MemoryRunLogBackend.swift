@@ -12,7 +12,7 @@ public final class MemoryRunLogBackend: RunLogBackend {
     private struct State {
         var nextID: Int64 = 1
         var logs: [Int64: StoredLog] = [:]
-        var byName: [String: [[UInt8]: Int64]] = [:]
+        var byName: [LogName: Int64] = [:]
         var signals: [RunLogSignal] = []
     }
 
@@ -30,12 +30,12 @@ public final class MemoryRunLogBackend: RunLogBackend {
     public func createLog(_ log: RunLogRecord) throws -> Int64 {
         try self.checkFailure()
         return try self.state.withLock { state in
-            if state.byName[log.route]?[log.key] != nil { throw RunLogStoreError.exists }
+            if state.byName[LogName(log)] != nil { throw RunLogStoreError.exists }
             var record = log
             record.id = state.nextID
             state.nextID += 1
             state.logs[record.id] = StoredLog(record: record)
-            state.byName[log.route, default: [:]][log.key] = record.id
+            state.byName[LogName(log)] = record.id
             return record.id
         }
     }
@@ -68,9 +68,13 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
-    public func findLog(route: String, key: [UInt8]) throws -> RunLogRecord? {
-        self.state.withLock { state in
-            state.byName[route]?[key].flatMap { state.logs[$0]?.record }
+    public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
+        -> RunLogRecord?
+    {
+        let name = LogName(route: route, owner: RunLogOwner(issuer: issuer, subject: subject), secretHash: secretHash,
+                           key: key)
+        return self.state.withLock { state in
+            state.byName[name].flatMap { state.logs[$0]?.record }
         }
     }
 
@@ -146,7 +150,7 @@ public final class MemoryRunLogBackend: RunLogBackend {
             doomed.sort { $0.id < $1.id }
             for record in doomed {
                 state.logs[record.id] = nil
-                state.byName[record.route]?[record.key] = nil
+                state.byName[LogName(record)] = nil
                 state.signals.removeAll { $0.logID == record.id }
             }
             return doomed.count

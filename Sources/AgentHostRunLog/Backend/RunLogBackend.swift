@@ -5,14 +5,15 @@
 /// third. Every method is synchronous and may block on I/O: the service calls them from its own write-behind thread
 /// or from an `NIOThreadPool`, never from an event loop. Errors are `RunLogStoreError`.
 public protocol RunLogBackend: Sendable {
-    /// Inserts a new log. Throws `RunLogStoreError.exists` if (route, key) is taken. Returns the log's id.
+    /// Inserts a new log. Throws `RunLogStoreError.exists` if (route, owner, secret hash, key) is taken. Returns the
+    /// log's id.
     func createLog(_ log: RunLogRecord) throws -> Int64
 
     /// Applies writes to several logs in one transaction: appended entries, ends, retention drops.
     func write(_ writes: [RunLogWrite]) throws
 
-    /// The log named (route, key), if any.
-    func findLog(route: String, key: [UInt8]) throws -> RunLogRecord?
+    /// The log named (route, owner, secret hash, key), if any: `secretHash` is empty for an identified owner.
+    func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws -> RunLogRecord?
 
     /// The log with this id, if any.
     func log(id: Int64) throws -> RunLogRecord?
@@ -135,7 +136,7 @@ public struct RunLogSignal: Sendable, Equatable {
 /// Why the store failed.
 public struct RunLogStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        /// (route, key) is taken.
+        /// (route, owner, key) is taken.
         case exists
         /// The disk is full (SQLITE_FULL).
         case full
@@ -153,7 +154,7 @@ public struct RunLogStoreError: Error, Sendable, Equatable, CustomStringConverti
         self.message = message
     }
 
-    public static let exists = RunLogStoreError(.exists, "a log with this key exists on this route")
+    public static let exists = RunLogStoreError(.exists, "this owner has a log with this key on this route")
 
     public var description: String { self.message }
 }

@@ -21,7 +21,8 @@ enum RunLogSchema {
                     first_seq INTEGER NOT NULL DEFAULT 1,
                     last_seq INTEGER NOT NULL DEFAULT 0,
                     bytes INTEGER NOT NULL DEFAULT 0,
-                    UNIQUE (route, key)
+                    -- A key names a log within its route and owner (see LogName).
+                    UNIQUE (route, owner_issuer, owner_subject, secret_hash, key)
                 );
                 CREATE INDEX logs_by_owner ON logs (owner_issuer, owner_subject, id);
                 CREATE INDEX logs_live ON logs (status, writer);

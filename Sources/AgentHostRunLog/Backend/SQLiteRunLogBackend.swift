@@ -112,10 +112,16 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
-    public func findLog(route: String, key: [UInt8]) throws -> RunLogRecord? {
-        try self.reading { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM logs WHERE route = ? AND key = ?",
-                             arguments: [route, Data(key)]).map(Self.record)
+    public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
+        -> RunLogRecord?
+    {
+        let hash = subject.isEmpty ? secretHash : []
+        return try self.reading { db in
+            try Row.fetchOne(db, sql: """
+
+                SELECT * FROM logs WHERE route = ? AND owner_issuer = ? AND owner_subject = ? AND secret_hash = ?
+                AND key = ?
+                """, arguments: [route, issuer, subject, Data(hash), Data(key)]).map(Self.record)
         }
     }
 

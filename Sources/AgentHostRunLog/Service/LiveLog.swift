@@ -71,7 +71,7 @@ final class LiveLog: @unchecked Sendable {
 
     /// A log read from the store.
     convenience init(record: RunLogRecord) {
-        self.init(name: LogName(route: record.route, key: record.key),
+        self.init(name: LogName(record),
                   owner: RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject),
                   secretHash: record.secretHash, createdMilliseconds: record.createdMilliseconds, local: false,
                   store: .stored(record.id))
@@ -120,8 +120,26 @@ final class LiveLog: @unchecked Sendable {
     }
 }
 
-/// A log's name: its route and key.
+/// A log's name: its route, its owner and key. The owner is part of the name, so two identities (or two anonymous
+/// secrets) using the same key on a route name two logs: nobody can take or probe another's key (a Studio client's
+/// integer run ids are easy to guess).
 struct LogName: Hashable, Sendable {
     var route: String
+    var owner: RunLogOwner
+    /// The anonymous owner's secret hash; empty for an identified owner. Compared as part of the name: learning
+    /// a stored hash from timing does not give the secret, and the secret is what must match.
+    var secretHash: [UInt8]
     var key: [UInt8]
+
+    init(route: String, owner: RunLogOwner, secretHash: [UInt8], key: [UInt8]) {
+        self.route = route
+        self.owner = owner
+        self.secretHash = owner.isAnonymous ? secretHash : []
+        self.key = key
+    }
+
+    init(_ record: RunLogRecord) {
+        self.init(route: record.route, owner: RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject),
+                  secretHash: record.secretHash, key: record.key)
+    }
 }

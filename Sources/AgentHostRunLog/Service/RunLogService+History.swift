@@ -19,7 +19,8 @@ extension RunLogService {
         return try await self.threadPool.runIfActive { () throws -> RunHistory? in
             let record: RunLogRecord?
             if let route {
-                record = try self.backend.findLog(route: route, key: key)
+                record = try self.backend.findLog(route: route, issuer: owner.issuer, subject: owner.subject,
+                                                  secretHash: [], key: key)
             } else {
                 record = try self.backend.newestLog(issuer: owner.issuer, subject: owner.subject, key: key)
             }

@@ -39,7 +39,7 @@ extension RunLogService {
                     state.index[log.name] = stored
                 }
             } catch let error as RunLogStoreError where error.kind == .exists {
-                // Another process created the same (route, key) between our index refresh and now.
+                // Another process created the same (route, owner, key) between our index refresh and now.
                 self.state.withLock { _ in log.store = .conflict }
                 self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
                                     metadata: ["route": "\(log.name.route)"])
@@ -220,7 +220,7 @@ extension RunLogService {
             while true {
                 let records = try self.backend.logs(createdAfter: from, limit: 1000)
                 guard let last = records.last else { break }
-                for record in records { fresh[LogName(route: record.route, key: record.key)] = record }
+                for record in records { fresh[LogName(record)] = record }
                 from = last.id
             }
         } catch {

@@ -154,7 +154,7 @@ public final class RunLogService: Sendable {
             else { return .failure(.badArgument) }
             secretHash = Self.secretHash(secret)
         }
-        let name = LogName(route: route, key: Array(key))
+        let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
         let now = self.clock.nowMilliseconds()
         // The write-behind thread may be idle: a new run is its cue to store often again.
         defer { self.writeBehind.wake() }
@@ -185,8 +185,10 @@ public final class RunLogService: Sendable {
         guard (1 ... RunLogConfiguration.maxKeyBytes).contains(key.count),
             secret.count <= RunLogConfiguration.maxSecretBytes
         else { return .failure(.badArgument) }
-        let name = LogName(route: route, key: Array(key))
         let secretHash = owner.isAnonymous && !secret.isEmpty ? Self.secretHash(secret) : []
+        // An anonymous caller without a secret names no log.
+        guard !owner.isAnonymous || !secretHash.isEmpty else { return .failure(.notFound) }
+        let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
         return self.state.withLock { state in
             let log: LiveLog
             if let local = state.local[name] {

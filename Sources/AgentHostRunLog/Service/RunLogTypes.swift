@@ -13,7 +13,9 @@ public struct RunLogOwner: Sendable, Hashable {
     }
 
     public static let anonymous = RunLogOwner(issuer: "", subject: "")
-    public var isAnonymous: Bool { self.issuer.isEmpty && self.subject.isEmpty }
+    /// No subject names nobody (a public route without credentials, or a JWT without `sub`): two such callers are
+    /// told apart by their secrets only, whatever their issuer.
+    public var isAnonymous: Bool { self.subject.isEmpty }
 }
 
 /// Why a run log call did nothing: the ABI's statuses.

@@ -245,10 +245,11 @@ typedef struct agenthost_host_api_v1 {
      *
      * Append-only logs the host keeps for plugins, outliving any socket, plugin generation, worker process and
      * host restart (with a state dir). A log is named by a key of the plugin's choosing (1-128 bytes) within the
-     * route of the connection that creates it, and belongs to that connection's identity (issuer and subject),
-     * or, when the connection is anonymous, to whoever presents the same `secret` (a capability the plugin gave
-     * the starter alone; the host keeps only its hash). Another identity, another route, or a wrong secret gets
-     * NOT_FOUND, exactly as for a log that does not exist.
+     * route of the connection that creates it and its owner: that connection's identity (issuer and subject),
+     * or, when the connection has no subject (anonymous), whoever presents the same `secret` (a capability the
+     * plugin gave the starter alone; the host keeps only its hash). So two owners using the same key name two
+     * logs: a key is never "taken" by someone else, and EXISTS tells an owner only of its own log. Another
+     * identity, another route, or a wrong secret gets NOT_FOUND, exactly as for a log that does not exist.
      *
      * Entries get sequence numbers 1, 2, 3, ... in append order. Appends never wait for the disk: the host keeps
      * a live log's recent entries in memory, delivers them to watchers from there, and writes them to the store
@@ -270,6 +271,7 @@ typedef struct agenthost_host_api_v1 {
 
     /* Create a log on the route of `conn`, owned by its identity (and `secret`, if the identity is anonymous;
      * an anonymous connection must give a secret of 16-256 bytes). Writes the writer handle to *log.
+     * EXISTS: this owner already has a log with this key on this route.
      * `signal_data` is passed back with every LOG_SIGNAL for this log. OK, EXISTS, CLOSED, BAD_ARGUMENT. */
     agenthost_status_t (*log_create)(agenthost_conn_t conn, const uint8_t *key, size_t key_len, const uint8_t *secret,
                                      size_t secret_len, void *signal_data, agenthost_log_t *log);

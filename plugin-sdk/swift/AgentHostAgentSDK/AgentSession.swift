@@ -161,8 +161,9 @@ public final class AgentSession: ConnectionHandler, Sendable {
         } catch {
             self.core.registry.ended(record)
             if error.status == .exists {
-                // Run ids are per route: the host keeps every run's log (live or ended, anyone's) under its id.
-                throw .init(code: .runExists, message: "run \(runID) already exists on this route: use a new run_id",
+                // This owner's run with this id (live or ended) is kept in the host's log under it: say so to its
+                // owner only (the host names logs by route, owner and key, so nobody else's id is ever taken).
+                throw .init(code: .runExists, message: "you already have a run \(runID) on this route: use a new run_id",
                             runID: runID)
             }
             throw .init(code: .unavailable, message: "the run could not be started: \(error)", runID: runID)

@@ -7,7 +7,7 @@ import AgentHostPluginSDK
 ///
 /// Not locked: its owner (`RunRecord`) appends under the run's lock, which keeps `seq` and the log's order one.
 struct RunJournal: Sendable {
-    /// The log key: the run id, unique on its route. The host scopes it to the route and the owner's identity
+    /// The log key: the run id. The host scopes it to the route and the owner's identity
     /// (anonymous runs: to `resumeToken`, the log's secret).
     let runID: String
     /// Anonymous runs only: the secret the log was created with, sent to the starter in the first frame.
@@ -16,7 +16,7 @@ struct RunJournal: Sendable {
     private(set) var lastSeq = 0
 
     /// Creates the run's log on the route of the starter's socket.
-    /// - Throws: `.exists` when a log with this run id exists on the route (any identity's: ids are per route).
+    /// - Throws: `.exists` when this owner already has a log with this run id on the route.
     init(on connection: Connection, runID: String, resumeToken: String?,
          onSignal: @escaping @Sendable (UnsafeBufferPointer<UInt8>) -> Void) throws(RunLogError)
     {
