@@ -34,6 +34,10 @@ struct RunLogSetup {
         } else {
             logger.info("no state_dir: runs are kept in memory and do not survive a restart")
             backend = MemoryRunLogBackend()
+            // Memory is not a disk: unless the operator chose a total, keep what the replay buffers had.
+            if configuration.retention.maxTotalBytes == RunLogRetention().maxTotalBytes {
+                configuration.retention.maxTotalBytes = RunLogRetention.memoryDefaultTotalBytes
+            }
         }
         let service = RunLogService(backend: backend, configuration: configuration, logger: logger)
         await service.start()

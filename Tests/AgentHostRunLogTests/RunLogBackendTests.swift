@@ -126,6 +126,21 @@ struct RunLogBackendTests {
         #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 15), nowMilliseconds: 40_000) == 1)
         #expect(try backend.log(id: b) == nil)
         #expect(try backend.log(id: c) != nil)
+
+        // The total: ended logs' bytes added up from the newest; the oldest beyond the total go, live ones stay.
+        let d = try backend.createLog(Self.record("d"))
+        let e = try backend.createLog(Self.record("e"))
+        let live = try backend.createLog(Self.record("live"))
+        let kilobyte = [RunLogEntry(seq: 1, bytes: Array(repeating: 7, count: 1024))]
+        try backend.write([RunLogWrite(logID: d, entries: kilobyte, end: ("complete", 31_000)),
+                           RunLogWrite(logID: e, entries: kilobyte, end: ("complete", 32_000)),
+                           RunLogWrite(logID: live, entries: kilobyte)])
+        #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 3600, maxTotalBytes: 1500),
+                                  nowMilliseconds: 40_000) == 2)
+        #expect(try backend.log(id: e) != nil)
+        #expect(try backend.log(id: d) == nil)
+        #expect(try backend.log(id: c) == nil, "older than the first log past the total")
+        #expect(try backend.log(id: live) != nil)
     }
 
     @Test("the SQLite store outlives its process: a new backend on the file reads the same bytes")

@@ -381,6 +381,26 @@ struct RunLogServiceTests {
         await service.shutdown()
     }
 
+    @Test("retention runs as soon as enough logs ended, not only on its timer")
+    func pruneByCount() async throws {
+        let backend = MemoryRunLogBackend()
+        var configuration = Fixture.fastConfiguration()  // its prune timer is an hour
+        configuration.retention.maxEndedLogs = 16  // so a prune is due every 64 ended logs
+        let service = await self.start(backend, configuration: configuration)
+        for index in 0 ..< 200 {
+            let log = try service.create("run-\(index)").get()
+            service.append(log, "frame")
+            _ = service.end(handle: log, status: "complete")
+        }
+        // 200 ended logs, pruned at least every 64: never more than 16 + 64 kept, and 16 once the last prune ran.
+        try await Self.eventually {
+            let kept = (try? backend.listLogs(issuer: Fixture.alice.issuer, subject: Fixture.alice.subject, route: nil,
+                                              limit: 1000).count) ?? 0
+            return kept <= 16 + 64
+        }
+        await service.shutdown()
+    }
+
     /// Polls a condition the service reaches on its own threads (bounded: fails after 10 s).
     static func eventually(_ condition: @Sendable () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)

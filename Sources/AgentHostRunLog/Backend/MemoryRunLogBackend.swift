@@ -144,9 +144,12 @@ public final class MemoryRunLogBackend: RunLogBackend {
             let ended = state.logs.values.map(\.record).filter { !$0.isLive }
                 .sorted { ($0.endedMilliseconds, $0.id) > ($1.endedMilliseconds, $1.id) }
             let cutoff = nowMilliseconds - policy.maxEndedAgeSeconds * 1000
-            var doomed = ended.enumerated()
-                .filter { $0.offset >= policy.maxEndedLogs || $0.element.endedMilliseconds < cutoff }
-                .map(\.element)
+            var running: Int64 = 0
+            var doomed = ended.enumerated().filter { offset, record in
+                running += record.bytes
+                return offset >= policy.maxEndedLogs || record.endedMilliseconds < cutoff
+                    || running > Int64(policy.maxTotalBytes)
+            }.map(\.element)
             doomed.sort { $0.id < $1.id }
             for record in doomed {
                 state.logs[record.id] = nil

@@ -6,10 +6,20 @@ public struct RunLogRetention: Sendable, Equatable {
     public var maxEndedLogs: Int
     /// Ended logs older than this (since they ended) go.
     public var maxEndedAgeSeconds: Int64
+    /// Entry bytes all ended logs may hold together; the oldest ended ones beyond go. Without it, the count limit
+    /// times the per-log limit is the only bound (10,000 x 16 MiB), and one busy client's runs could fill a disk
+    /// (or, with no state dir, the memory) long before the count limit is reached.
+    public var maxTotalBytes: Int
 
-    public init(maxBytesPerLog: Int = 16 << 20, maxEndedLogs: Int = 10_000, maxEndedAgeSeconds: Int64 = 7 * 86_400) {
+    /// The default total for a store in memory (no state dir): what the agent SDK's replay buffers were allowed
+    /// before the run log held them.
+    public static let memoryDefaultTotalBytes = 256 << 20
+
+    public init(maxBytesPerLog: Int = 16 << 20, maxEndedLogs: Int = 10_000, maxEndedAgeSeconds: Int64 = 7 * 86_400,
+                maxTotalBytes: Int = 4 << 30) {
         self.maxBytesPerLog = maxBytesPerLog
         self.maxEndedLogs = maxEndedLogs
         self.maxEndedAgeSeconds = maxEndedAgeSeconds
+        self.maxTotalBytes = maxTotalBytes
     }
 }

@@ -234,6 +234,16 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                     SELECT id FROM logs WHERE status != 'live' ORDER BY ended_ms DESC, id DESC LIMIT -1 OFFSET ?)
                 """, arguments: [policy.maxEndedLogs])
             deleted += db.changesCount
+            // The newest ended logs whose bytes, added up from the newest, stay within the total; the rest go.
+            try db.execute(sql: """
+
+                DELETE FROM logs WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id, SUM(bytes) OVER (ORDER BY ended_ms DESC, id DESC) AS running FROM logs
+                        WHERE status != 'live')
+                    WHERE running > ?)
+                """, arguments: [policy.maxTotalBytes])
+            deleted += db.changesCount
             return deleted
         }
     }

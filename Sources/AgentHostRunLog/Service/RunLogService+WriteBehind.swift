@@ -107,7 +107,10 @@ extension RunLogService {
             log.storedBytes += bytes
         }
         if let dropBefore = write.dropBefore, log.pendingDropBefore == dropBefore { log.pendingDropBefore = nil }
-        if write.end != nil { log.endPersisted = true }
+        if write.end != nil {
+            log.endPersisted = true
+            state.endedSincePrune += 1
+        }
         // Byte retention: the oldest stored chunks go (at least one chunk is kept).
         let limit = self.configuration.retention.maxBytesPerLog
         while log.storedBytes > limit, log.storedChunks.count > 1, let chunk = log.storedChunks.popFirst() {
@@ -255,9 +258,13 @@ extension RunLogService {
 
     private func pruneIfDue(now: Int64) {
         let interval = self.configuration.pruneInterval.nanoseconds / 1_000_000
+        // On the timer, and also as soon as enough logs ended since the last prune: at thousands of runs a second,
+        // a minute's worth of ended logs would hold far more than the limits allow.
+        let every = max(64, self.configuration.retention.maxEndedLogs / 16)
         let due: Bool = self.state.withLock { state in
-            guard now - state.lastPrune >= interval else { return false }
+            guard now - state.lastPrune >= interval || state.endedSincePrune >= every else { return false }
             state.lastPrune = now
+            state.endedSincePrune = 0
             return true
         }
         guard due else { return }

@@ -51,6 +51,8 @@ public final class RunLogService: Sendable {
         var orphansEnded = false
         /// When retention last ran (clock ms).
         var lastPrune: Int64 = 0
+        /// Logs whose end was stored since the last prune (see `pruneIfDue`).
+        var endedSincePrune = 0
     }
 
     let state = Mutex(State())
