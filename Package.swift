@@ -89,6 +89,18 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // `serve --workers N`: the supervisor, its worker processes, the watchdog and the merged admin routes.
+        .target(
+            name: "AgentHostWorkers",
+            dependencies: [
+                "AgentHostCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "AgentHostAuth",
             dependencies: [
@@ -105,6 +117,7 @@ let package = Package(
                 "AgentHostCore",
                 "AgentHostPlugins",
                 "AgentHostAuth",
+                "AgentHostWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -219,6 +232,12 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.
+        .testTarget(
+            name: "AgentHostWorkersTests",
+            dependencies: ["AgentHostWorkers", "AgentHostCore"],
             swiftSettings: strictSettings
         ),
         // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
