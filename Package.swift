@@ -49,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: The plugin ABI: one C header, the single source of truth for host and plugins.
@@ -79,6 +80,7 @@ let package = Package(
             name: "AgentHostPlugins",
             dependencies: [
                 "AgentHostCore",
+                "AgentHostRunLog",
                 "CAgentHostPlugin",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,6 +103,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The host-owned run log (ABI 1.1): the service the function table calls, and its storage backends.
+        .target(
+            name: "AgentHostRunLog",
+            dependencies: [
+                "AgentHostCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "AgentHostAuth",
             dependencies: [
@@ -116,6 +132,7 @@ let package = Package(
             dependencies: [
                 "AgentHostCore",
                 "AgentHostPlugins",
+                "AgentHostRunLog",
                 "AgentHostAuth",
                 "AgentHostWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -241,6 +258,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
+        // The run log's backends and service without a server: temp dirs, an injected clock.
+        .testTarget(
+            name: "AgentHostRunLogTests",
+            dependencies: [
+                "AgentHostCore",
+                "AgentHostRunLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "AgentHostAgentSDKTests",
             dependencies: ["AgentHostAgentSDK"],
@@ -253,6 +281,7 @@ let package = Package(
                 "AgentHostCore",
                 "AgentHostPlugins",
                 "AgentHostAuth",
+                "AgentHostRunLog",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import AgentHostAuth
 import AgentHostCore
+import AgentHostRunLog
 import Foundation
 import NIOCore
 
@@ -36,7 +37,12 @@ import NIOCore
 ///     "outbound_high_watermark": 1048576, "outbound_low_watermark": 262144, "outbound_hard_limit": 8388608,
 ///     "max_messages_per_second": 1000, "message_burst": 2000
 ///   },
-///   "plugin_config": { "wordstream": { "delay_ms": 20 } }
+///   "plugin_config": { "wordstream": { "delay_ms": 20 } },
+///   "state_dir": "./agenthost-state",
+///   "run_log": {
+///     "max_bytes_per_log": 16777216, "max_ended_logs": 10000, "max_ended_age_seconds": 604800,
+///     "max_entry_bytes": 1048576, "max_unpersisted_bytes": 268435456
+///   }
 /// }
 /// ```
 struct ConfigFile {
@@ -59,6 +65,8 @@ struct ConfigFile {
     var tlsClientCA: String?
     var server = ServerConfiguration()
     var pluginConfigs: [String: [UInt8]] = [:]
+    var stateDir: String?
+    var runLog = RunLogConfiguration()
 
     struct Error: Swift.Error, CustomStringConvertible {
         var description: String
@@ -168,7 +176,21 @@ struct ConfigFile {
                 self.pluginConfigs[name] = Array(try JSONSerialization.data(withJSONObject: value))
             }
         }
+        self.stateDir = try reader.string("state_dir")
+        if self.stateDir?.isEmpty == true { throw Error(description: "state_dir must not be empty (leave it out for none)") }
+        if let runLog = try reader.object("run_log") { try Self.runLog(runLog, into: &self.runLog) }
         try reader.rejectUnknown()
+    }
+
+    /// `run_log`: retention and limits of the host's run logs.
+    private static func runLog(_ object: [String: Any], into configuration: inout RunLogConfiguration) throws {
+        var r = Reader(object: object, path: "run_log.")
+        if let v = try r.int("max_bytes_per_log", min: 1024) { configuration.retention.maxBytesPerLog = v }
+        if let v = try r.int("max_ended_logs", min: 0) { configuration.retention.maxEndedLogs = v }
+        if let v = try r.int("max_ended_age_seconds", min: 1) { configuration.retention.maxEndedAgeSeconds = Int64(v) }
+        if let v = try r.int("max_entry_bytes", min: 1, max: 64 << 20) { configuration.maxEntryBytes = v }
+        if let v = try r.int("max_unpersisted_bytes", min: 1 << 20) { configuration.maxUnpersistedBytes = v }
+        try r.rejectUnknown()
     }
 
     /// `access`: "public" or "authenticated"; `scopes`: required scopes (implies authenticated).

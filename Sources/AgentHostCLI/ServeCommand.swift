@@ -1,6 +1,7 @@
 import AgentHostAuth
 import AgentHostCore
 import AgentHostPlugins
+import AgentHostRunLog
 import AgentHostWorkers
 import ArgumentParser
 import Foundation
@@ -68,6 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "sha256sum-format file: only the listed plugin files, with those hashes, may load.")
     var allowlist: String?
+
+    @Option(help: "Directory for what outlives the process: the run log's store (default: none, runs live in memory).")
+    var stateDir: String?
 
     @Option(help: ArgumentHelp(
         "Worker processes (default 1: this process serves, no supervisor). Above 1, a supervisor holds the listening socket and restarts workers that die.",
@@ -144,7 +148,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         if worker == nil && workerCount > 1 {
-            try await self.supervise(workers: workerCount, server: server, file: file, logger: logger)
+            try await self.supervise(workers: workerCount, server: server, file: file,
+                                     stateDir: self.stateDir ?? file.stateDir, logger: logger)
             return
         }
         if let worker {
@@ -156,6 +161,15 @@ struct ServeCommand: AsyncParsableCommand {
         let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
+
+        // The run log before the plugins: their instances get its functions.
+        // A worker writes as the incarnation its supervisor chose (which ends its live runs if it dies); the
+        // supervisor holds the state dir's lock for it.
+        var runLogConfiguration = file.runLog
+        if let incarnation = worker?.incarnation { runLogConfiguration.incarnation = incarnation }
+        let runLog = try await RunLogSetup.start(stateDir: self.stateDir ?? file.stateDir,
+                                                 configuration: runLogConfiguration, lockHeldByParent: worker != nil,
+                                                 logger: logger)
 
         // SIGHUP is trapped now, before the listening line: from then on it means "reload", never "terminate".
         let hangups = await UnixSignalsSequence(trapping: .sighup)
@@ -204,7 +218,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let agentHost = AgentHostServer(
             configuration: server, router: router, registry: HostFunctionTable.registry,
-            group: group, logger: logger, adminRoutes: adminRoutes, connections: connections
+            group: group, logger: logger, adminRoutes: adminRoutes, connections: connections,
+            identityRoutes: IdentityRoutes([RunHistoryRoute.prefix: RunHistoryRoute(service: runLog.service)])
         ) { address in
             if let worker {
                 worker.notifyReady()  // the supervisor prints the listening line once every worker serves
@@ -222,6 +237,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         siblings?.close()
         await manager?.shutdown()
+        await runLog.shutdown()
         staging.removeAll()
         try await group.shutdownGracefully()
     }

@@ -10,6 +10,7 @@ public struct WorkerContext: Sendable {
     static let countVariable = "AGENTHOST_WORKER_COUNT"
     static let directoryVariable = "AGENTHOST_WORKER_DIR"
     static let portVariable = "AGENTHOST_WORKER_PORT"
+    static let incarnationVariable = "AGENTHOST_WORKER_INCARNATION"
     static let controlDescriptor: CInt = 3
     static let slotsDescriptor: CInt = 4
 
@@ -20,6 +21,9 @@ public struct WorkerContext: Sendable {
     public let directory: String
     /// The port to listen on with SO_REUSEPORT (the supervisor's: the configured one, or the one port 0 got).
     public let port: Int
+    /// This process's writer incarnation in the run log, chosen by the supervisor: when this worker dies, the
+    /// supervisor ends the live logs written under it.
+    public let incarnation: String
     let control: CInt
 
     public struct Failure: Error, CustomStringConvertible {
@@ -35,7 +39,8 @@ public struct WorkerContext: Sendable {
         guard let indexText = environment[Self.indexVariable] else { return nil }
         guard let index = Int(indexText), let count = environment[Self.countVariable].flatMap(Int.init),
             (0..<count).contains(index), let directory = environment[Self.directoryVariable],
-            let port = environment[Self.portVariable].flatMap(Int.init)
+            let port = environment[Self.portVariable].flatMap(Int.init),
+            let incarnation = environment[Self.incarnationVariable]
         else {
             throw Failure(description: "\(Self.indexVariable) is set: this process was not started as a worker by `agenthost serve --workers N` (unset it)")
         }
@@ -56,10 +61,11 @@ public struct WorkerContext: Sendable {
         guard region.isFormatted else { throw Failure(description: "worker: descriptor 4 is not the callback slots") }
         CallbackWatch.shared.adopt(region)
         close(Self.slotsDescriptor)  // the mapping stays
-        for name in [Self.indexVariable, Self.countVariable, Self.directoryVariable, Self.portVariable] {
+        for name in [Self.indexVariable, Self.countVariable, Self.directoryVariable, Self.portVariable,
+                     Self.incarnationVariable] {
             unsetenv(name)
         }
-        return WorkerContext(index: index, count: count, directory: directory, port: port,
+        return WorkerContext(index: index, count: count, directory: directory, port: port, incarnation: incarnation,
                              control: Self.controlDescriptor)
     }
 

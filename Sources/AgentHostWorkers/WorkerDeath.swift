@@ -4,6 +4,8 @@ import AgentHostCore
 public struct WorkerDeath: Sendable, CustomStringConvertible {
     public var worker: Int
     public var pid: Int32
+    /// The run log's writer incarnation of the dead process: its live logs need their terminal entry.
+    public var incarnation: String
     public var exit: WorkerExit
     /// The callbacks its event loops were in when it died (from the shared slots): usually the one that crashed.
     public var runningCallbacks: [BusyCallback]

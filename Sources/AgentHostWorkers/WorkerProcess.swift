@@ -8,6 +8,8 @@ final class WorkerProcess: Sendable {
     let pid: pid_t
     let memory: SharedSlotMemory
     let startedAt: ContinuousClock.Instant
+    /// The run log's writer incarnation of this process (a new one per start).
+    let incarnation: String
     private let control: CInt
 
     enum Report: Sendable {
@@ -30,6 +32,8 @@ final class WorkerProcess: Sendable {
         environment[WorkerContext.countVariable] = "\(count)"
         environment[WorkerContext.directoryVariable] = directory
         environment[WorkerContext.portVariable] = "\(port)"
+        let incarnation = Self.newIncarnation()
+        environment[WorkerContext.incarnationVariable] = incarnation
         let pid: pid_t
         do {
             pid = try WorkerSpawner.spawn(arguments: arguments, environment: environment,
@@ -41,13 +45,14 @@ final class WorkerProcess: Sendable {
             throw error
         }
         close(pair[1])
-        let worker = WorkerProcess(index: index, pid: pid, memory: memory, control: pair[0])
+        let worker = WorkerProcess(index: index, pid: pid, memory: memory, control: pair[0], incarnation: incarnation)
         worker.watch(report: report)
         return worker
     }
 
-    private init(index: Int, pid: pid_t, memory: SharedSlotMemory, control: CInt) {
+    private init(index: Int, pid: pid_t, memory: SharedSlotMemory, control: CInt, incarnation: String) {
         self.index = index
+        self.incarnation = incarnation
         self.pid = pid
         self.memory = memory
         self.control = control
@@ -81,6 +86,15 @@ final class WorkerProcess: Sendable {
         }
         thread.name = "agenthost-worker-\(self.index)-watch"
         thread.start()
+    }
+
+    /// 128 random bits in hex, the run log's incarnation format.
+    static func newIncarnation() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let hex = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
     }
 
     func signal(_ signal: Int32) {

@@ -152,7 +152,8 @@ public final class WorkerSupervisor: Sendable {
                     if await state.noneRunning { return cleanDrain ? 0 : 1 }
                     continue
                 }
-                let death = WorkerDeath(worker: index, pid: pid, exit: exit, runningCallbacks: running,
+                let death = WorkerDeath(worker: index, pid: pid, incarnation: process.incarnation, exit: exit,
+                                        runningCallbacks: running,
                                         watchdog: slot.watchdogVerdict)
                 if !serving && !slot.ready {
                     // A worker that cannot even start (a config it rejects, a plugin directory it cannot read)
@@ -167,12 +168,12 @@ public final class WorkerSupervisor: Sendable {
                     self.scheduleDrainDeadline(post: post)
                     continue
                 }
-                self.workerDied(death)
                 let delay = await state.scheduleRespawn(index, uptime: process.startedAt.duration(to: .now),
                                                         cause: death.description)
                 self.logger.error("worker died", metadata: [
                     "worker": "\(index)", "pid": "\(pid)", "cause": "\(death)",
                     "respawn_in_s": "\(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)"])
+                self.workerDied(death)
                 Task {
                     try? await Task.sleep(for: delay)
                     post.yield(.respawn(index))

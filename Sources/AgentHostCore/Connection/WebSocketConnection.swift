@@ -15,11 +15,18 @@ public enum ConnectionCallStatus: Sendable, Equatable {
     case badArgument
 }
 
-/// A deferred event for a session: a posted wake-up or a fired timer. `context` is opaque to the host.
+/// A deferred event for a session: a posted wake-up, a fired timer, or a run log delivery. `context` is opaque to
+/// the host.
 public struct DeferredEvent: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case posted
         case timer
+        /// A run log watch's entry (`logSeq`, `logBytes`).
+        case logEntry
+        /// A run log watch's last event (`logSeq`: the last delivered, `logBytes`: the end status).
+        case logEnd
+        /// A signal for a run log's writer (`logBytes`).
+        case logSignal
     }
 
     public var kind: Kind
@@ -27,6 +34,27 @@ public struct DeferredEvent: Sendable, Equatable {
     public var context: UInt
     /// True when the connection closed before delivery; the session already had `didClose`.
     public var cancelled: Bool
+    public var logSeq: UInt64 = 0
+    public var logBytes: [UInt8] = []
+
+    public init(kind: Kind, id: UInt64, context: UInt, cancelled: Bool, logSeq: UInt64 = 0, logBytes: [UInt8] = []) {
+        self.kind = kind
+        self.id = id
+        self.context = context
+        self.cancelled = cancelled
+        self.logSeq = logSeq
+        self.logBytes = logBytes
+    }
+}
+
+/// How a paced delivery (`WebSocketConnection.deliverPaced`) ended.
+public enum PacedDelivery: Sendable, Equatable {
+    /// Every event offered was delivered.
+    case drained
+    /// The outbound queue is above its high-water mark: wait for `whenWritable`.
+    case blocked
+    /// The connection is closing or closed.
+    case closed
 }
 
 /// One open WebSocket connection as endpoints and plugins see it: every method is safe from any thread.
@@ -65,6 +93,8 @@ public final class WebSocketConnection: @unchecked Sendable {
     private var timers: [UInt64: (task: Scheduled<Void>, context: UInt)] = [:]
     /// Loop-bound: the session, kept to deliver cancelled events after close.
     private var session: (any WebSocketSession)?
+    /// Loop-bound: what waits for the outbound queue to drain (run log watches), run once at writable or close.
+    private var writableWaiters: [@Sendable () -> Void] = []
 
     init(eventLoop: any EventLoop, settings: ConnectionSettings, handler: WebSocketConnectionHandler) {
         eventLoop.preconditionInEventLoop()
@@ -124,6 +154,16 @@ public final class WebSocketConnection: @unchecked Sendable {
     /// The handler's view of the channel's writability, for sends from other threads.
     func channelWritabilityChanged(writable: Bool) {
         self.channelBlocked.store(!writable, ordering: .relaxed)
+        if writable { self.runWritableWaiters() }
+    }
+
+    private func runWritableWaiters() {
+        guard !self.writableWaiters.isEmpty else { return }
+        let waiters = self.writableWaiters
+        self.writableWaiters = []
+        // After the current handler work: a waiter delivers events, which must not run inside the handler's own
+        // writability callback.
+        for waiter in waiters { self.eventLoop.execute(waiter) }
     }
 
     // MARK: Closing
@@ -156,6 +196,7 @@ public final class WebSocketConnection: @unchecked Sendable {
         self.eventLoop.preconditionInEventLoop()
         self.closing.store(true, ordering: .relaxed)
         self.handler = nil
+        self.runWritableWaiters()
         let pending = self.timers
         self.timers.removeAll()
         for (id, timer) in pending {
@@ -223,6 +264,34 @@ public final class WebSocketConnection: @unchecked Sendable {
             connection.handBack(timerID: id, context: timer.context)
         }
         return .ok
+    }
+
+    // MARK: Paced deliveries (run log watches)
+
+    /// On the event loop: delivers events from `next` (nil: no more) to the session while the outbound queue is
+    /// below its high-water mark, with one flush at the end. An event taken from `next` is always delivered.
+    public func deliverPaced(_ next: () -> DeferredEvent?) -> PacedDelivery {
+        self.eventLoop.preconditionInEventLoop()
+        guard let handler = self.handler, let session = self.session, !self.isClosing else { return .closed }
+        return handler.deliverPaced(next, to: session)
+    }
+
+    /// On the event loop: runs `body` once (on the loop) when the outbound queue is below its high-water mark
+    /// again, or the connection closed. At once (after the current work) if it is already.
+    public func whenWritable(_ body: @escaping @Sendable () -> Void) {
+        self.eventLoop.preconditionInEventLoop()
+        if self.handler == nil || !self.channelBlocked.load(ordering: .relaxed) {
+            self.eventLoop.execute(body)
+        } else {
+            self.writableWaiters.append(body)
+        }
+    }
+
+    /// On the event loop: delivers one event now, or, once the connection closed, as cancelled (the session
+    /// already had `didClose`).
+    public func deliverNow(_ event: DeferredEvent) {
+        self.eventLoop.preconditionInEventLoop()
+        self.deliver(event)
     }
 
     /// A timer that will not fire is still delivered once, cancelled, so the session can release its context.

@@ -17,6 +17,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let adminRoutes: [String: any AdminRoute]
     private let adminToken: String?
     private let adminTrustsLoopback: Bool
+    private let identityRoutes: IdentityRoutes
+    private let authenticator: (any ConnectionAuthenticator)?
     private let limits: HTTPLimits
     private let deadline: RequestDeadlineHandler?
     private var request: HTTPRequestHead?
@@ -27,8 +29,11 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var requestsSeen = 0
 
     init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil,
-         adminTrustsLoopback: Bool = false, limits: HTTPLimits = HTTPLimits(),
+         adminTrustsLoopback: Bool = false, identityRoutes: IdentityRoutes = IdentityRoutes(),
+         authenticator: (any ConnectionAuthenticator)? = nil, limits: HTTPLimits = HTTPLimits(),
          deadline: RequestDeadlineHandler? = nil) {
+        self.identityRoutes = identityRoutes
+        self.authenticator = authenticator
         self.router = router
         self.adminRoutes = adminRoutes
         self.adminToken = adminToken
@@ -62,6 +67,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.deadline?.arm(.request, in: self.limits.requestTimeout)
             if let route = self.adminRoutes[String(head.uri.requestPath)] {
                 self.answerAdmin(context: context, head: head, route: route)
+                return
+            }
+            if let route = self.identityRoutes.route(for: head.uri.requestPath), !head.headers.contains(name: "upgrade") {
+                self.answerIdentity(context: context, head: head, route: route)
                 return
             }
             let (status, body) = self.answer(head)
@@ -113,6 +122,35 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                                                 status: .ok, body: body, keepAlive: head.isKeepAlive,
                                                 contentType: contentType)
             if head.isKeepAlive { handler.awaitNextRequest(after: done) }
+        }
+    }
+
+    /// An identity route: the caller authenticates as on the WebSocket routes; a rejected credential is 401.
+    private func answerIdentity(context: ChannelHandlerContext, head: HTTPRequestHead, route: any IdentityRoute) {
+        guard head.method == .GET || head.method == .HEAD else {
+            self.respond(context: context, head: head, status: .methodNotAllowed, body: #"{"error":"use GET"}"#)
+            return
+        }
+        let authenticator = self.authenticator
+        let promise = context.eventLoop.makePromise(of: IdentityRouteResponse.self)
+        promise.completeWithTask {
+            var result = AuthenticationResult.anonymous
+            if let authenticator { result = await authenticator.authenticate(head) }
+            let identity: Identity?
+            switch result {
+            case .anonymous: identity = nil
+            case .authenticated(let who, _): identity = who
+            case .rejected(let reason):
+                return IdentityRouteResponse(status: .unauthorized, body: HTTPResponseWriter.errorBody(reason))
+            }
+            let uri = head.uri
+            let query = uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) }
+            return await route.respond(path: String(uri.requestPath), query: query, identity: identity)
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { response in
+            let (handler, context) = loopBound.value
+            handler.respond(context: context, head: head, status: response.status, body: response.body)
         }
     }
 

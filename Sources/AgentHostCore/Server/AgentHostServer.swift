@@ -24,6 +24,7 @@ public final class AgentHostServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
     private let adminRoutes: [String: any AdminRoute]
+    private let identityRoutes: IdentityRoutes
     private let sweepers: KeepAliveSweepers
     private let settings: ConnectionSettings
     private let limiter: ConnectionLimiter
@@ -32,9 +33,11 @@ public final class AgentHostServer: Service, Sendable {
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
                 group: any EventLoopGroup, logger: Logger, adminRoutes: [String: any AdminRoute] = [:],
                 connections: OpenConnections = OpenConnections(),
+                identityRoutes: IdentityRoutes = IdentityRoutes(),
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.adminRoutes = adminRoutes
         self.connections = connections
+        self.identityRoutes = identityRoutes
         self.configuration = configuration
         self.router = router
         self.registry = registry
@@ -132,13 +135,14 @@ public final class AgentHostServer: Service, Sendable {
             })
         let loopBoundDeadline = NIOLoopBound(deadline, eventLoop: channel.eventLoop)
         var configuration = NIOUpgradableHTTPServerPipelineConfiguration(
-            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, configuration = self.configuration] channel in
+            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, identityRoutes, configuration = self.configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
                     // A plain HTTP connection: the deadline handler stays, timing each request and the idle time
                     // between them.
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: configuration.adminToken,
                                            adminTrustsLoopback: configuration.adminTrustsLoopback,
+                                           identityRoutes: identityRoutes, authenticator: configuration.authenticator,
                                            limits: configuration.http, deadline: loopBoundDeadline.value))
                 }
             })

@@ -307,6 +307,31 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.leaveCallback(mark)
     }
 
+    /// Delivers events while the channel stays writable: see `WebSocketConnection.deliverPaced`.
+    func deliverPaced(_ next: () -> DeferredEvent?, to session: any WebSocketSession) -> PacedDelivery {
+        guard let context = self.context, self.stateMachine.state == .open, !self.closeFrameSent else { return .closed }
+        var result = PacedDelivery.drained
+        self.withBatchedWrites(context: context) {
+            while true {
+                guard self.context != nil, self.stateMachine.state == .open, !self.closeFrameSent else {
+                    result = .closed
+                    return
+                }
+                guard self.writable else {
+                    result = .blocked
+                    return
+                }
+                guard let event = next() else { return }
+                let started = CoarseClock.nanoseconds()
+                let mark = self.enterCallback(.event, at: started)
+                session.didReceive(event: event)
+                self.leaveCallback(mark)
+                self.checkDuration(since: started, of: "event")
+            }
+        }
+        return result
+    }
+
     // MARK: Helpers
 
     /// Records in the loop's slot that a session callback runs (two atomic stores; see `CallbackSlotRegion`).

@@ -1,4 +1,5 @@
 import AgentHostCore
+import AgentHostRunLog
 import CAgentHostPlugin
 import Logging
 import NIOCore
@@ -13,16 +14,20 @@ public enum HostFunctionTable {
     /// The registry every plugin connection is registered in; the server must use this one.
     public static let registry = ConnectionRegistry()
 
+    /// Makes the run log functions use `service` (the server's, with its store). Call before loading plugins;
+    /// without it they use an in-memory service.
+    public static func install(runLog service: RunLogService) {
+        RunLogHostFunctions.install(service)
+    }
+
     /// The table, at a stable address for the life of the process (plugins keep the pointer).
     // nonisolated(unsafe): written once by the lazy initializer (swift_once), read-only afterwards.
     nonisolated(unsafe) static let table: UnsafePointer<agenthost_host_api_v1> = {
         let table = UnsafeMutablePointer<agenthost_host_api_v1>.allocate(capacity: 1)
-        // Until the run log is wired, the table is the 1.0 table: its struct_size ends before log_create, so a
-        // plugin reads none of the 1.1 entries.
         table.initialize(to: agenthost_host_api_v1(
-            struct_size: UInt32(MemoryLayout<agenthost_host_api_v1>.offset(of: \.log_create)!),
+            struct_size: UInt32(MemoryLayout<agenthost_host_api_v1>.size),
             abi_major: UInt32(AGENTHOST_ABI_MAJOR),
-            abi_minor: 0,
+            abi_minor: UInt32(AGENTHOST_ABI_MINOR),
             send: hostSend,
             close: hostClose,
             log: hostLog,
@@ -31,8 +36,15 @@ public enum HostFunctionTable {
             timer_cancel: hostTimerCancel,
             retain_conn: hostRetain,
             release_conn: hostRelease,
-            log_create: nil, log_open: nil, log_append: nil, log_end: nil, log_info: nil, log_watch: nil,
-            log_unwatch: nil, log_signal: nil, log_release: nil))
+            log_create: hostLogCreate,
+            log_open: hostLogOpen,
+            log_append: hostLogAppend,
+            log_end: hostLogEnd,
+            log_info: hostLogInfo,
+            log_watch: hostLogWatch,
+            log_unwatch: hostLogUnwatch,
+            log_signal: hostLogSignal,
+            log_release: hostLogRelease))
         return UnsafePointer(table)
     }()
 

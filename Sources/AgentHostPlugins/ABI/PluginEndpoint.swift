@@ -1,4 +1,5 @@
 import AgentHostCore
+import AgentHostRunLog
 import CAgentHostPlugin
 import Logging
 import NIOCore
@@ -14,6 +15,10 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     let instance: UnsafeMutableRawPointer
     let context: PluginInstanceContext
     let logger: Logger
+    /// Names this instance to the run log: its handles are released when it is dropped.
+    let instanceID: UInt64
+
+    private static let nextInstanceID = Atomic<UInt64>(1)
 
     // The callbacks, read once from the descriptor so the per-message path does no lookup.
     let onOpen: @convention(c) (UnsafeMutableRawPointer?, agenthost_conn_t, UnsafePointer<agenthost_open_info_v1>?,
@@ -45,6 +50,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         self.instance = instance
         self.context = context
         self.logger = context.logger
+        self.instanceID = Self.nextInstanceID.wrappingAdd(1, ordering: .relaxed).oldValue
         // PluginDescriptor checked these are present.
         self.onOpen = d.on_open!
         self.onMessage = d.on_message!
@@ -73,7 +79,9 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
         // The context must outlive every callback; the host never unloads, so it is kept for the process' life.
         _ = Unmanaged.passRetained(context)
-        return PluginEndpoint(descriptor: descriptor, instance: instance, context: context)
+        let endpoint = PluginEndpoint(descriptor: descriptor, instance: instance, context: context)
+        RunLogHostFunctions.instances.withLock { $0[endpoint.instanceID] = endpoint }
+        return endpoint
     }
 
     public func openSession(connection: WebSocketConnection, info: ConnectionInfo) throws -> any WebSocketSession {
@@ -83,12 +91,17 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             state.reserved -= 1
             state.open.insert(connection.handle)
         }
+        // The run log functions need the connection's instance, route and identity, from on_open on.
+        RunLogHostFunctions.connections.register(connection.handle, .init(
+            instance: self.instanceID, route: info.route,
+            owner: RunLogOwner(issuer: info.identity.issuer, subject: info.identity.subject)))
         var connData: UnsafeMutableRawPointer?
         let status = OpenInfoBuffer.with(info) { openInfo in
             self.onOpen(self.instance, connection.handle, openInfo, &connData)
         }
         guard status == agenthost_status_t(AGENTHOST_OK) else {
             self.lifecycle.withLock { _ = $0.open.remove(connection.handle) }
+            self.forgetConnection(connection.handle)
             throw PluginCallbackError.openRefused(status)
         }
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
@@ -108,6 +121,26 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
 
     func sessionClosed(handle: UInt64) {
         self.lifecycle.withLock { _ = $0.open.remove(handle) }
+        self.forgetConnection(handle)
+    }
+
+    /// The connection is gone: its run log watches end (LOG_END cancelled, after on_close).
+    private func forgetConnection(_ handle: UInt64) {
+        RunLogHostFunctions.connections.remove(handle)
+        RunLogHostFunctions.service.connectionClosed(handle)
+    }
+
+    /// A run log signal for a log this instance writes: on_event with conn 0 and conn_data NULL, on the caller's
+    /// (host) thread. Not after the instance was dropped.
+    func deliverSignal(_ event: DeferredEvent) {
+        event.logBytes.withUnsafeBufferPointer { bytes in
+            var cEvent = agenthost_event_v1(
+                struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size),
+                kind: agenthost_event_kind_t(AGENTHOST_EVENT_LOG_SIGNAL), id: event.id,
+                data: UnsafeMutableRawPointer(bitPattern: event.context), cancelled: 0, log_seq: 0,
+                log_bytes: agenthost_bytes(ptr: bytes.baseAddress, len: bytes.count))
+            self.ifNotDropped { self.onEvent(self.instance, nil, 0, &cEvent) }
+        }
     }
 
     /// Connections this instance has open.
@@ -139,7 +172,12 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             return true
         }
         guard let drop else { return false }
-        if drop { self.descriptor.raw.pointee.instance_drop?(self.instance) }
+        if drop {
+            // Its run log handles go with it: live logs it writes end (writer gone), its watches are cancelled.
+            RunLogHostFunctions.service.releaseAll(instance: self.instanceID)
+            RunLogHostFunctions.instances.withLock { _ = $0.removeValue(forKey: self.instanceID) }
+            self.descriptor.raw.pointee.instance_drop?(self.instance)
+        }
         return true
     }
 }

@@ -25,11 +25,20 @@ final class PluginSession: WebSocketSession {
     }
 
     func didReceive(event: DeferredEvent) {
+        if event.logBytes.isEmpty {
+            self.deliver(event, bytes: agenthost_bytes(ptr: nil, len: 0))
+        } else {
+            event.logBytes.withUnsafeBufferPointer { bytes in
+                self.deliver(event, bytes: agenthost_bytes(ptr: bytes.baseAddress, len: bytes.count))
+            }
+        }
+    }
+
+    private func deliver(_ event: DeferredEvent, bytes: agenthost_bytes) {
         var cEvent = agenthost_event_v1(
-            struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size),
-            kind: agenthost_event_kind_t(event.kind == .posted ? AGENTHOST_EVENT_POSTED : AGENTHOST_EVENT_TIMER),
+            struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size), kind: Self.cKind(event.kind),
             id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context),
-            cancelled: event.cancelled ? 1 : 0, log_seq: 0, log_bytes: agenthost_bytes(ptr: nil, len: 0))
+            cancelled: event.cancelled ? 1 : 0, log_seq: event.logSeq, log_bytes: bytes)
         if self.closed {
             self.endpoint.ifNotDropped {
                 self.endpoint.onEvent(self.endpoint.instance, nil, self.handle, &cEvent)
@@ -63,6 +72,16 @@ final class PluginSession: WebSocketSession {
         }
         self.connData = nil
         self.endpoint.sessionClosed(handle: self.handle)
+    }
+
+    private static func cKind(_ kind: DeferredEvent.Kind) -> agenthost_event_kind_t {
+        switch kind {
+        case .posted: return agenthost_event_kind_t(AGENTHOST_EVENT_POSTED)
+        case .timer: return agenthost_event_kind_t(AGENTHOST_EVENT_TIMER)
+        case .logEntry: return agenthost_event_kind_t(AGENTHOST_EVENT_LOG_ENTRY)
+        case .logEnd: return agenthost_event_kind_t(AGENTHOST_EVENT_LOG_END)
+        case .logSignal: return agenthost_event_kind_t(AGENTHOST_EVENT_LOG_SIGNAL)
+        }
     }
 
     private static func cError(_ failure: WebSocketFailure) -> (agenthost_error_kind_t, String) {

@@ -1,0 +1,47 @@
+import AgentHostPlugins
+import AgentHostRunLog
+import ArgumentParser
+import Logging
+
+/// The server's run log: an SQLite store in the state dir (locked against a second server), or memory without one.
+struct RunLogSetup {
+    let service: RunLogService
+    /// Held for the life of the server.
+    let lock: StateDirectoryLock?
+
+    /// - Parameter lockHeldByParent: a supervisor holds the state dir's lock (and ends orphaned runs) for its
+    ///   worker processes.
+    static func start(stateDir: String?, configuration: RunLogConfiguration, lockHeldByParent: Bool = false,
+                      logger: Logger) async throws -> RunLogSetup {
+        var configuration = configuration
+        let backend: any RunLogBackend
+        var lock: StateDirectoryLock?
+        if let stateDir {
+            if lockHeldByParent {
+                configuration.endOrphansAtStart = false
+            } else {
+                do {
+                    lock = try StateDirectoryLock(directory: stateDir)
+                } catch let failure where failure.isHeld {
+                    throw ValidationError(failure.description)
+                } catch {
+                    // Not writable: the store will fail the same way; the service says so and runs in memory.
+                    logger.error("the state dir cannot be written: runs are kept in memory until it can",
+                                 metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
+                }
+            }
+            backend = SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite")
+        } else {
+            logger.info("no state_dir: runs are kept in memory and do not survive a restart")
+            backend = MemoryRunLogBackend()
+        }
+        let service = RunLogService(backend: backend, configuration: configuration, logger: logger)
+        await service.start()
+        HostFunctionTable.install(runLog: service)
+        return RunLogSetup(service: service, lock: lock)
+    }
+
+    func shutdown() async {
+        await self.service.shutdown()
+    }
+}

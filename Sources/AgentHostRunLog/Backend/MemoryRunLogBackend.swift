@@ -1,0 +1,155 @@
+import Synchronization
+
+/// A store that keeps everything in this process's memory: used when no state dir is configured, by tests, and by
+/// the benchmark's "log off". Runs do not survive a restart. Ended logs are bounded by the retention policy.
+public final class MemoryRunLogBackend: RunLogBackend {
+    private struct StoredLog {
+        var record: RunLogRecord
+        /// Entries in seq order (retention drops from the front).
+        var entries: [RunLogEntry] = []
+    }
+
+    private struct State {
+        var nextID: Int64 = 1
+        var logs: [Int64: StoredLog] = [:]
+        var byName: [String: [[UInt8]: Int64]] = [:]
+        var signals: [RunLogSignal] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Makes every write fail with this error while set (tests of the service's failure handling).
+    public let failure = Mutex<RunLogStoreError?>(nil)
+
+    public init() {}
+
+    private func checkFailure() throws {
+        if let failure = self.failure.withLock({ $0 }) { throw failure }
+    }
+
+    public func createLog(_ log: RunLogRecord) throws -> Int64 {
+        try self.checkFailure()
+        return try self.state.withLock { state in
+            if state.byName[log.route]?[log.key] != nil { throw RunLogStoreError.exists }
+            var record = log
+            record.id = state.nextID
+            state.nextID += 1
+            state.logs[record.id] = StoredLog(record: record)
+            state.byName[log.route, default: [:]][log.key] = record.id
+            return record.id
+        }
+    }
+
+    public func write(_ writes: [RunLogWrite]) throws {
+        try self.checkFailure()
+        self.state.withLock { state in
+            for write in writes {
+                guard var log = state.logs[write.logID] else { continue }
+                for entry in write.entries {
+                    if let last = log.entries.last, last.seq >= entry.seq {
+                        log.entries.removeAll { $0.seq >= entry.seq }
+                    }
+                    log.entries.append(entry)
+                    log.record.lastSeq = max(log.record.lastSeq, entry.seq)
+                    log.record.bytes += Int64(entry.bytes.count)
+                }
+                if let dropBefore = write.dropBefore {
+                    let dropped = log.entries.prefix { $0.seq < dropBefore }
+                    log.record.bytes -= Int64(dropped.reduce(0) { $0 + $1.bytes.count })
+                    log.entries.removeFirst(dropped.count)
+                    log.record.firstSeq = max(log.record.firstSeq, dropBefore)
+                }
+                if let end = write.end, log.record.isLive {
+                    log.record.status = end.status
+                    log.record.endedMilliseconds = end.milliseconds
+                }
+                state.logs[write.logID] = log
+            }
+        }
+    }
+
+    public func findLog(route: String, key: [UInt8]) throws -> RunLogRecord? {
+        self.state.withLock { state in
+            state.byName[route]?[key].flatMap { state.logs[$0]?.record }
+        }
+    }
+
+    public func log(id: Int64) throws -> RunLogRecord? {
+        self.state.withLock { $0.logs[id]?.record }
+    }
+
+    public func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
+        self.state.withLock { state in
+            guard let log = state.logs[logID] else { return [] }
+            var result: [RunLogEntry] = []
+            var bytes = 0
+            for entry in log.entries where entry.seq >= from {
+                if result.count >= limit || (!result.isEmpty && bytes + entry.bytes.count > maxBytes) { break }
+                result.append(entry)
+                bytes += entry.bytes.count
+            }
+            return result
+        }
+    }
+
+    public func listLogs(issuer: String, subject: String, route: String?, limit: Int) throws -> [RunLogRecord] {
+        self.state.withLock { state in
+            Array(state.logs.values.map(\.record)
+                .filter { $0.ownerIssuer == issuer && $0.ownerSubject == subject && (route == nil || $0.route == route) }
+                .sorted { $0.id > $1.id }
+                .prefix(limit))
+        }
+    }
+
+    public func newestLog(issuer: String, subject: String, key: [UInt8]) throws -> RunLogRecord? {
+        self.state.withLock { state in
+            state.logs.values.map(\.record)
+                .filter { $0.ownerIssuer == issuer && $0.ownerSubject == subject && $0.key == key }
+                .max { $0.id < $1.id }
+        }
+    }
+
+    public func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
+        self.state.withLock { state in
+            Array(state.logs.values.map(\.record).filter { $0.id > afterID }.sorted { $0.id < $1.id }.prefix(limit))
+        }
+    }
+
+    public func liveLogs(writer incarnation: String, excluding: Bool) throws -> [RunLogRecord] {
+        self.state.withLock { state in
+            state.logs.values.map(\.record).filter { $0.isLive && (($0.writer == incarnation) != excluding) }
+        }
+    }
+
+    public func addSignal(logID: Int64, data: [UInt8]) throws {
+        try self.checkFailure()
+        self.state.withLock { $0.signals.append(RunLogSignal(logID: logID, data: data)) }
+    }
+
+    public func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal] {
+        let wanted = Set(logIDs)
+        return self.state.withLock { state in
+            let taken = state.signals.filter { wanted.contains($0.logID) }
+            state.signals.removeAll { wanted.contains($0.logID) }
+            return taken
+        }
+    }
+
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int {
+        self.state.withLock { state in
+            let ended = state.logs.values.map(\.record).filter { !$0.isLive }
+                .sorted { ($0.endedMilliseconds, $0.id) > ($1.endedMilliseconds, $1.id) }
+            let cutoff = nowMilliseconds - policy.maxEndedAgeSeconds * 1000
+            var doomed = ended.enumerated()
+                .filter { $0.offset >= policy.maxEndedLogs || $0.element.endedMilliseconds < cutoff }
+                .map(\.element)
+            doomed.sort { $0.id < $1.id }
+            for record in doomed {
+                state.logs[record.id] = nil
+                state.byName[record.route]?[record.key] = nil
+                state.signals.removeAll { $0.logID == record.id }
+            }
+            return doomed.count
+        }
+    }
+}

@@ -1,0 +1,159 @@
+/// The run log's storage seam: what `RunLogService` needs from a store.
+///
+/// Two implementations exist: `SQLiteRunLogBackend` (embedded, the default with a state dir) and
+/// `MemoryRunLogBackend` (nothing persisted). A PostgreSQL backend (several hosts, LISTEN/NOTIFY) is meant to be a
+/// third. Every method is synchronous and may block on I/O: the service calls them from its own write-behind thread
+/// or from an `NIOThreadPool`, never from an event loop. Errors are `RunLogStoreError`.
+public protocol RunLogBackend: Sendable {
+    /// Inserts a new log. Throws `RunLogStoreError.exists` if (route, key) is taken. Returns the log's id.
+    func createLog(_ log: RunLogRecord) throws -> Int64
+
+    /// Applies writes to several logs in one transaction: appended entries, ends, retention drops.
+    func write(_ writes: [RunLogWrite]) throws
+
+    /// The log named (route, key), if any.
+    func findLog(route: String, key: [UInt8]) throws -> RunLogRecord?
+
+    /// The log with this id, if any.
+    func log(id: Int64) throws -> RunLogRecord?
+
+    /// Entries of a log with `seq >= from`, in order, at most `limit` entries and about `maxBytes` bytes (at least one
+    /// entry when one exists). Entries before the log's first_seq are never returned.
+    func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry]
+
+    /// The logs of one owner, newest first, optionally only those of a route.
+    func listLogs(issuer: String, subject: String, route: String?, limit: Int) throws -> [RunLogRecord]
+
+    /// The newest log of an owner with this key, on any route.
+    func newestLog(issuer: String, subject: String, key: [UInt8]) throws -> RunLogRecord?
+
+    /// Logs created after id `afterID`, in id order (for another process's host to learn of new logs).
+    func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord]
+
+    /// Live logs whose writer is `incarnation` (or, with `excluding`, whose writer is not it): the orphans a
+    /// restart or a dead worker leaves behind.
+    func liveLogs(writer incarnation: String, excluding: Bool) throws -> [RunLogRecord]
+
+    /// Queues a signal for the writer of a log (a writer in another process reads it with `takeSignals`).
+    func addSignal(logID: Int64, data: [UInt8]) throws
+
+    /// Removes and returns queued signals of these logs, oldest first.
+    func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal]
+
+    /// Applies the retention policy to ended logs; returns how many logs were deleted.
+    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int
+}
+
+/// One log as stored.
+public struct RunLogRecord: Sendable, Equatable {
+    public var id: Int64
+    public var route: String
+    public var key: [UInt8]
+    public var ownerIssuer: String
+    public var ownerSubject: String
+    /// SHA-256 of the anonymous owner's secret; empty for an identified owner.
+    public var secretHash: [UInt8]
+    /// The writer incarnation (server process) that created the log.
+    public var writer: String
+    /// "live" or the end status.
+    public var status: String
+    public var createdMilliseconds: Int64
+    public var endedMilliseconds: Int64
+    public var firstSeq: UInt64
+    public var lastSeq: UInt64
+    /// Stored entry bytes (after retention).
+    public var bytes: Int64
+
+    public init(id: Int64 = 0, route: String, key: [UInt8], ownerIssuer: String, ownerSubject: String,
+                secretHash: [UInt8], writer: String, status: String = RunLogRecord.live, createdMilliseconds: Int64,
+                endedMilliseconds: Int64 = 0, firstSeq: UInt64 = 1, lastSeq: UInt64 = 0, bytes: Int64 = 0) {
+        self.id = id
+        self.route = route
+        self.key = key
+        self.ownerIssuer = ownerIssuer
+        self.ownerSubject = ownerSubject
+        self.secretHash = secretHash
+        self.writer = writer
+        self.status = status
+        self.createdMilliseconds = createdMilliseconds
+        self.endedMilliseconds = endedMilliseconds
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+        self.bytes = bytes
+    }
+
+    public static let live = "live"
+    public var isLive: Bool { self.status == Self.live }
+}
+
+/// One entry of a log.
+public struct RunLogEntry: Sendable, Equatable {
+    public var seq: UInt64
+    public var bytes: [UInt8]
+
+    public init(seq: UInt64, bytes: [UInt8]) {
+        self.seq = seq
+        self.bytes = bytes
+    }
+}
+
+/// What one write-behind batch does to one log.
+public struct RunLogWrite: Sendable, Equatable {
+    public var logID: Int64
+    /// New entries, consecutive seqs following what the store has (a gap is allowed after memory-pressure drops).
+    public var entries: [RunLogEntry]
+    /// Entries before this seq are dropped (retention); nil keeps them.
+    public var dropBefore: UInt64?
+    /// Ends the log.
+    public var end: (status: String, milliseconds: Int64)?
+
+    public init(logID: Int64, entries: [RunLogEntry] = [], dropBefore: UInt64? = nil,
+                end: (status: String, milliseconds: Int64)? = nil) {
+        self.logID = logID
+        self.entries = entries
+        self.dropBefore = dropBefore
+        self.end = end
+    }
+
+    public static func == (a: RunLogWrite, b: RunLogWrite) -> Bool {
+        a.logID == b.logID && a.entries == b.entries && a.dropBefore == b.dropBefore
+            && a.end?.status == b.end?.status && a.end?.milliseconds == b.end?.milliseconds
+    }
+}
+
+/// A signal queued for a writer in another process.
+public struct RunLogSignal: Sendable, Equatable {
+    public var logID: Int64
+    public var data: [UInt8]
+
+    public init(logID: Int64, data: [UInt8]) {
+        self.logID = logID
+        self.data = data
+    }
+}
+
+/// Why the store failed.
+public struct RunLogStoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// (route, key) is taken.
+        case exists
+        /// The disk is full (SQLITE_FULL).
+        case full
+        /// The store is read-only (SQLITE_READONLY, a read-only file system).
+        case readOnly
+        /// Another I/O or database error.
+        case io
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public static let exists = RunLogStoreError(.exists, "a log with this key exists on this route")
+
+    public var description: String { self.message }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// The embedded store: one SQLite file in the state dir, in WAL mode, shared by the worker processes of one server.
+///
+/// The database is opened (and migrated) on first use and again after a failed open, so a state dir that cannot be
+/// written at start does not stop the server: the service keeps live logs in memory and retries.
+public final class SQLiteRunLogBackend: RunLogBackend {
+    public let path: String
+    private let busyTimeout: TimeInterval
+    private let readOnly: Bool
+    private let maxPageCount: Int?
+    private let pool = Mutex<DatabasePool?>(nil)
+
+    /// - Parameters:
+    ///   - path: the database file (created with its directory's permissions).
+    ///   - busyTimeout: how long a writer waits for another process's transaction.
+    ///   - readOnly: open without writing (tests of a store that refuses writes).
+    ///   - maxPageCount: caps the database's pages (tests of a full disk: SQLITE_FULL).
+    public init(path: String, busyTimeout: TimeInterval = 5, readOnly: Bool = false, maxPageCount: Int? = nil) {
+        self.path = path
+        self.busyTimeout = busyTimeout
+        self.readOnly = readOnly
+        self.maxPageCount = maxPageCount
+    }
+
+    /// Opens and migrates the database now (the service calls this on start to report a bad state dir early).
+    public func open() throws {
+        _ = try self.database()
+    }
+
+    private func database() throws -> DatabasePool {
+        try self.pool.withLock { pool in
+            if let pool { return pool }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(self.busyTimeout)
+            configuration.readonly = self.readOnly
+            let maxPageCount = self.maxPageCount
+            configuration.prepareDatabase { db in
+                if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
+                // NORMAL is durable across a process crash in WAL mode (only an OS crash may lose the last
+                // transactions), and spares an fsync per write-behind batch.
+                if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            }
+            let opened = try Self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
+            if !self.readOnly {
+                try Self.mapErrors { try RunLogSchema.migrator.migrate(opened) }
+            }
+            pool = opened
+            return opened
+        }
+    }
+
+    private func writing<T>(_ body: (Database) throws -> T) throws -> T {
+        let db = try self.database()
+        return try Self.mapErrors { try db.write(body) }
+    }
+
+    private func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        let db = try self.database()
+        return try Self.mapErrors { try db.read(body) }
+    }
+
+    // MARK: RunLogBackend
+
+    public func createLog(_ log: RunLogRecord) throws -> Int64 {
+        try self.writing { db in
+            do {
+                try db.execute(sql: """
+                    INSERT INTO logs (route, key, owner_issuer, owner_subject, secret_hash, writer, status, created_ms,
+                                      ended_ms, first_seq, last_seq, bytes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash),
+                                     log.writer, log.status, log.createdMilliseconds, log.endedMilliseconds,
+                                     Int64(log.firstSeq), Int64(log.lastSeq), log.bytes])
+            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+                throw RunLogStoreError.exists
+            }
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func write(_ writes: [RunLogWrite]) throws {
+        guard !writes.isEmpty else { return }
+        try self.writing { db in
+            for write in writes {
+                if let first = write.entries.first, let last = write.entries.last {
+                    let bytes = write.entries.reduce(0) { $0 + $1.bytes.count }
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
+                        arguments: [write.logID, Int64(first.seq), Int64(last.seq),
+                                    EntryChunk.encode(write.entries[...])])
+                    try db.execute(sql: "UPDATE logs SET last_seq = MAX(last_seq, ?), bytes = bytes + ? WHERE id = ?",
+                                   arguments: [Int64(last.seq), bytes, write.logID])
+                }
+                if let dropBefore = write.dropBefore {
+                    let dropped = try Int64.fetchOne(db, sql: """
+                        SELECT COALESCE(SUM(LENGTH(data)), 0) FROM chunks WHERE log_id = ? AND last_seq < ?
+                        """, arguments: [write.logID, Int64(dropBefore)]) ?? 0
+                    try db.execute(sql: "DELETE FROM chunks WHERE log_id = ? AND last_seq < ?",
+                                   arguments: [write.logID, Int64(dropBefore)])
+                    try db.execute(sql: """
+                        UPDATE logs SET first_seq = MAX(first_seq, ?), bytes = MAX(0, bytes - ?) WHERE id = ?
+                        """, arguments: [Int64(dropBefore), dropped, write.logID])
+                }
+                if let end = write.end {
+                    try db.execute(sql: "UPDATE logs SET status = ?, ended_ms = ? WHERE id = ? AND status = 'live'",
+                                   arguments: [end.status, end.milliseconds, write.logID])
+                }
+            }
+        }
+    }
+
+    public func findLog(route: String, key: [UInt8]) throws -> RunLogRecord? {
+        try self.reading { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM logs WHERE route = ? AND key = ?",
+                             arguments: [route, Data(key)]).map(Self.record)
+        }
+    }
+
+    public func log(id: Int64) throws -> RunLogRecord? {
+        try self.reading { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM logs WHERE id = ?", arguments: [id]).map(Self.record)
+        }
+    }
+
+    public func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
+        try self.reading { db in
+            guard let firstSeq = try Int64.fetchOne(db, sql: "SELECT first_seq FROM logs WHERE id = ?",
+                                                    arguments: [logID]) else { return [] }
+            let start = max(from, UInt64(firstSeq))
+            var entries: [RunLogEntry] = []
+            var bytes = 0
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT first_seq, data FROM chunks WHERE log_id = ? AND last_seq >= ? ORDER BY first_seq
+                """, arguments: [logID, Int64(start)])
+            chunks: while let row = try cursor.next() {
+                let chunkFirst: Int64 = row["first_seq"]
+                let data: Data = row["data"]
+                var full = false
+                EntryChunk.decode(data, firstSeq: UInt64(chunkFirst)) { entry in
+                    guard entry.seq >= start else { return true }
+                    if entries.count >= limit || (!entries.isEmpty && bytes + entry.bytes.count > maxBytes) {
+                        full = true
+                        return false
+                    }
+                    entries.append(entry)
+                    bytes += entry.bytes.count
+                    return true
+                }
+                if full { break chunks }
+            }
+            return entries
+        }
+    }
+
+    public func listLogs(issuer: String, subject: String, route: String?, limit: Int) throws -> [RunLogRecord] {
+        try self.reading { db in
+            if let route {
+                return try Row.fetchAll(db, sql: """
+                    SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? AND route = ? ORDER BY id DESC LIMIT ?
+                    """, arguments: [issuer, subject, route, limit]).map(Self.record)
+            }
+            return try Row.fetchAll(db, sql: """
+                SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? ORDER BY id DESC LIMIT ?
+                """, arguments: [issuer, subject, limit]).map(Self.record)
+        }
+    }
+
+    public func newestLog(issuer: String, subject: String, key: [UInt8]) throws -> RunLogRecord? {
+        try self.reading { db in
+            try Row.fetchOne(db, sql: """
+                SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? AND key = ? ORDER BY id DESC LIMIT 1
+                """, arguments: [issuer, subject, Data(key)]).map(Self.record)
+        }
+    }
+
+    public func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
+        try self.reading { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE id > ? ORDER BY id LIMIT ?",
+                             arguments: [afterID, limit]).map(Self.record)
+        }
+    }
+
+    public func liveLogs(writer incarnation: String, excluding: Bool) throws -> [RunLogRecord] {
+        try self.reading { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE status = 'live' AND writer \(excluding ? "!=" : "=") ?",
+                             arguments: [incarnation]).map(Self.record)
+        }
+    }
+
+    public func addSignal(logID: Int64, data: [UInt8]) throws {
+        try self.writing { db in
+            try db.execute(sql: "INSERT INTO signals (log_id, data) VALUES (?, ?)", arguments: [logID, Data(data)])
+        }
+    }
+
+    public func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal] {
+        guard !logIDs.isEmpty else { return [] }
+        // A cheap read first: the writer process polls this often, and most polls find nothing to take.
+        let any = try self.reading { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM signals)") ?? false
+        }
+        guard any else { return [] }
+        return try self.writing { db in
+            let wanted = Set(logIDs)
+            let rows = try Row.fetchAll(db, sql: "SELECT id, log_id, data FROM signals ORDER BY id")
+            var taken: [RunLogSignal] = []
+            for row in rows {
+                let logID: Int64 = row["log_id"]
+                guard wanted.contains(logID) else { continue }
+                let data: Data = row["data"]
+                taken.append(RunLogSignal(logID: logID, data: Array(data)))
+                try db.execute(sql: "DELETE FROM signals WHERE id = ?", arguments: [row["id"] as Int64])
+            }
+            return taken
+        }
+    }
+
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int {
+        try self.writing { db in
+            try db.execute(sql: "DELETE FROM logs WHERE status != 'live' AND ended_ms < ?",
+                           arguments: [nowMilliseconds - policy.maxEndedAgeSeconds * 1000])
+            var deleted = db.changesCount
+            try db.execute(sql: """
+                DELETE FROM logs WHERE id IN (
+                    SELECT id FROM logs WHERE status != 'live' ORDER BY ended_ms DESC, id DESC LIMIT -1 OFFSET ?)
+                """, arguments: [policy.maxEndedLogs])
+            deleted += db.changesCount
+            return deleted
+        }
+    }
+
+    // MARK: Helpers
+
+    private static func record(_ row: Row) -> RunLogRecord {
+        RunLogRecord(
+            id: row["id"], route: row["route"], key: Array(row["key"] as Data), ownerIssuer: row["owner_issuer"],
+            ownerSubject: row["owner_subject"], secretHash: Array(row["secret_hash"] as Data), writer: row["writer"],
+            status: row["status"], createdMilliseconds: row["created_ms"], endedMilliseconds: row["ended_ms"],
+            firstSeq: UInt64(row["first_seq"] as Int64), lastSeq: UInt64(row["last_seq"] as Int64),
+            bytes: row["bytes"])
+    }
+
+    /// SQLite's errors as the service tells them apart: full, read-only, other I/O.
+    private static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as RunLogStoreError {
+            throw error
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_FULL: throw RunLogStoreError(.full, "the run log store is full: \(error.message ?? "\(error)")")
+            case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
+                throw RunLogStoreError(.readOnly, "the run log store cannot be written: \(error.message ?? "\(error)")")
+            default: throw RunLogStoreError(.io, "the run log store failed: \(error)")
+            }
+        } catch {
+            throw RunLogStoreError(.io, "the run log store failed: \(error)")
+        }
+    }
+}

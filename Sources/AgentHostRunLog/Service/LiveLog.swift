@@ -1,0 +1,127 @@
+import Dispatch
+import NIOCore
+
+/// One log as the service holds it in memory: a live log this process writes (its recent entries, what is
+/// persisted, its watches), or a log read from the store (another process's, or an ended one) seen through a handle.
+///
+/// Every mutable property is guarded by the service's lock.
+final class LiveLog: @unchecked Sendable {
+    let name: LogName
+    let owner: RunLogOwner
+    let secretHash: [UInt8]
+    let createdMilliseconds: Int64
+    /// This process writes the log (its entries are in `tail` until persisted); false for a log read from the store.
+    let local: Bool
+
+    enum StoreState {
+        /// Not inserted in the store yet (the write-behind thread does it).
+        case pending
+        case stored(Int64)
+        /// The store already had this (route, key) (another process created it meanwhile): kept in memory only.
+        case conflict
+    }
+
+    var store: StoreState
+    var storeID: Int64? {
+        if case .stored(let id) = self.store { return id }
+        return nil
+    }
+
+    // MARK: Writer (local logs)
+
+    var writerHandle: UInt64?
+    var signalSink: RunLogSignalSink?
+    /// Signals of one log reach its writer one at a time, in order.
+    lazy var signalQueue = DispatchQueue(label: "agenthost.runlog.signals")
+
+    // MARK: Entries
+
+    /// Recent entries, consecutive seqs: every unpersisted one, and stored ones up to the tail budget.
+    var tail = CircularBuffer<RunLogEntry>()
+    var tailBytes = 0
+    var firstSeq: UInt64 = 1
+    var lastSeq: UInt64 = 0
+    var persistedSeq: UInt64 = 0
+    /// Stored chunks (last seq, bytes), oldest first: what byte retention drops.
+    var storedChunks = CircularBuffer<(last: UInt64, bytes: Int)>()
+    var storedBytes = 0
+    var pendingDropBefore: UInt64?
+    /// Bytes of the entries after `persistedSeq`.
+    var unpersistedBytes = 0
+
+    // MARK: Status
+
+    var status = RunLogRecord.live
+    var endedMilliseconds: Int64 = 0
+    var endPersisted = false
+    var isLive: Bool { self.status == RunLogRecord.live }
+
+    var watches: [UInt64: LogWatch] = [:]
+    var handles = 0
+
+    init(name: LogName, owner: RunLogOwner, secretHash: [UInt8], createdMilliseconds: Int64, local: Bool,
+         store: StoreState) {
+        self.name = name
+        self.owner = owner
+        self.secretHash = secretHash
+        self.createdMilliseconds = createdMilliseconds
+        self.local = local
+        self.store = store
+    }
+
+    /// A log read from the store.
+    convenience init(record: RunLogRecord) {
+        self.init(name: LogName(route: record.route, key: record.key),
+                  owner: RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject),
+                  secretHash: record.secretHash, createdMilliseconds: record.createdMilliseconds, local: false,
+                  store: .stored(record.id))
+        self.refresh(from: record)
+    }
+
+    /// A store log's latest state (another process appends and ends it).
+    func refresh(from record: RunLogRecord) {
+        self.firstSeq = record.firstSeq
+        self.lastSeq = record.lastSeq
+        self.status = record.status
+        self.endedMilliseconds = record.endedMilliseconds
+    }
+
+    var info: RunLogInfo {
+        RunLogInfo(ended: !self.isLive, firstSeq: self.firstSeq, lastSeq: self.lastSeq,
+                   createdMilliseconds: self.createdMilliseconds, endedMilliseconds: self.endedMilliseconds,
+                   status: self.status)
+    }
+
+    /// The seq of the oldest entry in memory (lastSeq + 1 when none).
+    var tailFirstSeq: UInt64 { self.tail.first?.seq ?? self.lastSeq + 1 }
+
+    /// Entries from `seq` on that are in memory, at most `limit` entries / about `maxBytes`.
+    func tailEntries(from seq: UInt64, limit: Int, maxBytes: Int) -> [RunLogEntry] {
+        let first = self.tailFirstSeq
+        guard seq >= first, seq <= self.lastSeq else { return [] }
+        var index = self.tail.index(self.tail.startIndex, offsetBy: Int(seq - first))
+        var result: [RunLogEntry] = []
+        var bytes = 0
+        while index != self.tail.endIndex, result.count < limit, result.isEmpty || bytes < maxBytes {
+            let entry = self.tail[index]
+            result.append(entry)
+            bytes += entry.bytes.count
+            index = self.tail.index(after: index)
+        }
+        return result
+    }
+
+    /// Drops the oldest entry in memory; returns its size.
+    @discardableResult
+    func dropOldestTailEntry() -> Int {
+        guard let entry = self.tail.popFirst() else { return 0 }
+        self.tailBytes -= entry.bytes.count
+        return entry.bytes.count
+    }
+}
+
+/// A log's name: its route and key.
+struct LogName: Hashable, Sendable {
+    var route: String
+    var key: [UInt8]
+}

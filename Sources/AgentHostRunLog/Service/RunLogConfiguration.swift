@@ -1,0 +1,55 @@
+import NIOCore
+
+/// How the run log service behaves: retention, limits, and its timing.
+public struct RunLogConfiguration: Sendable {
+    public var retention: RunLogRetention
+    /// Largest entry log_append accepts.
+    public var maxEntryBytes: Int
+    /// Entry bytes not yet written to the store that all live logs may hold; past it the oldest unpersisted
+    /// entries of the biggest logs are dropped (the store is failing).
+    public var maxUnpersistedBytes: Int
+    /// Already stored entries a live log keeps in memory for watchers that are a little behind.
+    public var tailBytesPerLog: Int
+    /// How often the write-behind thread writes a batch.
+    public var flushInterval: TimeAmount
+    /// How often logs written by another process (and signals for ours) are read from the store.
+    public var pollInterval: TimeAmount
+    /// How often retention runs over ended logs.
+    public var pruneInterval: TimeAmount
+    /// This server process's writer incarnation: a new one per start.
+    public var incarnation: String
+    /// On start, end every live log another incarnation left (a restart). False in a worker whose supervisor
+    /// does it (the supervisor holds the state dir's lock).
+    public var endOrphansAtStart: Bool
+
+    public static let maxKeyBytes = 128
+    public static let minSecretBytes = 16
+    public static let maxSecretBytes = 256
+    public static let maxSignalBytes = 64 * 1024
+    public static let maxStatusBytes = 31
+
+    public init(retention: RunLogRetention = RunLogRetention(), maxEntryBytes: Int = 1 << 20,
+                maxUnpersistedBytes: Int = 256 << 20, tailBytesPerLog: Int = 256 << 10,
+                flushInterval: TimeAmount = .milliseconds(20), pollInterval: TimeAmount = .milliseconds(25),
+                pruneInterval: TimeAmount = .seconds(60), incarnation: String = RunLogConfiguration.newIncarnation(),
+                endOrphansAtStart: Bool = true) {
+        self.retention = retention
+        self.maxEntryBytes = maxEntryBytes
+        self.maxUnpersistedBytes = maxUnpersistedBytes
+        self.tailBytesPerLog = tailBytesPerLog
+        self.flushInterval = flushInterval
+        self.pollInterval = pollInterval
+        self.pruneInterval = pruneInterval
+        self.incarnation = incarnation
+        self.endOrphansAtStart = endOrphansAtStart
+    }
+
+    /// A random incarnation id (128 bits, hex).
+    public static func newIncarnation() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0 ..< 2).map { _ in
+            let hex = String(generator.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+}

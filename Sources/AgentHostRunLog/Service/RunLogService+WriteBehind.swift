@@ -1,0 +1,270 @@
+import AgentHostCore
+import Dispatch
+import Logging
+import Metrics
+import Synchronization
+import NIOCore
+
+/// The write-behind thread's work: store new logs and entries in one transaction per cycle, apply retention,
+/// bound memory while the store fails, follow other processes (their new logs, signals for our writers).
+extension RunLogService {
+    func writeBehindCycle() {
+        let now = self.clock.nowMilliseconds()
+        self.storeNewLogs(now: now)
+        self.storeEntries()
+        self.boundMemory()
+        self.sendSignals()
+        self.pollStore(now: now)
+    }
+
+    /// Inserts the logs created since the last cycle.
+    private func storeNewLogs(now: Int64) {
+        let pending: [LiveLog] = self.state.withLock { state in
+            state.local.values.filter { if case .pending = $0.store { return true } else { return false } }
+        }
+        for log in pending {
+            let record = RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
+                                      ownerSubject: log.owner.subject, secretHash: log.secretHash,
+                                      writer: self.configuration.incarnation,
+                                      createdMilliseconds: log.createdMilliseconds)
+            do {
+                let id = try self.backend.createLog(record)
+                self.state.withLock { state in
+                    log.store = .stored(id)
+                    var stored = record
+                    stored.id = id
+                    state.index[log.name] = stored
+                }
+                self.health.succeeded()
+            } catch let error as RunLogStoreError where error.kind == .exists {
+                // Another process created the same (route, key) between our index refresh and now.
+                self.state.withLock { _ in log.store = .conflict }
+                self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
+                                    metadata: ["route": "\(log.name.route)"])
+            } catch {
+                self.health.failed(error)
+                return
+            }
+        }
+    }
+
+    private struct Job {
+        var log: LiveLog
+        var write: RunLogWrite
+        var bytes: Int
+    }
+
+    /// Writes every stored log's new entries, ends and retention drops in one transaction.
+    private func storeEntries() {
+        let jobs: [Job] = self.state.withLock { state in
+            var jobs: [Job] = []
+            for log in state.local.values {
+                guard let id = log.storeID else { continue }
+                var write = RunLogWrite(logID: id, dropBefore: log.pendingDropBefore)
+                var bytes = 0
+                for entry in log.tail where entry.seq > log.persistedSeq {
+                    write.entries.append(entry)
+                    bytes += entry.bytes.count
+                }
+                if !log.isLive && !log.endPersisted { write.end = (log.status, log.endedMilliseconds) }
+                if !write.entries.isEmpty || write.end != nil || write.dropBefore != nil {
+                    jobs.append(Job(log: log, write: write, bytes: bytes))
+                }
+            }
+            return jobs
+        }
+        guard !jobs.isEmpty else { return }
+        do {
+            try self.backend.write(jobs.map(\.write))
+        } catch {
+            self.health.failed(error)
+            return
+        }
+        self.health.succeeded()
+        let entries = jobs.reduce(0) { $0 + $1.write.entries.count }
+        self.metrics.entriesWritten.increment(by: entries)
+        self.metrics.bytesWritten.increment(by: jobs.reduce(0) { $0 + $1.bytes })
+        self.metrics.batchEntries.record(entries)
+        self.state.withLock { state in
+            for job in jobs {
+                self.applyStored(job.write, bytes: job.bytes, to: job.log, state: &state)
+            }
+        }
+    }
+
+    /// Under the lock: what a successful write means for a log in memory.
+    private func applyStored(_ write: RunLogWrite, bytes: Int, to log: LiveLog, state: inout State) {
+        if let last = write.entries.last {
+            let newlyPersisted = write.entries.reduce(0) { $0 + ($1.seq > log.persistedSeq ? $1.bytes.count : 0) }
+            log.persistedSeq = max(log.persistedSeq, last.seq)
+            log.unpersistedBytes -= newlyPersisted
+            state.unpersistedBytes -= newlyPersisted
+            log.storedChunks.append((last.seq, bytes))
+            log.storedBytes += bytes
+        }
+        if let dropBefore = write.dropBefore, log.pendingDropBefore == dropBefore { log.pendingDropBefore = nil }
+        if write.end != nil { log.endPersisted = true }
+        // Byte retention: the oldest stored chunks go (at least one chunk is kept).
+        let limit = self.configuration.retention.maxBytesPerLog
+        while log.storedBytes > limit, log.storedChunks.count > 1, let chunk = log.storedChunks.popFirst() {
+            log.storedBytes -= chunk.bytes
+            log.firstSeq = chunk.last + 1
+            log.pendingDropBefore = log.firstSeq
+        }
+        // Memory keeps unpersisted entries, and stored ones up to the tail budget.
+        while let first = log.tail.first,
+            first.seq < log.firstSeq || (first.seq <= log.persistedSeq && log.tailBytes > self.configuration.tailBytesPerLog)
+        {
+            if first.seq > log.persistedSeq {
+                log.unpersistedBytes -= first.bytes.count
+                state.unpersistedBytes -= first.bytes.count
+            }
+            log.dropOldestTailEntry()
+        }
+        // An ended, stored log with no watcher and no handle leaves memory: the store answers for it now.
+        if !log.isLive, log.endPersisted, log.pendingDropBefore == nil, log.watches.isEmpty, log.handles == 0 {
+            state.local[log.name] = nil
+            if let id = log.storeID {
+                state.index[log.name] = RunLogRecord(
+                    id: id, route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
+                    ownerSubject: log.owner.subject, secretHash: log.secretHash, writer: self.configuration.incarnation,
+                    status: log.status, createdMilliseconds: log.createdMilliseconds,
+                    endedMilliseconds: log.endedMilliseconds, firstSeq: log.firstSeq, lastSeq: log.lastSeq,
+                    bytes: Int64(log.storedBytes))
+            }
+        }
+    }
+
+    /// While the store fails, unpersisted entries pile up: past the limit the oldest of the biggest logs go.
+    private func boundMemory() {
+        let limit = self.configuration.maxUnpersistedBytes
+        let dropped: Int = self.state.withLock { state in
+            guard state.unpersistedBytes > limit else { return 0 }
+            var dropped = 0
+            let biggestFirst = state.local.values.sorted { $0.unpersistedBytes > $1.unpersistedBytes }
+            for log in biggestFirst where state.unpersistedBytes > limit {
+                // Keep the newest entry of each log: watchers need something to stand on.
+                while state.unpersistedBytes > limit, log.tail.count > 1, let first = log.tail.first {
+                    let size = log.dropOldestTailEntry()
+                    if first.seq > log.persistedSeq {
+                        log.persistedSeq = first.seq
+                        log.unpersistedBytes -= size
+                        state.unpersistedBytes -= size
+                    }
+                    if log.firstSeq <= first.seq, log.storeID == nil { log.firstSeq = first.seq + 1 }
+                    dropped += 1
+                }
+            }
+            return dropped
+        }
+        if dropped > 0 {
+            self.metrics.droppedEntries.increment(by: dropped)
+            self.logger.warning("the run log store is failing and live runs reached their memory limit: oldest entries dropped",
+                                metadata: ["entries": "\(dropped)", "limit_bytes": "\(limit)"])
+        }
+    }
+
+    /// Queues the signals made here for writers in other processes.
+    private func sendSignals() {
+        let outgoing: [RunLogSignal] = self.state.withLock { state in
+            defer { state.outgoingSignals = [] }
+            return state.outgoingSignals
+        }
+        for (index, signal) in outgoing.enumerated() {
+            do {
+                try self.backend.addSignal(logID: signal.logID, data: signal.data)
+            } catch {
+                self.health.failed(error)
+                self.state.withLock { $0.outgoingSignals.insert(contentsOf: outgoing[index...], at: 0) }
+                return
+            }
+        }
+    }
+
+    /// Signals for our writers from other processes, other processes' new logs, retention.
+    private func pollStore(now: Int64) {
+        let ours: [Int64: LiveLog] = self.state.withLock { state in
+            var ours: [Int64: LiveLog] = [:]
+            for log in state.local.values where log.isLive && log.writerHandle != nil {
+                if let id = log.storeID { ours[id] = log }
+            }
+            return ours
+        }
+        if !ours.isEmpty, let signals = try? self.backend.takeSignals(logIDs: Array(ours.keys)) {
+            for signal in signals {
+                guard let log = ours[signal.logID] else { continue }
+                let delivery: (RunLogSignalSink, UInt64)? = self.state.withLock { _ in
+                    guard let sink = log.signalSink, let writer = log.writerHandle else { return nil }
+                    return (sink, writer)
+                }
+                guard let (sink, writer) = delivery else { continue }
+                let event = DeferredEvent(kind: .logSignal, id: writer, context: 0, cancelled: false, logBytes: signal.data)
+                log.signalQueue.async { sink(event) }
+            }
+        }
+        self.refreshIndex()
+        self.refreshOpenStoreLogs()
+        self.pruneIfDue(now: now)
+    }
+
+    /// Learns the logs other processes created; `full` reads every stored log again (after a prune) and swaps the
+    /// index at once, so a log_open never sees it half built.
+    func refreshIndex(full: Bool = false) {
+        var from = full ? 0 : self.state.withLock { $0.indexedUpTo }
+        var fresh: [LogName: RunLogRecord] = [:]
+        do {
+            while true {
+                let records = try self.backend.logs(createdAfter: from, limit: 1000)
+                guard let last = records.last else { break }
+                for record in records { fresh[LogName(route: record.route, key: record.key)] = record }
+                from = last.id
+            }
+        } catch {
+            self.health.failed(error)
+            return
+        }
+        self.state.withLock { state in
+            if full {
+                state.index = fresh
+            } else {
+                state.index.merge(fresh) { _, new in new }
+            }
+            state.indexedUpTo = max(full ? 0 : state.indexedUpTo, from)
+            state.indexLoaded = true
+        }
+    }
+
+    /// Store logs held through handles (another process writes them): their latest state, for log_info and signals.
+    private func refreshOpenStoreLogs() {
+        let logs: [LiveLog] = self.state.withLock { state in
+            var seen = Set<ObjectIdentifier>()
+            return state.handles.values.compactMap { entry in
+                guard !entry.log.local, entry.log.isLive, seen.insert(ObjectIdentifier(entry.log)).inserted else { return nil }
+                return entry.log
+            }
+        }
+        for log in logs {
+            guard let id = log.storeID, let record = try? self.backend.log(id: id) else { continue }
+            self.refresh(log, from: record)
+        }
+    }
+
+    private func pruneIfDue(now: Int64) {
+        let interval = self.configuration.pruneInterval.nanoseconds / 1_000_000
+        let due: Bool = self.state.withLock { state in
+            guard now - state.lastPrune >= interval else { return false }
+            state.lastPrune = now
+            return true
+        }
+        guard due else { return }
+        do {
+            let deleted = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
+            if deleted > 0 {
+                // Forget pruned logs.
+                self.refreshIndex(full: true)
+            }
+        } catch {
+            self.health.failed(error)
+        }
+    }
+}

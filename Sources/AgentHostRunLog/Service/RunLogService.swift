@@ -1,0 +1,453 @@
+import Dispatch
+import Metrics
+import AgentHostCore
+import Crypto
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The host's run logs: what the plugin function table's log_ functions call.
+///
+/// Live logs this process writes are held in memory (a recent tail of entries, the last seq, the writer, the
+/// watches); a write-behind thread stores them in batches, so an append only copies into memory. Watches deliver on
+/// their connection's event loop. Every method here is safe from any thread and never blocks on the store.
+public final class RunLogService: Sendable {
+    let backend: any RunLogBackend
+    let configuration: RunLogConfiguration
+    let clock: any RunLogClock
+    let logger: Logger
+    let threadPool: NIOThreadPool
+    let metrics: RunLogMetrics
+    let health: StoreHealth
+    private let writeBehind: WriteBehindThread
+
+    struct Handle {
+        var instance: UInt64
+        var log: LiveLog
+        var writer: Bool
+        var watches: Set<UInt64> = []
+    }
+
+    struct State {
+        var nextHandle: UInt64 = 1
+        var nextWatch: UInt64 = 1
+        var handles: [UInt64: Handle] = [:]
+        /// Logs this process writes (live, or ended and not yet stored).
+        var local: [LogName: LiveLog] = [:]
+        /// Every log the store has, as last read (the write-behind thread follows other processes' new logs).
+        var index: [LogName: RunLogRecord] = [:]
+        var indexedUpTo: Int64 = 0
+        /// False until the store could be read once: a log_open of an unknown key is UNAVAILABLE until then.
+        var indexLoaded = false
+        var watches: [UInt64: LogWatch] = [:]
+        var unpersistedBytes = 0
+        /// Signals for writers in other processes, to be queued in the store by the write-behind thread.
+        var outgoingSignals: [RunLogSignal] = []
+        var stopped = false
+        /// When retention last ran (clock ms).
+        var lastPrune: Int64 = 0
+    }
+
+    let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - backend: the store (SQLite in a state dir, or memory).
+    ///   - threadPool: where store reads for watches and the history API run; the service starts and stops it
+    ///     when nil.
+    public init(backend: any RunLogBackend, configuration: RunLogConfiguration = RunLogConfiguration(),
+                clock: any RunLogClock = SystemRunLogClock(), logger: Logger) {
+        self.backend = backend
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.threadPool = NIOThreadPool(numberOfThreads: 2)
+        let metrics = RunLogMetrics()
+        self.metrics = metrics
+        self.health = StoreHealth(logger: logger, metrics: metrics)
+        self.writeBehind = WriteBehindThread(interval: configuration.flushInterval)
+    }
+
+    /// Opens the store, ends the logs a previous incarnation left live (when this process owns the state dir),
+    /// loads the index of stored logs, and starts the write-behind thread. A store that fails is logged; the
+    /// service then runs in memory and retries.
+    public func start() async {
+        self.threadPool.start()
+        try? await self.threadPool.runIfActive { self.prepareStore() }
+        self.writeBehind.start { [self] in self.writeBehindCycle() }
+    }
+
+    /// `start()` for an in-memory backend, whose calls do not block (the function table's fallback service).
+    public func startInMemory() {
+        self.threadPool.start()
+        self.prepareStore()
+        self.writeBehind.start { [self] in self.writeBehindCycle() }
+    }
+
+    private func prepareStore() {
+        if self.configuration.endOrphansAtStart {
+            do {
+                let ended = try self.endOrphans(where: self.configuration.incarnation, excluding: true,
+                                                reason: TerminalEntry.restartReason)
+                if ended > 0 {
+                    self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
+                }
+                self.health.succeeded()
+            } catch {
+                self.health.failed(error)
+            }
+        }
+        self.refreshIndex()
+    }
+
+    /// Stores what is left and stops the thread.
+    public func shutdown() async {
+        self.state.withLock { $0.stopped = true }
+        await self.writeBehind.stop()
+        try? await self.threadPool.shutdownGracefully()
+    }
+
+    /// Waits for one write-behind cycle to complete (what was appended before is stored, unless the store fails).
+    public func flush() async {
+        await self.writeBehind.flush()
+    }
+
+    /// Ends the live logs of a writer incarnation (a worker process that died), or of every other incarnation
+    /// (`excluding`: a restart). Each gets the terminal entry and status "error". Blocks: call off the loops.
+    @discardableResult
+    public func endOrphans(where incarnation: String, excluding: Bool, reason: String) throws -> Int {
+        let orphans = try self.backend.liveLogs(writer: incarnation, excluding: excluding)
+        guard !orphans.isEmpty else { return 0 }
+        let now = self.clock.nowMilliseconds()
+        try self.backend.write(orphans.map { log in
+            let seq = log.lastSeq + 1
+            return RunLogWrite(logID: log.id, entries: [RunLogEntry(seq: seq, bytes: TerminalEntry.bytes(
+                reason: reason, key: log.key, seq: seq, milliseconds: now))], end: ("error", now))
+        })
+        return orphans.count
+    }
+
+    // MARK: Creating and opening
+
+    /// log_create: a new live log on `route`, written through the returned handle.
+    public func create(instance: UInt64, route: String, key: UnsafeRawBufferPointer, owner: RunLogOwner,
+                       secret: UnsafeRawBufferPointer, signalContext: UInt, signalSink: @escaping RunLogSignalSink)
+        -> Result<UInt64, RunLogFailure>
+    {
+        guard (1 ... RunLogConfiguration.maxKeyBytes).contains(key.count) else { return .failure(.badArgument) }
+        var secretHash: [UInt8] = []
+        if owner.isAnonymous {
+            guard (RunLogConfiguration.minSecretBytes ... RunLogConfiguration.maxSecretBytes).contains(secret.count)
+            else { return .failure(.badArgument) }
+            secretHash = Self.secretHash(secret)
+        }
+        let name = LogName(route: route, key: Array(key))
+        let now = self.clock.nowMilliseconds()
+        return self.state.withLock { state in
+            guard !state.stopped else { return .failure(.unavailable) }
+            if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
+            let log = LiveLog(name: name, owner: owner, secretHash: secretHash, createdMilliseconds: now, local: true,
+                              store: .pending)
+            let handle = state.nextHandle
+            state.nextHandle += 1
+            log.writerHandle = handle
+            log.handles = 1
+            log.signalSink = { event in
+                var event = event
+                event.context = signalContext
+                signalSink(event)
+            }
+            state.local[name] = log
+            state.handles[handle] = Handle(instance: instance, log: log, writer: true)
+            self.metrics.liveLogs.increment()
+            return .success(handle)
+        }
+    }
+
+    /// log_open: a handle for reading and signalling an existing log (this process's or the store's).
+    public func open(instance: UInt64, route: String, key: UnsafeRawBufferPointer, owner: RunLogOwner,
+                     secret: UnsafeRawBufferPointer) -> Result<UInt64, RunLogFailure> {
+        guard (1 ... RunLogConfiguration.maxKeyBytes).contains(key.count),
+            secret.count <= RunLogConfiguration.maxSecretBytes
+        else { return .failure(.badArgument) }
+        let name = LogName(route: route, key: Array(key))
+        let secretHash = owner.isAnonymous && !secret.isEmpty ? Self.secretHash(secret) : []
+        return self.state.withLock { state in
+            let log: LiveLog
+            if let local = state.local[name] {
+                log = local
+            } else if let record = state.index[name] {
+                log = LiveLog(record: record)
+            } else {
+                return .failure(state.indexLoaded ? .notFound : .unavailable)
+            }
+            guard Self.owns(log: log, caller: owner, secretHash: secretHash) else { return .failure(.notFound) }
+            let handle = state.nextHandle
+            state.nextHandle += 1
+            log.handles += 1
+            state.handles[handle] = Handle(instance: instance, log: log, writer: false)
+            return .success(handle)
+        }
+    }
+
+    /// The SHA-256 the host keeps instead of an anonymous owner's secret.
+    static func secretHash(_ secret: UnsafeRawBufferPointer) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(bufferPointer: secret)
+        return Array(hasher.finalize())
+    }
+
+    /// Whether `caller` may use `log`: the same identity, or for an anonymous log an anonymous caller with the
+    /// same secret (its hash compared in constant time). Anything else looks exactly like a missing log.
+    static func owns(log: LiveLog, caller: RunLogOwner, secretHash: [UInt8]) -> Bool {
+        guard log.owner == caller else { return false }
+        guard caller.isAnonymous else { return true }
+        return !secretHash.isEmpty && ConstantTime.equals(log.secretHash, secretHash)
+    }
+
+    // MARK: Writing
+
+    /// log_append: copies the entry into memory and returns its seq; the store gets it behind.
+    public func append(handle: UInt64, bytes: UnsafeRawBufferPointer) -> Result<UInt64, RunLogFailure> {
+        guard bytes.count <= self.configuration.maxEntryBytes else { return .failure(.badArgument) }
+        let entryBytes = Array(bytes)
+        var wake: [LogWatch] = []
+        let result: Result<UInt64, RunLogFailure> = self.state.withLock { state in
+            guard let entry = state.handles[handle], entry.writer else { return .failure(.badArgument) }
+            let log = entry.log
+            guard log.isLive else { return .failure(.closed) }
+            log.lastSeq += 1
+            log.tail.append(RunLogEntry(seq: log.lastSeq, bytes: entryBytes))
+            log.tailBytes += entryBytes.count
+            log.unpersistedBytes += entryBytes.count
+            state.unpersistedBytes += entryBytes.count
+            wake = Self.takeWaiting(log)
+            return .success(log.lastSeq)
+        }
+        for watch in wake { watch.schedulePump() }
+        return result
+    }
+
+    /// log_end through the writer handle.
+    public func end(handle: UInt64, status: String) -> RunLogFailure? {
+        guard (1 ... RunLogConfiguration.maxStatusBytes).contains(status.utf8.count), status != RunLogRecord.live else {
+            return .badArgument
+        }
+        var wake: [LogWatch] = []
+        let failure: RunLogFailure? = self.state.withLock { state in
+            guard let entry = state.handles[handle], entry.writer else { return .badArgument }
+            guard entry.log.isLive else { return .closed }
+            self.endLocked(entry.log, status: status)
+            wake = Self.takeWaiting(entry.log)
+            return nil
+        }
+        for watch in wake { watch.schedulePump() }
+        return failure
+    }
+
+    private func endLocked(_ log: LiveLog, status: String) {
+        log.status = status
+        log.endedMilliseconds = self.clock.nowMilliseconds()
+        log.writerHandle = nil
+        log.signalSink = nil
+        self.metrics.liveLogs.decrement()
+    }
+
+    /// The writer went away without log_end: the terminal entry, then status "error".
+    private func endAbandonedLocked(_ log: LiveLog, state: inout State) -> [LogWatch] {
+        guard log.isLive else { return [] }
+        log.lastSeq += 1
+        let bytes = TerminalEntry.bytes(reason: TerminalEntry.writerGoneReason, key: log.name.key, seq: log.lastSeq,
+                                        milliseconds: self.clock.nowMilliseconds())
+        log.tail.append(RunLogEntry(seq: log.lastSeq, bytes: bytes))
+        log.tailBytes += bytes.count
+        log.unpersistedBytes += bytes.count
+        state.unpersistedBytes += bytes.count
+        self.endLocked(log, status: "error")
+        return Self.takeWaiting(log)
+    }
+
+    static func takeWaiting(_ log: LiveLog) -> [LogWatch] {
+        var wake: [LogWatch] = []
+        for watch in log.watches.values where watch.waiting {
+            watch.waiting = false
+            wake.append(watch)
+        }
+        return wake
+    }
+
+    /// log_info.
+    public func info(handle: UInt64) -> Result<RunLogInfo, RunLogFailure> {
+        self.state.withLock { state in
+            guard let entry = state.handles[handle] else { return .failure(.badArgument) }
+            return .success(entry.log.info)
+        }
+    }
+
+    // MARK: Watching
+
+    /// log_watch: delivers the log's entries after `afterSeq` to `target` (a connection of the handle's instance).
+    public func watch(instance: UInt64, handle: UInt64, target: any RunLogWatchTarget, afterSeq: UInt64,
+                      context: UInt) -> Result<UInt64, RunLogFailure> {
+        let result: Result<LogWatch, RunLogFailure> = self.state.withLock { state in
+            guard var entry = state.handles[handle], entry.instance == instance else { return .failure(.badArgument) }
+            let id = state.nextWatch
+            state.nextWatch += 1
+            let watch = LogWatch(id: id, handle: handle, log: entry.log, target: target, context: context,
+                                 afterSeq: afterSeq, service: self)
+            entry.watches.insert(id)
+            state.handles[handle] = entry
+            state.watches[id] = watch
+            entry.log.watches[id] = watch
+            return .success(watch)
+        }
+        return result.map { watch in
+            watch.schedulePump()
+            return watch.id
+        }
+    }
+
+    /// log_unwatch.
+    public func unwatch(connection: UInt64, watchID: UInt64) -> RunLogFailure? {
+        let watch: LogWatch? = self.state.withLock { state in
+            guard let watch = state.watches[watchID], watch.target.handle == connection, !watch.cancelled else {
+                return nil
+            }
+            watch.cancelled = true
+            return watch
+        }
+        guard let watch else { return .closed }
+        watch.cancelOnLoop()
+        return nil
+    }
+
+    /// The connection closed: its watches end (LOG_END cancelled, after on_close).
+    public func connectionClosed(_ connection: UInt64) {
+        let cancelled: [LogWatch] = self.state.withLock { state in
+            var cancelled: [LogWatch] = []
+            for watch in state.watches.values where watch.target.handle == connection && !watch.cancelled {
+                watch.cancelled = true
+                cancelled.append(watch)
+            }
+            return cancelled
+        }
+        for watch in cancelled { watch.cancelOnLoop() }
+    }
+
+    /// Under the lock: what `watch` delivers next.
+    func nextStep(for watch: LogWatch) -> WatchStep {
+        self.state.withLock { state in
+            if watch.cancelled { return .cancelled }
+            let log = watch.log
+            if !log.local {
+                guard let id = log.storeID else { return .end("") }
+                return .read(storeID: id, remote: true)
+            }
+            watch.nextSeq = max(watch.nextSeq, log.firstSeq)
+            if watch.nextSeq > log.lastSeq {
+                if !log.isLive { return .end(log.status) }
+                watch.waiting = true
+                return .wait
+            }
+            let tailFirst = log.tailFirstSeq
+            if watch.nextSeq >= tailFirst {
+                return .entries(log.tailEntries(from: watch.nextSeq, limit: LogWatch.batchEntries,
+                                                maxBytes: LogWatch.batchBytes))
+            }
+            if let id = log.storeID { return .read(storeID: id, remote: false) }
+            // Older entries were never stored (dropped while the store failed): go on from memory.
+            watch.nextSeq = tailFirst
+            return .entries(log.tailEntries(from: tailFirst, limit: LogWatch.batchEntries,
+                                            maxBytes: LogWatch.batchBytes))
+        }
+    }
+
+    /// The store had none of the entries a watch asked for: skip to what memory holds.
+    func skipToTail(_ watch: LogWatch) {
+        self.state.withLock { _ in watch.nextSeq = max(watch.nextSeq, watch.log.tailFirstSeq) }
+    }
+
+    func refresh(_ log: LiveLog, from record: RunLogRecord) {
+        self.state.withLock { _ in log.refresh(from: record) }
+    }
+
+    func readFailed(_ error: any Error) {
+        self.health.failed(error)
+    }
+
+    func watchFinished(_ watch: LogWatch) {
+        self.state.withLock { state in
+            state.watches[watch.id] = nil
+            watch.log.watches[watch.id] = nil
+            state.handles[watch.handle]?.watches.remove(watch.id)
+        }
+    }
+
+    // MARK: Signals
+
+    /// log_signal: to the writer of the log, in this process directly, in another through the store.
+    public func signal(handle: UInt64, bytes: UnsafeRawBufferPointer) -> RunLogFailure? {
+        guard bytes.count <= RunLogConfiguration.maxSignalBytes else { return .badArgument }
+        let data = Array(bytes)
+        return self.state.withLock { state -> RunLogFailure? in
+            guard let entry = state.handles[handle] else { return .badArgument }
+            let log = entry.log
+            guard log.isLive else { return .notFound }
+            if log.local {
+                guard let writer = log.writerHandle, let sink = log.signalSink else { return .notFound }
+                let event = DeferredEvent(kind: .logSignal, id: writer, context: 0, cancelled: false, logBytes: data)
+                log.signalQueue.async { sink(event) }
+            } else {
+                guard let id = log.storeID else { return .notFound }
+                state.outgoingSignals.append(RunLogSignal(logID: id, data: data))
+            }
+            return nil
+        }
+    }
+
+    // MARK: Releasing
+
+    /// log_release: cancels the handle's watches; the writer handle of a live log ends it (writer gone).
+    public func release(handle: UInt64) -> RunLogFailure? {
+        var cancelled: [LogWatch] = []
+        var wake: [LogWatch] = []
+        let found: Bool = self.state.withLock { state in
+            guard let entry = state.handles.removeValue(forKey: handle) else { return false }
+            (cancelled, wake) = self.releaseLocked(entry, state: &state)
+            return true
+        }
+        for watch in cancelled { watch.cancelOnLoop() }
+        for watch in wake { watch.schedulePump() }
+        return found ? nil : .badArgument
+    }
+
+    /// The instance was dropped: every handle it held goes.
+    public func releaseAll(instance: UInt64) {
+        var cancelled: [LogWatch] = []
+        var wake: [LogWatch] = []
+        self.state.withLock { state in
+            for (id, entry) in state.handles where entry.instance == instance {
+                state.handles[id] = nil
+                let (c, w) = self.releaseLocked(entry, state: &state)
+                cancelled += c
+                wake += w
+            }
+        }
+        for watch in cancelled { watch.cancelOnLoop() }
+        for watch in wake { watch.schedulePump() }
+    }
+
+    private func releaseLocked(_ entry: Handle, state: inout State) -> (cancelled: [LogWatch], wake: [LogWatch]) {
+        var cancelled: [LogWatch] = []
+        for id in entry.watches {
+            if let watch = state.watches[id], !watch.cancelled {
+                watch.cancelled = true
+                cancelled.append(watch)
+            }
+        }
+        entry.log.handles -= 1
+        var wake: [LogWatch] = []
+        if entry.writer, entry.log.isLive { wake = self.endAbandonedLocked(entry.log, state: &state) }
+        return (cancelled, wake)
+    }
+}

@@ -1,0 +1,338 @@
+import AgentHostCore
+import AgentHostRunLog
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+import Testing
+
+/// The service without a server: watches, ownership, signals, retention, store failures, restart recovery.
+@Suite("Run log service")
+struct RunLogServiceTests {
+    private func start(_ backend: any RunLogBackend = MemoryRunLogBackend(),
+                       configuration: RunLogConfiguration = Fixture.fastConfiguration(),
+                       clock: TestClock = TestClock()) async -> RunLogService {
+        let service = RunLogService(backend: backend, configuration: configuration, clock: clock,
+                                    logger: Fixture.logger)
+        await service.start()
+        return service
+    }
+
+    private func target(_ handle: UInt64 = 1) -> RecordingTarget {
+        RecordingTarget(handle: handle, eventLoop: Fixture.group.next())
+    }
+
+    @Test("a watch gets every entry once, in order, across the stored/live boundary, then one LOG_END")
+    func watchAcrossBoundary() async throws {
+        var configuration = Fixture.fastConfiguration()
+        configuration.tailBytesPerLog = 64  // stored entries leave memory at once: early ones come from the store
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let service = await self.start(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite"),
+                                       configuration: configuration)
+        let log = try service.create("run").get()
+        for i in 1 ... 200 { service.append(log, "{\"i\":\(i)}") }
+        await service.flush()
+        let target = self.target()
+        let watchID = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 42).get()
+        for i in 201 ... 400 { service.append(log, "{\"i\":\(i)}") }
+        #expect(service.end(handle: log, status: "complete") == nil)
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 400))
+        #expect(target.entries.map(\.text) == (1 ... 400).map { "{\"i\":\($0)}" })
+        #expect(target.entries.allSatisfy { $0.id == watchID && $0.context == 42 })
+        let end = try #require(target.end)
+        #expect(end.text == "complete")
+        #expect(end.seq == 400)
+        #expect(!end.cancelled)
+        #expect(target.events.count == 401)
+        await service.shutdown()
+    }
+
+    @Test("a watch after a seq starts after it; appends never wait for the store")
+    func watchAfterSeq() async throws {
+        let backend = MemoryRunLogBackend()
+        backend.failure.withLock { $0 = RunLogStoreError(.io, "down") }
+        let service = await self.start(backend)
+        let log = try service.create("run").get()
+        for i in 1 ... 10 { #expect(try service.append(log, "\(i)").get() == UInt64(i)) }
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 7, context: 0).get()
+        _ = service.end(handle: log, status: "cancelled")
+        await target.waitForEnd()
+        #expect(target.entries.map(\.text) == ["8", "9", "10"])
+        #expect(target.end?.text == "cancelled")
+        #expect(service.append(log, "late") == .failure(.closed))
+        #expect(service.end(handle: log, status: "x") == .closed)
+        await service.shutdown()
+    }
+
+    @Test("delivery stops at high water and goes on when writable")
+    func pacing() async throws {
+        let service = await self.start()
+        let log = try service.create("run").get()
+        for i in 1 ... 50 { service.append(log, "\(i)") }
+        _ = service.end(handle: log, status: "complete")
+        let target = self.target()
+        target.block(after: 10)
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        try await Self.eventually { target.isWaitingForWritable }
+        #expect(target.entries.count == 10)
+        target.unblock()
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 50))
+        await service.shutdown()
+    }
+
+    @Test("unwatch and release cancel a watch with one LOG_END")
+    func cancelling() async throws {
+        let service = await self.start()
+        let log = try service.create("run").get()
+        service.append(log, "a")
+        let reader = try service.open("run").get()
+        let first = self.target(5)
+        let id = try service.watch(instance: 1, handle: reader, target: first, afterSeq: 0, context: 0).get()
+        #expect(service.unwatch(connection: 6, watchID: id) == .closed)  // another connection's watch
+        #expect(service.unwatch(connection: 5, watchID: id) == nil)
+        await first.waitForEnd()
+        #expect(first.end?.cancelled == true)
+        #expect(first.end?.text == "")
+        #expect(service.unwatch(connection: 5, watchID: id) == .closed)
+
+        let second = self.target(5)
+        _ = try service.watch(instance: 1, handle: reader, target: second, afterSeq: 0, context: 0).get()
+        #expect(service.release(handle: reader) == nil)
+        await second.waitForEnd()
+        #expect(second.end?.cancelled == true)
+        #expect(second.events.filter { $0.kind == .logEnd }.count == 1)
+        #expect(service.release(handle: reader) == .badArgument)
+
+        let third = self.target(9)
+        _ = try service.watch(instance: 1, handle: log, target: third, afterSeq: 0, context: 0).get()
+        service.connectionClosed(9)
+        await third.waitForEnd()
+        #expect(third.end?.cancelled == true)
+        // A watch through another instance's handle is refused.
+        #expect(service.watch(instance: 2, handle: log, target: third, afterSeq: 0, context: 0) == .failure(.badArgument))
+        await service.shutdown()
+    }
+
+    @Test("only the owner opens a log; anonymous logs need their secret")
+    func ownership() async throws {
+        let service = await self.start()
+        _ = try service.create("mine").get()
+        #expect(service.create("mine") == .failure(.exists))
+        #expect((try? service.open("mine").get()) != nil)
+        #expect(service.open("mine", owner: Fixture.bob) == .failure(.notFound))
+        #expect(service.open("mine", route: "/agents/b") == .failure(.notFound))
+        #expect(service.open("missing") == .failure(.notFound))
+
+        let secret = "0123456789abcdef-secret"
+        #expect(service.create("anon", owner: .anonymous, secret: "short") == .failure(.badArgument))
+        _ = try service.create("anon", owner: .anonymous, secret: secret).get()
+        #expect((try? service.open("anon", owner: .anonymous, secret: secret).get()) != nil)
+        #expect(service.open("anon", owner: .anonymous, secret: secret + "x") == .failure(.notFound))
+        #expect(service.open("anon", owner: .anonymous) == .failure(.notFound))
+        #expect(service.open("anon", owner: Fixture.alice, secret: secret) == .failure(.notFound))
+        await service.shutdown()
+    }
+
+    @Test("signals reach the writer in order; none once the log ended")
+    func signals() async throws {
+        let service = await self.start()
+        let recorder = SignalRecorder()
+        let writer = try service.create("run", signals: recorder).get()
+        let reader = try service.open("run").get()
+        for i in 1 ... 20 { #expect(service.signal(reader, "s\(i)") == nil) }
+        try await Self.eventually { recorder.received.count == 20 }
+        #expect(recorder.received.map(\.text) == (1 ... 20).map { "s\($0)" })
+        #expect(recorder.received.allSatisfy { $0.id == writer && $0.context == 7 && $0.kind == .logSignal })
+        _ = service.end(handle: writer, status: "complete")
+        #expect(service.signal(reader, "late") == .notFound)
+        await service.shutdown()
+    }
+
+    @Test("a writer that goes away ends its log with the terminal entry")
+    func writerGone() async throws {
+        let clock = TestClock()
+        let service = await self.start(clock: clock)
+        let log = try service.create("run-7", instance: 3).get()
+        service.append(log, "a")
+        let reader = try service.open("run-7", instance: 4).get()
+        service.releaseAll(instance: 3)
+        let info = try service.info(handle: reader).get()
+        #expect(info.ended)
+        #expect(info.status == "error")
+        #expect(info.lastSeq == 2)
+        let target = self.target()
+        _ = try service.watch(instance: 4, handle: reader, target: target, afterSeq: 1, context: 0).get()
+        await target.waitForEnd()
+        let terminal = try #require(target.entries.first)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(terminal.logBytes)) as? [String: Any])
+        #expect(json["type"] as? String == "completion")
+        #expect(json["status"] as? String == "error")
+        #expect(json["run_id"] as? String == "run-7")
+        #expect(json["seq"] as? Int == 2)
+        #expect((json["error"] as? String)?.isEmpty == false)
+        #expect(target.end?.text == "error")
+        await service.shutdown()
+    }
+
+    @Test("byte retention drops the oldest entries; a watch from 0 starts at first_seq")
+    func retention() async throws {
+        var configuration = Fixture.fastConfiguration()
+        configuration.retention.maxBytesPerLog = 100
+        let service = await self.start(configuration: configuration)
+        let log = try service.create("run").get()
+        for batch in 0 ..< 5 {
+            for i in 1 ... 5 { service.append(log, String(repeating: "\(batch)", count: 9) + "\(i)") }
+            await service.flush()
+        }
+        let info = try service.info(handle: log).get()
+        #expect(info.firstSeq > 1)
+        #expect(info.lastSeq == 25)
+        _ = service.end(handle: log, status: "complete")
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        await target.waitForEnd()
+        #expect(target.entries.first?.seq == info.firstSeq)
+        #expect(target.entries.map(\.seq) == Array(info.firstSeq ... 25))
+        await service.shutdown()
+    }
+
+    @Test("a failing store: live logs go on in memory, and are stored once it works again")
+    func storeFailureAndRecovery() async throws {
+        let backend = MemoryRunLogBackend()
+        let service = await self.start(backend)
+        backend.failure.withLock { $0 = RunLogStoreError(.full, "disk full") }
+        let log = try service.create("run").get()
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        for i in 1 ... 30 { service.append(log, "\(i)") }
+        await service.flush()
+        await service.flush()
+        #expect(try backend.findLog(route: "/agents/a", key: Array("run".utf8)) == nil)
+        try await Self.eventually { target.entries.count == 30 }
+
+        backend.failure.withLock { $0 = nil }
+        _ = service.end(handle: log, status: "complete")
+        await target.waitForEnd()
+        await service.flush()
+        await service.flush()
+        let stored = try #require(try backend.findLog(route: "/agents/a", key: Array("run".utf8)))
+        #expect(stored.status == "complete")
+        #expect(try backend.readEntries(logID: stored.id, from: 1, limit: 100, maxBytes: 1 << 20).map(\.seq)
+            == Array(1 ... 30))
+        await service.shutdown()
+    }
+
+    @Test("past the memory limit while the store fails, the oldest unpersisted entries go")
+    func memoryBound() async throws {
+        let backend = MemoryRunLogBackend()
+        backend.failure.withLock { $0 = RunLogStoreError(.io, "down") }
+        var configuration = Fixture.fastConfiguration()
+        configuration.maxUnpersistedBytes = 1 << 20
+        let service = await self.start(backend, configuration: configuration)
+        let log = try service.create("run").get()
+        let chunk = String(repeating: "x", count: 64 << 10)
+        for _ in 1 ... 40 { service.append(log, chunk) }
+        await service.flush()
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        _ = service.end(handle: log, status: "complete")
+        await target.waitForEnd()
+        #expect(target.entries.count <= 16)
+        #expect(target.entries.last?.seq == 40)
+        await service.shutdown()
+    }
+
+    @Test("a restart ends the runs the previous server left live")
+    func restartRecovery() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        let first = await self.start(SQLiteRunLogBackend(path: path))
+        let live = try first.create("live").get()
+        let done = try first.create("done").get()
+        first.append(live, "{\"a\":1}")
+        first.append(done, "{\"b\":1}")
+        _ = first.end(handle: done, status: "complete")
+        await first.flush()
+        await first.flush()
+        // The first server "dies" here: no shutdown, no release.
+
+        let second = await self.start(SQLiteRunLogBackend(path: path))
+        let reopened = try second.open("live").get()
+        let info = try second.info(handle: reopened).get()
+        #expect(info.status == "error")
+        #expect(info.lastSeq == 2)
+        let target = self.target()
+        _ = try second.watch(instance: 1, handle: reopened, target: target, afterSeq: 0, context: 0).get()
+        await target.waitForEnd()
+        #expect(target.entries.first?.text == "{\"a\":1}")
+        #expect(target.entries.last?.text.contains("the server restarted") == true)
+        #expect(target.end?.text == "error")
+        let ended = try second.open("done").get()
+        #expect(try second.info(handle: ended).get().status == "complete")
+        await second.shutdown()
+        await first.shutdown()
+    }
+
+    @Test("another process's log: watched by polling the store, signalled through it")
+    func crossProcess() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var writerConfiguration = Fixture.fastConfiguration()
+        writerConfiguration.endOrphansAtStart = false
+        var readerConfiguration = Fixture.fastConfiguration()
+        readerConfiguration.endOrphansAtStart = false
+        let writer = await self.start(SQLiteRunLogBackend(path: path), configuration: writerConfiguration)
+        let reader = await self.start(SQLiteRunLogBackend(path: path), configuration: readerConfiguration)
+        let recorder = SignalRecorder()
+        let log = try writer.create("run", signals: recorder).get()
+        writer.append(log, "1")
+        await writer.flush()
+        await reader.flush()
+        let remote = try reader.open("run").get()
+        let target = self.target()
+        _ = try reader.watch(instance: 1, handle: remote, target: target, afterSeq: 0, context: 0).get()
+        #expect(reader.signal(remote, "stop") == nil)
+        try await Self.eventually { recorder.received.map(\.text) == ["stop"] }
+        for i in 2 ... 30 { writer.append(log, "\(i)") }
+        _ = writer.end(handle: log, status: "complete")
+        await target.waitForEnd()
+        #expect(target.entries.map(\.text) == (1 ... 30).map { "\($0)" })
+        #expect(target.end?.text == "complete")
+        await writer.shutdown()
+        await reader.shutdown()
+    }
+
+    @Test("bad arguments")
+    func badArguments() async throws {
+        let service = await self.start()
+        #expect(service.create("") == .failure(.badArgument))
+        #expect(service.create(String(repeating: "k", count: 129)) == .failure(.badArgument))
+        let log = try service.create("run").get()
+        let reader = try service.open("run").get()
+        #expect(service.append(reader, "not the writer") == .failure(.badArgument))
+        #expect(service.end(handle: log, status: "") == .badArgument)
+        #expect(service.end(handle: log, status: String(repeating: "s", count: 32)) == .badArgument)
+        let big = [UInt8](repeating: 1, count: (1 << 20) + 1)
+        #expect(big.withUnsafeBytes { service.append(handle: log, bytes: $0) } == .failure(.badArgument))
+        #expect(service.info(handle: 999) == .failure(.badArgument))
+        await service.shutdown()
+    }
+
+    /// Polls a condition the service reaches on its own threads (bounded: fails after 10 s).
+    static func eventually(_ condition: @Sendable () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not reached in 10 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

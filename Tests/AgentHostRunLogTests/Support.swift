@@ -1,0 +1,167 @@
+import AgentHostCore
+import AgentHostRunLog
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A clock the test moves.
+final class TestClock: RunLogClock {
+    private let now = Mutex<Int64>(1_800_000_000_000)
+
+    func nowMilliseconds() -> Int64 { self.now.withLock { $0 } }
+
+    func advance(milliseconds: Int64) {
+        self.now.withLock { $0 += milliseconds }
+    }
+}
+
+/// A fresh temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() {
+        var template = Array((NSTemporaryDirectory() + "/runlog-test-XXXXXX").utf8CString)
+        self.path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: self.path)
+    }
+}
+
+/// A connection stand-in for watches: records events; can refuse more (outbound queue above high water).
+final class RecordingTarget: RunLogWatchTarget, @unchecked Sendable {
+    let handle: UInt64
+    let eventLoop: any EventLoop
+    private let lock = Mutex<State>(State())
+
+    struct State {
+        var events: [DeferredEvent] = []
+        /// Deliveries left before the target reports blocked (nil: never).
+        var budget: Int?
+        var waiter: (@Sendable () -> Void)?
+        var ended: [CheckedContinuation<Void, Never>] = []
+    }
+
+    init(handle: UInt64, eventLoop: any EventLoop) {
+        self.handle = handle
+        self.eventLoop = eventLoop
+    }
+
+    var events: [DeferredEvent] { self.lock.withLock { $0.events } }
+    var entries: [DeferredEvent] { self.events.filter { $0.kind == .logEntry } }
+    var end: DeferredEvent? { self.events.first { $0.kind == .logEnd } }
+
+    func deliver(_ next: () -> DeferredEvent?) -> PacedDelivery {
+        while true {
+            let blocked = self.lock.withLock { state -> Bool in
+                if let budget = state.budget, budget <= 0 { return true }
+                return false
+            }
+            if blocked { return .blocked }
+            guard let event = next() else { return .drained }
+            self.lock.withLock { state in
+                state.events.append(event)
+                state.budget = state.budget.map { $0 - 1 }
+            }
+        }
+    }
+
+    func whenWritable(_ body: @escaping @Sendable () -> Void) {
+        self.lock.withLock { $0.waiter = body }
+    }
+
+    func deliverLast(_ event: DeferredEvent) {
+        let waiters = self.lock.withLock { state in
+            state.events.append(event)
+            defer { state.ended = [] }
+            return state.ended
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Stops delivery after `count` more events.
+    func block(after count: Int) {
+        self.lock.withLock { $0.budget = count }
+    }
+
+    /// Lets delivery go on, as a writable channel would.
+    func unblock() {
+        let waiter = self.lock.withLock { state in
+            state.budget = nil
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        if let waiter { self.eventLoop.execute(waiter) }
+    }
+
+    var isWaitingForWritable: Bool { self.lock.withLock { $0.waiter != nil } }
+
+    /// Waits until LOG_END arrived.
+    func waitForEnd() async {
+        await withCheckedContinuation { continuation in
+            let done = self.lock.withLock { state -> Bool in
+                if state.events.contains(where: { $0.kind == .logEnd }) { return true }
+                state.ended.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
+/// Signals a writer got.
+final class SignalRecorder: Sendable {
+    private let signals = Mutex<[DeferredEvent]>([])
+    var received: [DeferredEvent] { self.signals.withLock { $0 } }
+    var sink: RunLogSignalSink { { event in self.signals.withLock { $0.append(event) } } }
+}
+
+enum Fixture {
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    static let logger = Logger(label: "runlog-test")
+    static let alice = RunLogOwner(issuer: "https://issuer.test", subject: "alice")
+    static let bob = RunLogOwner(issuer: "https://issuer.test", subject: "bob")
+
+    static func fastConfiguration(incarnation: String = RunLogConfiguration.newIncarnation()) -> RunLogConfiguration {
+        RunLogConfiguration(flushInterval: .milliseconds(5), pollInterval: .milliseconds(5),
+                            pruneInterval: .hours(1), incarnation: incarnation)
+    }
+}
+
+extension RunLogService {
+    func create(_ key: String, owner: RunLogOwner = Fixture.alice, route: String = "/agents/a", secret: String = "",
+                instance: UInt64 = 1, signals: SignalRecorder = SignalRecorder()) -> Result<UInt64, RunLogFailure> {
+        Array(key.utf8).withUnsafeBytes { keyBytes in
+            Array(secret.utf8).withUnsafeBytes { secretBytes in
+                self.create(instance: instance, route: route, key: keyBytes,
+                            owner: owner, secret: secretBytes, signalContext: 7, signalSink: signals.sink)
+            }
+        }
+    }
+
+    func open(_ key: String, owner: RunLogOwner = Fixture.alice, route: String = "/agents/a", secret: String = "",
+              instance: UInt64 = 1) -> Result<UInt64, RunLogFailure> {
+        Array(key.utf8).withUnsafeBytes { keyBytes in
+            Array(secret.utf8).withUnsafeBytes { secretBytes in
+                self.open(instance: instance, route: route, key: keyBytes, owner: owner, secret: secretBytes)
+            }
+        }
+    }
+
+    @discardableResult
+    func append(_ handle: UInt64, _ text: String) -> Result<UInt64, RunLogFailure> {
+        Array(text.utf8).withUnsafeBytes { self.append(handle: handle, bytes: $0) }
+    }
+
+    func signal(_ handle: UInt64, _ text: String) -> RunLogFailure? {
+        Array(text.utf8).withUnsafeBytes { self.signal(handle: handle, bytes: $0) }
+    }
+}
+
+extension DeferredEvent {
+    var text: String { String(decoding: self.logBytes, as: UTF8.self) }
+    var seq: UInt64 { self.logSeq }
+}
