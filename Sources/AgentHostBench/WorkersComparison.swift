@@ -57,7 +57,8 @@ struct WorkersComparison {
                 rates[name] = rate
                 let measuredShare = self.seconds / (self.seconds + 1)
                 let cpu = total.cpu * measuredShare / Double(max(total.messages, 1)) * 1e6
-                print(String(format: "%5d   %-10@ %10.0f %8.1f %8.1f %10.2f", size, name as NSString, rate,
+                let column = name.padding(toLength: 10, withPad: " ", startingAt: 0)
+                print(String(format: "%5d   %@ %10.0f %8.1f %8.1f %10.2f", size, column as NSString, rate,
                              percentileMicroseconds(total.latencies, 0.50),
                              percentileMicroseconds(total.latencies, 0.99), cpu))
             }

@@ -146,15 +146,17 @@ public final class WorkerSupervisor: Sendable {
                 guard let (process, slot) = await state.processExited(index, pid: pid) else { continue }
                 let running = process.memory.region.busyCallbacks()
                 process.memory.release()
-                if draining {
-                    cleanDrain = cleanDrain && (exit.isCleanExit || !slot.ready)
-                    self.logger.info("worker stopped", metadata: ["worker": "\(index)", "pid": "\(pid)", "exit": "\(exit)"])
-                    if await state.noneRunning { return cleanDrain ? 0 : 1 }
-                    continue
-                }
                 let death = WorkerDeath(worker: index, pid: pid, incarnation: process.incarnation, exit: exit,
                                         runningCallbacks: running,
                                         watchdog: slot.watchdogVerdict)
+                if draining {
+                    cleanDrain = cleanDrain && (exit.isCleanExit || !slot.ready)
+                    self.logger.info("worker stopped", metadata: ["worker": "\(index)", "pid": "\(pid)", "exit": "\(exit)"])
+                    // Killed at the drain deadline (or crashed while draining): its live runs end now too.
+                    if !exit.isCleanExit { self.workerDied(death) }
+                    if await state.noneRunning { return cleanDrain ? 0 : 1 }
+                    continue
+                }
                 if !serving && !slot.ready {
                     // A worker that cannot even start (a config it rejects, a plugin directory it cannot read)
                     // would fail the same way again: stop, as a single process would.
