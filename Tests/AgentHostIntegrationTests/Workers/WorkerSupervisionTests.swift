@@ -150,19 +150,10 @@ struct WorkerSupervisionTests {
 
     @Test func aSecondSupervisorCannotShareThePort() async throws {
         let workers = try await WorkerServer.start()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ServerProcess.product("agenthost"))
-        process.arguments = ["serve", "--listen", "127.0.0.1:\(workers.server.port)", "--workers", "2"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let log = try await blocking {
-            let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return log
-        }
-        #expect(process.terminationStatus != 0)
+        let (status, log) = try await ServerProcess.runToExit(arguments: [
+            "serve", "--listen", "127.0.0.1:\(workers.server.port)", "--workers", "2",
+        ])
+        #expect(status != 0)
         #expect(log.contains("cannot listen on 127.0.0.1:\(workers.server.port): Address already in use"), "\(log)")
         workers.server.signal(SIGTERM)
         #expect(try await workers.server.waitForExit().status == 0)
