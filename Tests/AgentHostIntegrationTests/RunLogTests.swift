@@ -1,3 +1,4 @@
+import AgentHostPlugins
 import Foundation
 import Glibc
 import Testing
@@ -11,12 +12,14 @@ struct RunLogTests {
     static let bob = "Authorization: Bearer ak_runlog_bob_0123456789"
 
     /// A server with the runlog fixture; routes are public so anonymous clients connect too.
-    static func startServer(stateDir: String?) async throws -> ServerProcess {
-        let plugins = try PluginFixtures.makeDirectory()
+    static func startServer(stateDir: String?, extraConfig: String = "", plugins: String? = nil) async throws
+        -> ServerProcess
+    {
+        let plugins = try plugins ?? PluginFixtures.makeDirectory()
         try await PluginFixtures.compileFixture("runlog", into: plugins)
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data("""
-            {"access": "public", "auth": {"api_keys": [
+            {\(extraConfig)"access": "public", "auth": {"api_keys": [
                 {"sha256": "f2433b3256de59e6975342de6f602b641b6f644a3108bfc6c0b4fab6dcfb7e3b", "subject": "alice"},
                 {"sha256": "8feceeb027b34f341b041e6f66811926a18f92b361c61106baaddddec1d94388", "subject": "bob"}]}}
             """.utf8).write(to: URL(fileURLWithPath: config))
@@ -171,13 +174,10 @@ struct RunLogTests {
         #expect(entries.last == "entry 51 {\"bytes\":\"é\\u0000\"}")
         #expect(end == "end 51 complete cancelled=0")
 
-        // A second server cannot take the same state dir.
-        do {
-            _ = try await Self.startServer(stateDir: stateDir)
-            Issue.record("a second server started on a locked state dir")
-        } catch {
-            #expect("\(error)".contains("another AgentHost server is using the state dir"))
-        }
+        // A second server cannot take the same state dir: it exits at once and says why.
+        let (exitStatus, errors) = try await Self.runToExit(["serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir])
+        #expect(exitStatus != 0)
+        #expect(errors.contains("another AgentHost server is using the state dir"), "\(errors)")
         second.signal(SIGTERM)
         _ = try await second.waitForExit()
     }
@@ -206,6 +206,87 @@ struct RunLogTests {
         server.signal(SIGTERM)
         let (_, log) = try await server.waitForExit()
         #expect(log.components(separatedBy: "the run log store failed").count - 1 == 1, "\(log)")
+    }
+
+    @Test func aWatchIsPacedByTheClientsOutboundQueue() async throws {
+        // 48 MiB of entries (far more than the kernel's socket buffers take) for a client that does not read, against
+        // a hard limit of 1 MiB: delivered all at once, the connection would be closed with 1008; paced, it waits at
+        // the high-water mark and gets them all.
+        let server = try await Self.startServer(stateDir: nil, extraConfig: """
+            "run_log": {"max_bytes_per_log": 134217728},
+            "websocket": {"outbound_hard_limit": 1048576, "outbound_high_watermark": 131072, "outbound_low_watermark": 32768},
+            """)
+        let writer = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(writer, "create big") == "created")
+        #expect(try await Self.command(writer, "fill 12000 4096") == "fill done 12000")
+        #expect(try await Self.command(writer, "end complete") == "ended")
+        let reader = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(reader, "open big") == "opened")
+        try await reader.sendText("watch 0")
+        // The client reads nothing for a while: the server fills the socket and must wait (the test's premise).
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await Self.next(reader) == "watching")
+        let (entries, end) = try await withTimeout(seconds: 60) { try await Self.readWatch(reader) }
+        #expect(entries.count == 12000, "\(end) \(entries.suffix(2).map { $0.prefix(40) })")
+        #expect(entries.last?.hasPrefix("entry 12000 xxxx") == true)
+        #expect(end == "end 12000 complete cancelled=0")
+        server.signal(SIGTERM)
+        _ = try await server.waitForExit()
+    }
+
+    @Test func aRunOutlivesItsPluginGeneration() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        let server = try await Self.startServer(stateDir: nil, plugins: plugins)
+        let writer = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(writer, "create run-r") == "created")
+        #expect(try await Self.command(writer, "append a") == "appended 1")
+
+        // Deploy generation 2 beside the draining generation 1, which keeps writing the run.
+        let staging = try PluginFixtures.makeDirectory()
+        let built = try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/runlog.c", into: staging,
+                                                     as: "runlog.so", defines: [#"RUNLOG_VERSION="2""#])
+        #expect(rename(built, "\(plugins)/runlog.so") == 0)
+        server.signal(SIGHUP)
+        try await withTimeout {
+            while try await !server.plugins().contains(where: { $0.state == "serving" && $0.version == "2" }) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+
+        // A client of the new generation opens the run the old one writes, and follows it.
+        let reader = try await Self.connect(server, as: Self.alice)
+        #expect(try await Self.command(reader, "open run-r") == "opened")
+        #expect(try await Self.command(reader, "watch 0") == "watching")
+        #expect(try await Self.next(reader) == "entry 1 a")
+        #expect(try await Self.command(writer, "append b") == "appended 2")
+        #expect(try await Self.next(reader) == "entry 2 b")
+
+        // The old generation's last connection goes: its instance is dropped, and with it the run's writer. The
+        // host ends the run with the terminal frame.
+        await writer.close()
+        let (entries, end) = try await withTimeout(seconds: 20) { try await Self.readWatch(reader) }
+        #expect(entries.count == 1)
+        #expect(entries.first?.hasPrefix(#"entry 3 {"type":"completion","status":"error""#) == true)
+        #expect(end == "end 3 error cancelled=0")
+        server.signal(SIGTERM)
+        _ = try await server.waitForExit()
+    }
+
+    /// Runs `agenthost` with `arguments` until it exits; returns its status and stderr.
+    static func runToExit(_ arguments: [String]) async throws -> (Int32, String) {
+        let executable = try ServerProcess.product("agenthost")
+        return try await blocking {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
     }
 
     static func readWatchCount(_ client: RawWebSocketClient, _ count: Int) async throws -> ([String], Int) {

@@ -84,6 +84,9 @@ struct ServerProcessTests {
         (#"{"routes": {"/echo/": {"allowed_origins": []}}}"#, "routes./echo/: no request can match it"),
         (#"{"routes": {"/Echo": {"allowed_origins": []}, "/echo": {"allowed_origins": []}}}"#,
          "differ only in letter case"),
+        (#"{"run_log": {"max_bytes_per_log": 10}}"#, "run_log.max_bytes_per_log must be a whole number from 1024"),
+        (#"{"run_log": {"keep": 3}}"#, "unknown key(s): run_log.keep"),
+        (#"{"state_dir": ""}"#, "state_dir must not be empty"),
     ])
     func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"

@@ -226,6 +226,25 @@ struct RunLogServiceTests {
         await service.shutdown()
     }
 
+    @Test("a full SQLite store (SQLITE_FULL): the live run streams on from memory")
+    func sqliteFull() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let service = await self.start(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite", maxPageCount: 12))
+        let log = try service.create("run").get()
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
+        let entry = String(repeating: "t", count: 1024)
+        for _ in 1 ... 200 { service.append(log, entry) }
+        await service.flush()
+        #expect(service.storeIsFailing)
+        _ = service.end(handle: log, status: "complete")
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 200))
+        #expect(target.end?.text == "complete")
+        await service.shutdown()
+    }
+
     @Test("past the memory limit while the store fails, the oldest unpersisted entries go")
     func memoryBound() async throws {
         let backend = MemoryRunLogBackend()
@@ -276,6 +295,26 @@ struct RunLogServiceTests {
         #expect(try second.info(handle: ended).get().status == "complete")
         await second.shutdown()
         await first.shutdown()
+    }
+
+    @Test("a store that fails at start: the previous server's runs are ended once it works")
+    func orphansAfterRecovery() async throws {
+        let backend = MemoryRunLogBackend()
+        let first = await self.start(backend)
+        let log = try first.create("run").get()
+        first.append(log, "a")
+        await first.flush()
+        await first.shutdown()  // its writer handle is never released: the run stays live in the store
+
+        backend.failure.withLock { $0 = RunLogStoreError(.readOnly, "read-only file system") }
+        let second = await self.start(backend)
+        #expect(try backend.findLog(route: "/agents/a", key: Array("run".utf8))?.status == "live")
+        backend.failure.withLock { $0 = nil }
+        await second.flush()
+        let ended = try #require(try backend.findLog(route: "/agents/a", key: Array("run".utf8)))
+        #expect(ended.status == "error")
+        #expect(ended.lastSeq == 2)
+        await second.shutdown()
     }
 
     @Test("another process's log: watched by polling the store, signalled through it")

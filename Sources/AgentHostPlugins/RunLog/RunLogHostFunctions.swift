@@ -130,9 +130,13 @@ func hostLogWatch(_ conn: agenthost_conn_t, _ log: agenthost_log_t, _ afterSeq: 
     guard let caller = RunLogHostFunctions.connections.lookup(conn),
         let connection = HostFunctionTable.registry.lookup(conn), !connection.isClosing
     else { return RunLogHostFunctions.closed }
-    let result = RunLogHostFunctions.service.watch(
-        instance: caller.instance, handle: log, target: ConnectionWatchTarget(connection: connection),
-        afterSeq: afterSeq, context: UInt(bitPattern: data))
+    let service = RunLogHostFunctions.service
+    let result = service.watch(instance: caller.instance, handle: log, target: ConnectionWatchTarget(connection: connection),
+                               afterSeq: afterSeq, context: UInt(bitPattern: data))
+    // The session may have closed since the lookup (a plugin thread racing on_close): its watches were cancelled
+    // before this one existed, so cancel again. The entry goes before the session's own cancel runs, so one of the
+    // two always sees the new watch.
+    if case .success = result, RunLogHostFunctions.connections.lookup(conn) == nil { service.connectionClosed(conn) }
     return RunLogHostFunctions.status(result) { watchID.pointee = $0 }
 }
 

@@ -3,8 +3,9 @@ import Foundation
 /// Several consecutive entries of one log in one blob: each entry is a 4-byte little-endian length and its bytes.
 ///
 /// The store keeps one row per (log, write-behind batch) rather than one per entry: a streaming run appends many
-/// small frames (tokens), and a row per frame pays a B-tree cell, a rowid and an index entry for each (measured on
-/// this machine: see the README's run log section), where a chunk pays them once per batch.
+/// small frames (tokens), and a row per frame pays a B-tree cell and its key for each, where a chunk pays them once
+/// per batch. Measured with scripts/measure-runlog-layout.py (86-byte token frames, 50 per batch, WAL): 111 disk
+/// bytes and 3.5 us of CPU per frame with a row per entry, 94 bytes and 1.2 us with chunks.
 enum EntryChunk {
     static func encode(_ entries: ArraySlice<RunLogEntry>) -> Data {
         var data = Data(capacity: entries.reduce(0) { $0 + 4 + $1.bytes.count })

@@ -12,6 +12,9 @@ public struct RunLogConfiguration: Sendable {
     public var tailBytesPerLog: Int
     /// How often the write-behind thread writes a batch.
     public var flushInterval: TimeAmount
+    /// How often the write-behind thread looks for work while this process writes no log (new logs of other
+    /// processes, retention).
+    public var idleInterval: TimeAmount
     /// How often logs written by another process (and signals for ours) are read from the store.
     public var pollInterval: TimeAmount
     /// How often retention runs over ended logs.
@@ -30,7 +33,8 @@ public struct RunLogConfiguration: Sendable {
 
     public init(retention: RunLogRetention = RunLogRetention(), maxEntryBytes: Int = 1 << 20,
                 maxUnpersistedBytes: Int = 256 << 20, tailBytesPerLog: Int = 256 << 10,
-                flushInterval: TimeAmount = .milliseconds(20), pollInterval: TimeAmount = .milliseconds(25),
+                flushInterval: TimeAmount = .milliseconds(20), idleInterval: TimeAmount = .milliseconds(100),
+                pollInterval: TimeAmount = .milliseconds(25),
                 pruneInterval: TimeAmount = .seconds(60), incarnation: String = RunLogConfiguration.newIncarnation(),
                 endOrphansAtStart: Bool = true) {
         self.retention = retention
@@ -38,6 +42,7 @@ public struct RunLogConfiguration: Sendable {
         self.maxUnpersistedBytes = maxUnpersistedBytes
         self.tailBytesPerLog = tailBytesPerLog
         self.flushInterval = flushInterval
+        self.idleInterval = idleInterval
         self.pollInterval = pollInterval
         self.pruneInterval = pruneInterval
         self.incarnation = incarnation

@@ -8,13 +8,16 @@ import NIOCore
 /// The write-behind thread's work: store new logs and entries in one transaction per cycle, apply retention,
 /// bound memory while the store fails, follow other processes (their new logs, signals for our writers).
 extension RunLogService {
-    func writeBehindCycle() {
+    /// One cycle; returns whether this process has work for the next one soon (logs in memory, signals to send).
+    func writeBehindCycle() -> Bool {
         let now = self.clock.nowMilliseconds()
+        self.endOrphansIfDue()
         self.storeNewLogs(now: now)
         self.storeEntries()
         self.boundMemory()
         self.sendSignals()
         self.pollStore(now: now)
+        return self.state.withLock { !$0.local.isEmpty || !$0.outgoingSignals.isEmpty }
     }
 
     /// Inserts the logs created since the last cycle.
@@ -35,7 +38,6 @@ extension RunLogService {
                     stored.id = id
                     state.index[log.name] = stored
                 }
-                self.health.succeeded()
             } catch let error as RunLogStoreError where error.kind == .exists {
                 // Another process created the same (route, key) between our index refresh and now.
                 self.state.withLock { _ in log.store = .conflict }
@@ -62,7 +64,9 @@ extension RunLogService {
                 guard let id = log.storeID else { continue }
                 var write = RunLogWrite(logID: id, dropBefore: log.pendingDropBefore)
                 var bytes = 0
-                for entry in log.tail where entry.seq > log.persistedSeq {
+                // Straight to the first unpersisted entry: the tail also holds stored ones (for watchers).
+                let skip = Int(min(UInt64(log.tail.count), (log.persistedSeq + 1) &- min(log.tailFirstSeq, log.persistedSeq + 1)))
+                for entry in log.tail[log.tail.index(log.tail.startIndex, offsetBy: skip)...] {
                     write.entries.append(entry)
                     bytes += entry.bytes.count
                 }

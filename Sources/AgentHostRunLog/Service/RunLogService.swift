@@ -41,20 +41,25 @@ public final class RunLogService: Sendable {
         /// False until the store could be read once: a log_open of an unknown key is UNAVAILABLE until then.
         var indexLoaded = false
         var watches: [UInt64: LogWatch] = [:]
+        /// Watch ids by connection handle: a closing connection finds its own without a scan.
+        var watchesByConnection: [UInt64: Set<UInt64>] = [:]
         var unpersistedBytes = 0
         /// Signals for writers in other processes, to be queued in the store by the write-behind thread.
         var outgoingSignals: [RunLogSignal] = []
         var stopped = false
+        /// The runs a previous server left live were ended (or there is nothing to end here).
+        var orphansEnded = false
         /// When retention last ran (clock ms).
         var lastPrune: Int64 = 0
     }
 
     let state = Mutex(State())
 
+    /// Store reads for watches and the history API run on the service's own two-thread pool, writes on its
+    /// write-behind thread: neither ever on an event loop or Swift's cooperative pool.
     /// - Parameters:
     ///   - backend: the store (SQLite in a state dir, or memory).
-    ///   - threadPool: where store reads for watches and the history API run; the service starts and stops it
-    ///     when nil.
+    ///   - clock: wall-clock milliseconds for created/ended times and retention (tests inject one).
     public init(backend: any RunLogBackend, configuration: RunLogConfiguration = RunLogConfiguration(),
                 clock: any RunLogClock = SystemRunLogClock(), logger: Logger) {
         self.backend = backend
@@ -65,7 +70,8 @@ public final class RunLogService: Sendable {
         let metrics = RunLogMetrics()
         self.metrics = metrics
         self.health = StoreHealth(logger: logger, metrics: metrics)
-        self.writeBehind = WriteBehindThread(interval: configuration.flushInterval)
+        self.writeBehind = WriteBehindThread(interval: configuration.flushInterval,
+                                             idleInterval: configuration.idleInterval)
     }
 
     /// Opens the store, ends the logs a previous incarnation left live (when this process owns the state dir),
@@ -85,19 +91,23 @@ public final class RunLogService: Sendable {
     }
 
     private func prepareStore() {
-        if self.configuration.endOrphansAtStart {
-            do {
-                let ended = try self.endOrphans(where: self.configuration.incarnation, excluding: true,
-                                                reason: TerminalEntry.restartReason)
-                if ended > 0 {
-                    self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
-                }
-                self.health.succeeded()
-            } catch {
-                self.health.failed(error)
-            }
-        }
+        self.endOrphansIfDue()
         self.refreshIndex()
+    }
+
+    /// Ends the runs a previous server left live, once: at start, or as soon as the store works if it failed then.
+    func endOrphansIfDue() {
+        guard self.configuration.endOrphansAtStart, !self.state.withLock({ $0.orphansEnded }) else { return }
+        do {
+            let ended = try self.endOrphans(where: self.configuration.incarnation, excluding: true,
+                                            reason: TerminalEntry.restartReason)
+            self.state.withLock { $0.orphansEnded = true }
+            if ended > 0 {
+                self.logger.info("ended the runs a previous server left live", metadata: ["runs": "\(ended)"])
+            }
+        } catch {
+            self.health.failed(error)
+        }
     }
 
     /// Stores what is left and stops the thread.
@@ -106,6 +116,9 @@ public final class RunLogService: Sendable {
         await self.writeBehind.stop()
         try? await self.threadPool.shutdownGracefully()
     }
+
+    /// Whether the store's last writes failed (live runs are then kept in memory only).
+    public var storeIsFailing: Bool { self.health.isFailing }
 
     /// Waits for one write-behind cycle to complete (what was appended before is stored, unless the store fails).
     public func flush() async {
@@ -143,6 +156,8 @@ public final class RunLogService: Sendable {
         }
         let name = LogName(route: route, key: Array(key))
         let now = self.clock.nowMilliseconds()
+        // The write-behind thread may be idle: a new run is its cue to store often again.
+        defer { self.writeBehind.wake() }
         return self.state.withLock { state in
             guard !state.stopped else { return .failure(.unavailable) }
             if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
@@ -298,6 +313,7 @@ public final class RunLogService: Sendable {
             entry.watches.insert(id)
             state.handles[handle] = entry
             state.watches[id] = watch
+            state.watchesByConnection[target.handle, default: []].insert(id)
             entry.log.watches[id] = watch
             return .success(watch)
         }
@@ -325,7 +341,8 @@ public final class RunLogService: Sendable {
     public func connectionClosed(_ connection: UInt64) {
         let cancelled: [LogWatch] = self.state.withLock { state in
             var cancelled: [LogWatch] = []
-            for watch in state.watches.values where watch.target.handle == connection && !watch.cancelled {
+            for id in state.watchesByConnection[connection] ?? [] {
+                guard let watch = state.watches[id], !watch.cancelled else { continue }
                 watch.cancelled = true
                 cancelled.append(watch)
             }
@@ -378,6 +395,9 @@ public final class RunLogService: Sendable {
     func watchFinished(_ watch: LogWatch) {
         self.state.withLock { state in
             state.watches[watch.id] = nil
+            let connection = watch.target.handle
+            state.watchesByConnection[connection]?.remove(watch.id)
+            if state.watchesByConnection[connection]?.isEmpty == true { state.watchesByConnection[connection] = nil }
             watch.log.watches[watch.id] = nil
             state.handles[watch.handle]?.watches.remove(watch.id)
         }
@@ -400,6 +420,7 @@ public final class RunLogService: Sendable {
             } else {
                 guard let id = log.storeID else { return .notFound }
                 state.outgoingSignals.append(RunLogSignal(logID: id, data: data))
+                self.writeBehind.wake()
             }
             return nil
         }

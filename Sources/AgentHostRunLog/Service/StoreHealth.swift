@@ -3,7 +3,8 @@ import Logging
 import Synchronization
 
 /// Whether the store works, so a failure is logged once per streak (not once per batch or frame) and its end is
-/// said too. Every failure is counted.
+/// said too. Every failure is counted. Only a committed batch of entries ends a streak: a store that still takes
+/// small writes but not batches (a disk nearly full) must not flap between the two lines.
 final class StoreHealth: Sendable {
     private let logger: Logger
     private let metrics: RunLogMetrics

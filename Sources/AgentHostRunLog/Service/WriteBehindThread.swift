@@ -1,23 +1,27 @@
 import Foundation
 import NIOCore
 
-/// The run log's own thread: runs the write-behind cycle every `interval`, and at once when a flush is awaited.
-/// The store's blocking calls happen here, never on an event loop or Swift's cooperative pool.
+/// The run log's own thread: runs the write-behind cycle every `interval` while there is work (live logs), every
+/// `idleInterval` when the last cycle found none, and at once when a flush is awaited. The store's blocking calls
+/// happen here, never on an event loop or Swift's cooperative pool.
 final class WriteBehindThread: @unchecked Sendable {
     // @unchecked: every mutable property is guarded by `condition`.
     private let interval: TimeAmount
+    private let idleInterval: TimeAmount
     private let condition = NSCondition()
-    private var wake = false
+    private var wakeRequested = false
     private var stopping = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var running = false
     private var stopped: CheckedContinuation<Void, Never>?
 
-    init(interval: TimeAmount) {
+    init(interval: TimeAmount, idleInterval: TimeAmount) {
         self.interval = interval
+        self.idleInterval = max(interval, idleInterval)
     }
 
-    func start(_ cycle: @escaping @Sendable () -> Void) {
+    /// `cycle` returns whether it found work (then the next cycle comes after `interval`, else `idleInterval`).
+    func start(_ cycle: @escaping @Sendable () -> Bool) {
         self.condition.lock()
         self.running = true
         self.condition.unlock()
@@ -26,18 +30,20 @@ final class WriteBehindThread: @unchecked Sendable {
         thread.start()
     }
 
-    private func loop(_ cycle: () -> Void) {
+    private func loop(_ cycle: () -> Bool) {
+        var busy = true
         while true {
             self.condition.lock()
-            if !self.wake && !self.stopping {
-                _ = self.condition.wait(until: Date(timeIntervalSinceNow: Double(self.interval.nanoseconds) / 1e9))
+            if !self.wakeRequested && !self.stopping {
+                let pause = busy ? self.interval : self.idleInterval
+                _ = self.condition.wait(until: Date(timeIntervalSinceNow: Double(pause.nanoseconds) / 1e9))
             }
-            self.wake = false
+            self.wakeRequested = false
             let waiters = self.waiters
             self.waiters = []
             let stopping = self.stopping
             self.condition.unlock()
-            cycle()
+            busy = cycle()
             for waiter in waiters { waiter.resume() }
             if stopping { break }
         }
@@ -51,6 +57,14 @@ final class WriteBehindThread: @unchecked Sendable {
         stopped?.resume()
     }
 
+    /// Runs a cycle now (new work while idle).
+    func wake() {
+        self.condition.lock()
+        self.wakeRequested = true
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
     /// Resumes after a cycle that started after this call.
     func flush() async {
         await withCheckedContinuation { continuation in
@@ -61,7 +75,7 @@ final class WriteBehindThread: @unchecked Sendable {
                 return
             }
             self.waiters.append(continuation)
-            self.wake = true
+            self.wakeRequested = true
             self.condition.signal()
             self.condition.unlock()
         }

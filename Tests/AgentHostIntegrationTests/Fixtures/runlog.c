@@ -4,6 +4,7 @@
  *   open KEY [SECRET]     log_open                             -> "opened" | "status N"
  *   append TEXT           log_append through the writer handle -> "appended SEQ" | "status N"
  *   burst N               N appends of {"n":I}                 -> "burst done LAST_SEQ"
+ *   fill N SIZE           N appends of SIZE bytes ('x')        -> "fill done LAST_SEQ"
  *   end STATUS            log_end                              -> "ended" | "status N"
  *   watch AFTER           log_watch of the last handle         -> "watching" | "status N"
  *   signal TEXT           log_signal of the last handle        -> "signalled" | "status N"
@@ -16,6 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef RUNLOG_VERSION
+#define RUNLOG_VERSION "1"
+#endif
 
 static const agenthost_host_api_v1 *host;
 
@@ -98,6 +103,20 @@ static void on_message(void *instance, void *conn_data, agenthost_conn_t conn, a
             if (host->log_append(state->log, (const uint8_t *)entry, (size_t)n, &seq) != AGENTHOST_OK) break;
         }
         replyf(conn, "burst done %lld", (long long)seq);
+    } else if (IS("fill ")) {
+        char numbers[40] = {0};
+        memcpy(numbers, text + 5, len - 5 < 39 ? len - 5 : 39);
+        char *rest;
+        long count = strtol(numbers, &rest, 10);
+        long size = strtol(rest, NULL, 10);
+        uint8_t *entry = malloc((size_t)size);
+        memset(entry, 'x', (size_t)size);
+        uint64_t seq = 0;
+        for (long i = 0; i < count; i++) {
+            if (host->log_append(state->log, entry, (size_t)size, &seq) != AGENTHOST_OK) break;
+        }
+        free(entry);
+        replyf(conn, "fill done %lld", (long long)seq);
     } else if (IS("end ")) {
         status = host->log_end(state->log, data + 4, len - 4);
         if (status == AGENTHOST_OK) reply(conn, "ended", 5); else replyf(conn, "status %lld", status);
@@ -162,7 +181,7 @@ static void on_close(void *instance, void *conn_data, agenthost_conn_t conn, uin
 static const char *const routes[] = {"/runlog"};
 static const agenthost_plugin_v1 descriptor = {
     .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR, .abi_minor = AGENTHOST_ABI_MINOR,
-    .name = "runlog", .version = "1.0.0", .routes = routes, .route_count = 1, .instance_create = create,
+    .name = "runlog", .version = RUNLOG_VERSION, .routes = routes, .route_count = 1, .instance_create = create,
     .instance_drop = drop, .on_open = on_open, .on_message = on_message, .on_event = on_event,
     .on_writable = NULL, .on_error = NULL, .on_close = on_close};
 
