@@ -148,6 +148,24 @@ struct WorkerSupervisionTests {
         #expect(try await server.waitForExit().status == 0)
     }
 
+    @Test func oneWorkerIsTheSingleProcessItself() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: directory)
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory, "--workers", "1"])
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        #expect(WorkerServer.workerPid(of: client) == nil)
+        #expect(try await WorkerServer.echoes(client, "one"))
+        let (status, body) = try await server.get("/health", headers: [ServerProcess.adminHeader])
+        #expect(status == 200)
+        let health = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+        // The process we started serves: no supervisor in between.
+        #expect(health["pid"] as? Int == Int(server.process.processIdentifier), "\(body)")
+        #expect(health["open_websockets"] as? Int == 1)
+        #expect(!server.logText.contains("supervising workers"))
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit().status == 0)
+    }
+
     @Test func aSecondSupervisorCannotShareThePort() async throws {
         let workers = try await WorkerServer.start()
         let (status, log) = try await ServerProcess.runToExit(arguments: [
