@@ -74,7 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
     var stateDir: String?
 
     @Option(help: ArgumentHelp(
-        "Worker processes (default 1: this process serves, no supervisor). Above 1, a supervisor holds the listening socket and restarts workers that die.",
+        "Worker processes (default 1: this process serves, no supervisor). Above 1, a supervisor holds the port, starts N worker processes and restarts those that die.",
         valueName: "N"))
     var workers: Int?
 
