@@ -91,6 +91,18 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // `serve --workers N`: the supervisor, its worker processes, the watchdog and the merged admin routes.
+        .target(
+            name: "AgentHostWorkers",
+            dependencies: [
+                "AgentHostCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The host-owned run log (ABI 1.1): the service the function table calls, and its storage backends.
         .target(
             name: "AgentHostRunLog",
@@ -122,6 +134,7 @@ let package = Package(
                 "AgentHostPlugins",
                 "AgentHostRunLog",
                 "AgentHostAuth",
+                "AgentHostWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -252,7 +265,12 @@ let package = Package(
             dependencies: ["AgentHostPluginSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
             swiftSettings: strictSettings
         ),
-        // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
+        // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.
+        .testTarget(
+            name: "AgentHostWorkersTests",
+            dependencies: ["AgentHostWorkers", "AgentHostCore"],
+            swiftSettings: strictSettings
+        ),
         // The run log's backends and service without a server: temp dirs, an injected clock.
         .testTarget(
             name: "AgentHostRunLogTests",
@@ -264,6 +282,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
         .testTarget(
             name: "AgentHostAgentSDKTests",
             dependencies: ["AgentHostAgentSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],

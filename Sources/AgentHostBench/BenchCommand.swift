@@ -31,11 +31,19 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of echo load with hot reloads every --reload-interval-ms (0 skips the reload figures).")
     var reloadSeconds = 3.0
     @Option(help: "Milliseconds between reloads in the reload figures.") var reloadIntervalMs = 100
+    @Flag(help: "Compare echo through the plugin on `--workers 2` (one event loop each) with one process on two event loops, in the same run, side by side; skips the other figures.")
+    var compareWorkers = false
 
     func run() async throws {
         let directory = self.buildDirectory
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         raiseOpenFileLimit()
+        if self.compareWorkers {
+            try await WorkersComparison(directory: directory, connections: self.connections, inFlight: self.inFlight,
+                                        sizes: self.sizes.split(separator: ",").compactMap { Int($0) },
+                                        seconds: self.seconds, rounds: self.rounds, config: self.serverConfig).run()
+            return
+        }
         let server = self.port == nil
             ? try ServerUnderTest(binary: "\(directory)/agenthost", echoPlugin: "\(directory)/libagenthost-echo.so",
                                   eventLoops: self.eventLoops, config: self.serverConfig)

@@ -12,7 +12,9 @@ final class ServerUnderTest {
     private let pluginDirectory: String
     private let echoPlugin: String
 
-    init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil) throws {
+    init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil, extraArguments: [String] = [])
+        throws
+    {
         self.echoPlugin = echoPlugin
         self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
@@ -29,7 +31,7 @@ final class ServerUnderTest {
             "--max-frame-size", "\(1 << 20)", "--max-message-size", "\(1 << 20)",
             // All load comes from one address at full speed: lift the per-address and message-rate limits.
             "--max-connections", "0", "--max-connections-per-address", "0", "--max-messages-per-second", "0",
-        ] + (config.map { ["--config", $0] } ?? [])
+        ] + (config.map { ["--config", $0] } ?? []) + extraArguments
         let output = Pipe()
         self.process.standardOutput = output
         try self.process.run()
@@ -57,9 +59,20 @@ final class ServerUnderTest {
         }
     }
 
-    /// User plus system CPU time the server has used, in seconds.
+    /// User plus system CPU time the server has used, in seconds: its worker processes (`--workers`) included.
     var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/stat", encoding: .utf8),
+        let pid = self.process.processIdentifier
+        // A child belongs to the thread that started it: the supervisor's are spread over its threads.
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let children = threads.flatMap { thread in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Int32($0) }
+        }
+        return ([pid] + children).map(Self.cpuSeconds(of:)).reduce(0, +)
+    }
+
+    private static func cpuSeconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")

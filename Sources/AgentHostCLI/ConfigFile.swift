@@ -12,6 +12,8 @@ import NIOCore
 ///   "listen": "127.0.0.1:8080",
 ///   "plugins": "/etc/agenthost/plugins",
 ///   "event_loops": 2,
+///   "workers": 1,
+///   "watchdog_ms": 10000,
 ///   "log_level": "info",
 ///   "watch": false,
 ///   "drain_timeout_ms": 30000,
@@ -48,6 +50,10 @@ struct ConfigFile {
     var listen: String?
     var plugins: String?
     var eventLoops: Int?
+    var workers: Int?
+    /// A plugin callback blocking an event loop this long gets its worker killed and replaced (`--workers` > 1);
+    /// nil: no watchdog (`watchdog_ms: 0`).
+    var watchdog: Duration? = .seconds(10)
     var logLevel: String?
     var watch = false
     var drainTimeout: Double?
@@ -97,6 +103,8 @@ struct ConfigFile {
         self.listen = try reader.string("listen")
         self.plugins = try reader.string("plugins")
         self.eventLoops = try reader.int("event_loops", min: 1)
+        self.workers = try reader.int("workers", min: 1, max: 256)
+        if let ms = try reader.int("watchdog_ms", min: 0) { self.watchdog = ms == 0 ? nil : .milliseconds(ms) }
         self.logLevel = try reader.string("log_level")
         self.watch = try reader.bool("watch") ?? false
         self.drainTimeout = try reader.int("drain_timeout_ms", min: 0).map { Double($0) / 1000 }

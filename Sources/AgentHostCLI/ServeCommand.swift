@@ -1,6 +1,8 @@
 import AgentHostAuth
 import AgentHostCore
 import AgentHostPlugins
+import AgentHostRunLog
+import AgentHostWorkers
 import ArgumentParser
 import Foundation
 import Glibc
@@ -72,6 +74,11 @@ struct ServeCommand: AsyncParsableCommand {
     var stateDir: String?
 
     @Option(help: ArgumentHelp(
+        "Worker processes (default 1: this process serves, no supervisor). Above 1, a supervisor holds the port, starts N worker processes and restarts those that die.",
+        valueName: "N"))
+    var workers: Int?
+
+    @Option(help: ArgumentHelp(
         "Also serve a bare NIO echo handler at this route: the baseline the benchmark compares the plugin path with.",
         visibility: .hidden))
     var baselineEchoRoute: String?
@@ -80,13 +87,18 @@ struct ServeCommand: AsyncParsableCommand {
         var file = ConfigFile()
         if let config { file = try ConfigFile.load(path: config) }
 
+        // A worker started by a supervisor (`--workers N`) adopts what it was handed before anything else runs.
+        let worker = try WorkerContext.adoptFromEnvironment()
         let level = try Self.logLevel(self.logLevel ?? file.logLevel ?? "info")
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
+            if let worker { handler.metadata["worker"] = "\(worker.index)" }
             return handler
         }
         let logger = Logger(label: "agenthost")
+        let workerCount = self.workers ?? file.workers ?? 1
+        guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1") }
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
@@ -135,12 +147,28 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("auth: \(error)")
             }
         }
+        if worker == nil && workerCount > 1 {
+            try await self.supervise(workers: workerCount, server: server, file: file,
+                                     stateDir: self.stateDir ?? file.stateDir, logger: logger)
+            return
+        }
+        if let worker {
+            server.port = worker.port
+            server.reusePort = true
+            server.workerHeader = "\(getpid())"
+            worker.exitWhenSupervisorDies(grace: .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5))
+        }
         let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
 
         // The run log before the plugins: their instances get its functions.
-        let runLog = try await RunLogSetup.start(stateDir: self.stateDir ?? file.stateDir, configuration: file.runLog,
+        // A worker writes as the incarnation its supervisor chose (which ends its live runs if it dies); the
+        // supervisor holds the state dir's lock for it.
+        var runLogConfiguration = file.runLog
+        if let incarnation = worker?.incarnation { runLogConfiguration.incarnation = incarnation }
+        let runLog = try await RunLogSetup.start(stateDir: self.stateDir ?? file.stateDir,
+                                                 configuration: runLogConfiguration, lockHeldByParent: worker != nil,
                                                  logger: logger)
 
         // SIGHUP is trapped now, before the listening line: from then on it means "reload", never "terminate".
@@ -173,13 +201,30 @@ struct ServeCommand: AsyncParsableCommand {
         }
 
         let scheme = server.tls == nil ? "ws" : "wss"
-        var adminRoutes: [String: any AdminRoute] = ["/metrics": MetricsRoute(registry: metrics)]
+        let connections = OpenConnections()
+        var adminRoutes: [String: any AdminRoute] = [
+            "/metrics": MetricsRoute(registry: metrics), "/health": HealthRoute(connections: connections),
+        ]
         if let manager { adminRoutes["/plugins"] = PluginStatusRoute(manager: manager) }
+        var siblings: PeerAdminServer?
+        if let worker {
+            // Each worker answers for itself on its private socket; the routes clients call answer for all.
+            let local = Dictionary(uniqueKeysWithValues: adminRoutes.map { (String($0.key.dropFirst()), $0.value) })
+            let cluster = ClusterAdmin(context: worker, local: local, group: group)
+            siblings = try await PeerAdminServer.start(path: worker.socketPath(ofWorker: worker.index), group: group) {
+                await cluster.answerSibling($0)
+            }
+            adminRoutes = cluster.routes()
+        }
         let agentHost = AgentHostServer(
             configuration: server, router: router, registry: HostFunctionTable.registry,
-            group: group, logger: logger, adminRoutes: adminRoutes,
+            group: group, logger: logger, adminRoutes: adminRoutes, connections: connections,
             identityRoutes: IdentityRoutes([RunHistoryRoute.prefix: RunHistoryRoute(service: runLog.service)])
         ) { address in
+            if let worker {
+                worker.notifyReady()  // the supervisor prints the listening line once every worker serves
+                return
+            }
             let shownHost = address.protocol == .inet6 ? "[\(address.ipAddress ?? host)]" : (address.ipAddress ?? host)
             print("agenthost listening on \(scheme)://\(shownHost):\(address.port ?? port)")
             fflush(nil)  // the line is how scripts and tests learn the port: it must not sit in a buffer
@@ -190,6 +235,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger))
         try await serviceGroup.run()
 
+        siblings?.close()
         await manager?.shutdown()
         await runLog.shutdown()
         staging.removeAll()

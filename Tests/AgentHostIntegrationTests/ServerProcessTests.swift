@@ -91,19 +91,8 @@ struct ServerProcessTests {
     func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(content.utf8).write(to: URL(fileURLWithPath: config))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ServerProcess.product("agenthost"))
-        process.arguments = ["serve", "--config", config]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let log = try await blocking {
-            let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return log
-        }
-        #expect(process.terminationStatus != 0)
+        let (status, log) = try await ServerProcess.runToExit(arguments: ["serve", "--config", config])
+        #expect(status != 0)
         #expect(log.contains(message), "\(log)")
     }
 }

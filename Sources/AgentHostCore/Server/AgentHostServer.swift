@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -18,7 +19,7 @@ public final class AgentHostServer: Service, Sendable {
     /// Names connections for plugins (process-wide).
     public let registry: ConnectionRegistry
     /// This server's open WebSockets.
-    public let connections = OpenConnections()
+    public let connections: OpenConnections
     private let group: any EventLoopGroup
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
@@ -31,9 +32,11 @@ public final class AgentHostServer: Service, Sendable {
 
     public init(configuration: ServerConfiguration, router: Router, registry: ConnectionRegistry = .init(),
                 group: any EventLoopGroup, logger: Logger, adminRoutes: [String: any AdminRoute] = [:],
+                connections: OpenConnections = OpenConnections(),
                 identityRoutes: IdentityRoutes = IdentityRoutes(),
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.adminRoutes = adminRoutes
+        self.connections = connections
         self.identityRoutes = identityRoutes
         self.configuration = configuration
         self.router = router
@@ -69,6 +72,8 @@ public final class AgentHostServer: Service, Sendable {
         let bootstrap = ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT),
+                                 value: self.configuration.reusePort ? 1 : 0)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(.writeBufferWaterMark, value: .init(
@@ -97,10 +102,11 @@ public final class AgentHostServer: Service, Sendable {
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: self.configuration.webSocket.maxFrameSize,
             enableAutomaticErrorHandling: false,
-            shouldUpgrade: { channel, _ in
+            shouldUpgrade: { [configuration = self.configuration] channel, _ in
                 // UpgradeRequestGuard already checked the route, the handshake, the origin and the credentials.
                 var headers = HTTPHeaders()
                 if let subprotocol = selected.subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
+                if let worker = configuration.workerHeader { headers.add(name: "agenthost-worker", value: worker) }
                 return channel.eventLoop.makeSucceededFuture(headers)
             },
             upgradePipelineHandler: { [self] channel, head in

@@ -53,6 +53,12 @@ public struct ServerConfiguration: Sendable {
         return false
     }
 
+    /// Bind with SO_REUSEPORT: the workers of `--workers N` each listen on the same port (see `WorkerSupervisor`).
+    public var reusePort = false
+    /// Sent as the `agenthost-worker` header of every upgrade answer (a worker's pid): which worker process serves
+    /// a socket, for operators and tests. nil (a single process): not sent.
+    public var workerHeader: String?
+
     /// Serve TLS (wss://) with this context provider; nil: plain ws://.
     public var tls: TLSContextProvider?
 

@@ -49,6 +49,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// asking the channel (an atomic load behind an existential) every time.
     private var writable = true
     private let slowCallbackNanoseconds: UInt64
+    /// Where this connection's loop records the callback it runs (for the watchdog and crash reports: see
+    /// `CallbackSlotRegion`), and this endpoint's tag in it. Set in handlerAdded, on the loop.
+    private var callbackSlot: CallbackSlot?
+    private var callbackTag: UInt64 = 0
     /// A read was held back while the channel was not writable (a client that sends but does not read).
     private var readPending = false
 
@@ -92,12 +96,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.pendingInfo = nil
         self.context = context
         self.writable = context.channel.isWritable
+        (self.callbackSlot, self.callbackTag) = CallbackWatch.shared.slot(for: ObjectIdentifier(context.eventLoop),
+                                                                          endpoint: self.endpoint.name)
         let connection = WebSocketConnection(eventLoop: context.eventLoop, settings: self.settings,
                                              handler: self)
         self.connection = connection
         connection.register(in: self.registry)
         do {
             let started = CoarseClock.nanoseconds()
+            let mark = self.enterCallback(.open, at: started)
+            defer { self.leaveCallback(mark) }
             let session = try self.endpoint.openSession(connection: connection, info: info)
             self.checkDuration(since: started, of: "open")
             self.session = session
@@ -160,7 +168,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         case .deliver(let kind, let data):
             self.lastMessage = started
             self.sessionCallDepth += 1
+            let mark = self.enterCallback(.message, at: started)
             self.session?.didReceive(kind: kind, data: data)
+            self.leaveCallback(mark)
             self.sessionCallDepth -= 1
             self.checkDuration(since: started, of: "message")
         case .sendPong(let data):
@@ -221,7 +231,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             }
             if self.owesWritable {
                 self.owesWritable = false
-                self.withBatchedWrites(context: context) { self.session?.didBecomeWritable() }
+                self.withBatchedWrites(context: context) { self.callWritable() }
             }
         }
         context.fireChannelWritabilityChanged()
@@ -266,7 +276,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         context.eventLoop.execute {
             let handler = loopBound.value
             guard let context = handler.context, handler.writable else { return }
-            handler.withBatchedWrites(context: context) { handler.session?.didBecomeWritable() }
+            handler.withBatchedWrites(context: context) { handler.callWritable() }
         }
     }
 
@@ -284,8 +294,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func deliver(event: DeferredEvent, to session: any WebSocketSession) {
         guard let context = self.context else { return }
         let started = CoarseClock.nanoseconds()
+        let mark = self.enterCallback(.event, at: started)
         self.withBatchedWrites(context: context) { session.didReceive(event: event) }
+        self.leaveCallback(mark)
         self.checkDuration(since: started, of: "event")
+    }
+
+    private func callWritable() {
+        guard let session = self.session else { return }
+        let mark = self.enterCallback(.writable, at: CoarseClock.nanoseconds())
+        session.didBecomeWritable()
+        self.leaveCallback(mark)
     }
 
     /// Delivers events while the channel stays writable: see `WebSocketConnection.deliverPaced`.
@@ -304,7 +323,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 }
                 guard let event = next() else { return }
                 let started = CoarseClock.nanoseconds()
+                let mark = self.enterCallback(.event, at: started)
                 session.didReceive(event: event)
+                self.leaveCallback(mark)
                 self.checkDuration(since: started, of: "event")
             }
         }
@@ -312,6 +333,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     // MARK: Helpers
+
+    /// Records in the loop's slot that a session callback runs (two atomic stores; see `CallbackSlotRegion`).
+    @inline(__always)
+    private func enterCallback(_ callback: WatchedCallback, at now: UInt64) -> CallbackSlot.Mark? {
+        self.callbackSlot?.enter(tag: self.callbackTag | UInt64(callback.rawValue), at: now)
+    }
+
+    @inline(__always)
+    private func leaveCallback(_ mark: CallbackSlot.Mark?) {
+        if let mark { self.callbackSlot?.leave(restoring: mark) }
+    }
 
     /// Logs a session (plugin) callback that ran past the slow-callback threshold: it held up every connection
     /// on this event loop for that long.
@@ -417,8 +449,10 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func notifyClosed(code: UInt16, reason: String, failure: WebSocketFailure?) {
         if let session = self.session {
             let started = CoarseClock.nanoseconds()
+            let mark = self.enterCallback(.close, at: started)
             if let failure { session.didFail(failure) }
             session.didClose(code: code, reason: reason)
+            self.leaveCallback(mark)
             self.checkDuration(since: started, of: "close")
         }
         if let connection = self.connection {
@@ -451,7 +485,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         }
         if let idle = configuration.idleTimeout, now &- self.lastMessage >= UInt64(idle.nanoseconds) {
             Refusals.count(.idleTimeout)
+            let mark = self.enterCallback(.error, at: now)
             self.session?.didFail(.timeout("no message for \(idle)"))
+            self.leaveCallback(mark)
             self.initiateClose(code: CloseCode.goingAway, reason: "idle timeout")
         }
     }

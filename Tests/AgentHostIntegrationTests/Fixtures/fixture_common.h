@@ -38,4 +38,26 @@ static void fixture_close(void *instance, void *conn_data, agenthost_conn_t conn
         (void)host_abi_minor;                                                                                    \
         return &fixture_descriptor;                                                                              \
     }
+/* A fixture with its own on_message, serving ROUTE; fixture_host is the host table, for send. */
+static const agenthost_host_api_v1 *fixture_host;
+static void *fixture_create_keeping_host(const agenthost_host_api_v1 *host, agenthost_instance_ctx *ctx,
+                                         const uint8_t *config, size_t config_len, char *error,
+                                         size_t error_capacity) {
+    (void)ctx; (void)config; (void)config_len; (void)error; (void)error_capacity;
+    fixture_host = host;
+    return &fixture_instance;
+}
+
+#define FIXTURE_MESSAGE_DESCRIPTOR(NAME, ROUTE, MESSAGE)                                                         \
+    static const char *const fixture_routes[] = {ROUTE};                                                         \
+    static const agenthost_plugin_v1 fixture_descriptor = {                                                      \
+        .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR,                            \
+        .abi_minor = AGENTHOST_ABI_MINOR, .name = (NAME), .version = "1.0.0", .routes = fixture_routes,          \
+        .route_count = 1, .instance_create = fixture_create_keeping_host, .instance_drop = fixture_drop,         \
+        .on_open = fixture_open, .on_message = (MESSAGE), .on_event = fixture_event, .on_writable = 0,           \
+        .on_error = 0, .on_close = fixture_close};                                                               \
+    AGENTHOST_EXPORT const agenthost_plugin_v1 *agenthost_plugin_entry_v1(uint32_t host_abi_minor) {           \
+        (void)host_abi_minor;                                                                                    \
+        return &fixture_descriptor;                                                                              \
+    }
 #endif

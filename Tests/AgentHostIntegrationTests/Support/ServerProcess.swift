@@ -37,6 +37,24 @@ final class ServerProcess: @unchecked Sendable {
         try await blocking { try ServerProcess(arguments: arguments, environment: environment) }
     }
 
+    /// Runs `agenthost` with `arguments` until it exits (a server expected to refuse to start); returns its exit
+    /// status and stderr.
+    static func runToExit(arguments: [String]) async throws -> (status: Int32, log: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.product("agenthost"))
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        let log = try await blocking {
+            let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return log
+        }
+        return (process.terminationStatus, log)
+    }
+
     /// The admin token every test server gets (admin routes answer nobody without it, loopback included).
     static let adminToken = "test-admin-token"
     static let adminHeader = "Authorization: Bearer \(adminToken)"

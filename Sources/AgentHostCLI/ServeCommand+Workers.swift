@@ -1,0 +1,79 @@
+import AgentHostCore
+import AgentHostRunLog
+import AgentHostWorkers
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import UnixSignals
+
+extension ServeCommand {
+    /// `--workers N` with N > 1: this process becomes the supervisor. It has already checked the configuration
+    /// (a worker would refuse the same file), holds the port, starts the workers with this same command line,
+    /// prints the listening line when all of them serve, and returns when they were drained.
+    func supervise(workers: Int, server: ServerConfiguration, file: ConfigFile, stateDir: String?, logger: Logger)
+        async throws
+    {
+        // Trapped before the first worker starts: from then on these signals mean "reload" and "drain".
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
+        let runLog = try await Self.supervisorRunLog(stateDir: stateDir, configuration: file.runLog, logger: logger)
+        let port = try ReservedPort.bind(host: server.host, port: server.port)
+        var configuration = WorkerSupervisor.Configuration(workers: workers, arguments: CommandLine.arguments)
+        configuration.watchdogLimit = file.watchdog
+        configuration.drainDeadline = .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5)
+        let supervisor = WorkerSupervisor(configuration: configuration, port: port, logger: logger) { death in
+            guard let service = runLog?.service else { return }
+            // The dead worker's live runs get their terminal entry, so a client that resumes one is told.
+            // A store write: on a thread of its own, not the supervisor's task.
+            Thread {
+                do {
+                    let ended = try service.endOrphans(where: death.incarnation, excluding: false,
+                                                       reason: "worker \(death.worker) died: \(death)")
+                    if ended > 0 {
+                        logger.notice("ended the live runs of a dead worker", metadata: [
+                            "worker": "\(death.worker)", "pid": "\(death.pid)", "runs": "\(ended)"])
+                    }
+                } catch {
+                    logger.error("cannot end the live runs of a dead worker", metadata: [
+                        "worker": "\(death.worker)", "error": "\(error)"])
+                }
+            }.start()
+        }
+        let scheme = server.tls == nil ? "ws" : "wss"
+        let address = port.address
+        let shownHost = address.protocol == .inet6 ? "[\(address.ipAddress ?? server.host)]" : (address.ipAddress ?? server.host)
+        logger.info("supervising workers", metadata: ["workers": "\(workers)", "address": "\(address)"])
+        let status = try await supervisor.run(signals: signals) {
+            print("agenthost listening on \(scheme)://\(shownHost):\(address.port ?? server.port)")
+            fflush(nil)
+        }
+        await runLog?.service.shutdown()
+        withExtendedLifetime(runLog?.lock) {}  // the state dir stays locked until every worker is gone
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// With a state dir, the supervisor holds its lock for the workers and, before they start, ends the runs a
+    /// previous server left live; later it ends those of each worker that dies. Without one, runs live in each
+    /// worker's memory and die with it: nothing to end.
+    private static func supervisorRunLog(stateDir: String?, configuration: RunLogConfiguration, logger: Logger)
+        async throws -> (service: RunLogService, lock: StateDirectoryLock?)?
+    {
+        guard let stateDir else { return nil }
+        let lock: StateDirectoryLock?
+        do {
+            lock = try StateDirectoryLock(directory: stateDir)
+        } catch let failure where failure.isHeld {
+            throw ValidationError(failure.description)
+        } catch {
+            logger.error("the state dir cannot be written: runs are kept in memory until it can",
+                         metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
+            lock = nil
+        }
+        var configuration = configuration
+        configuration.endOrphansAtStart = true
+        let service = RunLogService(backend: SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite"),
+                                    configuration: configuration, logger: logger)
+        await service.start()
+        return (service, lock)
+    }
+}
