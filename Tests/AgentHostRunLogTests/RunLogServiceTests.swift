@@ -365,6 +365,29 @@ struct RunLogServiceTests {
         await reader.shutdown()
     }
 
+    @Test("another process's log is opened as soon as it is stored, before this process's index learns of it")
+    func openBeforeTheIndexRefresh() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        let writer = await self.start(SQLiteRunLogBackend(path: path), configuration: configuration)
+        // The reader refreshes its index at start, then not for an hour (a client resuming at once on another
+        // worker meets such a stale index).
+        configuration.idleInterval = .hours(1)
+        configuration.pollInterval = .hours(1)
+        let reader = await self.start(SQLiteRunLogBackend(path: path), configuration: configuration)
+        let log = try writer.create("fresh").get()
+        writer.append(log, "1")
+        await writer.flush()
+        #expect((try? reader.open("fresh").get()) != nil)
+        #expect(reader.open("fresh", owner: Fixture.bob) == .failure(.notFound))
+        #expect(reader.open("never") == .failure(.notFound))
+        await writer.shutdown()
+        await reader.shutdown()
+    }
+
     @Test("bad arguments")
     func badArguments() async throws {
         let service = await self.start()

@@ -68,6 +68,8 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
+    public var isShared: Bool { false }
+
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {

@@ -5,6 +5,10 @@
 /// third. Every method is synchronous and may block on I/O: the service calls them from its own write-behind thread
 /// or from an `NIOThreadPool`, never from an event loop. Errors are `RunLogStoreError`.
 public protocol RunLogBackend: Sendable {
+    /// Whether other processes may write this store too (the workers of one server on one SQLite file): then a
+    /// log this process has not heard of yet may exist there.
+    var isShared: Bool { get }
+
     /// Inserts a new log. Throws `RunLogStoreError.exists` if (route, owner, secret hash, key) is taken. Returns the
     /// log's id.
     func createLog(_ log: RunLogRecord) throws -> Int64

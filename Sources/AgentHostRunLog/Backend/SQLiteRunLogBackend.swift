@@ -112,6 +112,8 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
+    public var isShared: Bool { true }
+
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {

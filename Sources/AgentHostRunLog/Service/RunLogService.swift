@@ -191,22 +191,45 @@ public final class RunLogService: Sendable {
         // An anonymous caller without a secret names no log.
         guard !owner.isAnonymous || !secretHash.isEmpty else { return .failure(.notFound) }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
-        return self.state.withLock { state in
-            let log: LiveLog
-            if let local = state.local[name] {
-                log = local
-            } else if let record = state.index[name] {
-                log = LiveLog(record: record)
-            } else {
-                return .failure(state.indexLoaded ? .notFound : .unavailable)
-            }
-            guard Self.owns(log: log, caller: owner, secretHash: secretHash) else { return .failure(.notFound) }
-            let handle = state.nextHandle
-            state.nextHandle += 1
-            log.handles += 1
-            state.handles[handle] = Handle(instance: instance, log: log, writer: false)
-            return .success(handle)
+        if let opened = self.state.withLock({ self.openLocked(name, instance: instance, secretHash: secretHash, &$0) }) {
+            return opened
         }
+        // Not in memory. Another process (a worker of the same server) may have created it since the index was
+        // last refreshed (every 100 ms when idle): a client that drops its socket and resumes at once lands on
+        // another worker within that window. One point read by the log's unique key answers it. It runs on the
+        // caller's thread (an event loop): a WAL reader never waits for the writer, the lookup is one index probe
+        // of a page SQLite most likely has cached, and only a name this process does not know pays it (a flood
+        // of unknown ids is bounded by the client's message rate limit).
+        guard self.backend.isShared,
+            let record = try? self.backend.findLog(route: route, issuer: owner.issuer, subject: owner.subject,
+                                                   secretHash: secretHash, key: Array(key))
+        else {
+            return .failure(self.state.withLock { $0.indexLoaded } ? .notFound : .unavailable)
+        }
+        return self.state.withLock { state in
+            if state.index[name] == nil { state.index[name] = record }
+            return self.openLocked(name, instance: instance, secretHash: secretHash, &state) ?? .failure(.notFound)
+        }
+    }
+
+    /// A reader handle on the log `name` if this process knows it (its own, or the store's index); nil if not.
+    private func openLocked(_ name: LogName, instance: UInt64, secretHash: [UInt8], _ state: inout State)
+        -> Result<UInt64, RunLogFailure>?
+    {
+        let log: LiveLog
+        if let local = state.local[name] {
+            log = local
+        } else if let record = state.index[name] {
+            log = LiveLog(record: record)
+        } else {
+            return nil
+        }
+        guard Self.owns(log: log, caller: name.owner, secretHash: secretHash) else { return .failure(.notFound) }
+        let handle = state.nextHandle
+        state.nextHandle += 1
+        log.handles += 1
+        state.handles[handle] = Handle(instance: instance, log: log, writer: false)
+        return .success(handle)
     }
 
     /// The SHA-256 the host keeps instead of an anonymous owner's secret.
