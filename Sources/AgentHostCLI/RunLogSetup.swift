@@ -30,7 +30,8 @@ struct RunLogSetup {
                                  metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
                 }
             }
-            backend = SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite")
+            // A worker's siblings write the same file: only then may a log exist that this process has not seen.
+            backend = SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite", shared: lockHeldByParent)
         } else {
             logger.info("no state_dir: runs are kept in memory and do not survive a restart")
             backend = MemoryRunLogBackend()

@@ -71,7 +71,7 @@ extension ServeCommand {
         }
         var configuration = configuration
         configuration.endOrphansAtStart = true
-        let service = RunLogService(backend: SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite"),
+        let service = RunLogService(backend: SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite", shared: true),
                                     configuration: configuration, logger: logger)
         await service.start()
         return (service, lock)

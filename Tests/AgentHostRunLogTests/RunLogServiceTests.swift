@@ -302,7 +302,8 @@ struct RunLogServiceTests {
         let reopened = try second.open("live").get()
         let info = try second.info(handle: reopened).get()
         #expect(info.status == "error")
-        #expect(info.lastSeq == 2)
+        // Numbered past what the dead writer may have given out unstored (RunLogConfiguration.orphanSeqGap).
+        #expect(info.lastSeq == 2 + RunLogConfiguration.orphanSeqGap)
         let target = self.target()
         _ = try second.watch(instance: 1, handle: reopened, target: target, afterSeq: 0, context: 0).get()
         await target.waitForEnd()
@@ -331,7 +332,7 @@ struct RunLogServiceTests {
         await second.flush()
         let ended = try #require(try backend.findLog(route: "/agents/a", key: Array("run".utf8)))
         #expect(ended.status == "error")
-        #expect(ended.lastSeq == 2)
+        #expect(ended.lastSeq == 2 + RunLogConfiguration.orphanSeqGap)
         await second.shutdown()
     }
 
@@ -372,12 +373,12 @@ struct RunLogServiceTests {
         let path = directory.path + "/runlog.sqlite"
         var configuration = Fixture.fastConfiguration()
         configuration.endOrphansAtStart = false
-        let writer = await self.start(SQLiteRunLogBackend(path: path), configuration: configuration)
+        let writer = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
         // The reader refreshes its index at start, then not for an hour (a client resuming at once on another
         // worker meets such a stale index).
         configuration.idleInterval = .hours(1)
         configuration.pollInterval = .hours(1)
-        let reader = await self.start(SQLiteRunLogBackend(path: path), configuration: configuration)
+        let reader = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
         let log = try writer.create("fresh").get()
         writer.append(log, "1")
         await writer.flush()
@@ -386,6 +387,48 @@ struct RunLogServiceTests {
         #expect(reader.open("never") == .failure(.notFound))
         await writer.shutdown()
         await reader.shutdown()
+    }
+
+    @Test("an ended log leaves memory once its last handle goes, also when that is after its end was stored")
+    func endedLogLeavesMemory() async throws {
+        let service = await self.start()
+        let writer = try service.create("run").get()
+        let reader = try service.open("run").get()
+        service.append(writer, "one")
+        #expect(service.end(handle: writer, status: "complete") == nil)
+        #expect(service.release(handle: writer) == nil)
+        await service.flush()
+        await service.flush()
+        #expect(service.logsInMemory == 1, "a reader still holds it")
+        #expect(service.release(handle: reader) == nil)  // a slow socket's watch finished late
+        await service.flush()
+        #expect(service.logsInMemory == 0)
+        #expect((try? service.open("run").get()) != nil, "the store answers for it now")
+        await service.shutdown()
+    }
+
+    @Test("a client that saw entries a dead writer never stored still gets the terminal entry on resume")
+    func orphanTerminalComesAfterUnstoredEntries() async throws {
+        let backend = MemoryRunLogBackend()
+        var slow = Fixture.fastConfiguration(incarnation: "dead")
+        slow.flushInterval = .hours(1)
+        slow.idleInterval = .hours(1)
+        let dead = await self.start(backend, configuration: slow)
+        let writer = try dead.create("run").get()
+        for i in 1 ... 3 { dead.append(writer, "frame \(i)") }
+        await dead.flush()  // 1...3 stored
+        for i in 4 ... 5 { dead.append(writer, "frame \(i)") }  // 4, 5 in memory only: a client saw them live
+        // The process dies here (nothing more is stored); a new server starts on the same store.
+        let next = await self.start(backend)
+        let reader = try next.open("run").get()
+        let target = self.target(9)
+        _ = try next.watch(instance: 1, handle: reader, target: target, afterSeq: 5, context: 0).get()
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == [4 + RunLogConfiguration.orphanSeqGap])
+        #expect(target.entries.first?.text.contains("\"type\":\"completion\"") == true)
+        #expect(target.end?.text == "error")
+        await next.shutdown()
+        await dead.shutdown()  // only its thread: the test is over
     }
 
     @Test("bad arguments")

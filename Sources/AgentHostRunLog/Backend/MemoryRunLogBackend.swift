@@ -70,6 +70,12 @@ public final class MemoryRunLogBackend: RunLogBackend {
 
     public var isShared: Bool { false }
 
+    public func findLogIfOpen(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8])
+        throws -> RunLogRecord?
+    {
+        try self.findLog(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
+    }
+
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {

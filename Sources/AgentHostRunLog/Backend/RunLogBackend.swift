@@ -19,6 +19,11 @@ public protocol RunLogBackend: Sendable {
     /// The log named (route, owner, secret hash, key), if any: `secretHash` is empty for an identified owner.
     func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws -> RunLogRecord?
 
+    /// `findLog`, but it never opens (nor migrates) the store: it throws when the store is not open yet. For callers
+    /// on an event loop.
+    func findLogIfOpen(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
+        -> RunLogRecord?
+
     /// The log with this id, if any.
     func log(id: Int64) throws -> RunLogRecord?
 

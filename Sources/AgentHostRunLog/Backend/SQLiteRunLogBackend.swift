@@ -12,13 +12,18 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     private let readOnly: Bool
     private let maxPageCount: Int?
     private let pool = Mutex<DatabasePool?>(nil)
+    /// Whether sibling worker processes write the same file (see `RunLogBackend.isShared`).
+    public let isShared: Bool
 
     /// - Parameters:
     ///   - path: the database file (created with its directory's permissions).
     ///   - busyTimeout: how long a writer waits for another process's transaction.
     ///   - readOnly: open without writing (tests of a store that refuses writes).
     ///   - maxPageCount: caps the database's pages (tests of a full disk: SQLITE_FULL).
-    public init(path: String, busyTimeout: TimeInterval = 5, readOnly: Bool = false, maxPageCount: Int? = nil) {
+    ///   - shared: other processes (the workers of one server) write the file too.
+    public init(path: String, busyTimeout: TimeInterval = 5, readOnly: Bool = false, maxPageCount: Int? = nil,
+                shared: Bool = false) {
+        self.isShared = shared
         self.path = path
         self.busyTimeout = busyTimeout
         self.readOnly = readOnly
@@ -96,7 +101,8 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 }
                 if let dropBefore = write.dropBefore {
                     let dropped = try Int64.fetchOne(db, sql: """
-                        SELECT COALESCE(SUM(LENGTH(data)), 0) FROM chunks WHERE log_id = ? AND last_seq < ?
+                        SELECT COALESCE(SUM(LENGTH(data) - 4 * (last_seq - first_seq + 1)), 0) FROM chunks
+                        WHERE log_id = ? AND last_seq < ?
                         """, arguments: [write.logID, Int64(dropBefore)]) ?? 0
                     try db.execute(sql: "DELETE FROM chunks WHERE log_id = ? AND last_seq < ?",
                                    arguments: [write.logID, Int64(dropBefore)])
@@ -107,12 +113,19 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 if let end = write.end {
                     try db.execute(sql: "UPDATE logs SET status = ?, ended_ms = ? WHERE id = ? AND status = 'live'",
                                    arguments: [end.status, end.milliseconds, write.logID])
+                    try db.execute(sql: "DELETE FROM signals WHERE log_id = ?", arguments: [write.logID])
                 }
             }
         }
     }
 
-    public var isShared: Bool { true }
+    /// A point lookup that never opens (nor migrates) the database: nil when it is not open yet.
+    public func findLogIfOpen(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8])
+        throws -> RunLogRecord?
+    {
+        guard self.pool.withLock({ $0 != nil }) else { throw RunLogStoreError(.io, "the run log store is not open") }
+        return try self.findLog(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
+    }
 
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
@@ -212,6 +225,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
         guard any else { return [] }
         return try self.writing { db in
+            // Signals nobody will take (their log ended, or is gone) go too: one left behind would make every
+            // later poll of every process a write transaction.
+            try db.execute(sql: "DELETE FROM signals WHERE log_id NOT IN (SELECT id FROM logs WHERE status = 'live')")
             let wanted = Set(logIDs)
             let rows = try Row.fetchAll(db, sql: "SELECT id, log_id, data FROM signals ORDER BY id")
             var taken: [RunLogSignal] = []

@@ -31,8 +31,9 @@ final class LiveLog: @unchecked Sendable {
 
     var writerHandle: UInt64?
     var signalSink: RunLogSignalSink?
-    /// Signals of one log reach its writer one at a time, in order.
-    lazy var signalQueue = DispatchQueue(label: "agenthost.runlog.signals")
+    /// Signals of one log reach its writer one at a time, in order. Made with the log (not lazily): it is reached
+    /// both under the service's lock and outside it, and two racing lazy initialisations would make two queues.
+    let signalQueue = DispatchQueue(label: "agenthost.runlog.signals")
 
     // MARK: Entries
 

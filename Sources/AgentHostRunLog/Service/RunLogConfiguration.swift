@@ -26,6 +26,9 @@ public struct RunLogConfiguration: Sendable {
     public var endOrphansAtStart: Bool
 
     public static let maxKeyBytes = 128
+    /// How far past the last stored entry the host numbers the terminal entry of a log whose writer process died
+    /// (see `RunLogService.endOrphans`): more entries than a writer appends between two write-behind batches.
+    public static let orphanSeqGap: UInt64 = 1 << 20
     public static let minSecretBytes = 16
     public static let maxSecretBytes = 256
     public static let maxSignalBytes = 64 * 1024

@@ -17,7 +17,10 @@ extension RunLogService {
         self.boundMemory()
         self.sendSignals()
         self.pollStore(now: now)
-        return self.state.withLock { !$0.local.isEmpty || !$0.outgoingSignals.isEmpty }
+        return self.state.withLock { state in
+            self.forgetFinishedLocked(&state)
+            return !state.local.isEmpty || !state.outgoingSignals.isEmpty
+        }
     }
 
     /// Inserts the logs created since the last cycle.
@@ -128,8 +131,18 @@ extension RunLogService {
             }
             log.dropOldestTailEntry()
         }
-        // An ended, stored log with no watcher and no handle leaves memory: the store answers for it now.
-        if !log.isLive, log.endPersisted, log.pendingDropBefore == nil, log.watches.isEmpty, log.handles == 0 {
+    }
+
+    /// Under the lock: ended logs that nothing uses any more leave memory (the store answers for them now). Checked
+    /// every cycle, not only after a write: a log usually ends, is stored, and only then loses its last watcher or
+    /// handle (a socket still reading the run's end), and must not stay in memory for that.
+    func forgetFinishedLocked(_ state: inout State) {
+        for log in state.local.values where !log.isLive && log.watches.isEmpty && log.handles == 0 {
+            let stored = log.endPersisted && log.pendingDropBefore == nil
+            // A log another process's key took (.conflict) is never stored: once ended and unused it just goes.
+            let unstorable: Bool
+            if case .conflict = log.store { unstorable = true } else { unstorable = false }
+            guard stored || unstorable else { continue }
             state.local[log.name] = nil
             if let id = log.storeID {
                 state.index[log.name] = RunLogRecord(
@@ -269,13 +282,12 @@ extension RunLogService {
         }
         guard due else { return }
         do {
-            let deleted = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
-            if deleted > 0 {
-                // Forget pruned logs.
-                self.refreshIndex(full: true)
-            }
+            _ = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
         } catch {
             self.health.failed(error)
+            return
         }
+        // Forget pruned logs: also those another process (a sibling worker) pruned, so a full read each time.
+        self.refreshIndex(full: true)
     }
 }

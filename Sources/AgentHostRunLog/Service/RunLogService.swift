@@ -119,6 +119,9 @@ public final class RunLogService: Sendable {
         try? await self.threadPool.shutdownGracefully()
     }
 
+    /// Logs this process holds in memory: live ones, and ended ones a handle or a watch still uses.
+    public var logsInMemory: Int { self.state.withLock { $0.local.count } }
+
     /// Whether the store's last writes failed (live runs are then kept in memory only).
     public var storeIsFailing: Bool { self.health.isFailing }
 
@@ -135,7 +138,12 @@ public final class RunLogService: Sendable {
         guard !orphans.isEmpty else { return 0 }
         let now = self.clock.nowMilliseconds()
         try self.backend.write(orphans.map { log in
-            let seq = log.lastSeq + 1
+            // The dead writer's last entries may have reached sockets without reaching the store (the live path
+            // never waits for it): a client may hold seq lastSeq + 1 and more. Numbering the terminal entry
+            // lastSeq + 1 would give it a number such a client already has (with other bytes), and its resume
+            // would never see the run end. So it skips past every number the writer could have given out
+            // unstored; readers see the gap (the agent SDK says resume_gap), then the terminal entry.
+            let seq = log.lastSeq + 1 + RunLogConfiguration.orphanSeqGap
             return RunLogWrite(logID: log.id, entries: [RunLogEntry(seq: seq, bytes: TerminalEntry.bytes(
                 reason: reason, key: log.key, seq: seq, milliseconds: now))], end: ("error", now))
         })
@@ -194,18 +202,23 @@ public final class RunLogService: Sendable {
         if let opened = self.state.withLock({ self.openLocked(name, instance: instance, secretHash: secretHash, &$0) }) {
             return opened
         }
-        // Not in memory. Another process (a worker of the same server) may have created it since the index was
+        // Not in memory. With worker processes sharing the store, a sibling may have created it since the index was
         // last refreshed (every 100 ms when idle): a client that drops its socket and resumes at once lands on
         // another worker within that window. One point read by the log's unique key answers it. It runs on the
-        // caller's thread (an event loop): a WAL reader never waits for the writer, the lookup is one index probe
-        // of a page SQLite most likely has cached, and only a name this process does not know pays it (a flood
-        // of unknown ids is bounded by the client's message rate limit).
-        guard self.backend.isShared,
-            let record = try? self.backend.findLog(route: route, issuer: owner.issuer, subject: owner.subject,
+        // caller's thread (an event loop), so only on an open store (never opening or migrating it here): a WAL
+        // reader never waits for the writer, the lookup is one index probe of a page SQLite most likely has
+        // cached, and only a name this process does not know pays it (a flood of unknown ids is bounded by the
+        // client's message rate limit). A single process knows every log of its store: it never reads here.
+        let indexLoaded = self.state.withLock { $0.indexLoaded }
+        guard self.backend.isShared else { return .failure(indexLoaded ? .notFound : .unavailable) }
+        let found: RunLogRecord?
+        do {
+            found = try self.backend.findLogIfOpen(route: route, issuer: owner.issuer, subject: owner.subject,
                                                    secretHash: secretHash, key: Array(key))
-        else {
-            return .failure(self.state.withLock { $0.indexLoaded } ? .notFound : .unavailable)
+        } catch {
+            return .failure(.unavailable)
         }
+        guard let record = found else { return .failure(indexLoaded ? .notFound : .unavailable) }
         return self.state.withLock { state in
             if state.index[name] == nil { state.index[name] = record }
             return self.openLocked(name, instance: instance, secretHash: secretHash, &state) ?? .failure(.notFound)

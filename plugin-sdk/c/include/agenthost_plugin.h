@@ -263,7 +263,10 @@ typedef struct agenthost_host_api_v1 {
      *   {"type":"completion","status":"error","data":{"task_result":{"messages":[],"stop_reason":R},"usage":"",
      *    "duration":0},"stop_reason":R,"error":R,"timestamp":T,"v":1,"run_id":KEY,"seq":N,"ts":T}
      * (R the reason, T an ISO 8601 time, KEY the log's key, N its sequence number: the agent protocol's terminal
-     * frame), and ends the log with status "error".
+     * frame), and ends the log with status "error". When the writer's process died (a worker crash, a host killed
+     * and started again), entries it appended in its last moments may have reached clients without reaching the
+     * store: the host then numbers its terminal entry 2^20 past the last stored one, so it comes after any number
+     * a client may hold, and the skipped numbers are a gap every reader sees (entries lost in the crash).
      *
      * Handles belong to the plugin instance: they stay valid across connections and are released by
      * log_release or when the instance is dropped. A handle of another instance (even of the same plugin's next
