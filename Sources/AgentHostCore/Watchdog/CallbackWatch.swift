@@ -7,6 +7,10 @@ public final class CallbackWatch: Sendable {
 
     private struct State {
         var region = CallbackSlotRegion.privateRegion()
+        /// Where loops past the region's slots record their callbacks: nobody watches it. Sharing one watched slot
+        /// would be wrong, not just blind: when two loops' callbacks overlap, the one leaving last restores the
+        /// other's mark, and the slot then shows a callback "busy" since long ago (a false watchdog kill).
+        let overflow = CallbackSlotRegion.privateRegion()
         var loops: [ObjectIdentifier: Int] = [:]
         var names: [String: Int] = [:]
     }
@@ -26,15 +30,15 @@ public final class CallbackWatch: Sendable {
     }
 
     /// The slot of `loop` and the tag base of `endpoint` (OR a `WatchedCallback` into it). Called once per
-    /// connection. Loops past `slotCount` (only tests make that many) share the last slot; endpoint names past the
-    /// table's capacity share the last entry.
+    /// connection. Loops past `slotCount` get an unwatched slot (no watchdog and no crash cause for them); endpoint
+    /// names past the table's capacity share the last entry.
     public func slot(for loop: ObjectIdentifier, endpoint: String) -> (CallbackSlot, UInt64) {
         self.state.withLock { state in
             let loopIndex: Int
             if let known = state.loops[loop] {
                 loopIndex = known
             } else {
-                loopIndex = min(state.loops.count, CallbackSlotRegion.slotCount - 1)
+                loopIndex = state.loops.count
                 state.loops[loop] = loopIndex
             }
             let nameIndex: Int
@@ -46,7 +50,9 @@ public final class CallbackWatch: Sendable {
                 let shared = nameIndex == CallbackSlotRegion.nameCapacity - 1
                 state.region.writeName(shared ? "(one of several plugins)" : endpoint, at: nameIndex)
             }
-            return (state.region.slot(loopIndex), UInt64(nameIndex) << 8)
+            let slot = loopIndex < CallbackSlotRegion.slotCount
+                ? state.region.slot(loopIndex) : state.overflow.slot(0)
+            return (slot, UInt64(nameIndex) << 8)
         }
     }
 }

@@ -20,13 +20,17 @@ public struct RunHistoryRoute: IdentityRoute {
     }
 
     public func respond(path: String, query: String?, identity: Identity?) async -> IdentityRouteResponse {
-        guard let identity, !identity.subject.isEmpty || !identity.issuer.isEmpty else {
+        // An identity without a subject names nobody (a JWT without `sub`): its runs are anonymous, reached with
+        // their secret only, never listed.
+        guard let identity, !identity.subject.isEmpty else {
             return Self.error(.unauthorized, "the run history needs the credentials the run was started with")
         }
         let owner = RunLogOwner(issuer: identity.issuer, subject: identity.subject)
         let parameters = Self.parameters(query)
         let route = parameters["route"]
         if let route, !route.hasPrefix("/") { return Self.error(.badRequest, "route must start with '/'") }
+        // While the store fails, what it holds is behind what the runs sent: "no such run" would be wrong.
+        if self.service.storeIsFailing { return Self.error(.serviceUnavailable, "the run log store is failing now") }
         do {
             if path == Self.prefix || path == Self.prefix + "/" {
                 var limit = 50

@@ -165,6 +165,15 @@ public final class RunLogService: Sendable {
             secretHash = Self.secretHash(secret)
         }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
+        // A sibling worker's log of the same name that this process's index has not learnt of yet: the same
+        // point read as `open` on a miss (see there), so the owner is told EXISTS instead of getting a second
+        // run under the id, kept in memory only.
+        if self.backend.isShared, self.state.withLock({ $0.local[name] == nil && $0.index[name] == nil }),
+            (try? self.backend.findLogIfOpen(route: route, issuer: owner.issuer, subject: owner.subject,
+                                             secretHash: secretHash, key: Array(key))) ?? nil != nil
+        {
+            return .failure(.exists)
+        }
         let now = self.clock.nowMilliseconds()
         // The write-behind thread may be idle: a new run is its cue to store often again.
         defer { self.writeBehind.wake() }
