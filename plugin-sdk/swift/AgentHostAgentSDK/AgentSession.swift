@@ -225,7 +225,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
             }
             live = !info.ended
         }
-        let stream = RunStream(runID: runID, reader: reader, record: record, session: self, after: UInt64(after))
+        let stream = RunStream(runID: runID, reader: reader, record: record, session: self,
+                               registry: self.core.registry, after: UInt64(after))
         do {
             stream.watch = try reader.watch(on: self.connection, after: UInt64(after), stream)
         } catch {
@@ -249,8 +250,11 @@ public final class AgentSession: ConnectionHandler, Sendable {
         if let record {
             record.attach(stream)?.cancel()
         } else if live {
-            // Written by another generation or worker: tell it a socket watches, for its resume grace.
-            stream.toldWriter = (try? reader.signal(text: RunSignal.watching.json)) != nil
+            // Written by another generation or worker: tell it a socket watches, for its resume grace. A lease,
+            // renewed by this instance's sweep while the stream lasts: if this worker dies or this instance is
+            // dropped, the writer stops counting it at the lease's deadline.
+            stream.toldWriter = stream.renewLease()
+            if stream.toldWriter { self.core.registry.renewWhileWatching(stream, now: self.core.registry.now()) }
         }
     }
 

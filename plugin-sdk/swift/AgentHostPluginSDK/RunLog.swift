@@ -113,6 +113,8 @@ public final class RunLog: Sendable {
     /// Sends `bytes` (at most 64 KiB, copied) to the log's writer, wherever it runs.
     /// - Throws: `.notFound` when the log has ended or has no writer now.
     public func signal(_ bytes: UnsafeBufferPointer<UInt8>) throws(RunLogError) {
+        // A handle released on another thread (a stream that ended while a sweep renewed its lease) is not used.
+        guard !self.released.load(ordering: .acquiring) else { throw RunLogError(.badArgument, "signal") }
         let status = HostStatus(self.host.api.pointee.log_signal!(self.handle, bytes.baseAddress, bytes.count))
         guard status == .ok else { throw RunLogError(status, "signal") }
     }
