@@ -129,6 +129,47 @@ struct RunLogTests {
         #expect(setup.host.openHandles == 0)
     }
 
+    @Test func aSignalDeliveredBeforeCreateReturnsReachesTheWriter() throws {
+        let setup = Setup()
+        let received = Mutex<[String]>([])
+        setup.host.signalWhileCreating("{\"type\":\"stop\"}")
+        let writer = try RunLog.create(on: setup.connection, key: "run-early") { bytes in
+            received.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        #expect(received.withLock { $0 } == ["{\"type\":\"stop\"}"], "registered before log_create was called")
+        writer.release()
+        #expect(setup.host.openHandles == 0)
+    }
+
+    @Test func aFailedCreateAndAnInstanceDropLeaveNoHandler() throws {
+        // An instance of its own (its own context), so the drop below touches no other test's handlers.
+        let bits: UInt = 0xA11CE000
+        let context = OpaquePointer(bitPattern: bits)
+        let host = FakeHost()
+        let conn = host.connect(route: "/agents/test", subject: "alice")
+        host.setSink(0) { _, event in PluginEvents.dispatch(instanceContext: OpaquePointer(bitPattern: bits), event) }
+        let connection = Connection(handle: conn, host: PluginHost(api: host.api, context: context))
+        let received = Mutex(0)
+        let writer = try RunLog.create(on: connection, key: "run-drop") { _ in received.withLock { $0 += 1 } }
+        #expect(RunLogSignals.count(context: context) == 1)
+        #expect(throws: RunLogError(.exists, "create")) {
+            try RunLog.create(on: connection, key: "run-drop") { _ in received.withLock { $0 += 100 } }
+        }
+        #expect(RunLogSignals.count(context: context) == 1, "the refused create's handler is gone")
+        let reader = try RunLog.open(on: connection, key: "run-drop")
+        try reader.signal(text: "one")
+        host.pump()
+        #expect(received.withLock { $0 } == 1)
+        // The instance is dropped with its writer never released: its handler goes with it.
+        try reader.signal(text: "late")
+        RunLogSignals.unregisterAll(context: context)
+        #expect(RunLogSignals.count(context: context) == 0)
+        host.pump()
+        #expect(received.withLock { $0 } == 1, "a signal after the drop finds nothing")
+        reader.release()
+        writer.release()
+    }
+
     @Test func postsAndTimersStillRunTheirClosureOnce() {
         let ran = Mutex(0)
         for kind in [AGENTHOST_EVENT_POSTED, AGENTHOST_EVENT_TIMER] {

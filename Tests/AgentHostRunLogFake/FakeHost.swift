@@ -113,6 +113,12 @@ public final class FakeHost: @unchecked Sendable {
         }
     }
 
+    /// The next log_create delivers `text` to the instance as a signal to the new log before it returns (a host
+    /// thread delivering a signal from another worker while the writer is still being created).
+    public func signalWhileCreating(_ text: String) {
+        self.state.withLock { $0.signalWhileCreating = Array(text.utf8) }
+    }
+
     // MARK: Delivery
 
     /// Delivers every pending event (signals, watch entries and ends) in order until none is left; returns how

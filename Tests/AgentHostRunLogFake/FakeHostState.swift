@@ -32,6 +32,8 @@ extension FakeHost {
         let issuer: String
         let secret: [UInt8]
         var writer: agenthost_log_t?
+        /// The writer's `signal_data` (log_create's), passed back with every LOG_SIGNAL.
+        var signalData = OpaqueData(pointer: nil)
 
         var firstSeq: UInt64 { self.entries.first?.seq ?? self.lastSeq + 1 }
 
@@ -73,7 +75,9 @@ extension FakeHost {
         var logs: [LogName: Log] = [:]
         var handles: [agenthost_log_t: Handle] = [:]
         var watches: [UInt64: Watch] = [:]
-        var signals: [(writer: agenthost_log_t, bytes: [UInt8])] = []
+        var signals: [(writer: agenthost_log_t, data: OpaqueData, bytes: [UInt8])] = []
+        /// A signal the next log_create delivers before it returns (`signalWhileCreating`).
+        var signalWhileCreating: [UInt8]?
         var instanceSink: Sink?
         var maxEntryBytes = 1 << 20
 
@@ -83,7 +87,7 @@ extension FakeHost {
                 let signal = self.signals.removeFirst()
                 guard let sink = self.instanceSink else { return nil }
                 return Delivery(sink: sink, conn: 0, kind: AGENTHOST_EVENT_LOG_SIGNAL, id: signal.writer,
-                                data: OpaqueData(pointer: nil), seq: 0, bytes: signal.bytes, cancelled: false)
+                                data: signal.data, seq: 0, bytes: signal.bytes, cancelled: false)
             }
             for id in self.watches.keys.sorted() {
                 guard let watch = self.watches[id], let socket = self.connections[watch.conn] else { continue }

@@ -80,15 +80,27 @@ enum FakeHostTable {
         }
         table.log = { _, _, _, _, _ in }
         guard abiMinor >= 1 else { return table }
-        table.log_create = { conn, key, keyLength, secret, secretLength, _, out in
-            FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) { state, socket, name, secret, handle in
+        table.log_create = { conn, key, keyLength, secret, secretLength, signalData, out in
+            var early: FakeHost.Delivery?
+            let status = FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) {
+                state, socket, name, secret, handle in
                 if socket.subject.isEmpty, !(16...256).contains(secret.count) { return AGENTHOST_BAD_ARGUMENT }
                 guard state.logs[name] == nil else { return AGENTHOST_EXISTS }
                 state.logs[name] = FakeHost.Log(subject: socket.subject, issuer: socket.issuer,
-                                                secret: socket.subject.isEmpty ? secret : [], writer: handle)
+                                                secret: socket.subject.isEmpty ? secret : [], writer: handle,
+                                                signalData: OpaqueData(pointer: signalData))
                 state.handles[handle] = FakeHost.Handle(name: name, isWriter: true)
+                if let bytes = state.signalWhileCreating, let sink = state.instanceSink {
+                    state.signalWhileCreating = nil
+                    early = FakeHost.Delivery(sink: sink, conn: 0, kind: AGENTHOST_EVENT_LOG_SIGNAL, id: handle,
+                                              data: OpaqueData(pointer: signalData), seq: 0, bytes: bytes,
+                                              cancelled: false)
+                }
                 return AGENTHOST_OK
             }
+            // As a host thread may: the signal arrives before log_create has returned the handle.
+            early?.deliver()
+            return status
         }
         table.log_open = { conn, key, keyLength, secret, secretLength, out in
             FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) { state, socket, name, secret, handle in
@@ -177,7 +189,7 @@ enum FakeHostTable {
                 guard let log = state.logs[owned.name], log.endStatus == nil, let writer = log.writer else {
                     return AGENTHOST_NOT_FOUND
                 }
-                state.signals.append((writer, bytes))
+                state.signals.append((writer, log.signalData, bytes))
                 return AGENTHOST_OK
             })
         }
