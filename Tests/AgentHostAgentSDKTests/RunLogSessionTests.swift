@@ -175,6 +175,15 @@ struct RunLogSessionTests {
         bob.session(core).didReceive(.text("{\"type\":\"stop\",\"run_id\":\"run-7\"}"))
         #expect(Self.object(try #require(bob.sent.last))["code"] as? String == "unknown_run")
         #expect(try !Self.record(core, "run-7").isFinished)
+        // Bob's own run-7 is another run in another log (the host names logs by owner): no run_exists oracle.
+        let bobSession = bob.session(core)
+        Self.start(bobSession, "run-7")
+        let bobsRun = try Self.record(core, "run-7", owner: RunOwner(issuer: "https://idp", subject: "bob"))
+        #expect(host.logCount(route: "/agents/test", key: "run-7") == 2)
+        try await bobsRun.emit(Self.event("bob's"))
+        host.pump()
+        #expect(!host.entries(route: "/agents/test", key: "run-7", subject: "alice").contains { $0.contains("bob's") })
+        #expect(host.entries(route: "/agents/test", key: "run-7", subject: "bob").count == 1)
 
         // Anonymous: the first frame carries the token; only it opens the run elsewhere.
         let anon = FakeConnection(host: host, subject: "")

@@ -41,7 +41,9 @@ enum FakeHostTable {
         let handle = self.nextHandle()
         let result = host.state.withLock { state -> Int in
             guard let socket = state.connections[conn], socket.closed == nil else { return AGENTHOST_CLOSED }
-            return body(&state, socket, LogName(route: socket.route, key: keyText), secretBytes, handle)
+            let name = LogName(route: socket.route, issuer: socket.issuer, subject: socket.subject, secret: secretBytes,
+                               key: keyText)
+            return body(&state, socket, name, secretBytes, handle)
         }
         guard result == AGENTHOST_OK else { return self.status(result) }
         self.registry.withLock { $0.logs[handle] = host }
@@ -104,9 +106,12 @@ enum FakeHostTable {
         }
         table.log_open = { conn, key, keyLength, secret, secretLength, out in
             FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) { state, socket, name, secret, handle in
-                guard let log = state.logs[name], log.subject == socket.subject, log.issuer == socket.issuer,
-                    !log.subject.isEmpty || (!log.secret.isEmpty && log.secret == secret)
-                else { return AGENTHOST_NOT_FOUND }
+                guard secret.count <= 256 else { return AGENTHOST_BAD_ARGUMENT }
+                // The name holds the owner (and an anonymous owner's secret): another identity, another route or
+                // another secret names another log. An anonymous caller without a secret names none.
+                guard !socket.subject.isEmpty || !secret.isEmpty, state.logs[name] != nil else {
+                    return AGENTHOST_NOT_FOUND
+                }
                 state.handles[handle] = FakeHost.Handle(name: name, isWriter: false)
                 return AGENTHOST_OK
             }
