@@ -349,9 +349,36 @@ extension RunLogSessionTests {
         let sent = fake.sent.map(Self.object)
         #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "message", "message"])
         #expect(sent.first?["first_seq"] as? Int == 3)
+        #expect(sent.first?["error"] as? String == "frames after 0 are not in the run log (retention dropped them, or "
+            + "the server stopped before storing them); the stream goes on from 3")
         record.complete(.completed(stopReason: nil))
         host.pump()
         _ = session
+    }
+
+    /// A writer whose process died leaves a gap before the host's terminal entry (numbered 2^20 past the last
+    /// stored one): a socket streaming the run is told, with a text true for that cause too.
+    @Test func aStreamIsToldOfFramesLostWhenTheWriterDied() async throws {
+        let host = FakeHost()
+        let old = FakeConnection.core(host)
+        let first = FakeConnection(host: host)
+        let firstSession = first.session(old)
+        Self.start(firstSession, "crash")
+        let record = try Self.record(old, "crash")
+        for word in ["a", "b"] { try await record.emit(Self.event(word)) }
+        host.pump()
+        let reader = FakeConnection(host: host)
+        let readerSession = reader.session(FakeConnection.core(host))
+        readerSession.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"crash\",\"last_seq\":2}"))
+        host.writerWentAway(route: "/agents/test", key: "crash", reason: "the worker died", crashed: true)
+        host.pump()
+        let sent = reader.sent.map(Self.object).filter { $0["run_id"] as? String == "crash" }
+        #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "completion"])
+        let terminal = 3 + (1 << 20) - 1
+        #expect(sent.first?["first_seq"] as? Int == terminal)
+        #expect(sent.first?["error"] as? String == "frames after 2 are not in the run log (retention dropped them, or "
+            + "the server stopped before storing them); the stream goes on from \(terminal)")
+        _ = (firstSession, readerSession)
     }
 }
 
