@@ -37,7 +37,7 @@ typedef struct plugin {
 } plugin;
 
 typedef struct run {
-    char id[129];
+    char id[AGH_RUN_ID_MAX + 1];
     char token[33];         /* the resume token of an anonymous starter's run, "" otherwise */
     uint64_t seq;
     agenthost_log_t log;    /* the writer handle */
@@ -55,7 +55,7 @@ typedef struct conn_state {
     /* The run this socket streams: its own handle on the run's log and the watch. */
     agenthost_log_t reader;
     uint64_t watch_id;
-    char streaming[129];
+    char streaming[AGH_RUN_ID_MAX + 1];
     agh_buf frame;
     agh_buf event;
 } conn_state;
@@ -220,9 +220,11 @@ static int follow(plugin *p, agenthost_conn_t conn, conn_state *s, const char *r
                  (unsigned long long)last_seq, (unsigned long long)first_seq);
     else if (!strcmp(code, "unavailable"))
         snprintf(message, sizeof message, "the run log cannot be read now; try again");
+    else if (!strcmp(code, "invalid_frame"))
+        snprintf(message, sizeof message, "%s", AGH_RUN_ID_INVALID_MESSAGE);
     else
-        snprintf(message, sizeof message, "no run %.120s", run_id);
-    refuse(p, conn, s, code, message, run_id);
+        snprintf(message, sizeof message, "no run %.128s", run_id);
+    refuse(p, conn, s, code, message, strcmp(code, "invalid_frame") ? run_id : NULL);
     return 0;
 }
 
@@ -237,7 +239,7 @@ static void start(plugin *p, agenthost_conn_t conn, conn_state *s, agh_client_fr
     }
     run *r = (run *)calloc(1, sizeof *r);
     if (!r) return;
-    if (frame->run_id[0]) memcpy(r->id, frame->run_id, sizeof r->id);
+    if (frame->run_id[0]) snprintf(r->id, sizeof r->id, "%s", frame->run_id); /* valid: at most 128 bytes */
     else agh_new_id(r->id);
     if (s->anonymous && agh_new_token(r->token) != 0) { free(r); return; }
     agenthost_status_t created = p->host->log_create(conn, (const uint8_t *)r->id, strlen(r->id),
@@ -362,7 +364,14 @@ static void on_message(void *instance, void *conn_data, agenthost_conn_t conn, a
     }
     agh_client_frame *frame = (agh_client_frame *)malloc(sizeof *frame); /* ~8 KiB: not on the loop's stack */
     if (!frame) return;
-    switch (agh_parse_client_frame(data, len, frame)) {
+    agh_frame_type type = agh_parse_client_frame(data, len, frame);
+    if (type != AGH_FRAME_INVALID_JSON && frame->type_name[0] && frame->run_id_invalid) {
+        /* Refused, never truncated: a cut id would name (start, resume, stop) another run. */
+        refuse(p, conn, s, "invalid_frame", AGH_RUN_ID_INVALID_MESSAGE, NULL);
+        free(frame);
+        return;
+    }
+    switch (type) {
     case AGH_FRAME_START: start(p, conn, s, frame); break;
     case AGH_FRAME_STOP: stop(p, conn, s, frame); break;
     case AGH_FRAME_PING:
@@ -374,6 +383,10 @@ static void on_message(void *instance, void *conn_data, agenthost_conn_t conn, a
         refuse(p, conn, s, "not_waiting_for_input", "no input request is waiting for this response", frame->run_id);
         break;
     case AGH_FRAME_RESUME: {
+        if (!frame->run_id[0]) {
+            refuse(p, conn, s, "invalid_frame", "resume needs a \"run_id\"", NULL);
+            break;
+        }
         /* An anonymous client names its own socket's run without the token. */
         const char *token = frame->resume_token[0] ? frame->resume_token
                             : (s->live && !strcmp(s->live->id, frame->run_id)) ? s->live->token : NULL;

@@ -175,6 +175,15 @@ struct RunLogSessionTests {
         bob.session(core).didReceive(.text("{\"type\":\"stop\",\"run_id\":\"run-7\"}"))
         #expect(Self.object(try #require(bob.sent.last))["code"] as? String == "unknown_run")
         #expect(try !Self.record(core, "run-7").isFinished)
+        // Bob's own run-7 is another run in another log (the host names logs by owner): no run_exists oracle.
+        let bobSession = bob.session(core)
+        Self.start(bobSession, "run-7")
+        let bobsRun = try Self.record(core, "run-7", owner: RunOwner(issuer: "https://idp", subject: "bob"))
+        #expect(host.logCount(route: "/agents/test", key: "run-7") == 2)
+        try await bobsRun.emit(Self.event("bob's"))
+        host.pump()
+        #expect(!host.entries(route: "/agents/test", key: "run-7", subject: "alice").contains { $0.contains("bob's") })
+        #expect(host.entries(route: "/agents/test", key: "run-7", subject: "bob").count == 1)
 
         // Anonymous: the first frame carries the token; only it opens the run elsewhere.
         let anon = FakeConnection(host: host, subject: "")
@@ -207,23 +216,40 @@ struct RunLogSessionTests {
         #expect(core.registry.liveCount == 0, "the refused start holds no live slot")
     }
 
-    @Test func aRunNobodyWatchesIsCancelledAfterTheGraceButNotWhileARemoteSocketWatches() async throws {
-        var options = AgentRouteOptions()
-        options.resumeGraceMilliseconds = 1000
+    /// A run started on `old` (resume grace 1 s, `clock`) whose starter's socket went away, resumed by a socket of
+    /// another generation or worker (`new`).
+    struct Resumed {
         let host = FakeHost()
         let clock = TestClock()
-        let old = FakeConnection.core(host, options: options, clock: clock)
-        let first = FakeConnection(host: host)
-        let firstSession = first.session(old)
-        Self.start(firstSession, "run-10")
-        let record = try Self.record(old, "run-10")
-        first.disconnect(firstSession)
-        host.pump()
+        let old: AgentCore
+        let new: AgentCore
+        let record: RunRecord
+        let second: FakeConnection
+        let secondSession: AgentSession
+
+        init(_ id: String) throws {
+            var options = AgentRouteOptions()
+            options.resumeGraceMilliseconds = 1000
+            self.old = FakeConnection.core(self.host, options: options, clock: self.clock)
+            self.new = FakeConnection.core(self.host, options: options, clock: self.clock)
+            let first = FakeConnection(host: self.host)
+            let firstSession = first.session(self.old)
+            RunLogSessionTests.start(firstSession, id)
+            self.record = try RunLogSessionTests.record(self.old, id)
+            first.disconnect(firstSession)
+            self.host.pump()
+            self.second = FakeConnection(host: self.host)
+            self.secondSession = self.second.session(self.new)
+            self.secondSession.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"\(id)\"}"))
+            self.host.pump()
+        }
+    }
+
+    @Test func aRunNobodyWatchesIsCancelledAfterTheGraceButNotWhileARemoteSocketWatches() async throws {
         // A socket of the next generation resumes it: it tells the writer it watches.
-        let second = FakeConnection(host: host)
-        let secondSession = second.session(FakeConnection.core(host))
-        secondSession.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"run-10\"}"))
-        host.pump()
+        let resumed = try Resumed("run-10")
+        let (host, clock, old, record) = (resumed.host, resumed.clock, resumed.old, resumed.record)
+        let (second, secondSession) = (resumed.second, resumed.secondSession)
         clock.advance(5)
         old.registry.sweep(now: clock.now)
         #expect(!record.isFinished, "a remote socket watches it")
@@ -236,6 +262,30 @@ struct RunLogSessionTests {
         old.registry.sweep(now: clock.now)
         #expect(record.isFinished)
         #expect(host.endStatus(route: "/agents/test", key: "run-10") == "cancelled")
+    }
+
+    @Test func aRemoteWatcherThatStopsRenewingNoLongerKeepsTheRunAlive() async throws {
+        // A worker's socket resumes it and never says not_watching; its sweep renews the lease while it lives.
+        let resumed = try Resumed("run-lease")
+        let (host, clock, old, new, record) = (resumed.host, resumed.clock, resumed.old, resumed.new, resumed.record)
+        #expect(new.registry.renewedWatchCount == 1)
+        for _ in 0..<9 {
+            clock.advance(RunSignal.watchRenewal)
+            new.registry.sweep(now: clock.now)
+            host.pump()
+            old.registry.sweep(now: clock.now)
+        }
+        #expect(!record.isFinished, "renewed for 90 s, three times its lease")
+        // The worker dies: no renewal, no not_watching. The run ends at the lease's deadline plus the grace.
+        clock.advance(RunSignal.watchLease - 0.1)
+        old.registry.sweep(now: clock.now)
+        #expect(!record.isFinished)
+        clock.advance(1.2)
+        old.registry.sweep(now: clock.now)
+        #expect(record.isFinished)
+        #expect(host.endStatus(route: "/agents/test", key: "run-lease") == "cancelled")
+        host.pump()
+        #expect(new.registry.renewedWatchCount == 0, "its watch ended with the run")
     }
 
     @Test func liveRunLimitsPerIdentityStillHold() throws {
@@ -299,9 +349,36 @@ extension RunLogSessionTests {
         let sent = fake.sent.map(Self.object)
         #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "message", "message"])
         #expect(sent.first?["first_seq"] as? Int == 3)
+        #expect(sent.first?["error"] as? String == "frames after 0 are not in the run log (retention dropped them, or "
+            + "the server stopped before storing them); the stream goes on from 3")
         record.complete(.completed(stopReason: nil))
         host.pump()
         _ = session
+    }
+
+    /// A writer whose process died leaves a gap before the host's terminal entry (numbered 2^20 past the last
+    /// stored one): a socket streaming the run is told, with a text true for that cause too.
+    @Test func aStreamIsToldOfFramesLostWhenTheWriterDied() async throws {
+        let host = FakeHost()
+        let old = FakeConnection.core(host)
+        let first = FakeConnection(host: host)
+        let firstSession = first.session(old)
+        Self.start(firstSession, "crash")
+        let record = try Self.record(old, "crash")
+        for word in ["a", "b"] { try await record.emit(Self.event(word)) }
+        host.pump()
+        let reader = FakeConnection(host: host)
+        let readerSession = reader.session(FakeConnection.core(host))
+        readerSession.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"crash\",\"last_seq\":2}"))
+        host.writerWentAway(route: "/agents/test", key: "crash", reason: "the worker died", crashed: true)
+        host.pump()
+        let sent = reader.sent.map(Self.object).filter { $0["run_id"] as? String == "crash" }
+        #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "completion"])
+        let terminal = 3 + (1 << 20) - 1
+        #expect(sent.first?["first_seq"] as? Int == terminal)
+        #expect(sent.first?["error"] as? String == "frames after 2 are not in the run log (retention dropped them, or "
+            + "the server stopped before storing them); the stream goes on from \(terminal)")
+        _ = (firstSession, readerSession)
     }
 }
 

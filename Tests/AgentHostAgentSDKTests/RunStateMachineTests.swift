@@ -111,4 +111,55 @@ struct RunStateMachineTests {
         let result22 = machine.tick(now: 1e9)
         #expect(result22 == nil)
     }
+
+    static let grace = RunStateMachine.RunEnd.stopped(.cancelled,
+                                                      reason: "the client went away and did not resume within 1000 ms")
+
+    /// Watched from 100, with no run timeout: the leases below run for tens of seconds.
+    static func leased() -> RunStateMachine {
+        let limits = RunStateMachine.Limits(runTimeoutMilliseconds: 0, inputTimeoutMilliseconds: 2000,
+                                            resumeGraceMilliseconds: 1000)
+        var machine = RunStateMachine(startedAt: 100, limits: limits)
+        machine.watcherAttached()
+        return machine
+    }
+
+    @Test func aRemoteWatcherCountsOnlyUntilItsLeaseRunsOut() {
+        // Started at 100, its local socket gone at 101; a remote socket watches with a lease to 132.
+        var machine = Self.leased()
+        machine.watcherDetached(now: 101)
+        machine.remoteWatching("w1", until: 132)
+        let lease1 = machine.tick(now: 131.9)
+        #expect(lease1 == nil, "the lease holds the run")
+        let lease2 = machine.tick(now: 132.5)
+        #expect(lease2 == nil, "the grace (1 s) runs from the lease's deadline")
+        #expect(machine.remoteLeases.isEmpty, "the lease expired")
+        let lease3 = machine.tick(now: 133)
+        #expect(lease3 == Self.grace, "no renewal: the remote side died; the run does not live on")
+    }
+
+    @Test func aRenewedLeaseKeepsTheRunAndNotWatchingStartsTheGraceAtOnce() {
+        var machine = Self.leased()
+        machine.watcherDetached(now: 101)
+        machine.remoteWatching("w1", until: 131)
+        machine.remoteWatching("w1", until: 141)  // renewed at 111
+        machine.remoteWatching("w2", until: 135)
+        let lease4 = machine.tick(now: 140)
+        #expect(lease4 == nil, "w1's renewed lease holds it after w2's ran out")
+        machine.remoteNotWatching("w1", now: 140)
+        let lease5 = machine.tick(now: 140.9)
+        #expect(lease5 == nil)
+        let lease6 = machine.tick(now: 141)
+        #expect(lease6 == Self.grace)
+    }
+
+    @Test func aLeaseThatRanOutWhileALocalSocketWatchedDoesNotShortenTheGrace() {
+        var machine = Self.leased()
+        machine.remoteWatching("w1", until: 110)
+        machine.watcherDetached(now: 120)
+        let lease7 = machine.tick(now: 120.9)
+        #expect(lease7 == nil, "unwatched since 120, not since the lease's 110")
+        let lease8 = machine.tick(now: 121)
+        #expect(lease8 == Self.grace)
+    }
 }

@@ -129,6 +129,90 @@ struct RunLogTests {
         #expect(setup.host.openHandles == 0)
     }
 
+    @Test func aSignalDeliveredBeforeCreateReturnsReachesTheWriter() throws {
+        let setup = Setup()
+        let received = Mutex<[String]>([])
+        setup.host.signalWhileCreating("{\"type\":\"stop\"}")
+        let writer = try RunLog.create(on: setup.connection, key: "run-early") { bytes in
+            received.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        #expect(received.withLock { $0 } == ["{\"type\":\"stop\"}"], "registered before log_create was called")
+        writer.release()
+        #expect(setup.host.openHandles == 0)
+    }
+
+    @Test func aFailedCreateAndAnInstanceDropLeaveNoHandler() throws {
+        // An instance of its own (its own context), so the drop below touches no other test's handlers.
+        let bits: UInt = 0xA11CE000
+        let context = OpaquePointer(bitPattern: bits)
+        let host = FakeHost()
+        let conn = host.connect(route: "/agents/test", subject: "alice")
+        host.setSink(0) { _, event in PluginEvents.dispatch(instanceContext: OpaquePointer(bitPattern: bits), event) }
+        let connection = Connection(handle: conn, host: PluginHost(api: host.api, context: context))
+        let received = Mutex(0)
+        let writer = try RunLog.create(on: connection, key: "run-drop") { _ in received.withLock { $0 += 1 } }
+        #expect(RunLogSignals.count(context: context) == 1)
+        #expect(throws: RunLogError(.exists, "create")) {
+            try RunLog.create(on: connection, key: "run-drop") { _ in received.withLock { $0 += 100 } }
+        }
+        #expect(RunLogSignals.count(context: context) == 1, "the refused create's handler is gone")
+        let reader = try RunLog.open(on: connection, key: "run-drop")
+        try reader.signal(text: "one")
+        host.pump()
+        #expect(received.withLock { $0 } == 1)
+        // The instance is dropped with its writer never released: its handler goes with it.
+        try reader.signal(text: "late")
+        RunLogSignals.unregisterAll(context: context)
+        #expect(RunLogSignals.count(context: context) == 0)
+        host.pump()
+        #expect(received.withLock { $0 } == 1, "a signal after the drop finds nothing")
+        reader.release()
+        writer.release()
+    }
+
+    @Test func logsAreNamedByRouteOwnerAndKeyAsTheHostNamesThem() throws {
+        let host = FakeHost()
+        func connection(_ subject: String, issuer: String = "https://idp", route: String = "/agents/test")
+            -> Connection
+        {
+            Connection(handle: host.connect(route: route, subject: subject, issuer: issuer),
+                       host: PluginHost(api: host.api, context: nil))
+        }
+        let alice = connection("alice")
+        let aliceAgain = connection("alice")
+        let secretA = String(repeating: "a", count: 16)
+        let secretB = String(repeating: "b", count: 16)
+        var logs = [try RunLog.create(on: alice, key: "42")]
+        // The same owner's key on the same route: EXISTS, from any of its sockets.
+        #expect(throws: RunLogError(.exists, "create")) { try RunLog.create(on: aliceAgain, key: "42") }
+        // Another owner's same key is another log: no EXISTS, and neither reads the other's.
+        logs.append(try RunLog.create(on: connection("bob"), key: "42"))
+        logs.append(try RunLog.create(on: connection("alice", issuer: "https://other-idp"), key: "42"))
+        logs.append(try RunLog.create(on: connection("alice", route: "/agents/other"), key: "42"))
+        try logs[0].append(text: "alice's")
+        try logs[1].append(text: "bob's")
+        #expect(host.entries(route: "/agents/test", key: "42", subject: "alice") == ["alice's"])
+        #expect(host.entries(route: "/agents/test", key: "42", subject: "bob") == ["bob's"])
+        #expect(host.logCount(route: "/agents/test", key: "42") == 3)
+        let opened = try RunLog.open(on: aliceAgain, key: "42")
+        #expect(try opened.info().lastSeq == 1)
+        opened.release()
+        #expect(throws: RunLogError(.notFound, "open")) { try RunLog.open(on: connection("carol"), key: "42") }
+        // An empty subject is anonymous: it needs a secret, and each secret names its own log.
+        let anonymous = connection("")
+        #expect(throws: RunLogError(.badArgument, "create")) { try RunLog.create(on: anonymous, key: "7") }
+        logs.append(try RunLog.create(on: anonymous, key: "7", secret: secretA))
+        #expect(throws: RunLogError(.exists, "create")) {
+            try RunLog.create(on: connection(""), key: "7", secret: secretA)
+        }
+        logs.append(try RunLog.create(on: connection(""), key: "7", secret: secretB))
+        #expect(throws: RunLogError(.notFound, "open")) { try RunLog.open(on: anonymous, key: "7") }
+        let byToken = try RunLog.open(on: connection(""), key: "7", secret: secretA)
+        byToken.release()
+        for log in logs { log.release() }
+        #expect(host.openHandles == 0)
+    }
+
     @Test func postsAndTimersStillRunTheirClosureOnce() {
         let ran = Mutex(0)
         for kind in [AGENTHOST_EVENT_POSTED, AGENTHOST_EVENT_TIMER] {

@@ -79,15 +79,24 @@ public final class FakeHost: @unchecked Sendable {
     /// The largest entry `log_append` accepts (BAD_ARGUMENT past it), as the host's `max_entry_bytes`.
     public func setMaxEntryBytes(_ limit: Int) { self.state.withLock { $0.maxEntryBytes = limit } }
 
-    /// The entries of the log `key` on `route`, as text, oldest kept first.
-    public func entries(route: String, key: String) -> [String] {
+    /// The entries of the log `key` on `route` (of `subject`: "" for anonymous; nil: the first owner's), as text,
+    /// oldest kept first.
+    public func entries(route: String, key: String, subject: String? = nil) -> [String] {
         self.state.withLock { state in
-            state.logs[LogName(route: route, key: key)]?.entries.map { String(decoding: $0.bytes, as: UTF8.self) } ?? []
+            state.name(route: route, key: key, subject: subject).flatMap { state.logs[$0] }?.entries
+                .map { String(decoding: $0.bytes, as: UTF8.self) } ?? []
         }
     }
 
-    public func endStatus(route: String, key: String) -> String? {
-        self.state.withLock { $0.logs[LogName(route: route, key: key)]?.endStatus }
+    public func endStatus(route: String, key: String, subject: String? = nil) -> String? {
+        self.state.withLock { state in
+            state.name(route: route, key: key, subject: subject).flatMap { state.logs[$0] }?.endStatus
+        }
+    }
+
+    /// How many owners have a log `key` on `route`.
+    public func logCount(route: String, key: String) -> Int {
+        self.state.withLock { $0.names(route: route, key: key, subject: nil).count }
     }
 
     /// Handles not yet released, and watches not yet ended (what tests check is freed).
@@ -95,22 +104,34 @@ public final class FakeHost: @unchecked Sendable {
     public var activeWatches: Int { self.state.withLock { $0.watches.count } }
 
     /// Retention: the host drops the log's entries up to `seq` (first_seq moves past them).
-    public func dropEntries(route: String, key: String, through seq: UInt64) {
+    public func dropEntries(route: String, key: String, subject: String? = nil, through seq: UInt64) {
         self.state.withLock { state in
-            state.logs[LogName(route: route, key: key)]?.entries.removeAll { $0.seq <= seq }
-            state.logs[LogName(route: route, key: key)]?.droppedThrough = seq
+            guard let name = state.name(route: route, key: key, subject: subject) else { return }
+            state.logs[name]?.entries.removeAll { $0.seq <= seq }
+            state.logs[name]?.droppedThrough = seq
         }
     }
 
     /// The writer's instance went away (another generation, a crash): the host ends the log itself.
-    public func writerWentAway(route: String, key: String, reason: String) {
+    /// `crashed`: its process died, and entries it appended last never reached the store: the host numbers its
+    /// terminal entry 2^20 past the last stored one (a gap every reader sees).
+    public func writerWentAway(route: String, key: String, subject: String? = nil, reason: String,
+                               crashed: Bool = false)
+    {
         self.state.withLock { state in
-            let name = LogName(route: route, key: key)
-            guard var log = state.logs[name], log.endStatus == nil else { return }
-            log.appendTerminal(key: key, reason: reason)
+            guard let name = state.name(route: route, key: key, subject: subject), var log = state.logs[name],
+                log.endStatus == nil
+            else { return }
+            log.appendTerminal(key: key, reason: reason, crashed: crashed)
             log.writer = nil
             state.logs[name] = log
         }
+    }
+
+    /// The next log_create delivers `text` to the instance as a signal to the new log before it returns (a host
+    /// thread delivering a signal from another worker while the writer is still being created).
+    public func signalWhileCreating(_ text: String) {
+        self.state.withLock { $0.signalWhileCreating = Array(text.utf8) }
     }
 
     // MARK: Delivery

@@ -1,8 +1,24 @@
 import CAgentHostPlugin
 
+/// What names a log, as the host names it (agenthost_plugin.h, RUN LOG): its route, its owner (the identity's
+/// issuer and subject) and, for an anonymous owner (no subject), the secret (the host keeps its hash: the same
+/// thing for a name), and the key. So one owner's key is EXISTS to that owner only, and another owner's same key
+/// is another log.
 struct LogName: Hashable, Sendable {
     let route: String
+    let issuer: String
+    let subject: String
+    /// Empty for an identified owner (the host ignores its secret).
+    let secret: [UInt8]
     let key: String
+
+    init(route: String, issuer: String, subject: String, secret: [UInt8], key: String) {
+        self.route = route
+        self.issuer = issuer
+        self.subject = subject
+        self.secret = subject.isEmpty ? secret : []
+        self.key = key
+    }
 }
 
 /// A raw pointer the test hands back unchanged (the watch's `data`).
@@ -32,6 +48,8 @@ extension FakeHost {
         let issuer: String
         let secret: [UInt8]
         var writer: agenthost_log_t?
+        /// The writer's `signal_data` (log_create's), passed back with every LOG_SIGNAL.
+        var signalData = OpaqueData(pointer: nil)
 
         var firstSeq: UInt64 { self.entries.first?.seq ?? self.lastSeq + 1 }
 
@@ -42,9 +60,11 @@ extension FakeHost {
         }
 
         /// What the host appends when a writer goes away without ending its log (agenthost_plugin.h, RUN LOG).
-        mutating func appendTerminal(key: String, reason: String) {
+        /// `crashed`: the writer's process died, and the host numbers the entry 2^20 past the last stored one.
+        mutating func appendTerminal(key: String, reason: String, crashed: Bool = false) {
             let ts = "2026-01-01T00:00:00.000000+00:00"
             let r = "\"" + reason + "\""
+            if crashed { self.lastSeq += (1 << 20) - 1 }
             let seq = self.lastSeq + 1
             let json = "{\"type\":\"completion\",\"status\":\"error\",\"data\":{\"task_result\":{\"messages\":[],"
                 + "\"stop_reason\":\(r)},\"usage\":\"\",\"duration\":0},\"stop_reason\":\(r),\"error\":\(r),"
@@ -73,9 +93,23 @@ extension FakeHost {
         var logs: [LogName: Log] = [:]
         var handles: [agenthost_log_t: Handle] = [:]
         var watches: [UInt64: Watch] = [:]
-        var signals: [(writer: agenthost_log_t, bytes: [UInt8])] = []
+        var signals: [(writer: agenthost_log_t, data: OpaqueData, bytes: [UInt8])] = []
+        /// A signal the next log_create delivers before it returns (`signalWhileCreating`).
+        var signalWhileCreating: [UInt8]?
         var instanceSink: Sink?
         var maxEntryBytes = 1 << 20
+
+        /// The logs with `key` on `route` (every owner's, or `subject`'s only), by owner: what the test's
+        /// inspection helpers look at.
+        func names(route: String, key: String, subject: String?) -> [LogName] {
+            self.logs.keys.filter { name in
+                name.route == route && name.key == key && (subject == nil || name.subject == subject)
+            }.sorted { ($0.issuer, $0.subject) < ($1.issuer, $1.subject) }
+        }
+
+        func name(route: String, key: String, subject: String?) -> LogName? {
+            self.names(route: route, key: key, subject: subject).first
+        }
 
         /// The next event to deliver, in the order a host would: signals, then each watch's next entry or end.
         mutating func nextEvent() -> Delivery? {
@@ -83,7 +117,7 @@ extension FakeHost {
                 let signal = self.signals.removeFirst()
                 guard let sink = self.instanceSink else { return nil }
                 return Delivery(sink: sink, conn: 0, kind: AGENTHOST_EVENT_LOG_SIGNAL, id: signal.writer,
-                                data: OpaqueData(pointer: nil), seq: 0, bytes: signal.bytes, cancelled: false)
+                                data: signal.data, seq: 0, bytes: signal.bytes, cancelled: false)
             }
             for id in self.watches.keys.sorted() {
                 guard let watch = self.watches[id], let socket = self.connections[watch.conn] else { continue }

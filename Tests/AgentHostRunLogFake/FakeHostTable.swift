@@ -41,7 +41,9 @@ enum FakeHostTable {
         let handle = self.nextHandle()
         let result = host.state.withLock { state -> Int in
             guard let socket = state.connections[conn], socket.closed == nil else { return AGENTHOST_CLOSED }
-            return body(&state, socket, LogName(route: socket.route, key: keyText), secretBytes, handle)
+            let name = LogName(route: socket.route, issuer: socket.issuer, subject: socket.subject, secret: secretBytes,
+                               key: keyText)
+            return body(&state, socket, name, secretBytes, handle)
         }
         guard result == AGENTHOST_OK else { return self.status(result) }
         self.registry.withLock { $0.logs[handle] = host }
@@ -80,21 +82,36 @@ enum FakeHostTable {
         }
         table.log = { _, _, _, _, _ in }
         guard abiMinor >= 1 else { return table }
-        table.log_create = { conn, key, keyLength, secret, secretLength, _, out in
-            FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) { state, socket, name, secret, handle in
+        table.log_create = { conn, key, keyLength, secret, secretLength, signalData, out in
+            var early: FakeHost.Delivery?
+            let status = FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) {
+                state, socket, name, secret, handle in
                 if socket.subject.isEmpty, !(16...256).contains(secret.count) { return AGENTHOST_BAD_ARGUMENT }
                 guard state.logs[name] == nil else { return AGENTHOST_EXISTS }
                 state.logs[name] = FakeHost.Log(subject: socket.subject, issuer: socket.issuer,
-                                                secret: socket.subject.isEmpty ? secret : [], writer: handle)
+                                                secret: socket.subject.isEmpty ? secret : [], writer: handle,
+                                                signalData: OpaqueData(pointer: signalData))
                 state.handles[handle] = FakeHost.Handle(name: name, isWriter: true)
+                if let bytes = state.signalWhileCreating, let sink = state.instanceSink {
+                    state.signalWhileCreating = nil
+                    early = FakeHost.Delivery(sink: sink, conn: 0, kind: AGENTHOST_EVENT_LOG_SIGNAL, id: handle,
+                                              data: OpaqueData(pointer: signalData), seq: 0, bytes: bytes,
+                                              cancelled: false)
+                }
                 return AGENTHOST_OK
             }
+            // As a host thread may: the signal arrives before log_create has returned the handle.
+            early?.deliver()
+            return status
         }
         table.log_open = { conn, key, keyLength, secret, secretLength, out in
             FakeHostTable.newHandle(conn, key, keyLength, secret, secretLength, out) { state, socket, name, secret, handle in
-                guard let log = state.logs[name], log.subject == socket.subject, log.issuer == socket.issuer,
-                    !log.subject.isEmpty || (!log.secret.isEmpty && log.secret == secret)
-                else { return AGENTHOST_NOT_FOUND }
+                guard secret.count <= 256 else { return AGENTHOST_BAD_ARGUMENT }
+                // The name holds the owner (and an anonymous owner's secret): another identity, another route or
+                // another secret names another log. An anonymous caller without a secret names none.
+                guard !socket.subject.isEmpty || !secret.isEmpty, state.logs[name] != nil else {
+                    return AGENTHOST_NOT_FOUND
+                }
                 state.handles[handle] = FakeHost.Handle(name: name, isWriter: false)
                 return AGENTHOST_OK
             }
@@ -177,7 +194,7 @@ enum FakeHostTable {
                 guard let log = state.logs[owned.name], log.endStatus == nil, let writer = log.writer else {
                     return AGENTHOST_NOT_FOUND
                 }
-                state.signals.append((writer, bytes))
+                state.signals.append((writer, log.signalData, bytes))
                 return AGENTHOST_OK
             })
         }

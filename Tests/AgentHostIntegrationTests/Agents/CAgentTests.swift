@@ -78,6 +78,46 @@ struct CAgentTests {
         }
     }
 
+    /// Run ids as the Swift SDK takes them (ClientFrame.runID): 1-128 of [A-Za-z0-9._:-], or a whole number as
+    /// Studio sends it. Anything else is invalid_frame, and an over-long id is refused, never cut to 128 bytes.
+    @Test func runIDsAreCheckedAsTheSwiftSDKChecksThem() async throws {
+        let server = try await AgentServer.start(cAgent: ["token_delay_ms": 1])
+        try await withTimeout(seconds: 30) {
+            let client = try await AgentClient.connect(port: server.port, path: "/agents/c")
+            let long = String(repeating: "x", count: 129)
+            for text in [#"{"type":"start","run_id":"\#(long)","task":"hi"}"#,
+                         #"{"type":"resume","run_id":"\#(long)","last_seq":0}"#,
+                         #"{"type":"stop","run_id":"\#(long)"}"#,
+                         #"{"type":"start","run_id":"a b","task":"hi"}"#,
+                         #"{"type":"start","run_id":"","task":"hi"}"#,
+                         #"{"type":"start","run_id":"ok\u0000","task":"hi"}"#,
+                         #"{"type":"start","run_id":1.5,"task":"hi"}"#,
+                         #"{"type":"start","run_id":1e3,"task":"hi"}"#,
+                         #"{"type":"start","run_id":-5,"task":"hi"}"#,
+                         #"{"type":"start","run_id":9007199254740992,"task":"hi"}"#,
+                         #"{"type":"start","run_id":true,"task":"hi"}"#,
+                         #"{"type":"ping","run_id":{"id":1}}"#,
+                         #"{"type":"resume","last_seq":0}"#]
+            {
+                try await client.raw.sendText(text)
+                let reply = try await client.next()
+                #expect(reply.type == "error" && reply.object["code"] as? String == "invalid_frame",
+                        "\(text) -> \(reply)")
+                #expect(reply.runID == nil, "an id that is not one is not echoed")
+            }
+            // Nothing started under the id's first 128 bytes.
+            try await client.send(["type": "resume", "run_id": String(long.prefix(128)), "last_seq": 0])
+            #expect(try await client.next().object["code"] as? String == "unknown_run")
+            // A 128-byte id and a numeric one (Studio's) start runs; the number is named by its digits.
+            try await client.send(["type": "start", "run_id": String(long.prefix(128)), "task": "one"])
+            #expect(try await client.collect(runID: String(long.prefix(128))).last?.type == "result")
+            try await client.raw.sendText(#"{"type":"start","run_id":42,"task":"two"}"#)
+            let frames = try await client.collect(runID: "42")
+            #expect(frames.last?.type == "result" && frames.allSatisfy { $0.runID == "42" }, "\(frames)")
+            await client.close()
+        }
+    }
+
     @Test func aBadTokenDelayRefusesTheCPluginWithItsReason() async throws {
         let server = try await AgentServer.start(cAgent: ["token_delay_ms": "fast"])
         #expect(try await AgentClient.refusal(port: server.port, path: "/agents/c") != .none)

@@ -265,10 +265,14 @@ typedef enum {
 
 #define AGH_FIELD_MAX 4096
 
+#define AGH_RUN_ID_MAX 128
+
 typedef struct agh_client_frame {
     agh_frame_type type;
     char type_name[64];
-    char run_id[129];          /* "" if absent */
+    char run_id[AGH_RUN_ID_MAX + 1]; /* "" if absent (or null); never a truncated id: see run_id_invalid */
+    int run_id_invalid;        /* 1 if run_id was given but is not a valid run id (agh_run_id_valid): answer
+                                * invalid_frame (AGH_RUN_ID_INVALID_MESSAGE), whatever the frame's type */
     char task[AGH_FIELD_MAX];  /* start: the task text */
     int task_is_text;          /* 1 if task was a JSON string */
     char response[AGH_FIELD_MAX];
@@ -278,19 +282,40 @@ typedef struct agh_client_frame {
     long long last_seq;        /* resume: -1 if absent */
 } agh_client_frame;
 
+/* What the Swift SDK answers (with code invalid_frame) for a run_id it does not take. */
+#define AGH_RUN_ID_INVALID_MESSAGE "run_id must be 1-128 characters of A-Z a-z 0-9 . _ : - (or a whole number >= 0)"
+
+/* Whether `id` (n bytes) is a run id as the agent protocol takes it (and the Swift SDK checks it): 1 to 128 of
+ * [A-Za-z0-9._:-]. Ids are echoed in every frame and name the run's log: never truncate one to fit. */
+static inline int agh_run_id_valid(const char *id, size_t n) {
+    if (n < 1 || n > AGH_RUN_ID_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 static inline const char *agh__ws(const char *p, const char *end) {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
     return p;
 }
 
-/* Decodes the JSON string at p (at its opening quote) into out (truncated to cap-1 bytes). Returns the position
- * after the closing quote, or NULL if the string is malformed. */
-static inline const char *agh__string(const char *p, const char *end, char *out, size_t cap) {
+/* Decodes the JSON string at p (at its opening quote) into out (truncated to cap-1 bytes); *decoded (may be NULL)
+ * gets the whole decoded length, truncated or not. Returns the position after the closing quote, or NULL if the
+ * string is malformed. */
+static inline const char *agh__string_n(const char *p, const char *end, char *out, size_t cap, size_t *decoded) {
     size_t n = 0;
     if (p >= end || *p != '"') return NULL;
     for (p++; p < end; p++) {
         unsigned int c = (unsigned char)*p;
-        if (c == '"') { if (out && cap) out[n < cap ? n : cap - 1] = 0; return p + 1; }
+        if (c == '"') {
+            if (out && cap) out[n < cap ? n : cap - 1] = 0;
+            if (decoded) *decoded = n;
+            return p + 1;
+        }
         if (c < 0x20) return NULL;
         if (c == '\\') {
             if (++p >= end) return NULL;
@@ -336,6 +361,10 @@ static inline const char *agh__string(const char *p, const char *end, char *out,
     return NULL;
 }
 
+static inline const char *agh__string(const char *p, const char *end, char *out, size_t cap) {
+    return agh__string_n(p, end, out, cap, NULL);
+}
+
 /* Skips any JSON value at p. Returns the position after it, or NULL if malformed. */
 static inline const char *agh__skip(const char *p, const char *end, int depth) {
     p = agh__ws(p, end);
@@ -367,7 +396,40 @@ static inline const char *agh__skip(const char *p, const char *end, int depth) {
     return p > start ? p : NULL;
 }
 
-/* Reads one client frame. Returns its type (out->type); AGH_FRAME_INVALID_JSON if it is not a JSON object. */
+/* Reads the run_id value at p into out->run_id, as the Swift SDK takes it: a string of agh_run_id_valid, or an
+ * integer literal from 0 to 2^53 - 1 (Studio's ids), taken as its decimal digits; null is absent. Anything else
+ * (too long, another character, "", a fraction, an exponent, a negative number, true, an object) sets
+ * out->run_id_invalid and leaves out->run_id "". Returns the position after the value, or NULL if malformed. */
+static inline const char *agh__run_id(const char *p, const char *end, agh_client_frame *out) {
+    if (p < end && *p == '"') {
+        char id[AGH_RUN_ID_MAX + 2]; /* one byte more than an id: a longer string is seen, never cut to fit */
+        size_t n = 0;
+        p = agh__string_n(p, end, id, sizeof id, &n);
+        if (p && agh_run_id_valid(id, n)) memcpy(out->run_id, id, n + 1);
+        else if (p) out->run_id_invalid = 1;
+        return p;
+    }
+    if (end - p >= 4 && !memcmp(p, "null", 4)) return p + 4;
+    const char *digits = p;
+    if (p < end && *p == '-') p++; /* -0 reads as 0, as JSONSerialization reads it; any other negative is refused */
+    const char *first = p;
+    unsigned long long value = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (value < (1ULL << 53)) value = value * 10 + (unsigned long long)(*p - '0');
+        p++;
+    }
+    int integer = p > first && (p == end || (*p != '.' && *p != 'e' && *p != 'E')) &&
+                  (first[0] != '0' || p - first == 1) && (digits == first || value == 0);
+    if (!integer || value >= (1ULL << 53)) {
+        out->run_id_invalid = 1;
+        return agh__skip(digits, end, 0);
+    }
+    snprintf(out->run_id, sizeof out->run_id, "%llu", value);
+    return p;
+}
+
+/* Reads one client frame. Returns its type (out->type); AGH_FRAME_INVALID_JSON if it is not a JSON object. A
+ * run_id that is not one (out->run_id_invalid) does not change the type: the caller answers invalid_frame. */
 static inline agh_frame_type agh_parse_client_frame(const uint8_t *json, size_t len, agh_client_frame *out) {
     const char *p = (const char *)json, *end = p + len;
     memset(out, 0, sizeof *out);
@@ -386,13 +448,14 @@ static inline agh_frame_type agh_parse_client_frame(const uint8_t *json, size_t 
         char *target = NULL;
         size_t cap = 0;
         if (!strcmp(key, "type")) { target = out->type_name; cap = sizeof out->type_name; }
-        else if (!strcmp(key, "run_id")) { target = out->run_id; cap = sizeof out->run_id; }
         else if (!strcmp(key, "task")) { target = out->task; cap = sizeof out->task; }
         else if (!strcmp(key, "response")) { target = out->response; cap = sizeof out->response; }
         else if (!strcmp(key, "request_id")) { target = out->request_id; cap = sizeof out->request_id; }
         else if (!strcmp(key, "reason")) { target = out->reason; cap = sizeof out->reason; }
         else if (!strcmp(key, "resume_token")) { target = out->resume_token; cap = sizeof out->resume_token; }
-        if (target && p < end && *p == '"') {
+        if (!strcmp(key, "run_id")) {
+            p = agh__run_id(p, end, out);
+        } else if (target && p < end && *p == '"') {
             p = agh__string(p, end, target, cap);
             if (target == out->task) out->task_is_text = 1;
         } else if (!strcmp(key, "last_seq") && p < end && *p >= '0' && *p <= '9') {
@@ -455,11 +518,13 @@ static inline agenthost_status_t agh_log_append_frame(const agenthost_host_api_v
 /* Streams the run `run_id` to `conn` from the frame after `last_seq`: opens its log (`secret`: the resume token
  * of an anonymous run, or NULL), checks that the host still keeps every frame after last_seq, and watches it
  * (`data` comes back in every event of the watch). On success returns NULL with *reader (release it when the
- * stream ends) and *watch_id set. Otherwise returns the error code to send the client: "unknown_run" (no such
- * run, or not this client's), "resume_gap" (*first_seq: the oldest kept), or "unavailable". */
+ * stream ends) and *watch_id set. Otherwise returns the error code to send the client: "invalid_frame" (not a
+ * run id, see agh_run_id_valid), "unknown_run" (no such run, or not this client's), "resume_gap" (*first_seq:
+ * the oldest kept), or "unavailable". */
 static inline const char *agh_follow_run(const agenthost_host_api_v1 *host, agenthost_conn_t conn, const char *run_id,
                                          const char *secret, uint64_t last_seq, void *data, agenthost_log_t *reader,
                                          uint64_t *watch_id, uint64_t *first_seq) {
+    if (!run_id || !agh_run_id_valid(run_id, strlen(run_id))) return "invalid_frame";
     size_t secret_len = secret ? strlen(secret) : 0;
     agenthost_status_t status = host->log_open(conn, (const uint8_t *)run_id, strlen(run_id), (const uint8_t *)secret,
                                                secret_len, reader);

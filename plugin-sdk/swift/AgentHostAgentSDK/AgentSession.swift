@@ -48,11 +48,18 @@ public final class AgentSession: ConnectionHandler, Sendable {
         _ = self.encoding.send(entry: entry, to: self.connection)
     }
 
-    /// The host's retention dropped frames of a run this socket follows before it read them (its client reads
-    /// slower than the run writes, past the host's bytes per run).
+    /// The run's log skips from `after` to `firstSeq` in a stream this socket follows: the host's retention
+    /// dropped frames before this socket read them (its client reads slower than the run writes, past the host's
+    /// bytes per run), or the writer's process died and the frames it appended last never reached the store (the
+    /// host numbers its terminal entry 2^20 past the last stored one). The message is true for both.
     func deliverGap(runID: String, after: UInt64, firstSeq: UInt64) {
-        self.refuse(.resumeGap, "frames after \(after) were dropped by the host's run log retention before this socket "
-                        + "read them; the stream goes on from \(firstSeq)", runID: runID, extra: ",\"first_seq\":\(firstSeq)")
+        self.refuse(.resumeGap, Self.gapMessage(after: after, firstSeq: firstSeq), runID: runID,
+                    extra: ",\"first_seq\":\(firstSeq)")
+    }
+
+    static func gapMessage(after: UInt64, firstSeq: UInt64) -> String {
+        "frames after \(after) are not in the run log (retention dropped them, or the server stopped before storing "
+            + "them); the stream goes on from \(firstSeq)"
     }
 
     /// A stream's watch ended (the run's log ended and everything was sent, or it was cancelled).
@@ -225,7 +232,8 @@ public final class AgentSession: ConnectionHandler, Sendable {
             }
             live = !info.ended
         }
-        let stream = RunStream(runID: runID, reader: reader, record: record, session: self, after: UInt64(after))
+        let stream = RunStream(runID: runID, reader: reader, record: record, session: self,
+                               registry: self.core.registry, after: UInt64(after))
         do {
             stream.watch = try reader.watch(on: self.connection, after: UInt64(after), stream)
         } catch {
@@ -249,8 +257,11 @@ public final class AgentSession: ConnectionHandler, Sendable {
         if let record {
             record.attach(stream)?.cancel()
         } else if live {
-            // Written by another generation or worker: tell it a socket watches, for its resume grace.
-            stream.toldWriter = (try? reader.signal(text: RunSignal.watching.json)) != nil
+            // Written by another generation or worker: tell it a socket watches, for its resume grace. A lease,
+            // renewed by this instance's sweep while the stream lasts: if this worker dies or this instance is
+            // dropped, the writer stops counting it at the lease's deadline.
+            stream.toldWriter = stream.renewLease()
+            if stream.toldWriter { self.core.registry.renewWhileWatching(stream, now: self.core.registry.now()) }
         }
     }
 

@@ -160,8 +160,12 @@ final class RunRecord: Sendable {
         switch signal {
         case .stop(let reason): self.finish(.cancelled, reason: reason ?? "Cancelled by user")
         case .inputResponse(let requestID, let response): _ = self.answer(requestID: requestID, response: response)
-        case .watching: self.state.withLock { $0.machine.watcherAttached() }
-        case .notWatching: self.detach(nil)
+        case .watching(let watcher):
+            let deadline = self.now() + RunSignal.watchLease
+            self.state.withLock { $0.machine.remoteWatching(watcher ?? "", until: deadline) }
+        case .notWatching(let watcher):
+            let now = self.now()
+            self.state.withLock { $0.machine.remoteNotWatching(watcher ?? "", now: now) }
         case nil: return
         }
     }

@@ -18,6 +18,14 @@ final class RunRegistry: Sendable {
         var live: [RunKey: RunRecord] = [:]
         var liveByOwner: [RunOwner: Int] = [:]
         var liveByAddress: [String: Int] = [:]
+        /// Streams of this instance watching runs another generation or worker writes: the sweep renews their
+        /// leases (`RunSignal.watchLease`) while they watch.
+        var remoteWatches: [ObjectIdentifier: RemoteWatch] = [:]
+    }
+
+    struct RemoteWatch {
+        weak var stream: RunStream?
+        var renewedAt: Double
     }
 
     /// How often deadlines (run and input timeouts, resume grace) are checked: they fire up to this late.
@@ -96,10 +104,35 @@ final class RunRegistry: Sendable {
         }
     }
 
-    /// Checks live runs' deadlines.
+    /// Checks live runs' deadlines, and renews the leases of remote watches due for it.
     func sweep(now: Double) {
         for record in self.state.withLock({ Array($0.live.values) }) { record.checkDeadlines(now: now) }
+        let due = self.state.withLock { state -> [RunStream] in
+            var due: [RunStream] = []
+            for (id, watch) in state.remoteWatches where now - watch.renewedAt >= RunSignal.watchRenewal {
+                guard let stream = watch.stream else {
+                    state.remoteWatches[id] = nil
+                    continue
+                }
+                state.remoteWatches[id]?.renewedAt = now
+                due.append(stream)
+            }
+            return due
+        }
+        for stream in due where !stream.renewLease() { self.stopRenewing(stream) }
     }
+
+    /// `stream` told a remote writer it watches (at `now`): renew its lease until `stopRenewing`.
+    func renewWhileWatching(_ stream: RunStream, now: Double) {
+        self.state.withLock { $0.remoteWatches[ObjectIdentifier(stream)] = RemoteWatch(stream: stream, renewedAt: now) }
+    }
+
+    func stopRenewing(_ stream: RunStream) {
+        _ = self.state.withLock { $0.remoteWatches.removeValue(forKey: ObjectIdentifier(stream)) }
+    }
+
+    /// Remote watches whose leases the sweep renews (what tests check).
+    var renewedWatchCount: Int { self.state.withLock { $0.remoteWatches.count } }
 
     private static func decrement<Key: Hashable>(_ counts: inout [Key: Int], _ key: Key) {
         let count = counts[key, default: 0] - 1

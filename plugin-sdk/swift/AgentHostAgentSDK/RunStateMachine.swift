@@ -4,6 +4,11 @@
 ///
 /// A run is live, waiting for input (live with unanswered `input_request`s), or ended, once. Its deadlines: the
 /// run timeout (from its start), one per input request, and the resume grace (from when no socket watches it).
+///
+/// Watchers: sockets of this instance count until they detach; a socket of another generation or worker counts
+/// only while its lease lasts (`remoteWatching(_:until:)`, renewed by its side while it watches), so a remote
+/// watcher whose worker died or whose instance was dropped, and that never says `not_watching`, stops keeping
+/// the run alive at its lease's deadline (the grace runs from there).
 struct RunStateMachine: Sendable {
     struct Limits: Sendable {
         /// 0: no limit.
@@ -55,8 +60,11 @@ struct RunStateMachine: Sendable {
     private(set) var ended: RunEnd?
     /// Input requests sent and not yet answered, oldest first, with their deadlines.
     private(set) var awaiting: [(id: String, deadline: Double)] = []
-    /// Sockets watching the run (local ones, and remote ones that said so with a signal).
+    /// Sockets of this instance watching the run.
     private(set) var watchers = 0
+    /// Sockets of other generations or workers watching the run, by the watcher id their signal gave, with the
+    /// deadline of their lease.
+    private(set) var remoteLeases: [String: Double] = [:]
     /// When the last watcher went away; nil while one watches.
     private var unwatchedSince: Double?
 
@@ -101,8 +109,35 @@ struct RunStateMachine: Sendable {
     }
 
     mutating func watcherDetached(now: Double) {
+        // Leases that ran out while this socket still watched do not date the unwatched time back.
+        self.expireLeases(now: now)
         self.watchers = max(0, self.watchers - 1)
-        if self.watchers == 0 { self.unwatchedSince = now }
+        if self.isUnwatched { self.unwatchedSince = now }
+    }
+
+    /// A remote socket watches the run (said so, or renewed its lease): it counts until `deadline`.
+    mutating func remoteWatching(_ watcher: String, until deadline: Double) {
+        guard self.ended == nil else { return }
+        self.remoteLeases[watcher] = max(deadline, self.remoteLeases[watcher] ?? deadline)
+        self.unwatchedSince = nil
+    }
+
+    /// A remote socket stopped watching (it said so).
+    mutating func remoteNotWatching(_ watcher: String, now: Double) {
+        self.expireLeases(now: now)
+        guard self.remoteLeases.removeValue(forKey: watcher) != nil else { return }
+        if self.isUnwatched { self.unwatchedSince = now }
+    }
+
+    private var isUnwatched: Bool { self.watchers == 0 && self.remoteLeases.isEmpty }
+
+    /// Drops the leases whose deadline passed; if nobody watches any more, the run is unwatched since the last of
+    /// those deadlines (not since now: a sweep that comes late must not lengthen the grace).
+    private mutating func expireLeases(now: Double) {
+        let expired = self.remoteLeases.filter { $0.value <= now }
+        guard !expired.isEmpty else { return }
+        for watcher in expired.keys { self.remoteLeases[watcher] = nil }
+        if self.isUnwatched, self.unwatchedSince == nil { self.unwatchedSince = expired.values.max() }
     }
 
     /// Ends the run (`stop`, the producer's result or error, the plugin going away). Returns the end to write,
@@ -118,6 +153,7 @@ struct RunStateMachine: Sendable {
     /// grace with no socket watching.
     mutating func tick(now: Double) -> RunEnd? {
         guard self.ended == nil else { return nil }
+        self.expireLeases(now: now)
         let limits = self.limits
         if limits.runTimeoutMilliseconds > 0, now - self.startedAt >= Double(limits.runTimeoutMilliseconds) / 1000 {
             return self.end(.stopped(.timeout, reason: "the run took longer than \(limits.runTimeoutMilliseconds) ms"))

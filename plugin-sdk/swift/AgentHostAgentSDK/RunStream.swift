@@ -15,18 +15,32 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
     let record: RunRecord?
     private weak var session: AgentSession?
     var watch: RunLogWatch?
-    /// A remote writer was told this socket watches (it must be told when it stops).
+    /// A remote writer was told this socket watches (it must be told when it stops, and its lease renewed
+    /// meanwhile by `registry`'s sweep).
     var toldWriter = false
-    /// The last frame this socket got: the host's retention may drop frames a slow socket has not read yet, and
-    /// the watch then goes on from the oldest kept.
+    /// What names this stream in its `watching` leases to a remote writer.
+    let watcherID = ResumeToken.make()
+    private let registry: RunRegistry
+    /// The last frame this socket got: the host's retention may drop frames a slow socket has not read yet (the
+    /// watch then goes on from the oldest kept), and a writer whose process died leaves a gap before the host's
+    /// terminal entry (frames lost in the crash).
     private var delivered: UInt64
 
-    init(runID: String, reader: RunLog, record: RunRecord?, session: AgentSession, after: UInt64) {
+    init(runID: String, reader: RunLog, record: RunRecord?, session: AgentSession, registry: RunRegistry,
+         after: UInt64)
+    {
         self.runID = runID
+        self.registry = registry
         self.reader = reader
         self.record = record
         self.session = session
         self.delivered = after
+    }
+
+    /// Tells the remote writer this stream watches (for its lease's length). False if the writer cannot be told
+    /// (the run ended, or has no writer now). Safe from any thread: `reader` and `watcherID` never change.
+    func renewLease() -> Bool {
+        (try? self.reader.signal(text: RunSignal.watching(watcher: self.watcherID).json)) != nil
     }
 
     /// Stops streaming here (the client resumed the run on another socket of this instance, or again here).
@@ -45,8 +59,10 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
         self.session?.streamEnded(self)
         if let record = self.record {
             record.detach(self)
-        } else if self.toldWriter, cancelled {
-            try? self.reader.signal(text: RunSignal.notWatching.json)
+        } else if self.toldWriter {
+            // Before the release: the sweep must not renew through a released handle.
+            self.registry.stopRenewing(self)
+            if cancelled { try? self.reader.signal(text: RunSignal.notWatching(watcher: self.watcherID).json) }
         }
         self.reader.release()
     }

@@ -1,8 +1,8 @@
 import CAgentHostPlugin
 
 /// Dispatches on_event by kind. Timers and posts carry a `DeferredWork`, run log watches a `WatchBox`, and a signal
-/// no pointer of ours at all (see `RunLogSignals`): reading `data` as the wrong type would be a use of freed or
-/// foreign memory, so the kind decides, never the pointer.
+/// no pointer of ours at all (its `data` is a token, see `RunLogSignals`): reading `data` as the wrong type would be
+/// a use of freed or foreign memory, so the kind decides, never the pointer.
 enum PluginEvents {
     static func dispatch(instanceContext: OpaquePointer?, _ event: UnsafePointer<agenthost_event_v1>) {
         let kind = event.pointee.kind
@@ -26,7 +26,7 @@ enum PluginEvents {
                                     cancelled: event.pointee.cancelled != 0)
         case agenthost_event_kind_t(AGENTHOST_EVENT_LOG_SIGNAL):
             guard Self.hasLogFields(event) else { return }
-            RunLogSignals.deliver(context: instanceContext, handle: event.pointee.id,
+            RunLogSignals.deliver(context: instanceContext, handle: event.pointee.id, signalData: event.pointee.data,
                                   bytes: Self.bytes(event.pointee.log_bytes))
         default:
             return  // a kind from a newer host: nothing of ours to release

@@ -93,7 +93,15 @@ private func instanceCreate(_ api: UnsafePointer<agenthost_host_api_v1>?, _ cont
 
 private func instanceDrop(_ instance: UnsafeMutableRawPointer?) {
     guard let instance else { return }
-    Unmanaged<InstanceBox>.fromOpaque(instance).release()
+    let context: OpaquePointer?
+    do {
+        // The box's last reference: the plugin's deinit runs here (it may still end runs and release logs).
+        let box = Unmanaged<InstanceBox>.fromOpaque(instance).takeRetainedValue()
+        context = box.host.context
+    }
+    // Then every signal handler of this instance goes: none outlives it, even one whose log was never released,
+    // and a context the host reuses for a later instance finds none of them.
+    RunLogSignals.unregisterAll(context: context)
 }
 
 private func onOpen(_ instance: UnsafeMutableRawPointer?, _ conn: agenthost_conn_t,

@@ -12,18 +12,22 @@ public final class RunLog: Sendable {
     /// Whether this handle is the log's writer (from `create`): only the writer appends and ends.
     public let isWriter: Bool
     let host: PluginHost
+    /// The writer's signal handler registration (`RunLogSignals`), if it has one.
+    private let signalToken: UInt?
     private let released = Atomic<Bool>(false)
 
-    init(handle: agenthost_log_t, isWriter: Bool, host: PluginHost) {
+    init(handle: agenthost_log_t, isWriter: Bool, host: PluginHost, signalToken: UInt? = nil) {
         self.handle = handle
         self.isWriter = isWriter
         self.host = host
+        self.signalToken = signalToken
     }
 
     /// Creates the log `key` (1-128 bytes) on the route of `connection`, owned by its identity, or, when the
     /// connection is anonymous, by whoever presents `secret` (16-256 bytes; ignored by the host for identified
     /// connections). `onSignal` receives what `signal(_:)` sends to this log from any handle, on a host thread,
-    /// one at a time, until `release()`.
+    /// one at a time, until `release()` or the instance's drop. It is registered before the host is asked, so
+    /// a signal delivered before this returns reaches it too.
     /// - Throws: `.exists`, `.closed`, `.badArgument`, `.unavailable` (also when the host has no run log).
     public static func create(on connection: Connection, key: String, secret: String? = nil,
                               onSignal: (@Sendable (UnsafeBufferPointer<UInt8>) -> Void)? = nil)
@@ -31,16 +35,20 @@ public final class RunLog: Sendable {
     {
         let host = connection.host
         guard host.hasRunLog, let create = host.api.pointee.log_create else { throw RunLogError(.unavailable, "create") }
+        // Registered before the log exists: the host may deliver a signal on another thread before log_create
+        // returns. The handler is found by the token passed as `signal_data` (a number, never a pointer of ours).
+        let token = onSignal.map { RunLogSignals.reserve($0, context: host.context) }
         var handle: agenthost_log_t = 0
         let status = Self.withKeyAndSecret(key, secret) { key, secret in
-            create(connection.handle, key.baseAddress, key.count, secret.baseAddress, secret.count, nil, &handle)
+            create(connection.handle, key.baseAddress, key.count, secret.baseAddress, secret.count,
+                   token.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }, &handle)
         }
-        guard status == .ok else { throw RunLogError(status, "create") }
-        let log = RunLog(handle: handle, isWriter: true, host: host)
-        // Signals are found by (instance, handle), not through `signal_data`: a signal the host delivers after
-        // `release` then finds nothing instead of a freed box.
-        if let onSignal { RunLogSignals.register(onSignal, context: host.context, handle: handle) }
-        return log
+        guard status == .ok else {
+            if let token { RunLogSignals.unregister(token: token, context: host.context) }
+            throw RunLogError(status, "create")
+        }
+        if let token { RunLogSignals.bind(token: token, context: host.context, handle: handle) }
+        return RunLog(handle: handle, isWriter: true, host: host, signalToken: token)
     }
 
     /// Opens an existing log (live or ended, written by any generation or worker) for watching and signalling.
@@ -113,6 +121,8 @@ public final class RunLog: Sendable {
     /// Sends `bytes` (at most 64 KiB, copied) to the log's writer, wherever it runs.
     /// - Throws: `.notFound` when the log has ended or has no writer now.
     public func signal(_ bytes: UnsafeBufferPointer<UInt8>) throws(RunLogError) {
+        // A handle released on another thread (a stream that ended while a sweep renewed its lease) is not used.
+        guard !self.released.load(ordering: .acquiring) else { throw RunLogError(.badArgument, "signal") }
         let status = HostStatus(self.host.api.pointee.log_signal!(self.handle, bytes.baseAddress, bytes.count))
         guard status == .ok else { throw RunLogError(status, "signal") }
     }
@@ -126,7 +136,7 @@ public final class RunLog: Sendable {
     /// writer that went away does (the host appends its terminal entry). Later calls do nothing.
     public func release() {
         guard !self.released.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        if self.isWriter { RunLogSignals.unregister(context: self.host.context, handle: self.handle) }
+        if let token = self.signalToken { RunLogSignals.unregister(token: token, context: self.host.context) }
         _ = self.host.api.pointee.log_release?(self.handle)
     }
 
