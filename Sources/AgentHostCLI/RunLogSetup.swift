@@ -20,15 +20,7 @@ struct RunLogSetup {
             if lockHeldByParent {
                 configuration.endOrphansAtStart = false
             } else {
-                do {
-                    lock = try StateDirectoryLock(directory: stateDir)
-                } catch let failure where failure.isHeld {
-                    throw ValidationError(failure.description)
-                } catch {
-                    // Not writable: the store will fail the same way; the service says so and runs in memory.
-                    logger.error("the state dir cannot be written: runs are kept in memory until it can",
-                                 metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
-                }
+                lock = try Self.lock(stateDir: stateDir, logger: logger)
             }
             // A worker's siblings write the same file: only then may a log exist that this process has not seen.
             backend = SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite", shared: lockHeldByParent)
@@ -44,6 +36,21 @@ struct RunLogSetup {
         await service.start()
         HostFunctionTable.install(runLog: service)
         return RunLogSetup(service: service, lock: lock)
+    }
+
+    /// The state dir's lock, for this server (or a supervisor and its workers). A dir another server holds refuses
+    /// the start; a dir that cannot be written is logged and yields no lock: the store fails the same way, and the
+    /// service says so and keeps runs in memory.
+    static func lock(stateDir: String, logger: Logger) throws -> StateDirectoryLock? {
+        do {
+            return try StateDirectoryLock(directory: stateDir)
+        } catch let failure where failure.isHeld {
+            throw ValidationError(failure.description)
+        } catch {
+            logger.error("the state dir cannot be written: runs are kept in memory until it can",
+                         metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
+            return nil
+        }
     }
 
     func shutdown() async {

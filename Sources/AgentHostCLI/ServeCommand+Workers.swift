@@ -59,16 +59,7 @@ extension ServeCommand {
         async throws -> (service: RunLogService, lock: StateDirectoryLock?)?
     {
         guard let stateDir else { return nil }
-        let lock: StateDirectoryLock?
-        do {
-            lock = try StateDirectoryLock(directory: stateDir)
-        } catch let failure where failure.isHeld {
-            throw ValidationError(failure.description)
-        } catch {
-            logger.error("the state dir cannot be written: runs are kept in memory until it can",
-                         metadata: ["state_dir": "\(stateDir)", "error": "\(error)"])
-            lock = nil
-        }
+        let lock = try RunLogSetup.lock(stateDir: stateDir, logger: logger)
         var configuration = configuration
         configuration.endOrphansAtStart = true
         let service = RunLogService(backend: SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite", shared: true),

@@ -7,8 +7,9 @@ import NIOCore
 /// Every mutable property is guarded by the service's lock.
 final class LiveLog: @unchecked Sendable {
     let name: LogName
-    let owner: RunLogOwner
-    let secretHash: [UInt8]
+    /// Part of the log's name (see `LogName`).
+    var owner: RunLogOwner { self.name.owner }
+    var secretHash: [UInt8] { self.name.secretHash }
     let createdMilliseconds: Int64
     /// This process writes the log (its entries are in `tail` until persisted); false for a log read from the store.
     let local: Bool
@@ -60,11 +61,8 @@ final class LiveLog: @unchecked Sendable {
     var watches: [UInt64: LogWatch] = [:]
     var handles = 0
 
-    init(name: LogName, owner: RunLogOwner, secretHash: [UInt8], createdMilliseconds: Int64, local: Bool,
-         store: StoreState) {
+    init(name: LogName, createdMilliseconds: Int64, local: Bool, store: StoreState) {
         self.name = name
-        self.owner = owner
-        self.secretHash = secretHash
         self.createdMilliseconds = createdMilliseconds
         self.local = local
         self.store = store
@@ -72,9 +70,7 @@ final class LiveLog: @unchecked Sendable {
 
     /// A log read from the store.
     convenience init(record: RunLogRecord) {
-        self.init(name: LogName(record),
-                  owner: RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject),
-                  secretHash: record.secretHash, createdMilliseconds: record.createdMilliseconds, local: false,
+        self.init(name: LogName(record), createdMilliseconds: record.createdMilliseconds, local: false,
                   store: .stored(record.id))
         self.refresh(from: record)
     }

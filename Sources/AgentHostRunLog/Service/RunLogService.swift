@@ -180,8 +180,7 @@ public final class RunLogService: Sendable {
         return self.state.withLock { state in
             guard !state.stopped else { return .failure(.unavailable) }
             if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
-            let log = LiveLog(name: name, owner: owner, secretHash: secretHash, createdMilliseconds: now, local: true,
-                              store: .pending)
+            let log = LiveLog(name: name, createdMilliseconds: now, local: true, store: .pending)
             let handle = state.nextHandle
             state.nextHandle += 1
             log.writerHandle = handle

@@ -77,7 +77,7 @@ final class RunRecord: Sendable {
         let appended = try self.state.withLock { state throws(CancellationError) -> Bool in
             guard !state.machine.isEnded, state.journal != nil else { throw CancellationError() }
             if event.kind == .message { state.messages.append(event.json) }
-            return state.journal!.append { ServerFrame.message(event, $0) }
+            return state.journal?.append { ServerFrame.message(event, $0) } ?? false
         }
         if !appended { self.refused() }
     }
@@ -90,7 +90,9 @@ final class RunRecord: Sendable {
                 throw CancellationError()
             }
             state.messages.append(event.json)
-            return state.journal!.append { ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0) }
+            return state.journal?.append {
+                ServerFrame.inputRequest(prompt: prompt, requestID: requestID, event: event, $0)
+            } ?? false
         }
         if !appended { self.refused() }
         return try await withTaskCancellationHandler {
