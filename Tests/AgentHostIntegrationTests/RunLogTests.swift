@@ -108,6 +108,9 @@ extension ProcessHeavyTests {
             let runs = try #require(try Self.json(listing)["runs"] as? [[String: Any]])
             #expect(runs.map { $0["run_id"] as? String } == ["run-1"])
             #expect(try await server.get("/runs?limit=100000", headers: [Self.alice]).status == 400)
+            // A route cut at a NUL would list /runlog's runs; a broken escape is not read half-decoded.
+            #expect(try await server.get("/runs?route=/runlog%00x", headers: [Self.alice]).status == 400)
+            #expect(try await server.get("/runs?route=/runlog%ZZ", headers: [Self.alice]).status == 400)
             #expect(try await server.get("/runs", headers: [Self.bob]).body == #"{"runs":[]}"#)
 
             server.signal(SIGTERM)

@@ -26,9 +26,15 @@ public struct RunHistoryRoute: IdentityRoute {
             return Self.error(.unauthorized, "the run history needs the credentials the run was started with")
         }
         let owner = RunLogOwner(issuer: identity.issuer, subject: identity.subject)
-        let parameters = Self.parameters(query)
+        guard let parameters = Self.parameters(query) else {
+            return Self.error(.badRequest, "the query is not valid percent-encoded UTF-8")
+        }
         let route = parameters["route"]
         if let route, !route.hasPrefix("/") { return Self.error(.badRequest, "route must start with '/'") }
+        // A control character (a NUL above all: SQLite would read the text only up to it) is in no route's path.
+        if let route, route.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return Self.error(.badRequest, "route must be a path without control characters")
+        }
         // While the store fails, what it holds is behind what the runs sent: "no such run" would be wrong.
         if self.service.storeIsFailing { return Self.error(.serviceUnavailable, "the run log store is failing now") }
         do {
@@ -91,13 +97,15 @@ public struct RunHistoryRoute: IdentityRoute {
         return body + "}"
     }
 
-    private static func parameters(_ query: String?) -> [String: String] {
+    /// The query's parameters, decoded; nil when a value is not valid percent-encoded UTF-8 (never used half-decoded).
+    private static func parameters(_ query: String?) -> [String: String]? {
         var result: [String: String] = [:]
         for pair in (query ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             guard let name = parts.first else { continue }
             let value = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ") : ""
-            result[String(name)] = value.removingPercentEncoding ?? value
+            guard let decoded = value.removingPercentEncoding else { return nil }
+            result[String(name)] = decoded
         }
         return result
     }
