@@ -17,8 +17,10 @@ func withTimeout<T: Sendable>(seconds: Double = 10, _ body: @escaping @Sendable 
     }
 }
 
-/// Polls `condition` until it holds or `seconds` pass; returns whether it held.
-func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+/// Polls `condition` until it holds or `seconds` pass; returns whether it held. The deadline only matters when the
+/// condition never holds, so it is long: in a fresh clone every suite starts at once on two cores, and a 5 s
+/// deadline once fired before a loaded server had handled one message.
+func eventually(seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }
@@ -28,7 +30,7 @@ func eventually(seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
 }
 
 /// `eventually` for a condition that awaits (a request to the server, say).
-func eventuallyAsync(seconds: Double = 5, _ condition: () async -> Bool) async -> Bool {
+func eventuallyAsync(seconds: Double = 20, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if await condition() { return true }
