@@ -42,6 +42,7 @@ import NIOCore
 ///   "run_log": {
 ///     "max_bytes_per_log": 16777216, "max_ended_logs": 10000, "max_ended_age_seconds": 604800,
 ///     "max_total_bytes": 4294967296 (268435456 without a state dir),
+///     "max_ended_logs_per_owner": 1000, "max_ended_bytes_per_owner": 536870912 (33554432 without a state dir),
 ///     "max_entry_bytes": 1048576, "max_unpersisted_bytes": 268435456
 ///   }
 /// }
@@ -190,6 +191,8 @@ struct ConfigFile {
         if let v = try r.int("max_ended_logs", min: 0) { configuration.retention.maxEndedLogs = v }
         if let v = try r.int("max_ended_age_seconds", min: 1) { configuration.retention.maxEndedAgeSeconds = Int64(v) }
         if let v = try r.int("max_total_bytes", min: 1 << 20) { configuration.retention.maxTotalBytes = v }
+        if let v = try r.int("max_ended_logs_per_owner", min: 0) { configuration.retention.maxEndedLogsPerOwner = v }
+        if let v = try r.int("max_ended_bytes_per_owner", min: 1 << 20) { configuration.retention.maxEndedBytesPerOwner = v }
         if let v = try r.int("max_entry_bytes", min: 1, max: 64 << 20) { configuration.maxEntryBytes = v }
         if let v = try r.int("max_unpersisted_bytes", min: 1 << 20) { configuration.maxUnpersistedBytes = v }
         try r.rejectUnknown()

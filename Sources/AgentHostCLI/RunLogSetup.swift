@@ -31,6 +31,9 @@ struct RunLogSetup {
             if configuration.retention.maxTotalBytes == RunLogRetention().maxTotalBytes {
                 configuration.retention.maxTotalBytes = RunLogRetention.memoryDefaultTotalBytes
             }
+            if configuration.retention.maxEndedBytesPerOwner == RunLogRetention().maxEndedBytesPerOwner {
+                configuration.retention.maxEndedBytesPerOwner = RunLogRetention.memoryDefaultBytesPerOwner
+            }
         }
         let service = RunLogService(backend: backend, configuration: configuration, logger: logger)
         await service.start()

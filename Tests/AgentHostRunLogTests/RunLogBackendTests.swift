@@ -120,10 +120,11 @@ struct RunLogBackendTests {
         try backend.write([RunLogWrite(logID: a, end: ("complete", 10_000)), RunLogWrite(logID: b, end: ("error", 20_000)),
                            RunLogWrite(logID: c, end: ("complete", 30_000))])
         // Keep 2 ended logs: the oldest ended goes.
-        #expect(try backend.prune(RunLogRetention(maxEndedLogs: 2, maxEndedAgeSeconds: 3600), nowMilliseconds: 40_000) == 1)
+        #expect(try backend.prune(RunLogRetention(maxEndedLogs: 2, maxEndedAgeSeconds: 3600), nowMilliseconds: 40_000)
+            .map(\.key) == [Array("a".utf8)])
         #expect(try backend.log(id: a) == nil)
         // Older than 15 s: b goes too.
-        #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 15), nowMilliseconds: 40_000) == 1)
+        #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 15), nowMilliseconds: 40_000).count == 1)
         #expect(try backend.log(id: b) == nil)
         #expect(try backend.log(id: c) != nil)
 
@@ -136,11 +137,43 @@ struct RunLogBackendTests {
                            RunLogWrite(logID: e, entries: kilobyte, end: ("complete", 32_000)),
                            RunLogWrite(logID: live, entries: kilobyte)])
         #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 3600, maxTotalBytes: 1500),
-                                  nowMilliseconds: 40_000) == 2)
+                                  nowMilliseconds: 40_000).count == 2)
         #expect(try backend.log(id: e) != nil)
         #expect(try backend.log(id: d) == nil)
         #expect(try backend.log(id: c) == nil, "older than the first log past the total")
         #expect(try backend.log(id: live) != nil)
+    }
+
+    /// One identity ending runs fast must evict its own history, not everyone's (the attack found a global count
+    /// let one client wipe every other identity's ended runs in seconds).
+    @Test("retention per owner: one identity's runs evict its own oldest, not another's", arguments: Kind.allCases)
+    func perOwnerRetention(kind: Kind) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let backend = Self.make(kind, in: directory)
+        let kept = try backend.createLog(Self.record("alice-1"))
+        try backend.write([RunLogWrite(logID: kept, end: ("complete", 1_000))])
+        var flood: [Int64] = []
+        for index in 0 ..< 6 {
+            let id = try backend.createLog(Self.record("bob-\(index)", owner: Fixture.bob))
+            try backend.write([RunLogWrite(logID: id, entries: [RunLogEntry(seq: 1, bytes: Array(repeating: 1, count: 100))],
+                                           end: ("complete", 2_000 + Int64(index)))])
+            flood.append(id)
+        }
+        let policy = RunLogRetention(maxEndedLogs: 100, maxEndedAgeSeconds: 3600, maxEndedLogsPerOwner: 4,
+                                     maxEndedBytesPerOwner: 1 << 20)
+        let pruned = try backend.prune(policy, nowMilliseconds: 10_000)
+        #expect(Set(pruned.map { String(decoding: $0.key, as: UTF8.self) }) == ["bob-0", "bob-1"])
+        #expect(pruned.allSatisfy { $0.owner == Fixture.bob && $0.route == "/r" })
+        #expect(try backend.log(id: kept) != nil, "another identity's run stays")
+        #expect(try flood.map { try backend.log(id: $0) != nil } == [false, false, true, true, true, true])
+        // Bytes per owner: 250 bytes keep bob's two newest (100 each), alice's 0-byte run is untouched.
+        let byBytes = try backend.prune(RunLogRetention(maxEndedLogs: 100, maxEndedAgeSeconds: 3600,
+                                                        maxEndedLogsPerOwner: 100, maxEndedBytesPerOwner: 250),
+                                        nowMilliseconds: 10_000)
+        #expect(byBytes.count == 2)
+        #expect(try flood.map { try backend.log(id: $0) != nil } == [false, false, false, false, true, true])
+        #expect(try backend.log(id: kept) != nil)
     }
 
     @Test("the SQLite store outlives its process: a new backend on the file reads the same bytes")

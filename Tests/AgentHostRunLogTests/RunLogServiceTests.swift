@@ -345,8 +345,8 @@ struct RunLogServiceTests {
         writerConfiguration.endOrphansAtStart = false
         var readerConfiguration = Fixture.fastConfiguration()
         readerConfiguration.endOrphansAtStart = false
-        let writer = await self.start(SQLiteRunLogBackend(path: path), configuration: writerConfiguration)
-        let reader = await self.start(SQLiteRunLogBackend(path: path), configuration: readerConfiguration)
+        let writer = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: writerConfiguration)
+        let reader = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: readerConfiguration)
         let recorder = SignalRecorder()
         let log = try writer.create("run", signals: recorder).get()
         writer.append(log, "1")
@@ -457,6 +457,7 @@ struct RunLogServiceTests {
             let log = try service.create("run-\(index)").get()
             service.append(log, "frame")
             _ = service.end(handle: log, status: "complete")
+            service.release(handle: log)
         }
         // 200 ended logs, pruned at least every 64: never more than 16 + 64 kept, and 16 once the last prune ran.
         try await Self.eventually {
@@ -464,6 +465,10 @@ struct RunLogServiceTests {
                                               limit: 1000).count) ?? 0
             return kept <= 16 + 64
         }
+        // What retention deleted leaves this process's index too (it is not read again from the store).
+        try await Self.eventually { (try? service.open("run-0").get()) == nil }
+        #expect(service.open("run-0") == .failure(.notFound))
+        #expect((try? service.open("run-199").get()) != nil)
         await service.shutdown()
     }
 

@@ -123,7 +123,15 @@ public final class MemoryRunLogBackend: RunLogBackend {
 
     public func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
         self.state.withLock { state in
-            Array(state.logs.values.map(\.record).filter { $0.id > afterID }.sorted { $0.id < $1.id }.prefix(limit))
+            // Ids only grow: walk them from afterID rather than sorting every log (this store is never shared, so
+            // the service asks only once, at start).
+            var records: [RunLogRecord] = []
+            var id = afterID + 1
+            while id < state.nextID, records.count < limit {
+                if let log = state.logs[id] { records.append(log.record) }
+                id += 1
+            }
+            return records
         }
     }
 
@@ -147,24 +155,37 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
-    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int {
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
         self.state.withLock { state in
             let ended = state.logs.values.map(\.record).filter { !$0.isLive }
                 .sorted { ($0.endedMilliseconds, $0.id) > ($1.endedMilliseconds, $1.id) }
             let cutoff = nowMilliseconds - policy.maxEndedAgeSeconds * 1000
+            // The same order of rules as the SQLite store: age, then per owner, then the whole store.
+            var owners: [RunLogOwner: (count: Int, bytes: Int64)] = [:]
+            let kept = ended.filter { record in
+                guard record.endedMilliseconds >= cutoff else { return false }
+                let owner = RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject)
+                var used = owners[owner, default: (0, 0)]
+                used.count += 1
+                used.bytes += record.bytes
+                owners[owner] = used
+                return used.count <= policy.maxEndedLogsPerOwner && used.bytes <= Int64(policy.maxEndedBytesPerOwner)
+            }
             var running: Int64 = 0
-            var doomed = ended.enumerated().filter { offset, record in
+            let survivors = Set(kept.enumerated().prefix { offset, record in
                 running += record.bytes
-                return offset >= policy.maxEndedLogs || record.endedMilliseconds < cutoff
-                    || running > Int64(policy.maxTotalBytes)
-            }.map(\.element)
-            doomed.sort { $0.id < $1.id }
+                return offset < policy.maxEndedLogs && running <= Int64(policy.maxTotalBytes)
+            }.map(\.element.id))
+            let doomed = ended.filter { !survivors.contains($0.id) }
             for record in doomed {
                 state.logs[record.id] = nil
                 state.byName[LogName(record)] = nil
-                state.signals.removeAll { $0.logID == record.id }
             }
-            return doomed.count
+            if !doomed.isEmpty {
+                let gone = Set(doomed.map(\.id))
+                state.signals.removeAll { gone.contains($0.logID) }
+            }
+            return doomed.map(LogName.init)
         }
     }
 }

@@ -50,8 +50,9 @@ public protocol RunLogBackend: Sendable {
     /// Removes and returns queued signals of these logs, oldest first.
     func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal]
 
-    /// Applies the retention policy to ended logs; returns how many logs were deleted.
-    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int
+    /// Applies the retention policy to ended logs; returns the names of the logs it deleted (the service drops them
+    /// from its index without reading the store again).
+    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName]
 }
 
 /// One log as stored.

@@ -10,16 +10,26 @@ public struct RunLogRetention: Sendable, Equatable {
     /// times the per-log limit is the only bound (10,000 x 16 MiB), and one busy client's runs could fill a disk
     /// (or, with no state dir, the memory) long before the count limit is reached.
     public var maxTotalBytes: Int
+    /// Ended logs kept per owner (an identity; anonymous owners of one issuer share one quota, since anonymous
+    /// identities cost nothing to make): beyond it that owner's oldest ended ones go. Without it one busy identity
+    /// ends runs fast enough to evict every other identity's history within seconds.
+    public var maxEndedLogsPerOwner: Int
+    /// Entry bytes one owner's ended logs may hold together (same owners as `maxEndedLogsPerOwner`).
+    public var maxEndedBytesPerOwner: Int
 
     /// The default total for a store in memory (no state dir): what the agent SDK's replay buffers were allowed
     /// before the run log held them.
     public static let memoryDefaultTotalBytes = 256 << 20
+    /// The default per-owner bytes for a store in memory: an eighth of its total.
+    public static let memoryDefaultBytesPerOwner = 32 << 20
 
     public init(maxBytesPerLog: Int = 16 << 20, maxEndedLogs: Int = 10_000, maxEndedAgeSeconds: Int64 = 7 * 86_400,
-                maxTotalBytes: Int = 4 << 30) {
+                maxTotalBytes: Int = 4 << 30, maxEndedLogsPerOwner: Int = 1000, maxEndedBytesPerOwner: Int = 512 << 20) {
         self.maxBytesPerLog = maxBytesPerLog
         self.maxEndedLogs = maxEndedLogs
         self.maxEndedAgeSeconds = maxEndedAgeSeconds
         self.maxTotalBytes = maxTotalBytes
+        self.maxEndedLogsPerOwner = maxEndedLogsPerOwner
+        self.maxEndedBytesPerOwner = maxEndedBytesPerOwner
     }
 }

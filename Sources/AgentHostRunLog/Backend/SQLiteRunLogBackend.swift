@@ -242,27 +242,40 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
-    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> Int {
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
         try self.writing { db in
-            try db.execute(sql: "DELETE FROM logs WHERE status != 'live' AND ended_ms < ?",
-                           arguments: [nowMilliseconds - policy.maxEndedAgeSeconds * 1000])
-            var deleted = db.changesCount
-            try db.execute(sql: """
+            // Each statement returns the names it deleted; "ended" below means status != 'live'.
+            let returning = "RETURNING route, owner_issuer, owner_subject, secret_hash, key"
+            var pruned: [LogName] = []
+            func delete(_ sql: String, _ arguments: StatementArguments) throws {
+                pruned += try Row.fetchAll(db, sql: sql + " " + returning, arguments: arguments).map(Self.name)
+            }
+            try delete("DELETE FROM logs WHERE status != 'live' AND ended_ms < ?",
+                       [nowMilliseconds - policy.maxEndedAgeSeconds * 1000])
+            // Per owner first (count, then bytes from the newest), so one identity's runs cannot evict another's.
+            try delete("""
+                DELETE FROM logs WHERE id IN (
+                    SELECT id FROM (
+                        SELECT id,
+                            ROW_NUMBER() OVER owner_newest AS n,
+                            SUM(bytes) OVER owner_newest AS running
+                        FROM logs WHERE status != 'live'
+                        WINDOW owner_newest AS (PARTITION BY owner_issuer, owner_subject ORDER BY ended_ms DESC, id DESC))
+                    WHERE n > ? OR running > ?)
+                """, [policy.maxEndedLogsPerOwner, policy.maxEndedBytesPerOwner])
+            try delete("""
                 DELETE FROM logs WHERE id IN (
                     SELECT id FROM logs WHERE status != 'live' ORDER BY ended_ms DESC, id DESC LIMIT -1 OFFSET ?)
-                """, arguments: [policy.maxEndedLogs])
-            deleted += db.changesCount
+                """, [policy.maxEndedLogs])
             // The newest ended logs whose bytes, added up from the newest, stay within the total; the rest go.
-            try db.execute(sql: """
-
+            try delete("""
                 DELETE FROM logs WHERE id IN (
                     SELECT id FROM (
                         SELECT id, SUM(bytes) OVER (ORDER BY ended_ms DESC, id DESC) AS running FROM logs
                         WHERE status != 'live')
                     WHERE running > ?)
-                """, arguments: [policy.maxTotalBytes])
-            deleted += db.changesCount
-            return deleted
+                """, [policy.maxTotalBytes])
+            return pruned
         }
     }
 
@@ -275,6 +288,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             status: row["status"], createdMilliseconds: row["created_ms"], endedMilliseconds: row["ended_ms"],
             firstSeq: UInt64(row["first_seq"] as Int64), lastSeq: UInt64(row["last_seq"] as Int64),
             bytes: row["bytes"])
+    }
+
+    private static func name(_ row: Row) -> LogName {
+        LogName(route: row["route"], owner: RunLogOwner(issuer: row["owner_issuer"], subject: row["owner_subject"]),
+                secretHash: Array(row["secret_hash"] as Data), key: Array(row["key"] as Data))
     }
 
     /// SQLite's errors as the service tells them apart: full, read-only, other I/O.

@@ -120,22 +120,22 @@ final class LiveLog: @unchecked Sendable {
 /// A log's name: its route, its owner and key. The owner is part of the name, so two identities (or two anonymous
 /// secrets) using the same key on a route name two logs: nobody can take or probe another's key (a Studio client's
 /// integer run ids are easy to guess).
-struct LogName: Hashable, Sendable {
-    var route: String
-    var owner: RunLogOwner
+public struct LogName: Hashable, Sendable {
+    public var route: String
+    public var owner: RunLogOwner
     /// The anonymous owner's secret hash; empty for an identified owner. Compared as part of the name: learning
     /// a stored hash from timing does not give the secret, and the secret is what must match.
-    var secretHash: [UInt8]
-    var key: [UInt8]
+    public var secretHash: [UInt8]
+    public var key: [UInt8]
 
-    init(route: String, owner: RunLogOwner, secretHash: [UInt8], key: [UInt8]) {
+    public init(route: String, owner: RunLogOwner, secretHash: [UInt8], key: [UInt8]) {
         self.route = route
         self.owner = owner
         self.secretHash = owner.isAnonymous ? secretHash : []
         self.key = key
     }
 
-    init(_ record: RunLogRecord) {
+    public init(_ record: RunLogRecord) {
         self.init(route: record.route, owner: RunLogOwner(issuer: record.ownerIssuer, subject: record.ownerSubject),
                   secretHash: record.secretHash, key: record.key)
     }

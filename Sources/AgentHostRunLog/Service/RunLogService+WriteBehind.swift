@@ -144,7 +144,9 @@ extension RunLogService {
             if case .conflict = log.store { unstorable = true } else { unstorable = false }
             guard stored || unstorable else { continue }
             state.local[log.name] = nil
-            if let id = log.storeID {
+            // The index has had the log since it was stored; its entry gets the final state. No entry means
+            // retention deleted the log meanwhile: it must not come back.
+            if let id = log.storeID, state.index[log.name] != nil {
                 state.index[log.name] = RunLogRecord(
                     id: id, route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
                     ownerSubject: log.owner.subject, secretHash: log.secretHash, writer: self.configuration.incarnation,
@@ -222,7 +224,9 @@ extension RunLogService {
                 log.signalQueue.async { sink(event) }
             }
         }
-        self.refreshIndex()
+        // A process alone on its store puts every log it creates in the index itself; only a shared store has logs
+        // from elsewhere to learn of. (Re-reading them every cycle was most of the host's CPU at 1,000 runs/s.)
+        if self.backend.isShared { self.refreshIndex() }
         self.refreshOpenStoreLogs()
         self.pruneIfDue(now: now)
     }
@@ -274,20 +278,26 @@ extension RunLogService {
         // On the timer, and also as soon as enough logs ended since the last prune: at thousands of runs a second,
         // a minute's worth of ended logs would hold far more than the limits allow.
         let every = max(64, self.configuration.retention.maxEndedLogs / 16)
-        let due: Bool = self.state.withLock { state in
-            guard now - state.lastPrune >= interval || state.endedSincePrune >= every else { return false }
+        let (due, timed): (Bool, Bool) = self.state.withLock { state in
+            let timed = now - state.lastPrune >= interval
+            guard timed || state.endedSincePrune >= every else { return (false, false) }
             state.lastPrune = now
             state.endedSincePrune = 0
-            return true
+            return (true, timed)
         }
         guard due else { return }
+        let pruned: [LogName]
         do {
-            _ = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
+            pruned = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
         } catch {
             self.health.failed(error)
             return
         }
-        // Forget pruned logs: also those another process (a sibling worker) pruned, so a full read each time.
-        self.refreshIndex(full: true)
+        self.state.withLock { state in
+            for name in pruned { state.index[name] = nil }
+        }
+        // Sibling workers prune the shared store too: what they deleted is learnt by reading the whole index again,
+        // on the timer only (a log_open of a log a sibling pruned finds it gone when it reads the store).
+        if self.backend.isShared && timed { self.refreshIndex(full: true) }
     }
 }
