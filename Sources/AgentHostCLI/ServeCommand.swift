@@ -158,7 +158,8 @@ struct ServeCommand: AsyncParsableCommand {
             server.workerHeader = "\(getpid())"
             worker.exitWhenSupervisorDies(grace: .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5))
         }
-        let threads = self.eventLoops ?? file.eventLoops ?? System.coreCount
+        // Worker processes share the cores: one loop per core each would start workers x cores threads.
+        let threads = self.eventLoops ?? file.eventLoops ?? max(1, System.coreCount / (worker == nil ? 1 : workerCount))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
 

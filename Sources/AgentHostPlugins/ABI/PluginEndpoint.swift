@@ -42,6 +42,10 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     }
 
     private let lifecycle = Mutex(Lifecycle())
+    /// Whether the instance was dropped, for plugin calls made outside any open connection (run log signals,
+    /// cancelled events after on_close): held for the call, so a drop waits for it. Not the lifecycle lock: a
+    /// plugin's slow signal handler would hold up every connection opening or closing on every loop.
+    private let outsideCallGate = Mutex(false)
 
     private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext) {
         let d = descriptor.raw.pointee
@@ -155,8 +159,8 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     /// Runs `body` (a call into the plugin for a connection that is already closed) unless the instance is
     /// dropped. Only cancelled events take this path, after their connection's on_close: a drop can race with them.
     func ifNotDropped(_ body: () -> Void) {
-        self.lifecycle.withLock { state in
-            if !state.dropped { body() }
+        self.outsideCallGate.withLock { dropped in
+            if !dropped { body() }
         }
     }
 
@@ -176,6 +180,8 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             // Its run log handles go with it: live logs it writes end (writer gone), its watches are cancelled.
             RunLogHostFunctions.service.releaseAll(instance: self.instanceID)
             RunLogHostFunctions.instances.withLock { _ = $0.removeValue(forKey: self.instanceID) }
+            // Waits for a signal or cancelled event being delivered now; none is delivered after.
+            self.outsideCallGate.withLock { $0 = true }
             self.descriptor.raw.pointee.instance_drop?(self.instance)
         }
         return true
