@@ -49,6 +49,28 @@ struct RunLogServiceTests {
         await service.shutdown()
     }
 
+    @Test("stored tails share a total: many live logs keep less each, and a watch still gets every entry")
+    func tailsShareATotal() async throws {
+        var configuration = Fixture.fastConfiguration()
+        configuration.tailBytesPerLog = 1 << 20
+        configuration.tailBytesTotal = 8 << 10  // 8 live logs: 1 KiB of stored tail each
+        let service = await self.start(configuration: configuration)
+        let entry = String(repeating: "x", count: 100)
+        let logs = try (0 ..< 8).map { try service.create("run-\($0)").get() }
+        for log in logs {
+            for _ in 0 ..< 50 { service.append(log, entry) }
+        }
+        #expect(service.tailBytesInMemory == 8 * 50 * 100, "unstored entries are all kept")
+        await service.flush()
+        #expect(service.tailBytesInMemory <= 8 << 10)
+        let target = self.target()
+        _ = try service.watch(instance: 1, handle: logs[0], target: target, afterSeq: 0, context: 0).get()
+        _ = service.end(handle: logs[0], status: "complete")
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 50))
+        await service.shutdown()
+    }
+
     @Test("a watch after a seq starts after it; appends never wait for the store")
     func watchAfterSeq() async throws {
         let backend = MemoryRunLogBackend()

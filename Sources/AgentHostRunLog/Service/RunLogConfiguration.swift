@@ -10,6 +10,9 @@ public struct RunLogConfiguration: Sendable {
     public var maxUnpersistedBytes: Int
     /// Already stored entries a live log keeps in memory for watchers that are a little behind.
     public var tailBytesPerLog: Int
+    /// What all logs' stored tails may hold together: with many live logs each keeps its share, at most
+    /// `tailBytesPerLog` (10,000 live runs at 256 KiB each would be 2.5 GiB). Watchers further behind read the store.
+    public var tailBytesTotal: Int
     /// How often the write-behind thread writes a batch.
     public var flushInterval: TimeAmount
     /// How often the write-behind thread looks for work while this process writes no log (new logs of other
@@ -35,7 +38,7 @@ public struct RunLogConfiguration: Sendable {
     public static let maxStatusBytes = 31
 
     public init(retention: RunLogRetention = RunLogRetention(), maxEntryBytes: Int = 1 << 20,
-                maxUnpersistedBytes: Int = 256 << 20, tailBytesPerLog: Int = 256 << 10,
+                maxUnpersistedBytes: Int = 256 << 20, tailBytesPerLog: Int = 256 << 10, tailBytesTotal: Int = 64 << 20,
                 flushInterval: TimeAmount = .milliseconds(20), idleInterval: TimeAmount = .milliseconds(100),
                 pollInterval: TimeAmount = .milliseconds(25),
                 pruneInterval: TimeAmount = .seconds(60), incarnation: String = RunLogConfiguration.newIncarnation(),
@@ -44,6 +47,7 @@ public struct RunLogConfiguration: Sendable {
         self.maxEntryBytes = maxEntryBytes
         self.maxUnpersistedBytes = maxUnpersistedBytes
         self.tailBytesPerLog = tailBytesPerLog
+        self.tailBytesTotal = tailBytesTotal
         self.flushInterval = flushInterval
         self.idleInterval = idleInterval
         self.pollInterval = pollInterval

@@ -121,9 +121,10 @@ extension RunLogService {
             log.firstSeq = chunk.last + 1
             log.pendingDropBefore = log.firstSeq
         }
-        // Memory keeps unpersisted entries, and stored ones up to the tail budget.
+        // Memory keeps unpersisted entries, and stored ones up to the tail budget: its share of the total.
+        let budget = min(self.configuration.tailBytesPerLog, self.configuration.tailBytesTotal / max(1, state.local.count))
         while let first = log.tail.first,
-            first.seq < log.firstSeq || (first.seq <= log.persistedSeq && log.tailBytes > self.configuration.tailBytesPerLog)
+            first.seq < log.firstSeq || (first.seq <= log.persistedSeq && log.tailBytes > budget)
         {
             if first.seq > log.persistedSeq {
                 log.unpersistedBytes -= first.bytes.count

@@ -122,6 +122,9 @@ public final class RunLogService: Sendable {
     /// Logs this process holds in memory: live ones, and ended ones a handle or a watch still uses.
     public var logsInMemory: Int { self.state.withLock { $0.local.count } }
 
+    /// Entry bytes this process's logs hold in memory (their tails: unstored entries and recent stored ones).
+    public var tailBytesInMemory: Int { self.state.withLock { $0.local.values.reduce(0) { $0 + $1.tailBytes } } }
+
     /// Whether the store's last writes failed (live runs are then kept in memory only).
     public var storeIsFailing: Bool { self.health.isFailing }
 
