@@ -60,7 +60,6 @@ struct RunLogServiceTests {
         for log in logs {
             for _ in 0 ..< 50 { service.append(log, entry) }
         }
-        #expect(service.tailBytesInMemory == 8 * 50 * 100, "unstored entries are all kept")
         await service.flush()
         #expect(service.tailBytesInMemory <= 8 << 10)
         let target = self.target()
@@ -388,6 +387,42 @@ struct RunLogServiceTests {
         await reader.shutdown()
     }
 
+    /// Twenty sockets watching one run another worker writes: the store is asked once per log and cycle whether
+    /// there is more, and read only when there is; not every watcher polling on its own.
+    @Test("watchers of another process's log share one poll and read only when there is something new")
+    func remoteWatchersSharePolls() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        let writer = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
+        let counting = CountingBackend(SQLiteRunLogBackend(path: path, shared: true))
+        let reader = await self.start(counting, configuration: configuration)
+        let log = try writer.create("run").get()
+        writer.append(log, "1")
+        await writer.flush()
+        await reader.flush()
+        let targets = (0 ..< 20).map { self.target(UInt64(100 + $0)) }
+        for target in targets {
+            let handle = try reader.open("run").get()
+            _ = try reader.watch(instance: 1, handle: handle, target: target, afterSeq: 0, context: 0).get()
+        }
+        try await Self.eventually { targets.allSatisfy { $0.entries.count == 1 } }
+        let afterFirst = counting.entryReads
+        // 40 cycles of 5 ms with nothing new: no watcher reads (polling each on its own made 20 reads a cycle).
+        for _ in 0 ..< 40 { await reader.flush() }
+        #expect(counting.entryReads == afterFirst)
+        writer.append(log, "2")
+        _ = writer.end(handle: log, status: "complete")
+        await writer.flush()
+        for target in targets { await target.waitForEnd() }
+        #expect(targets.allSatisfy { $0.entries.map(\.text) == ["1", "2"] && $0.end?.text == "complete" })
+        #expect(counting.entryReads <= afterFirst + 2 * targets.count)
+        await writer.shutdown()
+        await reader.shutdown()
+    }
+
     @Test("another process's log is opened as soon as it is stored, before this process's index learns of it")
     func openBeforeTheIndexRefresh() async throws {
         let directory = TemporaryDirectory()
@@ -488,9 +523,14 @@ struct RunLogServiceTests {
             return kept <= 16 + 64
         }
         // What retention deleted leaves this process's index too (it is not read again from the store).
-        try await Self.eventually { (try? service.open("run-0").get()) == nil }
+        // (A handle keeps its log in memory: each probe gives its own back.)
+        try await Self.eventually {
+            guard let handle = try? service.open("run-0").get() else { return true }
+            _ = service.release(handle: handle)
+            return false
+        }
         #expect(service.open("run-0") == .failure(.notFound))
-        #expect((try? service.open("run-199").get()) != nil)
+        #expect(service.open("run-199").map { _ in 0 } == .success(0))
         await service.shutdown()
     }
 

@@ -172,3 +172,49 @@ extension RunLogBackend {
         try self.findLog(route: route, issuer: owner.issuer, subject: owner.subject, secretHash: [], key: key)
     }
 }
+
+/// A store that counts the entry reads it serves (how often watchers go to the store).
+final class CountingBackend: RunLogBackend {
+    let inner: any RunLogBackend
+    private let reads = Atomic<Int>(0)
+    var entryReads: Int { self.reads.load(ordering: .relaxed) }
+
+    init(_ inner: any RunLogBackend) { self.inner = inner }
+
+    var isShared: Bool { self.inner.isShared }
+    func createLog(_ log: RunLogRecord) throws -> Int64 { try self.inner.createLog(log) }
+    func write(_ writes: [RunLogWrite]) throws { try self.inner.write(writes) }
+    func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
+        -> RunLogRecord?
+    {
+        try self.inner.findLog(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
+    }
+    func findLogIfOpen(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
+        -> RunLogRecord?
+    {
+        try self.inner.findLogIfOpen(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
+    }
+    func log(id: Int64) throws -> RunLogRecord? { try self.inner.log(id: id) }
+    func logs(ids: [Int64]) throws -> [Int64: RunLogRecord] { try self.inner.logs(ids: ids) }
+    func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
+        self.reads.add(1, ordering: .relaxed)
+        return try self.inner.readEntries(logID: logID, from: from, limit: limit, maxBytes: maxBytes)
+    }
+    func listLogs(issuer: String, subject: String, route: String?, limit: Int) throws -> [RunLogRecord] {
+        try self.inner.listLogs(issuer: issuer, subject: subject, route: route, limit: limit)
+    }
+    func newestLog(issuer: String, subject: String, key: [UInt8]) throws -> RunLogRecord? {
+        try self.inner.newestLog(issuer: issuer, subject: subject, key: key)
+    }
+    func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
+        try self.inner.logs(createdAfter: afterID, limit: limit)
+    }
+    func liveLogs(writer incarnation: String, excluding: Bool) throws -> [RunLogRecord] {
+        try self.inner.liveLogs(writer: incarnation, excluding: excluding)
+    }
+    func addSignal(logID: Int64, data: [UInt8]) throws { try self.inner.addSignal(logID: logID, data: data) }
+    func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal] { try self.inner.takeSignals(logIDs: logIDs) }
+    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
+        try self.inner.prune(policy, nowMilliseconds: nowMilliseconds)
+    }
+}

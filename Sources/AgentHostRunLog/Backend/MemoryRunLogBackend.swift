@@ -90,6 +90,14 @@ public final class MemoryRunLogBackend: RunLogBackend {
         self.state.withLock { $0.logs[id]?.record }
     }
 
+    public func logs(ids: [Int64]) throws -> [Int64: RunLogRecord] {
+        self.state.withLock { state in
+            var records: [Int64: RunLogRecord] = [:]
+            for id in ids { records[id] = state.logs[id]?.record }
+            return records
+        }
+    }
+
     public func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
         self.state.withLock { state in
             guard let log = state.logs[logID] else { return [] }

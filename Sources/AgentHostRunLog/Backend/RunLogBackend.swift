@@ -27,6 +27,9 @@ public protocol RunLogBackend: Sendable {
     /// The log with this id, if any.
     func log(id: Int64) throws -> RunLogRecord?
 
+    /// The logs with these ids that exist, by id (the service follows other processes' live logs with one read).
+    func logs(ids: [Int64]) throws -> [Int64: RunLogRecord]
+
     /// Entries of a log with `seq >= from`, in order, at most `limit` entries and about `maxBytes` bytes (at least one
     /// entry when one exists). Entries before the log's first_seq are never returned.
     func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry]

@@ -146,6 +146,23 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
+    public func logs(ids: [Int64]) throws -> [Int64: RunLogRecord] {
+        try self.reading { db in
+            var records: [Int64: RunLogRecord] = [:]
+            // In chunks: SQLite bounds the number of parameters of one statement.
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = Array(ids[start ..< min(ids.count, start + 500)])
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE id IN (\(marks))",
+                                            arguments: StatementArguments(chunk)) {
+                    let record = Self.record(row)
+                    records[record.id] = record
+                }
+            }
+            return records
+        }
+    }
+
     public func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
         try self.reading { db in
             guard let firstSeq = try Int64.fetchOne(db, sql: "SELECT first_seq FROM logs WHERE id = ?",

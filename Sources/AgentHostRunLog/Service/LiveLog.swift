@@ -30,6 +30,8 @@ final class LiveLog: @unchecked Sendable {
 
     // MARK: Writer (local logs)
 
+    /// Orders the logs this process created (their store ids follow it: history lists and retention go by id).
+    var creationOrder: UInt64 = 0
     var writerHandle: UInt64?
     var signalSink: RunLogSignalSink?
     /// Signals of one log reach its writer one at a time, in order. Made with the log (not lazily): it is reached

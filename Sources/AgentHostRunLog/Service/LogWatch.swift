@@ -7,7 +7,8 @@ import NIOPosix
 /// Entries come from the store first (read on the service's thread pool) and then from the log's in-memory tail;
 /// the watch only ever asks for `nextSeq`, so the boundary between the two can neither skip nor repeat an entry.
 /// Delivery stops while the connection's outbound queue is above its high-water mark and goes on when it is
-/// writable. A log another process writes is followed by reading the store every `pollInterval`.
+/// writable. A log another process writes is read from the store when the service's poll of that log (one per log,
+/// whatever the number of watchers) finds new entries.
 final class LogWatch: @unchecked Sendable {
     // @unchecked: `waiting` and `cancelled` are guarded by the service's lock; the rest is touched only on the
     // target's event loop.
@@ -124,7 +125,10 @@ final class LogWatch: @unchecked Sendable {
                     if self.pending.isEmpty {
                         if !record.isLive && self.nextSeq > record.lastSeq {
                             self.finish(status: record.status, cancelled: false)
+                        } else if self.nextSeq > record.lastSeq {
+                            self.pump()  // nothing new after all: waits for the next poll to find some
                         } else {
+                            // The store says there is more but gave none: ask again later, not in a spin.
                             self.pumpLater(self.service.configuration.pollInterval)
                         }
                         return

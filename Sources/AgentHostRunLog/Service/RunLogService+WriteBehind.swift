@@ -16,10 +16,10 @@ extension RunLogService {
         self.storeEntries()
         self.boundMemory()
         self.sendSignals()
-        self.pollStore(now: now)
+        let following = self.pollStore(now: now)
         return self.state.withLock { state in
             self.forgetFinishedLocked(&state)
-            return !state.local.isEmpty || !state.outgoingSignals.isEmpty
+            return !state.local.isEmpty || !state.outgoingSignals.isEmpty || following
         }
     }
 
@@ -27,6 +27,7 @@ extension RunLogService {
     private func storeNewLogs(now: Int64) {
         let pending: [LiveLog] = self.state.withLock { state in
             state.local.values.filter { if case .pending = $0.store { return true } else { return false } }
+                .sorted { $0.creationOrder < $1.creationOrder }
         }
         for log in pending {
             let record = RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
@@ -204,8 +205,9 @@ extension RunLogService {
         }
     }
 
-    /// Signals for our writers from other processes, other processes' new logs, retention.
-    private func pollStore(now: Int64) {
+    /// Signals for our writers from other processes, other processes' new logs, retention. Returns whether a live
+    /// log of another process is being followed (the next cycle should come soon).
+    private func pollStore(now: Int64) -> Bool {
         let ours: [Int64: LiveLog] = self.state.withLock { state in
             var ours: [Int64: LiveLog] = [:]
             for log in state.local.values where log.isLive && log.writerHandle != nil {
@@ -228,8 +230,9 @@ extension RunLogService {
         // A process alone on its store puts every log it creates in the index itself; only a shared store has logs
         // from elsewhere to learn of. (Re-reading them every cycle was most of the host's CPU at 1,000 runs/s.)
         if self.backend.isShared { self.refreshIndex() }
-        self.refreshOpenStoreLogs()
+        let following = self.refreshOpenStoreLogs()
         self.pruneIfDue(now: now)
+        return following
     }
 
     /// Learns the logs other processes created; `full` reads every stored log again (after a prune) and swaps the
@@ -259,19 +262,41 @@ extension RunLogService {
         }
     }
 
-    /// Store logs held through handles (another process writes them): their latest state, for log_info and signals.
-    private func refreshOpenStoreLogs() {
-        let logs: [LiveLog] = self.state.withLock { state in
-            var seen = Set<ObjectIdentifier>()
-            return state.handles.values.compactMap { entry in
-                guard !entry.log.local, entry.log.isLive, seen.insert(ObjectIdentifier(entry.log)).inserted else { return nil }
-                return entry.log
+    /// Live store logs held through handles (another process writes them): their latest state, for log_info,
+    /// signals and watches, read in one query for all of them. A watch waiting on one is woken when its last seq
+    /// or status changed. Returns whether any is followed.
+    private func refreshOpenStoreLogs() -> Bool {
+        let logs: [Int64: LiveLog] = self.state.withLock { state in
+            var logs: [Int64: LiveLog] = [:]
+            for (id, log) in state.remote where log.isLive { logs[id] = log }
+            return logs
+        }
+        guard !logs.isEmpty else { return false }
+        let records: [Int64: RunLogRecord]
+        do {
+            records = try self.backend.logs(ids: Array(logs.keys))
+        } catch {
+            self.health.failed(error)
+            return true
+        }
+        let wake: [LogWatch] = self.state.withLock { state in
+            var wake: [LogWatch] = []
+            for (id, log) in logs {
+                if let record = records[id] {
+                    guard record.lastSeq != log.lastSeq || record.status != log.status
+                        || record.firstSeq != log.firstSeq else { continue }
+                    log.refresh(from: record)
+                } else {
+                    // Deleted from the store while live (retention, or another server's cleanup): over, with no
+                    // status to tell.
+                    log.status = ""
+                }
+                wake += Self.takeWaiting(log)
             }
+            return wake
         }
-        for log in logs {
-            guard let id = log.storeID, let record = try? self.backend.log(id: id) else { continue }
-            self.refresh(log, from: record)
-        }
+        for watch in wake { watch.schedulePump() }
+        return true
     }
 
     private func pruneIfDue(now: Int64) {

@@ -40,6 +40,9 @@ public final class RunLogService: Sendable {
         var indexedUpTo: Int64 = 0
         /// False until the store could be read once: a log_open of an unknown key is UNAVAILABLE until then.
         var indexLoaded = false
+        /// Logs of the store this process does not write, held through handles, by store id: every handle and
+        /// watch of one such log shares one object, so the store is polled once per log, not once per watcher.
+        var remote: [Int64: LiveLog] = [:]
         var watches: [UInt64: LogWatch] = [:]
         /// Watch ids by connection handle: a closing connection finds its own without a scan.
         var watchesByConnection: [UInt64: Set<UInt64>] = [:]
@@ -183,8 +186,9 @@ public final class RunLogService: Sendable {
         return self.state.withLock { state in
             guard !state.stopped else { return .failure(.unavailable) }
             if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
-            let log = LiveLog(name: name, createdMilliseconds: now, local: true, store: .pending)
             let handle = state.nextHandle
+            let log = LiveLog(name: name, createdMilliseconds: now, local: true, store: .pending)
+            log.creationOrder = handle
             state.nextHandle += 1
             log.writerHandle = handle
             log.handles = 1
@@ -244,7 +248,12 @@ public final class RunLogService: Sendable {
         if let local = state.local[name] {
             log = local
         } else if let record = state.index[name] {
-            log = LiveLog(record: record)
+            if let shared = state.remote[record.id] {
+                log = shared
+            } else {
+                log = LiveLog(record: record)
+                state.remote[record.id] = log
+            }
         } else {
             return nil
         }
@@ -407,11 +416,18 @@ public final class RunLogService: Sendable {
         self.state.withLock { state in
             if watch.cancelled { return .cancelled }
             let log = watch.log
+            watch.nextSeq = max(watch.nextSeq, log.firstSeq)
             if !log.local {
+                // Another process's log: the write-behind thread refreshes its last seq and status every cycle
+                // and wakes waiting watches when they change; entries are read from the store.
                 guard let id = log.storeID else { return .end("") }
+                if watch.nextSeq > log.lastSeq {
+                    if !log.isLive { return .end(log.status) }
+                    watch.waiting = true
+                    return .wait
+                }
                 return .read(storeID: id, remote: true)
             }
-            watch.nextSeq = max(watch.nextSeq, log.firstSeq)
             if watch.nextSeq > log.lastSeq {
                 if !log.isLive { return .end(log.status) }
                 watch.waiting = true
@@ -518,6 +534,9 @@ public final class RunLogService: Sendable {
             }
         }
         entry.log.handles -= 1
+        if !entry.log.local, entry.log.handles == 0, let id = entry.log.storeID, state.remote[id] === entry.log {
+            state.remote[id] = nil
+        }
         var wake: [LogWatch] = []
         if entry.writer, entry.log.isLive { wake = self.endAbandonedLocked(entry.log, state: &state) }
         return (cancelled, wake)
