@@ -1,5 +1,5 @@
 import AgentHostRunLog
-import Synchronization
+import NIOConcurrencyHelpers
 
 /// What the run log functions need to know about a plugin connection: whose instance it belongs to, its route, and
 /// who is behind it. Registered when on_open is about to run, removed when the session closes.
@@ -10,17 +10,18 @@ final class PluginConnections: Sendable {
         var owner: RunLogOwner
     }
 
-    private let entries = Mutex<[UInt64: Entry]>([:])
+    /// NIO's plain mutex: every event loop registers and removes connections here (see `RunLogService.state`).
+    private let entries = NIOLockedValueBox<[UInt64: Entry]>([:])
 
     func register(_ handle: UInt64, _ entry: Entry) {
-        self.entries.withLock { $0[handle] = entry }
+        self.entries.withLockedValue { $0[handle] = entry }
     }
 
     func remove(_ handle: UInt64) {
-        self.entries.withLock { _ = $0.removeValue(forKey: handle) }
+        self.entries.withLockedValue { _ = $0.removeValue(forKey: handle) }
     }
 
     func lookup(_ handle: UInt64) -> Entry? {
-        self.entries.withLock { $0[handle] }
+        self.entries.withLockedValue { $0[handle] }
     }
 }

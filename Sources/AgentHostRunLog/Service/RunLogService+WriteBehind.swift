@@ -3,6 +3,7 @@ import Dispatch
 import Logging
 import Metrics
 import Synchronization
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The write-behind thread's work: store new logs and entries in one transaction per cycle, apply retention,
@@ -17,7 +18,7 @@ extension RunLogService {
         self.boundMemory()
         self.sendSignals()
         let following = self.pollStore(now: now)
-        return self.state.withLock { state in
+        return self.state.withLockedValue { state in
             self.forgetFinishedLocked(&state)
             return !state.local.isEmpty || !state.outgoingSignals.isEmpty || following
         }
@@ -25,7 +26,7 @@ extension RunLogService {
 
     /// Inserts the logs created since the last cycle.
     private func storeNewLogs(now: Int64) {
-        let pending: [LiveLog] = self.state.withLock { state in
+        let pending: [LiveLog] = self.state.withLockedValue { state in
             state.local.values.filter { if case .pending = $0.store { return true } else { return false } }
                 .sorted { $0.creationOrder < $1.creationOrder }
         }
@@ -36,7 +37,7 @@ extension RunLogService {
                                       createdMilliseconds: log.createdMilliseconds)
             do {
                 let id = try self.backend.createLog(record)
-                self.state.withLock { state in
+                self.state.withLockedValue { state in
                     log.store = .stored(id)
                     var stored = record
                     stored.id = id
@@ -44,7 +45,7 @@ extension RunLogService {
                 }
             } catch let error as RunLogStoreError where error.kind == .exists {
                 // Another process created the same (route, owner, key) between our index refresh and now.
-                self.state.withLock { _ in log.store = .conflict }
+                self.state.withLockedValue { _ in log.store = .conflict }
                 self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
                                     metadata: ["route": "\(log.name.route)"])
             } catch {
@@ -62,7 +63,7 @@ extension RunLogService {
 
     /// Writes every stored log's new entries, ends and retention drops in one transaction.
     private func storeEntries() {
-        let jobs: [Job] = self.state.withLock { state in
+        let jobs: [Job] = self.state.withLockedValue { state in
             var jobs: [Job] = []
             for log in state.local.values {
                 guard let id = log.storeID else { continue }
@@ -93,7 +94,7 @@ extension RunLogService {
         self.metrics.entriesWritten.increment(by: entries)
         self.metrics.bytesWritten.increment(by: jobs.reduce(0) { $0 + $1.bytes })
         self.metrics.batchEntries.record(entries)
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             for job in jobs {
                 self.applyStored(job.write, bytes: job.bytes, to: job.log, state: &state)
             }
@@ -162,7 +163,7 @@ extension RunLogService {
     /// While the store fails, unpersisted entries pile up: past the limit the oldest of the biggest logs go.
     private func boundMemory() {
         let limit = self.configuration.maxUnpersistedBytes
-        let dropped: Int = self.state.withLock { state in
+        let dropped: Int = self.state.withLockedValue { state in
             guard state.unpersistedBytes > limit else { return 0 }
             var dropped = 0
             let biggestFirst = state.local.values.sorted { $0.unpersistedBytes > $1.unpersistedBytes }
@@ -190,7 +191,7 @@ extension RunLogService {
 
     /// Queues the signals made here for writers in other processes.
     private func sendSignals() {
-        let outgoing: [RunLogSignal] = self.state.withLock { state in
+        let outgoing: [RunLogSignal] = self.state.withLockedValue { state in
             defer { state.outgoingSignals = [] }
             return state.outgoingSignals
         }
@@ -199,7 +200,7 @@ extension RunLogService {
                 try self.backend.addSignal(logID: signal.logID, data: signal.data)
             } catch {
                 self.health.failed(error)
-                self.state.withLock { $0.outgoingSignals.insert(contentsOf: outgoing[index...], at: 0) }
+                self.state.withLockedValue { $0.outgoingSignals.insert(contentsOf: outgoing[index...], at: 0) }
                 return
             }
         }
@@ -208,7 +209,7 @@ extension RunLogService {
     /// Signals for our writers from other processes, other processes' new logs, retention. Returns whether a live
     /// log of another process is being followed (the next cycle should come soon).
     private func pollStore(now: Int64) -> Bool {
-        let ours: [Int64: LiveLog] = self.state.withLock { state in
+        let ours: [Int64: LiveLog] = self.state.withLockedValue { state in
             var ours: [Int64: LiveLog] = [:]
             for log in state.local.values where log.isLive && log.writerHandle != nil {
                 if let id = log.storeID { ours[id] = log }
@@ -218,7 +219,7 @@ extension RunLogService {
         if !ours.isEmpty, let signals = try? self.backend.takeSignals(logIDs: Array(ours.keys)) {
             for signal in signals {
                 guard let log = ours[signal.logID] else { continue }
-                let delivery: (RunLogSignalSink, UInt64)? = self.state.withLock { _ in
+                let delivery: (RunLogSignalSink, UInt64)? = self.state.withLockedValue { _ in
                     guard let sink = log.signalSink, let writer = log.writerHandle else { return nil }
                     return (sink, writer)
                 }
@@ -238,7 +239,7 @@ extension RunLogService {
     /// Learns the logs other processes created; `full` reads every stored log again (after a prune) and swaps the
     /// index at once, so a log_open never sees it half built.
     func refreshIndex(full: Bool = false) {
-        var from = full ? 0 : self.state.withLock { $0.indexedUpTo }
+        var from = full ? 0 : self.state.withLockedValue { $0.indexedUpTo }
         var fresh: [LogName: RunLogRecord] = [:]
         do {
             while true {
@@ -251,7 +252,7 @@ extension RunLogService {
             self.health.failed(error)
             return
         }
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             if full {
                 state.index = fresh
             } else {
@@ -266,7 +267,7 @@ extension RunLogService {
     /// signals and watches, read in one query for all of them. A watch waiting on one is woken when its last seq
     /// or status changed. Returns whether any is followed.
     private func refreshOpenStoreLogs() -> Bool {
-        let logs: [Int64: LiveLog] = self.state.withLock { state in
+        let logs: [Int64: LiveLog] = self.state.withLockedValue { state in
             var logs: [Int64: LiveLog] = [:]
             for (id, log) in state.remote where log.isLive { logs[id] = log }
             return logs
@@ -279,7 +280,7 @@ extension RunLogService {
             self.health.failed(error)
             return true
         }
-        let wake: [LogWatch] = self.state.withLock { state in
+        let wake: [LogWatch] = self.state.withLockedValue { state in
             var wake: [LogWatch] = []
             for (id, log) in logs {
                 if let record = records[id] {
@@ -304,7 +305,7 @@ extension RunLogService {
         // On the timer, and also as soon as enough logs ended since the last prune: at thousands of runs a second,
         // a minute's worth of ended logs would hold far more than the limits allow.
         let every = max(64, self.configuration.retention.maxEndedLogs / 16)
-        let (due, timed): (Bool, Bool) = self.state.withLock { state in
+        let (due, timed): (Bool, Bool) = self.state.withLockedValue { state in
             let timed = now - state.lastPrune >= interval
             guard timed || state.endedSincePrune >= every else { return (false, false) }
             state.lastPrune = now
@@ -319,7 +320,7 @@ extension RunLogService {
             self.health.failed(error)
             return
         }
-        self.state.withLock { state in
+        self.state.withLockedValue { state in
             for name in pruned { state.index[name] = nil }
         }
         // Sibling workers prune the shared store too: what they deleted is learnt by reading the whole index again,
