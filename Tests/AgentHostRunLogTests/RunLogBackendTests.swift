@@ -98,6 +98,21 @@ struct RunLogBackendTests {
         #expect(try backend.logs(createdAfter: 2, limit: 10).count == 2)
     }
 
+    @Test("several logs created in one transaction: a taken key fails alone", arguments: Kind.allCases)
+    func createSeveral(kind: Kind) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let backend = Self.make(kind, in: directory)
+        let taken = try backend.createLog(Self.record("taken"))
+        let results = try backend.createLogs([Self.record("a"), Self.record("taken"), Self.record("b")])
+        #expect(results.count == 3)
+        let a = try #require(try? results[0].get())
+        let b = try results[2].get()
+        #expect(throws: RunLogStoreError.exists) { try results[1].get() }
+        #expect(taken < a && a < b, "ids follow the order given")
+        #expect(try backend.findLog(route: "/r", key: Array("b".utf8))?.id == b)
+    }
+
     @Test("live logs by writer, signals, prune", arguments: Kind.allCases)
     func orphansSignalsPrune(kind: Kind) throws {
         let directory = TemporaryDirectory()

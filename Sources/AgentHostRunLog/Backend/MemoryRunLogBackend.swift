@@ -40,6 +40,19 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
+    public func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>] {
+        try self.checkFailure()
+        return logs.map { log in
+            do {
+                return .success(try self.createLog(log))
+            } catch let error as RunLogStoreError {
+                return .failure(error)
+            } catch {
+                return .failure(RunLogStoreError(.io, "\(error)"))
+            }
+        }
+    }
+
     public func write(_ writes: [RunLogWrite]) throws {
         try self.checkFailure()
         self.state.withLock { state in

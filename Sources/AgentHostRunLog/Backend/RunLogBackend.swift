@@ -13,6 +13,10 @@ public protocol RunLogBackend: Sendable {
     /// log's id.
     func createLog(_ log: RunLogRecord) throws -> Int64
 
+    /// Inserts several new logs in one transaction: each gets its id, or `RunLogStoreError.exists`. Throws when
+    /// the store fails (then none was inserted).
+    func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>]
+
     /// Applies writes to several logs in one transaction: appended entries, ends, retention drops.
     func write(_ writes: [RunLogWrite]) throws
 

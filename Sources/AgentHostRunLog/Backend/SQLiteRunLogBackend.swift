@@ -70,34 +70,58 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     // MARK: RunLogBackend
 
     public func createLog(_ log: RunLogRecord) throws -> Int64 {
-        try self.writing { db in
-            do {
-                try db.execute(sql: """
-                    INSERT INTO logs (route, key, owner_issuer, owner_subject, secret_hash, writer, status, created_ms,
-                                      ended_ms, first_seq, last_seq, bytes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash),
-                                     log.writer, log.status, log.createdMilliseconds, log.endedMilliseconds,
-                                     Int64(log.firstSeq), Int64(log.lastSeq), log.bytes])
-            } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
-                throw RunLogStoreError.exists
+        switch try self.createLogs([log])[0] {
+        case .success(let id): return id
+        case .failure(let error): throw error
+        }
+    }
+
+    public func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>] {
+        guard !logs.isEmpty else { return [] }
+        return try self.writing { db in
+            // Cached: the statement is parsed once per connection, not once per run. A taken name inserts nothing
+            // (rather than failing: a failed step would make the cached statement's next reset throw).
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO logs (route, key, owner_issuer, owner_subject, secret_hash, writer, status, created_ms,
+                                  ended_ms, first_seq, last_seq, bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (route, owner_issuer, owner_subject, secret_hash, key) DO NOTHING
+                """)
+            return try logs.map { log in
+                try insert.execute(arguments: [
+                    log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash), log.writer,
+                    log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(log.firstSeq),
+                    Int64(log.lastSeq), log.bytes])
+                return db.changesCount == 0 ? .failure(RunLogStoreError.exists) : .success(db.lastInsertedRowID)
             }
-            return db.lastInsertedRowID
         }
     }
 
     public func write(_ writes: [RunLogWrite]) throws {
         guard !writes.isEmpty else { return }
         try self.writing { db in
+            // The statements every cycle runs, parsed once per connection. A log that grew and ended in the same
+            // cycle (most runs: they last less than one) takes one UPDATE for both; SET reads the row as it was.
+            let insertChunk = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)")
+            let grow = try db.cachedStatement(sql: """
+                UPDATE logs SET last_seq = MAX(last_seq, ?1), bytes = bytes + ?2,
+                    status = CASE WHEN ?3 IS NOT NULL AND status = 'live' THEN ?3 ELSE status END,
+                    ended_ms = CASE WHEN ?3 IS NOT NULL AND status = 'live' THEN ?4 ELSE ended_ms END
+                WHERE id = ?5
+                """)
+            let end = try db.cachedStatement(
+                sql: "UPDATE logs SET status = ?, ended_ms = ? WHERE id = ? AND status = 'live'")
+            let dropSignals = try db.cachedStatement(sql: "DELETE FROM signals WHERE log_id = ?")
             for write in writes {
                 if let first = write.entries.first, let last = write.entries.last {
                     let bytes = write.entries.reduce(0) { $0 + $1.bytes.count }
-                    try db.execute(
-                        sql: "INSERT OR REPLACE INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
-                        arguments: [write.logID, Int64(first.seq), Int64(last.seq),
-                                    EntryChunk.encode(write.entries[...])])
-                    try db.execute(sql: "UPDATE logs SET last_seq = MAX(last_seq, ?), bytes = bytes + ? WHERE id = ?",
-                                   arguments: [Int64(last.seq), bytes, write.logID])
+                    try insertChunk.execute(arguments: [write.logID, Int64(first.seq), Int64(last.seq),
+                                                        EntryChunk.encode(write.entries[...])])
+                    try grow.execute(arguments: [Int64(last.seq), bytes, write.end?.status, write.end?.milliseconds,
+                                                 write.logID])
+                } else if let ending = write.end {
+                    try end.execute(arguments: [ending.status, ending.milliseconds, write.logID])
                 }
                 if let dropBefore = write.dropBefore {
                     let dropped = try Int64.fetchOne(db, sql: """
@@ -110,10 +134,10 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                         UPDATE logs SET first_seq = MAX(first_seq, ?), bytes = MAX(0, bytes - ?) WHERE id = ?
                         """, arguments: [Int64(dropBefore), dropped, write.logID])
                 }
-                if let end = write.end {
-                    try db.execute(sql: "UPDATE logs SET status = ?, ended_ms = ? WHERE id = ? AND status = 'live'",
-                                   arguments: [end.status, end.milliseconds, write.logID])
-                    try db.execute(sql: "DELETE FROM signals WHERE log_id = ?", arguments: [write.logID])
+                // Signals are queued in the store only for a writer in another process: alone on the store, there
+                // are none to clean up.
+                if write.end != nil && self.isShared {
+                    try dropSignals.execute(arguments: [write.logID])
                 }
             }
         }

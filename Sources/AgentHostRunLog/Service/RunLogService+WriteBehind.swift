@@ -30,28 +30,43 @@ extension RunLogService {
             state.local.values.filter { if case .pending = $0.store { return true } else { return false } }
                 .sorted { $0.creationOrder < $1.creationOrder }
         }
-        for log in pending {
-            let record = RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
-                                      ownerSubject: log.owner.subject, secretHash: log.secretHash,
-                                      writer: self.configuration.incarnation,
-                                      createdMilliseconds: log.createdMilliseconds)
-            do {
-                let id = try self.backend.createLog(record)
-                self.state.withLockedValue { state in
+        guard !pending.isEmpty else { return }
+        let records = pending.map { log in
+            RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
+                         ownerSubject: log.owner.subject, secretHash: log.secretHash,
+                         writer: self.configuration.incarnation, createdMilliseconds: log.createdMilliseconds)
+        }
+        // One transaction for every log created since the last cycle.
+        let results: [Result<Int64, RunLogStoreError>]
+        do {
+            results = try self.backend.createLogs(records)
+        } catch {
+            self.health.failed(error)
+            return
+        }
+        var conflicts: [LiveLog] = []
+        var failure: RunLogStoreError?
+        self.state.withLockedValue { state in
+            for (log, (record, result)) in zip(pending, zip(records, results)) {
+                switch result {
+                case .success(let id):
                     log.store = .stored(id)
                     var stored = record
                     stored.id = id
                     state.index[log.name] = stored
+                case .failure(let error) where error.kind == .exists:
+                    // Another process created the same (route, owner, key) between our index refresh and now.
+                    log.store = .conflict
+                    conflicts.append(log)
+                case .failure(let error):
+                    failure = error  // stays pending: tried again next cycle
                 }
-            } catch let error as RunLogStoreError where error.kind == .exists {
-                // Another process created the same (route, owner, key) between our index refresh and now.
-                self.state.withLockedValue { _ in log.store = .conflict }
-                self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
-                                    metadata: ["route": "\(log.name.route)"])
-            } catch {
-                self.health.failed(error)
-                return
             }
+        }
+        if let failure { self.health.failed(failure) }
+        for log in conflicts {
+            self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
+                                metadata: ["route": "\(log.name.route)"])
         }
     }
 
@@ -304,7 +319,7 @@ extension RunLogService {
         let interval = self.configuration.pruneInterval.nanoseconds / 1_000_000
         // On the timer, and also as soon as enough logs ended since the last prune: at thousands of runs a second,
         // a minute's worth of ended logs would hold far more than the limits allow.
-        let every = max(64, self.configuration.retention.maxEndedLogs / 16)
+        let every = max(64, self.configuration.retention.maxEndedLogs / 8)
         let (due, timed): (Bool, Bool) = self.state.withLockedValue { state in
             let timed = now - state.lastPrune >= interval
             guard timed || state.endedSincePrune >= every else { return (false, false) }

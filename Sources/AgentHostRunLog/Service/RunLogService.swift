@@ -188,7 +188,7 @@ public final class RunLogService: Sendable {
         }
         let now = self.clock.nowMilliseconds()
         // The write-behind thread may be idle: a new run is its cue to store often again.
-        defer { self.writeBehind.wake() }
+        defer { self.writeBehind.busy() }
         return self.state.withLockedValue { state in
             guard !state.stopped else { return .failure(.unavailable) }
             if state.local[name] != nil || state.index[name] != nil { return .failure(.exists) }
