@@ -104,13 +104,23 @@ struct RunLogBackendTests {
         defer { directory.remove() }
         let backend = Self.make(kind, in: directory)
         let taken = try backend.createLog(Self.record("taken"))
-        let results = try backend.createLogs([Self.record("a"), Self.record("taken"), Self.record("b")])
+        // "b" already ended, with its entries: inserted as it is.
+        var ended = Self.record("b")
+        ended.status = "complete"
+        ended.endedMilliseconds = 2_000
+        ended.lastSeq = 3
+        ended.bytes = 21
+        let results = try backend.createLogs([NewRunLog(record: Self.record("a")), NewRunLog(record: Self.record("taken")),
+                                              NewRunLog(record: ended, entries: Self.entries(1 ... 3))])
         #expect(results.count == 3)
         let a = try #require(try? results[0].get())
         let b = try results[2].get()
         #expect(throws: RunLogStoreError.exists) { try results[1].get() }
         #expect(taken < a && a < b, "ids follow the order given")
         #expect(try backend.findLog(route: "/r", key: Array("b".utf8))?.id == b)
+        #expect(try backend.log(id: b)?.status == "complete")
+        #expect(try backend.readEntries(logID: b, from: 1, limit: 10, maxBytes: 1 << 20) == Self.entries(1 ... 3))
+        #expect(try backend.readEntries(logID: a, from: 1, limit: 10, maxBytes: 1 << 20).isEmpty)
     }
 
     @Test("live logs by writer, signals, prune", arguments: Kind.allCases)

@@ -183,7 +183,7 @@ final class CountingBackend: RunLogBackend {
 
     var isShared: Bool { self.inner.isShared }
     func createLog(_ log: RunLogRecord) throws -> Int64 { try self.inner.createLog(log) }
-    func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>] {
+    func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>] {
         try self.inner.createLogs(logs)
     }
     func write(_ writes: [RunLogWrite]) throws { try self.inner.write(writes) }

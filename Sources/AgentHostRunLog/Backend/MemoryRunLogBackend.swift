@@ -40,15 +40,18 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
-    public func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>] {
+    public func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>] {
         try self.checkFailure()
-        return logs.map { log in
-            do {
-                return .success(try self.createLog(log))
-            } catch let error as RunLogStoreError {
-                return .failure(error)
-            } catch {
-                return .failure(RunLogStoreError(.io, "\(error)"))
+        return self.state.withLock { state in
+            logs.map { log in
+                let name = LogName(log.record)
+                if state.byName[name] != nil { return .failure(RunLogStoreError.exists) }
+                var record = log.record
+                record.id = state.nextID
+                state.nextID += 1
+                state.logs[record.id] = StoredLog(record: record, entries: log.entries)
+                state.byName[name] = record.id
+                return .success(record.id)
             }
         }
     }

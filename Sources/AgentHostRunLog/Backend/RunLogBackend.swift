@@ -13,9 +13,10 @@ public protocol RunLogBackend: Sendable {
     /// log's id.
     func createLog(_ log: RunLogRecord) throws -> Int64
 
-    /// Inserts several new logs in one transaction: each gets its id, or `RunLogStoreError.exists`. Throws when
-    /// the store fails (then none was inserted).
-    func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>]
+    /// Inserts several new logs in one transaction, each as its record says (a run that already ended is inserted
+    /// ended) with its first entries: each gets its id, or `RunLogStoreError.exists` (and nothing is written for
+    /// it). Throws when the store fails (then none was inserted).
+    func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>]
 
     /// Applies writes to several logs in one transaction: appended entries, ends, retention drops.
     func write(_ writes: [RunLogWrite]) throws
@@ -116,6 +117,17 @@ public struct RunLogEntry: Sendable, Equatable {
 }
 
 /// What one write-behind batch does to one log.
+/// A log to insert: its record (status, last seq and bytes as of now) and its entries so far (consecutive from 1).
+public struct NewRunLog: Sendable {
+    public var record: RunLogRecord
+    public var entries: [RunLogEntry]
+
+    public init(record: RunLogRecord, entries: [RunLogEntry] = []) {
+        self.record = record
+        self.entries = entries
+    }
+}
+
 public struct RunLogWrite: Sendable, Equatable {
     public var logID: Int64
     /// New entries, consecutive seqs following what the store has (a gap is allowed after memory-pressure drops).

@@ -70,13 +70,13 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     // MARK: RunLogBackend
 
     public func createLog(_ log: RunLogRecord) throws -> Int64 {
-        switch try self.createLogs([log])[0] {
+        switch try self.createLogs([NewRunLog(record: log)])[0] {
         case .success(let id): return id
         case .failure(let error): throw error
         }
     }
 
-    public func createLogs(_ logs: [RunLogRecord]) throws -> [Result<Int64, RunLogStoreError>] {
+    public func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>] {
         guard !logs.isEmpty else { return [] }
         return try self.writing { db in
             // Cached: the statement is parsed once per connection, not once per run. A taken name inserts nothing
@@ -87,12 +87,21 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (route, owner_issuer, owner_subject, secret_hash, key) DO NOTHING
                 """)
-            return try logs.map { log in
+            let insertChunk = try db.cachedStatement(
+                sql: "INSERT INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)")
+            return try logs.map { new in
+                let log = new.record
                 try insert.execute(arguments: [
                     log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash), log.writer,
                     log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(log.firstSeq),
                     Int64(log.lastSeq), log.bytes])
-                return db.changesCount == 0 ? .failure(RunLogStoreError.exists) : .success(db.lastInsertedRowID)
+                guard db.changesCount > 0 else { return .failure(RunLogStoreError.exists) }
+                let id = db.lastInsertedRowID
+                if let first = new.entries.first, let last = new.entries.last {
+                    try insertChunk.execute(arguments: [id, Int64(first.seq), Int64(last.seq),
+                                                        EntryChunk.encode(new.entries[...])])
+                }
+                return .success(id)
             }
         }
     }

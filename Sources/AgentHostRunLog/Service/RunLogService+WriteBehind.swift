@@ -24,44 +24,71 @@ extension RunLogService {
         }
     }
 
-    /// Inserts the logs created since the last cycle.
+    /// Inserts the logs created since the last cycle. A run that already ended (most: they last less than a cycle)
+    /// is inserted ended, with its entries, in the same statement pair: no UPDATE follows for it.
     private func storeNewLogs(now: Int64) {
-        let pending: [LiveLog] = self.state.withLockedValue { state in
+        let pending: [(log: LiveLog, new: NewRunLog, complete: RunLogWrite?)] = self.state.withLockedValue { state in
             state.local.values.filter { if case .pending = $0.store { return true } else { return false } }
                 .sorted { $0.creationOrder < $1.creationOrder }
+                .map { log in
+                    var record = RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
+                                              ownerSubject: log.owner.subject, secretHash: log.secretHash,
+                                              writer: self.configuration.incarnation,
+                                              createdMilliseconds: log.createdMilliseconds)
+                    // Whole in memory (nothing dropped while a store failed, no retention yet): stored at once.
+                    let whole = log.persistedSeq == 0 && log.firstSeq == 1 && log.pendingDropBefore == nil
+                        && UInt64(log.tail.count) == log.lastSeq && (log.tail.first?.seq ?? 1) == 1
+                    guard !log.isLive, whole else { return (log, NewRunLog(record: record), nil) }
+                    let entries = Array(log.tail)
+                    record.status = log.status
+                    record.endedMilliseconds = log.endedMilliseconds
+                    record.lastSeq = log.lastSeq
+                    record.bytes = Int64(log.tailBytes)
+                    return (log, NewRunLog(record: record, entries: entries),
+                            RunLogWrite(logID: 0, entries: entries, end: (log.status, log.endedMilliseconds)))
+                }
         }
         guard !pending.isEmpty else { return }
-        let records = pending.map { log in
-            RunLogRecord(route: log.name.route, key: log.name.key, ownerIssuer: log.owner.issuer,
-                         ownerSubject: log.owner.subject, secretHash: log.secretHash,
-                         writer: self.configuration.incarnation, createdMilliseconds: log.createdMilliseconds)
-        }
         // One transaction for every log created since the last cycle.
         let results: [Result<Int64, RunLogStoreError>]
         do {
-            results = try self.backend.createLogs(records)
+            results = try self.backend.createLogs(pending.map(\.new))
         } catch {
             self.health.failed(error)
             return
         }
         var conflicts: [LiveLog] = []
         var failure: RunLogStoreError?
+        var stored = 0
+        var storedBytes = 0
         self.state.withLockedValue { state in
-            for (log, (record, result)) in zip(pending, zip(records, results)) {
+            for (item, result) in zip(pending, results) {
                 switch result {
                 case .success(let id):
-                    log.store = .stored(id)
-                    var stored = record
-                    stored.id = id
-                    state.index[log.name] = stored
+                    item.log.store = .stored(id)
+                    var record = item.new.record
+                    record.id = id
+                    // The index holds the log as it was when inserted; ended logs get their final state when they
+                    // leave memory (`forgetFinishedLocked`).
+                    state.index[item.log.name] = record
+                    if var write = item.complete {
+                        write.logID = id
+                        self.applyStored(write, bytes: Int(item.new.record.bytes), to: item.log, state: &state)
+                        stored += write.entries.count
+                        storedBytes += Int(item.new.record.bytes)
+                    }
                 case .failure(let error) where error.kind == .exists:
                     // Another process created the same (route, owner, key) between our index refresh and now.
-                    log.store = .conflict
-                    conflicts.append(log)
+                    item.log.store = .conflict
+                    conflicts.append(item.log)
                 case .failure(let error):
                     failure = error  // stays pending: tried again next cycle
                 }
             }
+        }
+        if stored > 0 {
+            self.metrics.entriesWritten.increment(by: stored)
+            self.metrics.bytesWritten.increment(by: storedBytes)
         }
         if let failure { self.health.failed(failure) }
         for log in conflicts {
@@ -117,7 +144,7 @@ extension RunLogService {
     }
 
     /// Under the lock: what a successful write means for a log in memory.
-    private func applyStored(_ write: RunLogWrite, bytes: Int, to log: LiveLog, state: inout State) {
+    func applyStored(_ write: RunLogWrite, bytes: Int, to log: LiveLog, state: inout State) {
         if let last = write.entries.last {
             let newlyPersisted = write.entries.reduce(0) { $0 + ($1.seq > log.persistedSeq ? $1.bytes.count : 0) }
             log.persistedSeq = max(log.persistedSeq, last.seq)
