@@ -98,6 +98,10 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
     // MARK: ConnectionAuthenticator
 
     public func authenticate(_ request: HTTPRequestHead) async -> AuthenticationResult {
+        // Two credentials are ambiguous: a proxy and the host could each read a different one.
+        if request.headers["authorization"].count > 1 {
+            return .rejected("more than one Authorization header")
+        }
         if let authorization = request.headers.first(name: "authorization") {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].trimmingCharacters(in: .whitespaces).isEmpty

@@ -35,6 +35,8 @@ struct AuthenticationTests {
                 ("missing", [], 401, "this route needs credentials"),
                 ("malformed", ["Authorization: Bearer not.a.jwt"], 401, "malformed token"),
                 ("other scheme", ["Authorization: Basic YWxpY2U6cHc="], 401, "must be 'Bearer <token>'"),
+                ("two credentials", ["Authorization: Bearer \(try Self.token())", "Authorization: Bearer ak_other"], 401,
+                 "more than one Authorization header"),
                 ("expired", ["Authorization: Bearer \(try Self.token(claims: ["exp": TokenAuthenticatorTests.now - 600]))"],
                  401, "token expired"),
                 ("not yet valid", ["Authorization: Bearer \(try Self.token(claims: ["nbf": TokenAuthenticatorTests.now + 600]))"],
