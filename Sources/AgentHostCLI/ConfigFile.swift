@@ -196,6 +196,14 @@ struct ConfigFile {
         if let v = try r.int("max_entry_bytes", min: 1, max: 64 << 20) { configuration.maxEntryBytes = v }
         if let v = try r.int("max_unpersisted_bytes", min: 1 << 20) { configuration.maxUnpersistedBytes = v }
         try r.rejectUnknown()
+        // A total smaller than one run would delete a large run the moment it ends.
+        let retention = configuration.retention
+        for (key, value) in [("max_total_bytes", retention.maxTotalBytes),
+                             ("max_ended_bytes_per_owner", retention.maxEndedBytesPerOwner)]
+        where value < retention.maxBytesPerLog {
+            throw Error(description: "run_log.\(key) (\(value)) must be at least run_log.max_bytes_per_log "
+                + "(\(retention.maxBytesPerLog)): a run that size would be deleted as soon as it ended")
+        }
     }
 
     /// `access`: "public" or "authenticated"; `scopes`: required scopes (implies authenticated).

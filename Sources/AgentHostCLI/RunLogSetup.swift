@@ -29,10 +29,12 @@ struct RunLogSetup {
             backend = MemoryRunLogBackend()
             // Memory is not a disk: unless the operator chose a total, keep what the replay buffers had.
             if configuration.retention.maxTotalBytes == RunLogRetention().maxTotalBytes {
-                configuration.retention.maxTotalBytes = RunLogRetention.memoryDefaultTotalBytes
+                configuration.retention.maxTotalBytes = max(RunLogRetention.memoryDefaultTotalBytes,
+                                                            configuration.retention.maxBytesPerLog)
             }
             if configuration.retention.maxEndedBytesPerOwner == RunLogRetention().maxEndedBytesPerOwner {
-                configuration.retention.maxEndedBytesPerOwner = RunLogRetention.memoryDefaultBytesPerOwner
+                configuration.retention.maxEndedBytesPerOwner = max(RunLogRetention.memoryDefaultBytesPerOwner,
+                                                                    configuration.retention.maxBytesPerLog)
             }
         }
         let service = RunLogService(backend: backend, configuration: configuration, logger: logger)

@@ -30,7 +30,9 @@ struct PluginABITests {
     static func withRecorder(_ body: (Recorder) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
-        try await TestServer.with(pluginDirectory: directory) { server in
+        // These tests answer close frames by hand: on a loaded machine (every suite starting at once on two cores)
+        // the 5 s default once ran out between the server's close frame and the test's reply.
+        try await TestServer.with(pluginDirectory: directory, configure: { $0.webSocket.closeTimeout = .seconds(60) }) { server in
             let plugin = try #require(server.loaded.first { $0.name == "recorder" })
             let read = try plugin.stringFunction("recorder_log")
             try await body(Recorder(server: server, read: { read() }))

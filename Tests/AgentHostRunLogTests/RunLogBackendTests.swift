@@ -146,7 +146,7 @@ struct RunLogBackendTests {
                            RunLogWrite(logID: c, end: ("complete", 30_000))])
         // Keep 2 ended logs: the oldest ended goes.
         #expect(try backend.prune(RunLogRetention(maxEndedLogs: 2, maxEndedAgeSeconds: 3600), nowMilliseconds: 40_000)
-            .map(\.key) == [Array("a".utf8)])
+            .map(\.name.key) == [Array("a".utf8)])
         #expect(try backend.log(id: a) == nil)
         // Older than 15 s: b goes too.
         #expect(try backend.prune(RunLogRetention(maxEndedLogs: 10, maxEndedAgeSeconds: 15), nowMilliseconds: 40_000).count == 1)
@@ -188,8 +188,9 @@ struct RunLogBackendTests {
         let policy = RunLogRetention(maxEndedLogs: 100, maxEndedAgeSeconds: 3600, maxEndedLogsPerOwner: 4,
                                      maxEndedBytesPerOwner: 1 << 20)
         let pruned = try backend.prune(policy, nowMilliseconds: 10_000)
-        #expect(Set(pruned.map { String(decoding: $0.key, as: UTF8.self) }) == ["bob-0", "bob-1"])
-        #expect(pruned.allSatisfy { $0.owner == Fixture.bob && $0.route == "/r" })
+        #expect(Set(pruned.map { String(decoding: $0.name.key, as: UTF8.self) }) == ["bob-0", "bob-1"])
+        #expect(Set(pruned.map(\.id)) == Set(flood.prefix(2)))
+        #expect(pruned.allSatisfy { $0.name.owner == Fixture.bob && $0.name.route == "/r" })
         #expect(try backend.log(id: kept) != nil, "another identity's run stays")
         #expect(try flood.map { try backend.log(id: $0) != nil } == [false, false, true, true, true, true])
         // Bytes per owner: 250 bytes keep bob's two newest (100 each), alice's 0-byte run is untouched.

@@ -349,12 +349,51 @@ struct RunLogServiceTests {
         backend.failure.withLock { $0 = RunLogStoreError(.readOnly, "read-only file system") }
         let second = await self.start(backend)
         #expect(try backend.findLog(route: "/agents/a", key: Array("run".utf8))?.status == "live")
+        #expect(second.open("run") == .failure(.unavailable), "the index could not be read yet")
         backend.failure.withLock { $0 = nil }
         await second.flush()
         let ended = try #require(try backend.findLog(route: "/agents/a", key: Array("run".utf8)))
         #expect(ended.status == "error")
         #expect(ended.lastSeq == 2 + RunLogConfiguration.orphanSeqGap)
+        // Its index was loaded once the store worked: the run is there to open (a lone process read it only at start).
+        #expect((try? second.open("run").get()) != nil)
         await second.shutdown()
+    }
+
+    /// Watchers of one store log share its object: one that reads the store and learns of new entries (or the end)
+    /// must wake another waiting on it, or that one waits for a poll that then finds nothing new and, once the log
+    /// ended, never comes.
+    @Test("a watcher catching up on another process's log wakes the one waiting at its tip")
+    func remoteCatchUpWakesTheWaitingWatcher() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        let writer = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
+        let log = try writer.create("run").get()
+        writer.append(log, "1")
+        await writer.flush()
+        // The reader never polls after its start: only watch reads can tell it anything.
+        configuration.flushInterval = .hours(1)
+        configuration.idleInterval = .hours(1)
+        let reader = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
+        let waiting = self.target(1)
+        _ = try reader.watch(instance: 1, handle: try reader.open("run").get(), target: waiting, afterSeq: 0,
+                             context: 0).get()
+        try await Self.eventually { waiting.entries.count == 1 }
+        writer.append(log, "2")
+        _ = writer.end(handle: log, status: "complete")
+        await writer.flush()
+        let catchingUp = self.target(2)
+        _ = try reader.watch(instance: 1, handle: try reader.open("run").get(), target: catchingUp, afterSeq: 0,
+                             context: 0).get()
+        try await Self.eventually { catchingUp.end != nil }
+        try await Self.eventually { waiting.end != nil }
+        #expect(waiting.entries.map(\.text) == ["1", "2"])
+        #expect(waiting.end?.text == "complete")
+        await writer.shutdown()
+        await reader.shutdown()
     }
 
     @Test("another process's log: watched by polling the store, signalled through it")

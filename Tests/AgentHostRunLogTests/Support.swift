@@ -217,7 +217,7 @@ final class CountingBackend: RunLogBackend {
     }
     func addSignal(logID: Int64, data: [UInt8]) throws { try self.inner.addSignal(logID: logID, data: data) }
     func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal] { try self.inner.takeSignals(logIDs: logIDs) }
-    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
+    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [PrunedLog] {
         try self.inner.prune(policy, nowMilliseconds: nowMilliseconds)
     }
 }

@@ -177,11 +177,12 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
         guard let drop else { return false }
         if drop {
+            // Waits for a signal or cancelled event being delivered now; none is delivered after (not even one
+            // queued for a writer handle released just below).
+            self.outsideCallGate.withLock { $0 = true }
             // Its run log handles go with it: live logs it writes end (writer gone), its watches are cancelled.
             RunLogHostFunctions.service.releaseAll(instance: self.instanceID)
             RunLogHostFunctions.instances.withLock { _ = $0.removeValue(forKey: self.instanceID) }
-            // Waits for a signal or cancelled event being delivered now; none is delivered after.
-            self.outsideCallGate.withLock { $0 = true }
             self.descriptor.raw.pointee.instance_drop?(self.instance)
         }
         return true

@@ -18,7 +18,8 @@ public final class MemoryRunLogBackend: RunLogBackend {
 
     private let state = Mutex(State())
 
-    /// Makes every write fail with this error while set (tests of the service's failure handling).
+    /// Makes every write, and the reads the service's own thread makes (its index, following logs), fail with this
+    /// error while set (tests of the service's failure handling).
     public let failure = Mutex<RunLogStoreError?>(nil)
 
     public init() {}
@@ -107,7 +108,8 @@ public final class MemoryRunLogBackend: RunLogBackend {
     }
 
     public func logs(ids: [Int64]) throws -> [Int64: RunLogRecord] {
-        self.state.withLock { state in
+        try self.checkFailure()
+        return self.state.withLock { state in
             var records: [Int64: RunLogRecord] = [:]
             for id in ids { records[id] = state.logs[id]?.record }
             return records
@@ -146,7 +148,8 @@ public final class MemoryRunLogBackend: RunLogBackend {
     }
 
     public func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
-        self.state.withLock { state in
+        try self.checkFailure()
+        return self.state.withLock { state in
             // Ids only grow: walk them from afterID rather than sorting every log (this store is never shared, so
             // the service asks only once, at start).
             var records: [RunLogRecord] = []
@@ -179,7 +182,7 @@ public final class MemoryRunLogBackend: RunLogBackend {
         }
     }
 
-    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [PrunedLog] {
         self.state.withLock { state in
             let ended = state.logs.values.map(\.record).filter { !$0.isLive }
                 .sorted { ($0.endedMilliseconds, $0.id) > ($1.endedMilliseconds, $1.id) }
@@ -209,7 +212,7 @@ public final class MemoryRunLogBackend: RunLogBackend {
                 let gone = Set(doomed.map(\.id))
                 state.signals.removeAll { gone.contains($0.logID) }
             }
-            return doomed.map(LogName.init)
+            return doomed.map { PrunedLog(id: $0.id, name: LogName($0)) }
         }
     }
 }

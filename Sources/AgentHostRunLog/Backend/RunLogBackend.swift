@@ -58,9 +58,9 @@ public protocol RunLogBackend: Sendable {
     /// Removes and returns queued signals of these logs, oldest first.
     func takeSignals(logIDs: [Int64]) throws -> [RunLogSignal]
 
-    /// Applies the retention policy to ended logs; returns the names of the logs it deleted (the service drops them
-    /// from its index without reading the store again).
-    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName]
+    /// Applies the retention policy to ended logs; returns the logs it deleted (the service drops them from its
+    /// index without reading the store again).
+    func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [PrunedLog]
 }
 
 /// One log as stored.
@@ -117,6 +117,17 @@ public struct RunLogEntry: Sendable, Equatable {
 }
 
 /// What one write-behind batch does to one log.
+/// A log retention deleted.
+public struct PrunedLog: Sendable, Equatable {
+    public var id: Int64
+    public var name: LogName
+
+    public init(id: Int64, name: LogName) {
+        self.id = id
+        self.name = name
+    }
+}
+
 /// A log to insert: its record (status, last seq and bytes as of now) and its entries so far (consecutive from 1).
 public struct NewRunLog: Sendable {
     public var record: RunLogRecord

@@ -292,38 +292,40 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
-    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [LogName] {
+    public func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [PrunedLog] {
         try self.writing { db in
-            // Each statement returns the names it deleted; "ended" below means status != 'live'.
-            let returning = "RETURNING route, owner_issuer, owner_subject, secret_hash, key"
-            var pruned: [LogName] = []
-            func delete(_ sql: String, _ arguments: StatementArguments) throws {
-                pruned += try Row.fetchAll(db, sql: sql + " " + returning, arguments: arguments).map(Self.name)
+            // Each rule selects what it deletes, then deletes it by id, in order (a later rule counts what the
+            // earlier ones kept). Not DELETE ... RETURNING: that needs SQLite 3.35, and the host links the system's
+            // library (3.31 on Ubuntu 20.04, 3.34 on RHEL 9). "Ended" is status != 'live'.
+            var pruned: [PrunedLog] = []
+            func delete(_ select: String, _ arguments: StatementArguments) throws {
+                let doomed = try Row.fetchAll(db, sql: """
+                    SELECT id, route, owner_issuer, owner_subject, secret_hash, key FROM logs WHERE id IN (\(select))
+                    """, arguments: arguments).map { PrunedLog(id: $0["id"], name: Self.name($0)) }
+                let delete = try db.cachedStatement(sql: "DELETE FROM logs WHERE id = ?")
+                for log in doomed { try delete.execute(arguments: [log.id]) }
+                pruned += doomed
             }
-            try delete("DELETE FROM logs WHERE status != 'live' AND ended_ms < ?",
+            try delete("SELECT id FROM logs WHERE status != 'live' AND ended_ms < ?",
                        [nowMilliseconds - policy.maxEndedAgeSeconds * 1000])
             // Per owner first (count, then bytes from the newest), so one identity's runs cannot evict another's.
             try delete("""
-                DELETE FROM logs WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id,
-                            ROW_NUMBER() OVER owner_newest AS n,
-                            SUM(bytes) OVER owner_newest AS running
-                        FROM logs WHERE status != 'live'
-                        WINDOW owner_newest AS (PARTITION BY owner_issuer, owner_subject ORDER BY ended_ms DESC, id DESC))
-                    WHERE n > ? OR running > ?)
+                SELECT id FROM (
+                    SELECT id,
+                        ROW_NUMBER() OVER owner_newest AS n,
+                        SUM(bytes) OVER owner_newest AS running
+                    FROM logs WHERE status != 'live'
+                    WINDOW owner_newest AS (PARTITION BY owner_issuer, owner_subject ORDER BY ended_ms DESC, id DESC))
+                WHERE n > ? OR running > ?
                 """, [policy.maxEndedLogsPerOwner, policy.maxEndedBytesPerOwner])
-            try delete("""
-                DELETE FROM logs WHERE id IN (
-                    SELECT id FROM logs WHERE status != 'live' ORDER BY ended_ms DESC, id DESC LIMIT -1 OFFSET ?)
-                """, [policy.maxEndedLogs])
+            try delete("SELECT id FROM logs WHERE status != 'live' ORDER BY ended_ms DESC, id DESC LIMIT -1 OFFSET ?",
+                       [policy.maxEndedLogs])
             // The newest ended logs whose bytes, added up from the newest, stay within the total; the rest go.
             try delete("""
-                DELETE FROM logs WHERE id IN (
-                    SELECT id FROM (
-                        SELECT id, SUM(bytes) OVER (ORDER BY ended_ms DESC, id DESC) AS running FROM logs
-                        WHERE status != 'live')
-                    WHERE running > ?)
+                SELECT id FROM (
+                    SELECT id, SUM(bytes) OVER (ORDER BY ended_ms DESC, id DESC) AS running FROM logs
+                    WHERE status != 'live')
+                WHERE running > ?
                 """, [policy.maxTotalBytes])
             return pruned
         }

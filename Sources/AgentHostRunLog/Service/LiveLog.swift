@@ -78,11 +78,25 @@ final class LiveLog: @unchecked Sendable {
     }
 
     /// A store log's latest state (another process appends and ends it).
-    func refresh(from record: RunLogRecord) {
-        self.firstSeq = record.firstSeq
-        self.lastSeq = record.lastSeq
-        self.status = record.status
-        self.endedMilliseconds = record.endedMilliseconds
+    /// Only ever forward: readers of one store log share this object, and a record one of them read earlier than
+    /// another must not take the log back (a lower last seq, an ended log live again). Returns whether it advanced.
+    @discardableResult
+    func refresh(from record: RunLogRecord) -> Bool {
+        var advanced = false
+        if record.firstSeq > self.firstSeq {
+            self.firstSeq = record.firstSeq
+            advanced = true
+        }
+        if record.lastSeq > self.lastSeq {
+            self.lastSeq = record.lastSeq
+            advanced = true
+        }
+        if self.isLive && !record.isLive {
+            self.status = record.status
+            self.endedMilliseconds = record.endedMilliseconds
+            advanced = true
+        }
+        return advanced
     }
 
     var info: RunLogInfo {

@@ -272,7 +272,8 @@ extension RunLogService {
         }
         // A process alone on its store puts every log it creates in the index itself; only a shared store has logs
         // from elsewhere to learn of. (Re-reading them every cycle was most of the host's CPU at 1,000 runs/s.)
-        if self.backend.isShared { self.refreshIndex() }
+        // (And until the index could be read once: a store that failed at start.)
+        if self.backend.isShared || !self.state.withLockedValue({ $0.indexLoaded }) { self.refreshIndex() }
         let following = self.refreshOpenStoreLogs()
         self.pruneIfDue(now: now)
         return following
@@ -326,9 +327,7 @@ extension RunLogService {
             var wake: [LogWatch] = []
             for (id, log) in logs {
                 if let record = records[id] {
-                    guard record.lastSeq != log.lastSeq || record.status != log.status
-                        || record.firstSeq != log.firstSeq else { continue }
-                    log.refresh(from: record)
+                    guard log.refresh(from: record) else { continue }
                 } else {
                     // Deleted from the store while live (retention, or another server's cleanup): over, with no
                     // status to tell.
@@ -355,7 +354,7 @@ extension RunLogService {
             return (true, timed)
         }
         guard due else { return }
-        let pruned: [LogName]
+        let pruned: [PrunedLog]
         do {
             pruned = try self.backend.prune(self.configuration.retention, nowMilliseconds: now)
         } catch {
@@ -363,10 +362,13 @@ extension RunLogService {
             return
         }
         self.state.withLockedValue { state in
-            for name in pruned { state.index[name] = nil }
+            // By id too: the name may since belong to a newer log (a key used again after its log was pruned).
+            for log in pruned where state.index[log.name]?.id == log.id { state.index[log.name] = nil }
         }
         // Sibling workers prune the shared store too: what they deleted is learnt by reading the whole index again,
-        // on the timer only (a log_open of a log a sibling pruned finds it gone when it reads the store).
+        // on the timer only. Until then this worker's index still has those ended logs: a log_open succeeds, its
+        // info is the last one known, and a watch reads no entries and ends with an empty status (the run is gone
+        // either way; a resume is told the run ended, not unknown_run).
         if self.backend.isShared && timed { self.refreshIndex(full: true) }
     }
 }

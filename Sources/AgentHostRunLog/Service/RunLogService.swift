@@ -457,8 +457,11 @@ public final class RunLogService: Sendable {
         self.state.withLockedValue { _ in watch.nextSeq = max(watch.nextSeq, watch.log.tailFirstSeq) }
     }
 
+    /// A watch read a store log's record: every watch waiting on the (shared) log hears of what it advanced, or it
+    /// would wait for the poll, which then sees nothing new and wakes nobody (and never polls an ended log again).
     func refresh(_ log: LiveLog, from record: RunLogRecord) {
-        self.state.withLockedValue { _ in log.refresh(from: record) }
+        let wake = self.state.withLockedValue { _ in log.refresh(from: record) ? Self.takeWaiting(log) : [] }
+        for watch in wake { watch.schedulePump() }
     }
 
     func readFailed(_ error: any Error) {

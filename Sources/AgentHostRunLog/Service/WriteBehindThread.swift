@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import NIOCore
 
@@ -12,6 +13,8 @@ final class WriteBehindThread: @unchecked Sendable {
     private var wakeRequested = false
     /// The last cycle found no work: the thread waits `idleInterval` unless told of new work (`busy()`).
     private var idle = false
+    /// `busy()` was called while a cycle ran: that cycle's "no work" may predate the new work.
+    private var workArrived = false
     private var stopping = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var running = false
@@ -33,24 +36,29 @@ final class WriteBehindThread: @unchecked Sendable {
     }
 
     private func loop(_ cycle: () -> Bool) {
-        var lastCycle = Date()
+        // Monotonic between waits: a wall clock stepped back would otherwise stall the store for as long. (One wait
+        // is on the wall clock, NSCondition's, but none is longer than `idleInterval`.)
+        var lastCycle = DispatchTime.now().uptimeNanoseconds
         while true {
             self.condition.lock()
             // Waits out the pause since the last cycle began; `busy()` shortens an idle pause to `interval`.
             while !self.wakeRequested && !self.stopping {
-                let pause = self.idle ? self.idleInterval : self.interval
-                let deadline = lastCycle.addingTimeInterval(Double(pause.nanoseconds) / 1e9)
-                if deadline.timeIntervalSinceNow <= 0 || !self.condition.wait(until: deadline) { break }
+                let pause = UInt64((self.idle ? self.idleInterval : self.interval).nanoseconds)
+                let elapsed = DispatchTime.now().uptimeNanoseconds &- lastCycle
+                guard elapsed < pause else { break }
+                let remaining = Double(pause - elapsed) / 1e9
+                if !self.condition.wait(until: Date(timeIntervalSinceNow: remaining)) { break }
             }
             self.wakeRequested = false
             let waiters = self.waiters
             self.waiters = []
             let stopping = self.stopping
+            self.workArrived = false
             self.condition.unlock()
-            lastCycle = Date()
+            lastCycle = DispatchTime.now().uptimeNanoseconds
             let busy = cycle()
             self.condition.lock()
-            self.idle = !busy
+            self.idle = !busy && !self.workArrived
             self.condition.unlock()
             for waiter in waiters { waiter.resume() }
             if stopping { break }
@@ -69,6 +77,7 @@ final class WriteBehindThread: @unchecked Sendable {
     /// now: at a thousand new runs a second, a cycle (a store transaction) per run cost more than the runs.
     func busy() {
         self.condition.lock()
+        self.workArrived = true
         if self.idle {
             self.idle = false
             self.condition.signal()
