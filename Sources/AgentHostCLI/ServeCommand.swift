@@ -28,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "JSON config file; flags given here override it.")
     var config: String?
 
-    @Option(help: "Number of event-loop threads (default: one per core).")
+    @Option(help: "Number of event-loop threads (default: one per core; with --workers N, cores / N per worker, at least 1).")
     var eventLoops: Int?
 
     @Option(help: "Largest accepted frame payload in bytes (default 1 MiB).")

@@ -28,6 +28,8 @@ enum RunLogSignals {
         var handlers: [Key: Handler] = [:]
         /// The token of each writer handle, for a host that does not pass `signal_data` back.
         var tokens: [HandleKey: UInt] = [:]
+        /// The handle bound to each token: a release removes its entry without scanning every live run's.
+        var handles: [Key: agenthost_log_t] = [:]
     }
 
     private static let table = Mutex(Table())
@@ -46,6 +48,7 @@ enum RunLogSignals {
         self.table.withLock { table in
             guard table.handlers[Key(context, token)] != nil else { return }  // the instance was dropped meanwhile
             table.tokens[HandleKey(context: UInt(context: context), handle: handle)] = token
+            table.handles[Key(context, token)] = handle
         }
     }
 
@@ -53,8 +56,9 @@ enum RunLogSignals {
     static func unregister(token: UInt, context: OpaquePointer?) {
         self.table.withLock { table in
             table.handlers[Key(context, token)] = nil
-            let contextKey = UInt(context: context)
-            table.tokens = table.tokens.filter { $0.key.context != contextKey || $0.value != token }
+            if let handle = table.handles.removeValue(forKey: Key(context, token)) {
+                table.tokens[HandleKey(context: UInt(context: context), handle: handle)] = nil
+            }
         }
     }
 
@@ -64,6 +68,7 @@ enum RunLogSignals {
         self.table.withLock { table in
             table.handlers = table.handlers.filter { $0.key.context != contextKey }
             table.tokens = table.tokens.filter { $0.key.context != contextKey }
+            table.handles = table.handles.filter { $0.key.context != contextKey }
         }
     }
 
