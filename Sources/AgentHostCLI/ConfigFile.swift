@@ -17,6 +17,7 @@ import NIOCore
 ///   "log_level": "info",
 ///   "watch": false,
 ///   "drain_timeout_ms": 30000,
+///   "run_drain_timeout_ms": 600000,
 ///   "allowlist": "/etc/agenthost/plugins.sha256",
 ///   "max_plugin_size": 268435456,
 ///   "admin_token": "(or AGENTHOST_ADMIN_TOKEN in the environment)",
@@ -58,6 +59,7 @@ struct ConfigFile {
     var logLevel: String?
     var watch = false
     var drainTimeout: Double?
+    var runDrainTimeout: Double?
     var allowlist: String?
     var maxPluginSize: Int?
     var adminToken: String?
@@ -109,6 +111,7 @@ struct ConfigFile {
         self.logLevel = try reader.string("log_level")
         self.watch = try reader.bool("watch") ?? false
         self.drainTimeout = try reader.int("drain_timeout_ms", min: 0).map { Double($0) / 1000 }
+        self.runDrainTimeout = try reader.int("run_drain_timeout_ms", min: 0).map { Double($0) / 1000 }
         self.allowlist = try reader.string("allowlist")
         self.maxPluginSize = try reader.int("max_plugin_size", min: 4096)
         self.adminToken = try reader.string("admin_token")

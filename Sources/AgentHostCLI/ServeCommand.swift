@@ -187,6 +187,9 @@ struct ServeCommand: AsyncParsableCommand {
             if let seconds = self.drainTimeout ?? file.drainTimeout {
                 configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
             }
+            if let seconds = file.runDrainTimeout {
+                configuration.runDrainTimeout = .milliseconds(Int64(seconds * 1000))
+            }
             let plugins = PluginManager(configuration: configuration, staging: staging, router: router,
                                         registry: HostFunctionTable.registry, group: group, logger: logger)
             await plugins.reload()

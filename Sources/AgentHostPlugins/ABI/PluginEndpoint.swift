@@ -153,6 +153,9 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     /// Open connections plus those about to open: what a drain must wait for.
     public var pendingConnections: Int { self.lifecycle.withLock { $0.open.count + $0.reserved } }
 
+    /// Runs (live run logs) this instance writes: a draining generation is kept until they end.
+    public var liveRuns: Int { RunLogHostFunctions.service.liveLogsWritten(instance: self.instanceID) }
+
     /// Handles of the connections this instance has open.
     public var openHandles: [UInt64] { self.lifecycle.withLock { Array($0.open) } }
 

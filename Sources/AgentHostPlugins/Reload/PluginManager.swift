@@ -19,6 +19,9 @@ public actor PluginManager {
         /// Per plugin name: the JSON bytes handed to `instance_create`.
         public var pluginConfigs: [String: [UInt8]] = [:]
         public var drainTimeout: Duration = .seconds(30)
+        /// How long a replaced generation is kept for the runs it still writes (their clients may have gone and
+        /// resume through the new generation): past it they end with the terminal frame (writer gone).
+        public var runDrainTimeout: Duration = .seconds(600)
         /// `sha256sum`-format file pinning each allowed plugin file; re-read on every reload.
         public var allowlistPath: String?
         /// Larger plugin files are refused unread.
@@ -239,7 +242,8 @@ public actor PluginManager {
 
     private func drain(_ generation: Generation) async {
         let endpoint = generation.plugin.endpoint
-        let deadline = ContinuousClock.now + self.configuration.drainTimeout
+        let started = ContinuousClock.now
+        let deadline = started + self.configuration.drainTimeout
         while endpoint.pendingConnections > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -259,6 +263,17 @@ public actor PluginManager {
             }
             for handle in endpoint.openHandles { self.registry.lookup(handle)?.abort() }
             while endpoint.openConnections > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        }
+        // Runs this generation writes go on without its sockets (their clients resume through the new generation,
+        // and stop and input reach them as run log signals): dropping the instance would end them all.
+        let runDeadline = started + max(self.configuration.drainTimeout, self.configuration.runDrainTimeout)
+        while endpoint.liveRuns > 0 && ContinuousClock.now < runDeadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        if endpoint.liveRuns > 0 {
+            self.logger.warning("run drain deadline passed: the old generation's live runs end", metadata: [
+                "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)", "runs": "\(endpoint.liveRuns)",
+            ])
         }
         // A connection whose upgrade was answered just before the swap may still arrive: drop only when none is
         // open or reserved (atomically with refusing new reservations), else wait for it and close it the same way.

@@ -518,6 +518,13 @@ public final class RunLogService: Sendable {
         return found ? nil : .badArgument
     }
 
+    /// Live logs the instance writes (its writer handles of logs not ended): what a draining generation finishes.
+    public func liveLogsWritten(instance: UInt64) -> Int {
+        self.state.withLockedValue { state in
+            state.handles.values.reduce(0) { $0 + ($1.instance == instance && $1.writer && $1.log.isLive ? 1 : 0) }
+        }
+    }
+
     /// The instance was dropped: every handle it held goes.
     public func releaseAll(instance: UInt64) {
         var cancelled: [LogWatch] = []

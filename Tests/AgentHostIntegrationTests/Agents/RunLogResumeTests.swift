@@ -14,22 +14,22 @@ extension ProcessHeavyTests {
             #expect(frames.filter(\.isTerminal).count == 1 && frames.last?.isTerminal == true, sourceLocation: sourceLocation)
         }
 
-        /// Starts a native-agent run whose tokens are 20 ms apart, reads `count` frames and drops the socket. Another
-        /// socket (`holder`, returned) keeps the generation alive, as a busy deploy's other clients do.
-        static func startAndDrop(port: Int, runID: String, count: Int) async throws -> (seen: [AgentFrame], holder: AgentClient) {
-            let holder = try await AgentClient.connect(port: port, path: "/agents/native")
+        /// Starts a native-agent run whose tokens are 20 ms apart, reads `count` frames and drops the socket: the
+        /// generation then has no socket left, only the run (it must be kept for it: an attack found a reload ended
+        /// such runs with "the run's writer went away" when an earlier version of this test kept a socket open).
+        static func startAndDrop(port: Int, runID: String, count: Int) async throws -> [AgentFrame] {
             let client = try await AgentClient.connect(port: port, path: "/agents/native")
             try await client.send(["type": "start", "run_id": runID, "task": "count the words of this little task please"])
             var seen: [AgentFrame] = []
             while seen.count < count { seen.append(try await client.next()) }
             await client.close()
-            return (seen, holder)
+            return seen
         }
 
         @Test func aReloadMidRunWithTheSocketDroppedResumesOnTheNewGenerationWithEveryFrameOnce() async throws {
             let (server, plugins) = try await AgentServer.startWithPlugins(workers: 1, native: ["token_delay_ms": 20])
             try await withTimeout(seconds: 60) {
-                let (seen, holder) = try await Self.startAndDrop(port: server.port, runID: "reload-1", count: 4)
+                let seen = try await Self.startAndDrop(port: server.port, runID: "reload-1", count: 4)
                 let token = seen.first?.object["resume_token"] as? String ?? ""
                 try await AgentServer.redeploy("libagenthost-native-agent.so", plugin: "native-agent", plugins: plugins,
                                                server: server)
@@ -45,14 +45,13 @@ extension ProcessHeavyTests {
                 #expect(frames.last?.type == "result", "the old generation finished the run while draining")
                 #expect(frames.contains { $0.type == "input_request" })
                 await client.close()
-                await holder.close()
             }
         }
 
         @Test func stopSentToTheNewGenerationStopsTheOldOnesRun() async throws {
             let (server, plugins) = try await AgentServer.startWithPlugins(workers: 1, native: ["token_delay_ms": 20])
             try await withTimeout(seconds: 60) {
-                let (seen, holder) = try await Self.startAndDrop(port: server.port, runID: "reload-2", count: 2)
+                let seen = try await Self.startAndDrop(port: server.port, runID: "reload-2", count: 2)
                 let token = seen.first?.object["resume_token"] as? String ?? ""
                 try await AgentServer.redeploy("libagenthost-native-agent.so", plugin: "native-agent", plugins: plugins,
                                                server: server)
@@ -67,7 +66,6 @@ extension ProcessHeavyTests {
                 #expect(frames.last?.type == "completion" && frames.last?.status == "cancelled")
                 #expect(frames.last?.object["stop_reason"] as? String == "enough")
                 await client.close()
-                await holder.close()
             }
         }
 
