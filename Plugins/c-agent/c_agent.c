@@ -435,8 +435,13 @@ static void on_event(void *instance, void *conn_data, agenthost_conn_t conn, con
         if (has_log_fields && s && s->reader && event->id == s->watch_id) agh_forward_entry(p->host, conn, event);
         return;
     case AGENTHOST_EVENT_LOG_END:
-        /* The run ended and every frame was sent (or the watch was cancelled): the stream is over. */
-        if (s && s->reader && event->id == s->watch_id) unfollow(p, s);
+        /* The run ended and every frame was sent (or the watch was cancelled): the stream is over. Not cancelled
+         * and no status: the host's retention deleted the run meanwhile; the client must hear it is gone. */
+        if (s && s->reader && event->id == s->watch_id) {
+            if (!event->cancelled && has_log_fields && event->log_bytes.len == 0)
+                refuse(p, conn, s, "unknown_run", "the run no longer exists (the server's retention deleted it)", NULL);
+            unfollow(p, s);
+        }
         return;
     case AGENTHOST_EVENT_LOG_SIGNAL:
         if (has_log_fields) on_signal(p, event);

@@ -349,7 +349,7 @@ extension RunLogSessionTests {
         let sent = fake.sent.map(Self.object)
         #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "message", "message"])
         #expect(sent.first?["first_seq"] as? Int == 3)
-        #expect(sent.first?["error"] as? String == "frames after 0 are not in the run log (retention dropped them, or "
+        #expect(sent.first?["error"] as? String == "any frames after 0 are not in the run log (retention dropped them, or "
             + "the server stopped before storing them); the stream goes on from 3")
         record.complete(.completed(stopReason: nil))
         host.pump()
@@ -376,13 +376,34 @@ extension RunLogSessionTests {
         #expect(sent.map { $0["code"] as? String ?? $0["type"] as? String } == ["resume_gap", "completion"])
         let terminal = 3 + (1 << 20) - 1
         #expect(sent.first?["first_seq"] as? Int == terminal)
-        #expect(sent.first?["error"] as? String == "frames after 2 are not in the run log (retention dropped them, or "
+        #expect(sent.first?["error"] as? String == "any frames after 2 are not in the run log (retention dropped them, or "
             + "the server stopped before storing them); the stream goes on from \(terminal)")
         _ = (firstSession, readerSession)
     }
 }
 
 extension RunLogSessionTests {
+    /// Another worker's retention deleted the run this socket follows (its watch ends with no status): the client
+    /// is told the run is gone instead of waiting for a terminal frame (an attack saw a resume hang for 75 s).
+    @Test func aStreamWhoseRunIsDeletedIsToldTheRunIsGone() async throws {
+        let host = FakeHost()
+        let writer = FakeConnection(host: host)
+        let writerSession = writer.session(FakeConnection.core(host))
+        Self.start(writerSession, "pruned")
+        host.pump()
+        let reader = FakeConnection(host: host)
+        let readerSession = reader.session(FakeConnection.core(host))
+        readerSession.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"pruned\",\"last_seq\":0}"))
+        host.pump()
+        host.deleteLog(route: "/agents/test", key: "pruned")
+        host.pump()
+        let last = Self.object(try #require(reader.sent.last))
+        #expect(last["code"] as? String == "unknown_run")
+        #expect(last["run_id"] as? String == "pruned")
+        #expect((last["error"] as? String)?.contains("no longer exists") == true)
+        _ = (writerSession, readerSession)
+    }
+
     /// An anonymous client names the runs of its own socket without the token, also once they ended.
     @Test func anAnonymousSocketResumesItsOwnEndedRunWithoutTheToken() async throws {
         let host = FakeHost()

@@ -112,6 +112,15 @@ public final class FakeHost: @unchecked Sendable {
         }
     }
 
+    /// Retention deleted the log (another worker pruned it while this one's sockets followed it): watches end with
+    /// no status, as the host's do.
+    public func deleteLog(route: String, key: String, subject: String? = nil) {
+        self.state.withLock { state in
+            guard let name = state.name(route: route, key: key, subject: subject) else { return }
+            state.logs[name] = nil
+        }
+    }
+
     /// The writer's instance went away (another generation, a crash): the host ends the log itself.
     /// `crashed`: its process died, and entries it appended last never reached the store: the host numbers its
     /// terminal entry 2^20 past the last stored one (a gap every reader sees).

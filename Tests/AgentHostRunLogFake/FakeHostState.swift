@@ -125,7 +125,11 @@ extension FakeHost {
                     self.watches[id] = nil
                     return self.end(watch, id: id, status: "", cancelled: true, sink: socket.sink)
                 }
-                guard !socket.blocked, let log = self.logs[watch.name] else { continue }
+                guard !socket.blocked else { continue }
+                guard let log = self.logs[watch.name] else {
+                    self.watches[id] = nil
+                    return self.end(watch, id: id, status: "", cancelled: false, sink: socket.sink)
+                }
                 if let entry = log.entries.first(where: { $0.seq > watch.delivered }) {
                     self.watches[id]?.delivered = entry.seq
                     guard let sink = socket.sink else { continue }

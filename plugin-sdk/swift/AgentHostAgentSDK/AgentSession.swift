@@ -58,8 +58,14 @@ public final class AgentSession: ConnectionHandler, Sendable {
     }
 
     static func gapMessage(after: UInt64, firstSeq: UInt64) -> String {
-        "frames after \(after) are not in the run log (retention dropped them, or the server stopped before storing "
-            + "them); the stream goes on from \(firstSeq)"
+        // "Any": after a writer's crash there may have been none (the host skips 2^20 numbers to be sure).
+        "any frames after \(after) are not in the run log (retention dropped them, or the server stopped before "
+            + "storing them); the stream goes on from \(firstSeq)"
+    }
+
+    /// The run a stream followed was deleted by the host's retention before its end was read.
+    func deliverGone(runID: String) {
+        self.refuse(.unknownRun, "run \(runID) no longer exists (the server's retention deleted it)", runID: runID)
     }
 
     /// A stream's watch ended (the run's log ended and everything was sent, or it was cancelled).

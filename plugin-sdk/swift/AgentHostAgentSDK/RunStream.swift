@@ -57,6 +57,9 @@ final class RunStream: RunLogWatcher, @unchecked Sendable {
 
     func runLogEnded(lastSeq: UInt64, status: String, cancelled: Bool) {
         self.session?.streamEnded(self)
+        // Ended with no status: the host's retention deleted the run while this socket followed it (every run the
+        // SDK writes ends with one). Said, or the client would wait for a terminal frame that never comes.
+        if !cancelled && status.isEmpty { self.session?.deliverGone(runID: self.runID) }
         if let record = self.record {
             record.detach(self)
         } else if self.toldWriter {
