@@ -485,6 +485,87 @@ struct RunLogServiceTests {
         await reader.shutdown()
     }
 
+    /// A client that sends the same run to two workers at once: both create the log before either stored it. The
+    /// one stored second loses: its log ends with the terminal entry saying why (its writer's appends are CLOSED),
+    /// and once it leaves, that worker's opens reach the winner's log.
+    @Test("a run created on two workers at the same moment: the copy stored second is ended, not kept in memory")
+    func sameRunOnTwoWorkers() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        // Cycles only when flushed: both creates happen before either worker stores anything.
+        configuration.flushInterval = .hours(1)
+        configuration.idleInterval = .hours(1)
+        let first = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
+        let second = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration)
+        let winner = try first.create("run").get()
+        let loser = try second.create("run", instance: 2).get()
+        first.append(winner, "from the first")
+        second.append(loser, "from the second")
+        let watched = try second.open("run", instance: 2).get()
+        let target = self.target()
+        _ = try second.watch(instance: 2, handle: watched, target: target, afterSeq: 0, context: 0).get()
+        await first.flush()
+        await second.flush()
+        await target.waitForEnd()
+        #expect(target.entries.first?.text == "from the second")
+        let terminal = try #require(target.entries.last)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(terminal.logBytes)) as? [String: Any])
+        #expect(json["type"] as? String == "completion")
+        #expect((json["stop_reason"] as? String)?.contains("another worker") == true, "\(json)")
+        #expect(target.end?.text == "error")
+        #expect(second.append(loser, "more") == .failure(.closed))
+        #expect(first.append(winner, "more") == .success(2))
+        // The loser leaves memory with its last handle; the winner's log is what the second worker opens now.
+        _ = second.release(handle: watched)
+        _ = second.release(handle: loser)
+        await first.flush()
+        await second.flush()
+        #expect(second.logsInMemory == 0)
+        let reopened = try second.open("run", instance: 2).get()
+        let info = try second.info(handle: reopened).get()
+        #expect(!info.ended)
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    /// Retention on one worker deletes an ended log another worker's index still names (it re-reads its index on
+    /// the prune timer only): an open there is NOT_FOUND, and the key can start a new run, at once.
+    @Test("a log a sibling's retention deleted is not opened from a stale index, and its key can be used again")
+    func prunedBySibling() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        let clock = TestClock()
+        let writer = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration,
+                                      clock: clock)
+        let reader = await self.start(SQLiteRunLogBackend(path: path, shared: true), configuration: configuration,
+                                      clock: clock)
+        let log = try writer.create("old").get()
+        writer.append(log, "1")
+        _ = writer.end(handle: log, status: "complete")
+        _ = writer.release(handle: log)
+        await writer.flush()
+        await reader.flush()
+        let before = try reader.open("old").get()  // the reader's index knows it
+        _ = reader.release(handle: before)
+        // The sibling's retention, as its prune would run it.
+        var policy = RunLogRetention()
+        policy.maxEndedAgeSeconds = 1
+        let pruned = try SQLiteRunLogBackend(path: path, shared: true).prune(
+            policy, nowMilliseconds: clock.nowMilliseconds() + 60_000)
+        #expect(pruned.count == 1)
+        #expect(reader.open("old") == .failure(.notFound))
+        let again = try reader.create("old").get()
+        #expect(reader.append(again, "new") == .success(1))
+        await writer.shutdown()
+        await reader.shutdown()
+    }
+
     @Test("an ended log leaves memory once its last handle goes, also when that is after its end was stored")
     func endedLogLeavesMemory() async throws {
         let service = await self.start()

@@ -18,7 +18,8 @@ final class LiveLog: @unchecked Sendable {
         /// Not inserted in the store yet (the write-behind thread does it).
         case pending
         case stored(Int64)
-        /// The store already had this (route, key) (another process created it meanwhile): kept in memory only.
+        /// The store already had this name (another process created it meanwhile): never stored; the service ends
+        /// it and it leaves memory once unused.
         case conflict
     }
 
@@ -26,6 +27,10 @@ final class LiveLog: @unchecked Sendable {
     var storeID: Int64? {
         if case .stored(let id) = self.store { return id }
         return nil
+    }
+    var isConflict: Bool {
+        if case .conflict = self.store { return true }
+        return false
     }
 
     // MARK: Writer (local logs)

@@ -58,6 +58,7 @@ extension RunLogService {
             return
         }
         var conflicts: [LiveLog] = []
+        var wake: [LogWatch] = []
         var failure: RunLogStoreError?
         var stored = 0
         var storedBytes = 0
@@ -78,9 +79,13 @@ extension RunLogService {
                         storedBytes += Int(item.new.record.bytes)
                     }
                 case .failure(let error) where error.kind == .exists:
-                    // Another process created the same (route, owner, key) between our index refresh and now.
+                    // Another process created the same name between our index refresh and now (a client sent one
+                    // run to two workers at once). The store has the other copy; this one cannot be stored, and
+                    // kept in memory it would be a second run under one id that no resume ever finds. It ends
+                    // here, saying why: its writer's appends are CLOSED, its watchers see the end.
                     item.log.store = .conflict
                     conflicts.append(item.log)
+                    wake += self.endAbandonedLocked(item.log, reason: TerminalEntry.takenReason, state: &state)
                 case .failure(let error):
                     failure = error  // stays pending: tried again next cycle
                 }
@@ -91,8 +96,9 @@ extension RunLogService {
             self.metrics.bytesWritten.increment(by: storedBytes)
         }
         if let failure { self.health.failed(failure) }
+        for watch in wake { watch.schedulePump() }
         for log in conflicts {
-            self.logger.warning("a run log key was taken by another process; the run is kept in memory only",
+            self.logger.warning("a run was started on two workers at once: the copy stored second was stopped",
                                 metadata: ["route": "\(log.name.route)"])
         }
     }
@@ -184,10 +190,14 @@ extension RunLogService {
     func forgetFinishedLocked(_ state: inout State) {
         for log in state.local.values where !log.isLive && log.watches.isEmpty && log.handles == 0 {
             let stored = log.endPersisted && log.pendingDropBefore == nil
-            // A log another process's key took (.conflict) is never stored: once ended and unused it just goes.
-            let unstorable: Bool
-            if case .conflict = log.store { unstorable = true } else { unstorable = false }
+            // A log another process's key took (.conflict) is never stored: once ended and unused it just goes,
+            // and its entries no longer count as waiting for the store.
+            let unstorable = log.isConflict
             guard stored || unstorable else { continue }
+            if unstorable {
+                state.unpersistedBytes -= log.unpersistedBytes
+                log.unpersistedBytes = 0
+            }
             state.local[log.name] = nil
             // The index has had the log since it was stored; its entry gets the final state. No entry means
             // retention deleted the log meanwhile: it must not come back.
@@ -366,9 +376,8 @@ extension RunLogService {
             for log in pruned where state.index[log.name]?.id == log.id { state.index[log.name] = nil }
         }
         // Sibling workers prune the shared store too: what they deleted is learnt by reading the whole index again,
-        // on the timer only. Until then this worker's index still has those ended logs: a log_open succeeds, its
-        // info is the last one known, and a watch reads no entries and ends with an empty status (the run is gone
-        // either way; a resume is told the run ended, not unknown_run).
+        // on the timer only. Until then an open or create that hits such an ended log checks the store first
+        // (`dropIfPrunedBySibling`).
         if self.backend.isShared && timed { self.refreshIndex(full: true) }
     }
 }

@@ -177,6 +177,7 @@ public final class RunLogService: Sendable {
             secretHash = Self.secretHash(secret)
         }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
+        self.dropIfPrunedBySibling(name)
         // A sibling worker's log of the same name that this process's index has not learnt of yet: the same
         // point read as `open` on a miss (see there), so the owner is told EXISTS instead of getting a second
         // run under the id, kept in memory only.
@@ -220,6 +221,7 @@ public final class RunLogService: Sendable {
         // An anonymous caller without a secret names no log.
         guard !owner.isAnonymous || !secretHash.isEmpty else { return .failure(.notFound) }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
+        if self.dropIfPrunedBySibling(name) { return .failure(.notFound) }
         if let opened = self.state.withLockedValue({ self.openLocked(name, instance: instance, secretHash: secretHash, &$0) }) {
             return opened
         }
@@ -239,7 +241,11 @@ public final class RunLogService: Sendable {
         } catch {
             return .failure(.unavailable)
         }
-        guard let record = found else { return .failure(indexLoaded ? .notFound : .unavailable) }
+        // A store whose writes fail may not hold a run a sibling created lately: UNAVAILABLE (try again), not
+        // NOT_FOUND (which a client takes as "this run never was").
+        guard let record = found else {
+            return .failure(indexLoaded && !self.health.isFailing ? .notFound : .unavailable)
+        }
         return self.state.withLockedValue { state in
             if state.index[name] == nil { state.index[name] = record }
             return self.openLocked(name, instance: instance, secretHash: secretHash, &state) ?? .failure(.notFound)
@@ -251,7 +257,9 @@ public final class RunLogService: Sendable {
         -> Result<UInt64, RunLogFailure>?
     {
         let log: LiveLog
-        if let local = state.local[name] {
+        // A local log that lost its name to a sibling's (`.conflict`) is ended and on its way out: an open reaches
+        // the stored run, which is the one that goes on.
+        if let local = state.local[name], !(local.isConflict && state.index[name] != nil) {
             log = local
         } else if let record = state.index[name] {
             if let shared = state.remote[record.id] {
@@ -269,6 +277,35 @@ public final class RunLogService: Sendable {
         log.handles += 1
         state.handles[handle] = Handle(instance: instance, log: log, writer: false)
         return .success(handle)
+    }
+
+    /// Workers sharing a store each prune it, and learn what a sibling pruned only when they read their whole
+    /// index again (on the prune timer). Until then an ended log in the index may be gone from the store: an open
+    /// would hand out a handle on nothing, and a create of the key would be refused EXISTS. So an ended, non-local
+    /// index hit is checked with one point read (only ended logs pay it: a resume of a finished run, a key used
+    /// again). Returns true when the store does not have the log (the index entry is gone too); a different log
+    /// under the name (the key used again) replaces the entry.
+    @discardableResult
+    func dropIfPrunedBySibling(_ name: LogName) -> Bool {
+        guard self.backend.isShared else { return false }
+        let known: Int64? = self.state.withLockedValue { state in
+            guard state.local[name] == nil, let record = state.index[name], !record.isLive else { return nil }
+            return record.id
+        }
+        guard let known else { return false }
+        let found: RunLogRecord?
+        do {
+            found = try self.backend.findLogIfOpen(route: name.route, issuer: name.owner.issuer,
+                                                   subject: name.owner.subject, secretHash: name.secretHash,
+                                                   key: name.key)
+        } catch {
+            return false  // the store cannot say: the index stands
+        }
+        return self.state.withLockedValue { state in
+            guard state.index[name]?.id == known else { return false }  // changed meanwhile: that stands
+            state.index[name] = found
+            return found == nil
+        }
     }
 
     /// The SHA-256 the host keeps instead of an anonymous owner's secret.
@@ -334,11 +371,14 @@ public final class RunLogService: Sendable {
         self.metrics.liveLogs.decrement()
     }
 
-    /// The writer went away without log_end: the terminal entry, then status "error".
-    private func endAbandonedLocked(_ log: LiveLog, state: inout State) -> [LogWatch] {
+    /// The writer went away without log_end (or the log cannot be kept: `reason`): the terminal entry, then status
+    /// "error".
+    func endAbandonedLocked(_ log: LiveLog, reason: String = TerminalEntry.writerGoneReason, state: inout State)
+        -> [LogWatch]
+    {
         guard log.isLive else { return [] }
         log.lastSeq += 1
-        let bytes = TerminalEntry.bytes(reason: TerminalEntry.writerGoneReason, key: log.name.key, seq: log.lastSeq,
+        let bytes = TerminalEntry.bytes(reason: reason, key: log.name.key, seq: log.lastSeq,
                                         milliseconds: self.clock.nowMilliseconds())
         log.tail.append(RunLogEntry(seq: log.lastSeq, bytes: bytes))
         log.tailBytes += bytes.count

@@ -18,6 +18,9 @@ enum TerminalEntry {
 
     static let restartReason = "the server restarted while the run was live"
     static let writerGoneReason = "the run's writer went away"
+    /// Two workers were handed the same new run at once (a client that retried on another socket): the store keeps
+    /// the copy stored first; the other is ended with this.
+    static let takenReason = "the same run was started on another worker at the same moment: this copy was stopped"
 }
 
 /// Times as run logs show them: ISO 8601 with milliseconds, UTC.
