@@ -241,7 +241,10 @@ extension ProcessHeavyTests {
 
         @Test func aRunOutlivesItsPluginGeneration() async throws {
             let plugins = try PluginFixtures.makeDirectory()
-            let server = try await Self.startServer(stateDir: nil, plugins: plugins)
+            // The replaced generation keeps its sockets up to 10 s and the runs it writes up to 12 s after the reload.
+            let server = try await Self.startServer(stateDir: nil, extraConfig: """
+                "drain_timeout_ms": 10000, "run_drain_timeout_ms": 12000,
+                """, plugins: plugins)
             let writer = try await Self.connect(server, as: Self.alice)
             #expect(try await Self.command(writer, "create run-r") == "created")
             #expect(try await Self.command(writer, "append a") == "appended 1")
@@ -266,10 +269,12 @@ extension ProcessHeavyTests {
             #expect(try await Self.command(writer, "append b") == "appended 2")
             #expect(try await Self.next(reader) == "entry 2 b")
 
-            // The old generation's last connection goes: its instance is dropped, and with it the run's writer. The
-            // host ends the run with the terminal frame.
+            // The old generation's last connection goes, but it still writes a live run: it is kept (its client
+            // could resume through the new generation) until the run drain deadline; then its instance is dropped,
+            // and with it the run's writer. The host ends the run with the terminal frame.
             await writer.close()
-            let (entries, end) = try await withTimeout(seconds: 20) { try await Self.readWatch(reader) }
+            let (entries, end) = try await withTimeout(seconds: 60) { try await Self.readWatch(reader) }
+            #expect(await eventually { server.logText.contains("run drain deadline passed") }, "\(server.logText)")
             #expect(entries.count == 1)
             #expect(entries.first?.hasPrefix(#"entry 3 {"type":"completion","status":"error""#) == true)
             #expect(end == "end 3 error cancelled=0")

@@ -68,6 +68,9 @@ enum AgentServer {
             "worker": "\(root)/Plugins/autogen-team/python/agenthost_autogen_worker.py",
             "workers": workers,
             "routes": routes,
+            // The default 10 s is for a server starting alone; beside the whole suite on two cores, a worker's
+            // first import of AutoGen has taken longer, and the plugin was refused (every agent route 404).
+            "start_timeout_ms": 60_000,
         ]
         autogen.merge(extra) { $1 }
         var config = serverConfig

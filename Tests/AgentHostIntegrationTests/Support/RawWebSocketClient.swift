@@ -50,7 +50,10 @@ final class RawWebSocketClient: @unchecked Sendable {
                            group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
         async throws -> RawWebSocketClient
     {
-        let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port) { channel in
+        // 30 s, not NIO's 10 s: the whole suite on two cores (server processes, Python workers, compilers) has kept
+        // a client's loop from seeing its connect complete for over 10 s; a dead server fails the test either way.
+        let channel = try await ClientBootstrap(group: group).connectTimeout(.seconds(30))
+            .connect(host: "127.0.0.1", port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
                 if let tls {
                     try channel.pipeline.syncOperations.addHandler(

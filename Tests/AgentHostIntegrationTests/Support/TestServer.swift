@@ -23,6 +23,10 @@ struct TestServer {
         var configuration = ServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
+        // Long request deadlines unless a test sets its own: beside the whole suite on two cores, a healthy server's
+        // loop has been kept from a client's half-sent handshake for over 10 s, and cut it off (connection reset).
+        configuration.handshakeTimeout = .seconds(30)
+        configuration.http.requestTimeout = .seconds(30)
         configure(&configuration)
         var logger = logs?.logger() ?? Logger(label: "agenthost-test")
         if logs == nil {

@@ -4,8 +4,11 @@ struct TimedOut: Error, CustomStringConvertible {
     var description: String { "timed out" }
 }
 
-/// Runs `body`, failing with `TimedOut` after `seconds`: a broken server must fail a test, not hang the suite.
-func withTimeout<T: Sendable>(seconds: Double = 10, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `body`, failing with `TimedOut` after `seconds`: a broken server must fail a test, not hang the suite. The
+/// default is long for the same reason as `eventually`'s: it only matters when something is broken, and a fresh
+/// clone's first run (every suite starting servers, Python workers and compilers on two cores) stalled healthy
+/// servers past 10 s.
+func withTimeout<T: Sendable>(seconds: Double = 30, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {
