@@ -510,6 +510,10 @@ struct RunLogServiceTests {
         await first.flush()
         await second.flush()
         await target.waitForEnd()
+        // While the loser is still in memory (its watch holds it), an open reaches the winner's run.
+        let early = try second.open("run", instance: 2).get()
+        #expect(try !second.info(handle: early).get().ended)
+        _ = second.release(handle: early)
         #expect(target.entries.first?.text == "from the second")
         let terminal = try #require(target.entries.last)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(terminal.logBytes)) as? [String: Any])
@@ -564,6 +568,29 @@ struct RunLogServiceTests {
         #expect(reader.append(again, "new") == .success(1))
         await writer.shutdown()
         await reader.shutdown()
+    }
+
+    /// With writes failing, a run a sibling worker started may exist only in its memory: an open that misses is
+    /// UNAVAILABLE (try again), not NOT_FOUND ("no such run"). New logs stored again end that at once.
+    @Test("a shared store whose writes fail: an unknown run is UNAVAILABLE, and NOT_FOUND once new logs are stored")
+    func openMissWhileWritesFail() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let backend = CountingBackend(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite", shared: true))
+        var configuration = Fixture.fastConfiguration()
+        configuration.endOrphansAtStart = false
+        let service = await self.start(backend, configuration: configuration)
+        #expect(service.open("nothing") == .failure(.notFound))
+        backend.writeFailure.withLock { $0 = RunLogStoreError(.io, "disk full") }
+        let log = try service.create("run").get()
+        service.append(log, "1")
+        await service.flush()
+        #expect(service.storeIsFailing)
+        #expect(service.open("nothing") == .failure(.unavailable))
+        backend.writeFailure.withLock { $0 = nil }
+        await service.flush()
+        #expect(service.open("nothing") == .failure(.notFound))
+        await service.shutdown()
     }
 
     @Test("an ended log leaves memory once its last handle goes, also when that is after its end was stored")

@@ -173,20 +173,33 @@ extension RunLogBackend {
     }
 }
 
-/// A store that counts the entry reads it serves (how often watchers go to the store).
+/// A store that counts the entry reads it serves (how often watchers go to the store), and whose writes can be
+/// made to fail while its reads go on (a full disk).
 final class CountingBackend: RunLogBackend {
     let inner: any RunLogBackend
     private let reads = Atomic<Int>(0)
     var entryReads: Int { self.reads.load(ordering: .relaxed) }
+    let writeFailure = Mutex<RunLogStoreError?>(nil)
 
     init(_ inner: any RunLogBackend) { self.inner = inner }
 
-    var isShared: Bool { self.inner.isShared }
-    func createLog(_ log: RunLogRecord) throws -> Int64 { try self.inner.createLog(log) }
-    func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>] {
-        try self.inner.createLogs(logs)
+    private func checkWrite() throws {
+        if let failure = self.writeFailure.withLock({ $0 }) { throw failure }
     }
-    func write(_ writes: [RunLogWrite]) throws { try self.inner.write(writes) }
+
+    var isShared: Bool { self.inner.isShared }
+    func createLog(_ log: RunLogRecord) throws -> Int64 {
+        try self.checkWrite()
+        return try self.inner.createLog(log)
+    }
+    func createLogs(_ logs: [NewRunLog]) throws -> [Result<Int64, RunLogStoreError>] {
+        try self.checkWrite()
+        return try self.inner.createLogs(logs)
+    }
+    func write(_ writes: [RunLogWrite]) throws {
+        try self.checkWrite()
+        try self.inner.write(writes)
+    }
     func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {

@@ -95,7 +95,9 @@ extension RunLogService {
             self.metrics.entriesWritten.increment(by: stored)
             self.metrics.bytesWritten.increment(by: storedBytes)
         }
-        if let failure { self.health.failed(failure) }
+        // A worker whose runs all end within a cycle stores nothing but these inserts: without this, one failure
+        // would leave its opens answering UNAVAILABLE for good.
+        if let failure { self.health.failed(failure) } else { self.health.insertsSucceeded() }
         for watch in wake { watch.schedulePump() }
         for log in conflicts {
             self.logger.warning("a run was started on two workers at once: the copy stored second was stopped",
@@ -302,7 +304,7 @@ extension RunLogService {
                 from = last.id
             }
         } catch {
-            self.health.failed(error)
+            self.health.failed(error, write: false)
             return
         }
         self.state.withLockedValue { state in
@@ -330,7 +332,7 @@ extension RunLogService {
         do {
             records = try self.backend.logs(ids: Array(logs.keys))
         } catch {
-            self.health.failed(error)
+            self.health.failed(error, write: false)
             return true
         }
         let wake: [LogWatch] = self.state.withLockedValue { state in

@@ -177,11 +177,13 @@ public final class RunLogService: Sendable {
             secretHash = Self.secretHash(secret)
         }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
-        self.dropIfPrunedBySibling(name)
+        // Any status: a log first seen live stays live in the index until its full refresh, pruned or not.
+        let checked = self.dropIfPrunedBySibling(name, anyStatus: true)
         // A sibling worker's log of the same name that this process's index has not learnt of yet: the same
         // point read as `open` on a miss (see there), so the owner is told EXISTS instead of getting a second
         // run under the id, kept in memory only.
-        if self.backend.isShared, self.state.withLockedValue({ $0.local[name] == nil && $0.index[name] == nil }),
+        if self.backend.isShared, checked != .absent,
+            self.state.withLockedValue({ $0.local[name] == nil && $0.index[name] == nil }),
             (try? self.backend.findLogIfOpen(route: route, issuer: owner.issuer, subject: owner.subject,
                                              secretHash: secretHash, key: Array(key))) ?? nil != nil
         {
@@ -221,7 +223,7 @@ public final class RunLogService: Sendable {
         // An anonymous caller without a secret names no log.
         guard !owner.isAnonymous || !secretHash.isEmpty else { return .failure(.notFound) }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
-        if self.dropIfPrunedBySibling(name) { return .failure(.notFound) }
+        if self.dropIfPrunedBySibling(name, anyStatus: false) == .absent { return .failure(.notFound) }
         if let opened = self.state.withLockedValue({ self.openLocked(name, instance: instance, secretHash: secretHash, &$0) }) {
             return opened
         }
@@ -244,7 +246,7 @@ public final class RunLogService: Sendable {
         // A store whose writes fail may not hold a run a sibling created lately: UNAVAILABLE (try again), not
         // NOT_FOUND (which a client takes as "this run never was").
         guard let record = found else {
-            return .failure(indexLoaded && !self.health.isFailing ? .notFound : .unavailable)
+            return .failure(indexLoaded && !self.health.writesAreFailing ? .notFound : .unavailable)
         }
         return self.state.withLockedValue { state in
             if state.index[name] == nil { state.index[name] = record }
@@ -258,8 +260,10 @@ public final class RunLogService: Sendable {
     {
         let log: LiveLog
         // A local log that lost its name to a sibling's (`.conflict`) is ended and on its way out: an open reaches
-        // the stored run, which is the one that goes on.
-        if let local = state.local[name], !(local.isConflict && state.index[name] != nil) {
+        // the stored run, which is the one that goes on (read from the store if the index has not learnt it yet).
+        if let local = state.local[name], local.isConflict, state.index[name] == nil {
+            return nil
+        } else if let local = state.local[name], !local.isConflict {
             log = local
         } else if let record = state.index[name] {
             if let shared = state.remote[record.id] {
@@ -283,29 +287,34 @@ public final class RunLogService: Sendable {
     /// index again (on the prune timer). Until then an ended log in the index may be gone from the store: an open
     /// would hand out a handle on nothing, and a create of the key would be refused EXISTS. So an ended, non-local
     /// index hit is checked with one point read (only ended logs pay it: a resume of a finished run, a key used
-    /// again). Returns true when the store does not have the log (the index entry is gone too); a different log
-    /// under the name (the key used again) replaces the entry.
-    @discardableResult
-    func dropIfPrunedBySibling(_ name: LogName) -> Bool {
-        guard self.backend.isShared else { return false }
+    /// again; `anyStatus` also checks live ones, for a create). Returns `.absent` when the store does not have the
+    /// log (the index entry is gone too); a different log under the name (the key used again) replaces the entry.
+    func dropIfPrunedBySibling(_ name: LogName, anyStatus: Bool) -> SiblingCheck {
+        guard self.backend.isShared else { return .notChecked }
         let known: Int64? = self.state.withLockedValue { state in
-            guard state.local[name] == nil, let record = state.index[name], !record.isLive else { return nil }
+            guard state.local[name] == nil, let record = state.index[name], anyStatus || !record.isLive else {
+                return nil
+            }
             return record.id
         }
-        guard let known else { return false }
+        guard let known else { return .notChecked }
         let found: RunLogRecord?
         do {
             found = try self.backend.findLogIfOpen(route: name.route, issuer: name.owner.issuer,
                                                    subject: name.owner.subject, secretHash: name.secretHash,
                                                    key: name.key)
         } catch {
-            return false  // the store cannot say: the index stands
+            return .notChecked  // the store cannot say: the index stands
         }
         return self.state.withLockedValue { state in
-            guard state.index[name]?.id == known else { return false }  // changed meanwhile: that stands
+            guard state.index[name]?.id == known else { return .notChecked }  // changed meanwhile: that stands
             state.index[name] = found
-            return found == nil
+            return found == nil ? .absent : .present
         }
+    }
+
+    enum SiblingCheck {
+        case notChecked, absent, present
     }
 
     /// The SHA-256 the host keeps instead of an anonymous owner's secret.
@@ -505,7 +514,7 @@ public final class RunLogService: Sendable {
     }
 
     func readFailed(_ error: any Error) {
-        self.health.failed(error)
+        self.health.failed(error, write: false)
     }
 
     func watchFinished(_ watch: LogWatch) {

@@ -9,6 +9,8 @@ final class StoreHealth: Sendable {
     private let logger: Logger
     private let metrics: RunLogMetrics
     private let failing = Mutex(false)
+    /// A write (not only a read) failed in this streak: what a log_open miss must not take as "no such run".
+    private let writesFailing = Mutex(false)
 
     init(logger: Logger, metrics: RunLogMetrics) {
         self.logger = logger
@@ -16,9 +18,13 @@ final class StoreHealth: Sendable {
     }
 
     var isFailing: Bool { self.failing.withLock { $0 } }
+    var writesAreFailing: Bool { self.writesFailing.withLock { $0 } }
 
-    func failed(_ error: any Error) {
+    /// `write`: false for a failed read (an index refresh, a watch's read), which does not mean the store lost
+    /// anything written.
+    func failed(_ error: any Error, write: Bool = true) {
         self.metrics.storeErrors.increment()
+        if write { self.writesFailing.withLock { $0 = true } }
         let first = self.failing.withLock { failing in
             defer { failing = true }
             return !failing
@@ -29,7 +35,14 @@ final class StoreHealth: Sendable {
         }
     }
 
+    /// New logs were inserted: a log_open miss is an answer again (what it asks is whether the log's row exists).
+    /// The logged streak goes on until entries are stored (see above).
+    func insertsSucceeded() {
+        self.writesFailing.withLock { $0 = false }
+    }
+
     func succeeded() {
+        self.writesFailing.withLock { $0 = false }
         let recovered = self.failing.withLock { failing in
             defer { failing = false }
             return failing

@@ -285,7 +285,8 @@ typedef struct agenthost_host_api_v1 {
                                    size_t secret_len, agenthost_log_t *log);
 
     /* Append one entry (copied before the call returns) through the writer handle; writes its sequence number to
-     * *seq (may be NULL). OK, CLOSED (the log has ended), BAD_ARGUMENT (not the writer handle, an entry larger
+     * *seq (may be NULL). OK, CLOSED (the log has ended: by log_end, or by the host, whose terminal entry says
+     * why, e.g. the same run was started on another worker at the same moment: stop the run), BAD_ARGUMENT (not the writer handle, an entry larger
      * than the host's limit, a NULL pointer with a length). Never waits for the store. */
     agenthost_status_t (*log_append)(agenthost_log_t log, const uint8_t *data, size_t len, uint64_t *seq);
 
