@@ -261,9 +261,7 @@ public final class RunLogService: Sendable {
         let log: LiveLog
         // A local log that lost its name to a sibling's (`.conflict`) is ended and on its way out: an open reaches
         // the stored run, which is the one that goes on (read from the store if the index has not learnt it yet).
-        if let local = state.local[name], local.isConflict, state.index[name] == nil {
-            return nil
-        } else if let local = state.local[name], !local.isConflict {
+        if let local = state.local[name], !local.isConflict {
             log = local
         } else if let record = state.index[name] {
             if let shared = state.remote[record.id] {

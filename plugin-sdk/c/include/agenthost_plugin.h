@@ -286,8 +286,9 @@ typedef struct agenthost_host_api_v1 {
 
     /* Append one entry (copied before the call returns) through the writer handle; writes its sequence number to
      * *seq (may be NULL). OK, CLOSED (the log has ended: by log_end, or by the host, whose terminal entry says
-     * why, e.g. the same run was started on another worker at the same moment: stop the run), BAD_ARGUMENT (not the writer handle, an entry larger
-     * than the host's limit, a NULL pointer with a length). Never waits for the store. */
+     * why, e.g. the same run was started on another worker at the same moment: stop the run), BAD_ARGUMENT (not
+     * the writer handle, an entry larger than the host's limit, a NULL pointer with a length). Never waits for the
+     * store. */
     agenthost_status_t (*log_append)(agenthost_log_t log, const uint8_t *data, size_t len, uint64_t *seq);
 
     /* End the log with a status (1-31 bytes of UTF-8, e.g. "complete", "cancelled", "error", "timeout") through
