@@ -167,11 +167,16 @@ struct ServerTests {
         // 5 s: long enough that the bystander's handshake, and the slow client's first bytes, make it in time on a
         // loaded 2-core machine (with 1 s, a test process starved for a second found the slow client already cut off;
         // with 3 s, once, the bystander).
-        try await Self.withEchoServer(configure: { $0.handshakeTimeout = .seconds(5) }) { server in
+        // The request deadline is far off, so only the handshake deadline can close the slow client; the wait for
+        // that is long (a fresh clone's first full run starved the server's loop past 15 s once).
+        try await Self.withEchoServer(configure: {
+            $0.handshakeTimeout = .seconds(5)
+            $0.http.requestTimeout = .seconds(300)
+        }) { server in
             let bystander = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
             let client = try await RawWebSocketClient.connectTCP(port: server.port)
             try await client.sendRaw(Array("GET /echo HTTP/1.1\r\nHost: x\r\n".utf8))  // never finishes
-            #expect(try await withTimeout(seconds: 15) { await client.waitForDisconnect() })
+            #expect(try await withTimeout(seconds: 60) { await client.waitForDisconnect() })
             // The bystander connected first, so its handshake timer would have fired by now: an upgraded
             // connection is past the handshake timeout, it stays and is served.
             try await bystander.sendText("after the slowloris")
