@@ -536,9 +536,11 @@ struct RunLogServiceTests {
     }
 
     /// Retention on one worker deletes an ended log another worker's index still names (it re-reads its index on
-    /// the prune timer only): an open there is NOT_FOUND, and the key can start a new run, at once.
-    @Test("a log a sibling's retention deleted is not opened from a stale index, and its key can be used again")
-    func prunedBySibling() async throws {
+    /// the prune timer only): an open there is NOT_FOUND, and the key can start a new run, at once. Also when the
+    /// other worker's index learnt of the log while it was live (its index keeps that status until a full read).
+    @Test("a log a sibling's retention deleted is not opened from a stale index, and its key can be used again",
+          arguments: [false, true])
+    func prunedBySibling(indexedWhileLive: Bool) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/runlog.sqlite"
@@ -551,6 +553,13 @@ struct RunLogServiceTests {
                                       clock: clock)
         let log = try writer.create("old").get()
         writer.append(log, "1")
+        if indexedWhileLive {
+            await writer.flush()
+            await reader.flush()
+            let live = try reader.open("old").get()
+            #expect(try reader.info(handle: live).get().ended == false)
+            _ = reader.release(handle: live)
+        }
         _ = writer.end(handle: log, status: "complete")
         _ = writer.release(handle: log)
         await writer.flush()

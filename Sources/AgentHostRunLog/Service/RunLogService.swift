@@ -177,8 +177,7 @@ public final class RunLogService: Sendable {
             secretHash = Self.secretHash(secret)
         }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
-        // Any status: a log first seen live stays live in the index until its full refresh, pruned or not.
-        let checked = self.dropIfPrunedBySibling(name, anyStatus: true)
+        let checked = self.dropIfPrunedBySibling(name)
         // A sibling worker's log of the same name that this process's index has not learnt of yet: the same
         // point read as `open` on a miss (see there), so the owner is told EXISTS instead of getting a second
         // run under the id, kept in memory only.
@@ -223,7 +222,7 @@ public final class RunLogService: Sendable {
         // An anonymous caller without a secret names no log.
         guard !owner.isAnonymous || !secretHash.isEmpty else { return .failure(.notFound) }
         let name = LogName(route: route, owner: owner, secretHash: secretHash, key: Array(key))
-        if self.dropIfPrunedBySibling(name, anyStatus: false) == .absent { return .failure(.notFound) }
+        if self.dropIfPrunedBySibling(name) == .absent { return .failure(.notFound) }
         if let opened = self.state.withLockedValue({ self.openLocked(name, instance: instance, secretHash: secretHash, &$0) }) {
             return opened
         }
@@ -282,17 +281,17 @@ public final class RunLogService: Sendable {
     }
 
     /// Workers sharing a store each prune it, and learn what a sibling pruned only when they read their whole
-    /// index again (on the prune timer). Until then an ended log in the index may be gone from the store: an open
-    /// would hand out a handle on nothing, and a create of the key would be refused EXISTS. So an ended, non-local
-    /// index hit is checked with one point read (only ended logs pay it: a resume of a finished run, a key used
-    /// again; `anyStatus` also checks live ones, for a create). Returns `.absent` when the store does not have the
-    /// log (the index entry is gone too); a different log under the name (the key used again) replaces the entry.
-    func dropIfPrunedBySibling(_ name: LogName, anyStatus: Bool) -> SiblingCheck {
+    /// index again (on the prune timer); the index keeps the status a log had when it was first read, too. Until
+    /// then an index entry may name a log gone from the store: an open would hand out a handle on nothing, and a
+    /// create of the key would be refused EXISTS. So a non-local index hit is checked with one point read (only
+    /// opens of another process's log pay it: a resume on another worker, a finished run read again, a key used
+    /// again). Live entries are checked too: a log first indexed while live may have ended and been pruned since.
+    /// Returns `.absent` when the store does not have the log (the index entry is gone too); a different log under
+    /// the name (the key used again) or a newer state of the same one replaces the entry.
+    func dropIfPrunedBySibling(_ name: LogName) -> SiblingCheck {
         guard self.backend.isShared else { return .notChecked }
         let known: Int64? = self.state.withLockedValue { state in
-            guard state.local[name] == nil, let record = state.index[name], anyStatus || !record.isLive else {
-                return nil
-            }
+            guard state.local[name] == nil, let record = state.index[name] else { return nil }
             return record.id
         }
         guard let known else { return .notChecked }
