@@ -171,6 +171,8 @@ let package = Package(
             name: "AgentHostAgentBench",
             dependencies: [
                 "AgentHostClientSupport",
+                "AgentHostRunLog",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -279,6 +281,7 @@ let package = Package(
             dependencies: [
                 "AgentHostCore",
                 "AgentHostRunLog",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-# Measures the run log store's two candidate layouts with the same SQLite settings the host uses (WAL,
-# synchronous=NORMAL): one row per entry vs one row per (log, write-behind batch). Prints disk bytes and CPU per frame.
+# Measures the run log store's candidate layouts with the same SQLite settings the host uses (WAL,
+# synchronous=NORMAL): one row per entry vs one row per (log, write-behind batch), the batch's row in a WITHOUT ROWID
+# table (schema v1: a row over ~1 KB spills to an overflow page) or in a rowid table (v2). Prints disk bytes and CPU
+# per frame.
 # Usage: python3 scripts/measure-runlog-layout.py   (see README, "Run logs")
 import sqlite3, os, time, struct
 N=200_000; BATCH=50; payload=b'{"type":"token","data":{"content":"hello "},"seq":123,"ts":"2026-12-01T04:00:00.000Z"}'
@@ -13,8 +15,10 @@ def run(layout):
     db.execute('PRAGMA journal_mode=WAL'); db.execute('PRAGMA synchronous=NORMAL')
     if layout=='entry':
         db.execute('CREATE TABLE entries (log_id INTEGER, seq INTEGER, data BLOB, PRIMARY KEY(log_id, seq)) WITHOUT ROWID')
-    else:
+    elif layout=='chunk':
         db.execute('CREATE TABLE chunks (log_id INTEGER, first_seq INTEGER, last_seq INTEGER, data BLOB, PRIMARY KEY(log_id, first_seq)) WITHOUT ROWID')
+    else:
+        db.execute('CREATE TABLE chunks (log_id INTEGER, first_seq INTEGER, last_seq INTEGER, data BLOB, UNIQUE(log_id, first_seq))')
     start=time.process_time()
     seq=1
     for b in range(N//BATCH):
@@ -30,4 +34,4 @@ def run(layout):
     db.execute('PRAGMA wal_checkpoint(TRUNCATE)'); db.close()
     size=os.path.getsize(path)
     print(f'{layout}: {size/N:.1f} bytes/frame on disk (payload {len(payload)}), {cpu/N*1e6:.2f} us CPU/frame')
-run('entry'); run('chunk')
+run('entry'); run('chunk'); run('chunk-rowid')

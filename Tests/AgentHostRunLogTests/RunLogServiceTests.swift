@@ -269,7 +269,7 @@ struct RunLogServiceTests {
     func sqliteFull() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let service = await self.start(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite", maxPageCount: 12))
+        let service = await self.start(SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite", maxPageCount: 20))
         let log = try service.create("run").get()
         let target = self.target()
         _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()

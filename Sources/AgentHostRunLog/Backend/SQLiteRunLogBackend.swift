@@ -82,17 +82,19 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             // Cached: the statement is parsed once per connection, not once per run. A taken name inserts nothing
             // (rather than failing: a failed step would make the cached statement's next reset throw).
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO logs (route, key, owner_issuer, owner_subject, secret_hash, writer, status, created_ms,
-                                  ended_ms, first_seq, last_seq, bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (route, owner_issuer, owner_subject, secret_hash, key) DO NOTHING
+                INSERT INTO logs (name_hash, route, key, owner_issuer, owner_subject, secret_hash, writer, status,
+                                  created_ms, ended_ms, first_seq, last_seq, bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (name_hash) DO NOTHING
                 """)
             let insertChunk = try db.cachedStatement(
                 sql: "INSERT INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)")
             return try logs.map { new in
                 let log = new.record
+                let hash = LogNameHash.of(route: log.route, issuer: log.ownerIssuer, subject: log.ownerSubject,
+                                          secretHash: log.ownerSubject.isEmpty ? log.secretHash : [], key: log.key)
                 try insert.execute(arguments: [
-                    log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash), log.writer,
+                    hash, log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash), log.writer,
                     log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(log.firstSeq),
                     Int64(log.lastSeq), log.bytes])
                 guard db.changesCount > 0 else { return .failure(RunLogStoreError.exists) }
@@ -163,13 +165,14 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {
-        let hash = subject.isEmpty ? secretHash : []
+        let secretHash = subject.isEmpty ? secretHash : []
+        let hash = LogNameHash.of(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
         return try self.reading { db in
+            // Found by its name's hash, then every field compared: a colliding name is not this one.
             try Row.fetchOne(db, sql: """
-
-                SELECT * FROM logs WHERE route = ? AND owner_issuer = ? AND owner_subject = ? AND secret_hash = ?
-                AND key = ?
-                """, arguments: [route, issuer, subject, Data(hash), Data(key)]).map(Self.record)
+                SELECT * FROM logs WHERE name_hash = ? AND route = ? AND owner_issuer = ? AND owner_subject = ?
+                AND secret_hash = ? AND key = ?
+                """, arguments: [hash, route, issuer, subject, Data(secretHash), Data(key)]).map(Self.record)
         }
     }
 
