@@ -31,8 +31,19 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(help: "Only load /agents/native on a server already running on this port (for profiling with perf).")
     var port: Int?
 
+    @Option(help: "Only measure the run log store's CPU per run, SQLite vs memory, with this many runs per round (no server; 0: skip).")
+    var runLogStore = 0
+
     func run() async throws {
         raiseOpenFileLimit()
+        if self.runLogStore > 0 {
+            let directory = NSTemporaryDirectory() + "agenthost-runlog-bench-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await RunLogStoreLoad(runs: self.runLogStore, framesPerRun: 12, frameBytes: 100, rounds: 4,
+                                      directory: directory).run()
+            return
+        }
         if let port = self.port {
             let load = AgentLoad(group: MultiThreadedEventLoopGroup.singleton)
             for reuse in [false, true] {
@@ -59,62 +70,86 @@ struct AgentBenchCommand: AsyncParsableCommand {
         let levels = self.clients.split(separator: ",").compactMap { Int($0) }
 
         say("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
-            + "a new socket per run, \(self.seconds) s per phase, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            + "a new socket per run, \(self.seconds) s per phase (with the run log off and on: two rounds each, ABBA), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         say("first frame: from `start` / from the client wanting a run (Studio: create it over HTTP; connect; start)")
         say("(reuse): run after run on one socket, as the agent protocol allows; otherwise a new socket per run")
         say("target          clients   runs/s   frames/s   first frame p50 / p99 (ms)   from connect p50 / p99   run p50 (ms)   failures")
 
-        // The run log off (memory only) and on (SQLite under a state dir), one host each, same load, same run.
-        var results: [String: [Int: AgentFigures]] = [:]
-        var native: AgentTarget?
-        for mode in self.runLog.split(separator: ",").map(String.init) {
-            guard mode == "off" || mode == "on" else { throw BenchError("--run-log takes off and on, not '\(mode)'") }
+        // The run log off (memory only) and on (SQLite under a state dir): one host each, both up for the whole
+        // comparison, and every phase measured on both in ABBA order (off, on, on, off), so drift over the run (the
+        // machine's clock, Python workers warming up) falls on both alike instead of on whichever mode came second.
+        let modes = self.runLog.split(separator: ",").map(String.init)
+        for mode in modes where mode != "off" && mode != "on" {
+            throw BenchError("--run-log takes off and on, not '\(mode)'")
+        }
+        var hosts: [String: AgentHostUnderTest] = [:]
+        var rssBefore: [String: Int] = [:]
+        for mode in modes where hosts[mode] == nil {
             let stateDirectory = mode == "on" ? directory + "/state" : nil
-            say("\nrun log \(mode)" + (stateDirectory.map { " (SQLite under \($0))" } ?? " (memory only)"))
+            say("run log \(mode)" + (stateDirectory.map { ": SQLite under \($0)" } ?? ": memory only"))
             let host = try AgentHostUnderTest(binaries: binaries, repository: self.repository, python: python,
                                               workers: self.workers, tokenDelayMilliseconds: 0,
                                               directory: directory + "/host-\(mode)", stateDirectory: stateDirectory)
-            let rssBefore = host.child.residentBytes
-            let nativeTarget = AgentTarget(name: "native-agent", port: host.port,
-                                           start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
-            native = nativeTarget
-            var nativeReused = nativeTarget
-            nativeReused.name = "native (reuse)"
-            nativeReused.reuseSocket = true
-            let autogen = AgentTarget(name: "autogen-team", port: host.port, start: studioStart) { "/agents/team" }
-            var runs = 0
-            var frames = 0
-            for target in [nativeTarget, nativeReused, autogen] {
-                for clients in levels {
-                    let figures = await load.run(target, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
-                    self.report(target.name, clients, figures)
-                    results["\(target.name) [\(mode)]", default: [:]][clients] = figures
-                    results[target.name, default: [:]][clients] = figures  // the last mode's, for the Studio comparison
-                    runs += figures.runs
-                    frames += figures.frames
+            hosts[mode] = host
+            rssBefore[mode] = host.child.residentBytes
+        }
+        let distinctModes = modes.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let order = distinctModes.count == 2
+            ? [distinctModes[0], distinctModes[1], distinctModes[1], distinctModes[0]] : distinctModes
+        var results: [String: [Int: AgentFigures]] = [:]
+        var native: AgentTarget?
+        var totals: [String: (runs: Int, frames: Int)] = [:]
+        for kind in ["native-agent", "native (reuse)", "autogen-team"] {
+            for clients in levels {
+                var merged: [String: AgentFigures] = [:]
+                for mode in order {
+                    let port = hosts[mode]!.port
+                    var target = kind == "autogen-team"
+                        ? AgentTarget(name: kind, port: port, start: studioStart) { "/agents/team" }
+                        : AgentTarget(name: kind, port: port, start: #"{"type":"start","task":"\#(task)"}"#) { "/agents/native" }
+                    target.reuseSocket = kind == "native (reuse)"
+                    if kind == "native-agent" && native == nil { native = target }
+                    let host = hosts[mode]!
+                    let figures = await load.run(target, clients: clients, warmup: .seconds(2),
+                                                 duration: .seconds(self.seconds), serverCPU: { host.child.cpuSeconds })
+                    merged[mode, default: AgentFigures()].add(figures)
+                }
+                for mode in distinctModes {
+                    let figures = merged[mode]!
+                    self.report(distinctModes.count > 1 ? "\(kind) [\(mode)]" : kind, clients, figures)
+                    results["\(kind) [\(mode)]", default: [:]][clients] = figures
+                    results[kind, default: [:]][clients] = figures  // the last mode's, for the Studio comparison
+                    totals[mode, default: (0, 0)].runs += figures.runs
+                    totals[mode, default: (0, 0)].frames += figures.frames
                 }
             }
+        }
+        for mode in distinctModes {
+            let host = hosts[mode]!
+            let (runs, frames) = totals[mode] ?? (0, 0)
             // Measured runs only (warm-ups add more): an upper bound per run and per frame.
             let rssAfter = host.child.residentBytes
-            say(String(format: "  server RSS %.1f MiB -> %.1f MiB after %d measured runs (%d frames): %.2f KiB per run",
-                       Double(rssBefore) / 1_048_576, Double(rssAfter) / 1_048_576, runs, frames,
-                       Double(max(0, rssAfter - rssBefore)) / 1024 / Double(max(1, runs))))
-            if stateDirectory != nil {
-                host.child.stop()  // stores what is still behind, so the file holds every frame
-                say(String(format: "  store on disk %.1f MiB: %.0f bytes per measured frame (warm-up frames included in the file)",
+            say(String(format: "run log %@: server RSS %.1f MiB -> %.1f MiB after %d measured runs (%d frames): %.2f KiB per run",
+                       mode, Double(rssBefore[mode]!) / 1_048_576, Double(rssAfter) / 1_048_576, runs, frames,
+                       Double(max(0, rssAfter - rssBefore[mode]!)) / 1024 / Double(max(1, runs))))
+            host.child.stop()  // with a store: stores what is still behind, so the file holds every frame
+            if mode == "on" {
+                say(String(format: "run log on: store on disk %.1f MiB: %.0f bytes per measured frame (warm-up frames included in the file)",
                            Double(host.storeBytes) / 1_048_576, Double(host.storeBytes) / Double(max(1, frames))))
             }
-            host.child.stop()
         }
-        if self.runLog == "off,on" || self.runLog == "on,off" {
-            say("\nrun log on vs off (same load, same run): runs/s and first frame p50 (from start), on as % of off")
+        if distinctModes.count == 2 {
+            say("\nrun log on vs off (same load, same run, ABBA): runs/s, first frame p50 (from start), and the host "
+                + "process's CPU per run (AutoGen's Python workers not included), on as % of off")
             for name in ["native-agent", "native (reuse)", "autogen-team"] {
                 for clients in levels {
                     guard let off = results["\(name) [off]"]?[clients], let on = results["\(name) [on]"]?[clients] else { continue }
-                    say(String(format: "  %-15@ %3d clients: runs/s %.0f vs %.0f (%.0f%%), first frame p50 %.2f vs %.2f ms (%.0f%%)",
+                    say(String(format: "  %-15@ %3d clients: runs/s %.0f vs %.0f (%.0f%%), first frame p50 %.2f vs %.2f ms (%.0f%%), CPU/run %.0f vs %.0f us (%.0f%%)",
                                name, clients, on.runsPerSecond, off.runsPerSecond, 100 * on.runsPerSecond / off.runsPerSecond,
                                percentileMilliseconds(on.firstFrame, 0.5), percentileMilliseconds(off.firstFrame, 0.5),
-                               100 * percentileMilliseconds(on.firstFrame, 0.5) / max(0.001, percentileMilliseconds(off.firstFrame, 0.5))))
+                               100 * percentileMilliseconds(on.firstFrame, 0.5) / max(0.001, percentileMilliseconds(off.firstFrame, 0.5)),
+                               on.serverMicrosecondsPerRun, off.serverMicrosecondsPerRun,
+                               100 * on.serverMicrosecondsPerRun / max(0.001, off.serverMicrosecondsPerRun)))
                 }
             }
         }
@@ -192,6 +227,21 @@ struct AgentBenchCommand: AsyncParsableCommand {
                      percentileMilliseconds(figures.firstFrameFromConnect, 0.99),
                      percentileMilliseconds(figures.runTime, 0.5), figures.failures,
                      figures.firstFailure.map { " (\($0.prefix(160)))" } ?? ""))
+    }
+}
+
+extension AgentFigures {
+    /// Adds another round's figures of the same phase: counts and time add up, latencies pool.
+    mutating func add(_ other: AgentFigures) {
+        self.runs += other.runs
+        self.frames += other.frames
+        self.failures += other.failures
+        self.seconds += other.seconds
+        self.firstFrame += other.firstFrame
+        self.firstFrameFromConnect += other.firstFrameFromConnect
+        self.runTime += other.runTime
+        self.firstFailure = self.firstFailure ?? other.firstFailure
+        self.serverCPUSeconds += other.serverCPUSeconds
     }
 }
 

@@ -26,9 +26,13 @@ struct AgentFigures {
     /// From sending `start` to the run's terminal frame, per run.
     var runTime: [UInt64] = []
     var firstFailure: String?
+    /// The server process's CPU time while measuring (0 when not sampled).
+    var serverCPUSeconds = 0.0
 
     var runsPerSecond: Double { Double(self.runs) / self.seconds }
     var framesPerSecond: Double { Double(self.frames) / self.seconds }
+    /// Server CPU microseconds per measured run.
+    var serverMicrosecondsPerRun: Double { self.serverCPUSeconds * 1e6 / Double(max(1, self.runs)) }
 }
 
 /// Drives agent runs the way clients do: each virtual client opens a socket per run (as AutoGen Studio clients
@@ -44,7 +48,9 @@ struct AgentLoad: Sendable {
         let figures = Mutex(AgentFigures())
     }
 
-    func run(_ target: AgentTarget, clients: Int, warmup: Duration, duration: Duration) async -> AgentFigures {
+    /// `serverCPU`, when given, reads the server's CPU seconds: sampled when measuring starts and stops.
+    func run(_ target: AgentTarget, clients: Int, warmup: Duration, duration: Duration,
+             serverCPU: (() -> Double)? = nil) async -> AgentFigures {
         let phase = Phase()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<clients {
@@ -85,11 +91,14 @@ struct AgentLoad: Sendable {
                 }
             }
             try? await Task.sleep(for: warmup)
+            let cpuBefore = serverCPU?() ?? 0
             phase.measuring.store(true, ordering: .relaxed)
             let started = ContinuousClock.now
             try? await Task.sleep(for: duration)
             phase.stop.store(true, ordering: .relaxed)
             let elapsed = ContinuousClock.now - started
+            let cpu = (serverCPU?() ?? 0) - cpuBefore
+            phase.figures.withLock { $0.serverCPUSeconds = cpu }
             phase.figures.withLock { $0.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18 }
         }
         return phase.figures.withLock { $0 }

@@ -1,0 +1,125 @@
+import AgentHostRunLog
+import Foundation
+import Glibc
+import Logging
+
+/// The run log's cost per run without a server around it: runs shaped like the native agent's (create, a dozen
+/// frames, end, release) appended as fast as the service takes them, then stored. The SQLite store is measured
+/// against the memory backend in the same run (ABBA), as CPU microseconds per run of the whole process and of the
+/// write-behind thread alone: the figure that the end-to-end runs/s comparison hides in its noise.
+struct RunLogStoreLoad {
+    var runs: Int
+    var framesPerRun: Int
+    var frameBytes: Int
+    var rounds: Int
+    var directory: String
+
+    struct Figures {
+        var runs = 0
+        var wallSeconds = 0.0
+        var cpuSeconds = 0.0
+        var writeBehindSeconds = 0.0
+    }
+
+    func run() async throws {
+        say("run log store: \(self.runs) runs of \(self.framesPerRun) frames x \(self.frameBytes) B per round, "
+            + "one anonymous owner (retention at work), \(self.rounds) rounds per backend in ABBA order")
+        say("backend   runs/s      CPU us/run   write-behind us/run")
+        var totals: [String: Figures] = [:]
+        let order = (0 ..< self.rounds).flatMap { $0 % 2 == 0 ? ["memory", "sqlite"] : ["sqlite", "memory"] }
+        for (index, backend) in order.enumerated() {
+            let figures = try await self.round(backend: backend, path: "\(self.directory)/store-\(index).sqlite")
+            say(Self.row(backend, figures))
+            var total = totals[backend] ?? Figures()
+            total.runs += figures.runs
+            total.wallSeconds += figures.wallSeconds
+            total.cpuSeconds += figures.cpuSeconds
+            total.writeBehindSeconds += figures.writeBehindSeconds
+            totals[backend] = total
+        }
+        guard let memory = totals["memory"], let sqlite = totals["sqlite"] else { return }
+        say("all rounds:")
+        say(Self.row("memory", memory))
+        say(Self.row("sqlite", sqlite))
+        let extra = (sqlite.cpuSeconds / Double(sqlite.runs) - memory.cpuSeconds / Double(memory.runs)) * 1e6
+        say(String(format: "SQLite costs %.1f us of CPU per run more than memory (%.0f%% of memory's)", extra,
+                   100 * (sqlite.cpuSeconds / Double(sqlite.runs)) / (memory.cpuSeconds / Double(memory.runs))))
+    }
+
+    private static func row(_ name: String, _ figures: Figures) -> String {
+        let runs = Double(figures.runs)
+        return String(format: "%-8@ %8.0f %14.1f %21.1f", name as NSString, runs / figures.wallSeconds,
+                      figures.cpuSeconds / runs * 1e6, figures.writeBehindSeconds / runs * 1e6)
+    }
+
+    private func round(backend: String, path: String) async throws -> Figures {
+        let store: any RunLogBackend = backend == "sqlite" ? SQLiteRunLogBackend(path: path) : MemoryRunLogBackend()
+        let service = RunLogService(backend: store, logger: Logger(label: "runlog-bench"))
+        await service.start()
+        let frame = [UInt8](repeating: UInt8(ascii: "x"), count: self.frameBytes)
+        let threadsBefore = Self.threadCPU()
+        let cpuBefore = Self.processCPU()
+        let start = DispatchTime.now().uptimeNanoseconds
+        // Two tasks, as the host's two event loops would append.
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0 ..< 2 {
+                group.addTask {
+                    var generator = SystemRandomNumberGenerator()
+                    for run in stride(from: worker, to: self.runs, by: 2) {
+                        let key = Array("run-\(run)".utf8)
+                        let secret = (0 ..< 4).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64) { Array($0) } }
+                        let created = key.withUnsafeBytes { keyBytes in
+                            secret.withUnsafeBytes { secretBytes in
+                                service.create(instance: 1, route: "/agents/native", key: keyBytes, owner: .anonymous,
+                                               secret: secretBytes, signalContext: 0, signalSink: { _ in })
+                            }
+                        }
+                        guard case .success(let handle) = created else { continue }
+                        for _ in 0 ..< self.framesPerRun {
+                            _ = frame.withUnsafeBytes { service.append(handle: handle, bytes: $0) }
+                        }
+                        _ = service.end(handle: handle, status: "complete")
+                        _ = service.release(handle: handle)
+                        // Yield now and then, as runs spread over time would.
+                        if run % 64 == worker { await Task.yield() }
+                    }
+                }
+            }
+        }
+        await service.flush()
+        await service.flush()
+        let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let cpu = Self.processCPU() - cpuBefore
+        let threadsAfter = Self.threadCPU()
+        await service.shutdown()
+        // The write-behind thread is the one that appeared (or grew most) under its name.
+        let writeBehind = threadsAfter.filter { $0.value.name.hasPrefix("ah-runlog-write") }
+            .map { $0.value.seconds - (threadsBefore[$0.key]?.seconds ?? 0) }.reduce(0, +)
+        return Figures(runs: self.runs, wallSeconds: wall, cpuSeconds: cpu, writeBehindSeconds: writeBehind)
+    }
+
+    private static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// Each thread's name and CPU seconds, from /proc/self/task/*/stat.
+    private static func threadCPU() -> [String: (name: String, seconds: Double)] {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var threads: [String: (name: String, seconds: Double)] = [:]
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        for tid in tasks {
+            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { continue }
+            let name = String(stat[stat.index(after: open) ..< close])
+            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+            // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the name and state.
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            threads[tid] = (name, (user + system) / ticks)
+        }
+        return threads
+    }
+}
