@@ -95,12 +95,12 @@ enum RunLogSchema {
                 let route: String = row["route"]
                 let issuer: String = row["owner_issuer"]
                 let subject: String = row["owner_subject"]
-                let secretHash: Data = row["secret_hash"]
+                let secretHash = LogNameHash.secretHash(subject: subject, Array(row["secret_hash"] as Data))
                 let key: Data = row["key"]
-                let hash = LogNameHash.of(route: route, issuer: issuer, subject: subject, secretHash: Array(secretHash),
+                let hash = LogNameHash.of(route: route, issuer: issuer, subject: subject, secretHash: secretHash,
                                           key: Array(key))
                 try copy.execute(arguments: [
-                    row["id"] as Int64, hash, route, key, issuer, subject, secretHash, row["writer"] as String,
+                    row["id"] as Int64, hash, route, key, issuer, subject, Data(secretHash), row["writer"] as String,
                     row["status"] as String, row["created_ms"] as Int64, row["ended_ms"] as Int64,
                     row["first_seq"] as Int64, row["last_seq"] as Int64, row["bytes"] as Int64])
             }
@@ -110,8 +110,12 @@ enum RunLogSchema {
                 CREATE INDEX logs_by_owner ON logs (owner_issuer, owner_subject, id);
                 CREATE INDEX logs_live ON logs (writer) WHERE status = 'live';
                 """)
-            // Ids are never used again (the index follows new logs by id): the sequence goes on from where it was.
-            try db.execute(sql: "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'logs'", arguments: [sequence])
+            // Ids are never used again (the index follows new logs by id): the sequence goes on from where it was,
+            // also when retention had emptied the table (then nothing copied made a row for it).
+            try db.execute(sql: """
+                DELETE FROM sqlite_sequence WHERE name = 'logs';
+                INSERT INTO sqlite_sequence (name, seq) VALUES ('logs', MAX(?, (SELECT IFNULL(MAX(id), 0) FROM logs)));
+                """, arguments: [sequence])
         }
         return migrator
     }

@@ -91,10 +91,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 sql: "INSERT INTO chunks (log_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)")
             return try logs.map { new in
                 let log = new.record
+                let secretHash = LogNameHash.secretHash(subject: log.ownerSubject, log.secretHash)
                 let hash = LogNameHash.of(route: log.route, issuer: log.ownerIssuer, subject: log.ownerSubject,
-                                          secretHash: log.ownerSubject.isEmpty ? log.secretHash : [], key: log.key)
+                                          secretHash: secretHash, key: log.key)
                 try insert.execute(arguments: [
-                    hash, log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(log.secretHash), log.writer,
+                    hash, log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(secretHash), log.writer,
                     log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(log.firstSeq),
                     Int64(log.lastSeq), log.bytes])
                 guard db.changesCount > 0 else { return .failure(RunLogStoreError.exists) }
@@ -165,7 +166,7 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     public func findLog(route: String, issuer: String, subject: String, secretHash: [UInt8], key: [UInt8]) throws
         -> RunLogRecord?
     {
-        let secretHash = subject.isEmpty ? secretHash : []
+        let secretHash = LogNameHash.secretHash(subject: subject, secretHash)
         let hash = LogNameHash.of(route: route, issuer: issuer, subject: subject, secretHash: secretHash, key: key)
         return try self.reading { db in
             // Found by its name's hash, then every field compared: a colliding name is not this one.

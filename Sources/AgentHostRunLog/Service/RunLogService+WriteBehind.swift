@@ -378,8 +378,8 @@ extension RunLogService {
             for log in pruned where state.index[log.name]?.id == log.id { state.index[log.name] = nil }
         }
         // Sibling workers prune the shared store too: what they deleted is learnt by reading the whole index again,
-        // on the timer only. Until then an open or create that hits such an ended log checks the store first
-        // (`dropIfPrunedBySibling`).
+        // on the timer only. Until then an open or create that hits another process's log in the index checks the
+        // store first (`dropIfPrunedBySibling`).
         if self.backend.isShared && timed { self.refreshIndex(full: true) }
     }
 }

@@ -286,6 +286,8 @@ public final class RunLogService: Sendable {
     /// create of the key would be refused EXISTS. So a non-local index hit is checked with one point read (only
     /// opens of another process's log pay it: a resume on another worker, a finished run read again, a key used
     /// again). Live entries are checked too: a log first indexed while live may have ended and been pruned since.
+    /// Like `open`'s miss, the read runs on the caller's thread (an event loop) and only on an open store: one
+    /// probe of the name's key, which a WAL reader never waits for.
     /// Returns `.absent` when the store does not have the log (the index entry is gone too); a different log under
     /// the name (the key used again) or a newer state of the same one replaces the entry.
     func dropIfPrunedBySibling(_ name: LogName) -> SiblingCheck {

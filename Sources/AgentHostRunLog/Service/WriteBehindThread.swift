@@ -31,7 +31,8 @@ final class WriteBehindThread: @unchecked Sendable {
         self.running = true
         self.condition.unlock()
         let thread = Thread {
-            // Named for `top -H`, perf and the store benchmark (the kernel keeps 15 bytes). Through /proc, as
+            // Named for `top -H`, perf and the store benchmark (Linux keeps 15 bytes), through /proc: setting
+            // Foundation's `Thread.name` left the kernel's name unchanged here (swift-corelibs-foundation, 6.3), and
             // Swift's Glibc module does not export pthread_setname_np.
             try? "ah-runlog-write".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
             self.loop(cycle)
