@@ -28,13 +28,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// User plus system CPU seconds this process (not its children) has used.
     var cpuSeconds: Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command name: state is [0]; utime and stime (fields 14 and 15 of the file) are [11] and [12].
-        guard fields.count > 12 else { return 0 }
-        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        ProcessStat(path: "/proc/\(self.process.processIdentifier)/stat")?.cpuSeconds ?? 0
     }
 
     /// SIGTERM, then SIGKILL after 5 s (uvicorn's graceful shutdown can wait on Studio's background tasks forever).

@@ -1,3 +1,4 @@
+import AgentHostClientSupport
 import AgentHostRunLog
 import Foundation
 import Glibc
@@ -57,7 +58,7 @@ struct RunLogStoreLoad {
         let service = RunLogService(backend: store, logger: Logger(label: "runlog-bench"))
         await service.start()
         let frame = [UInt8](repeating: UInt8(ascii: "x"), count: self.frameBytes)
-        let threadsBefore = Self.threadCPU()
+        let threadsBefore = ProcessStat.threads(of: "self")
         let cpuBefore = Self.processCPU()
         let start = DispatchTime.now().uptimeNanoseconds
         // Two tasks, as the host's two event loops would append. As fast as they go: a write-behind batch holds
@@ -98,11 +99,11 @@ struct RunLogStoreLoad {
         await service.flush()
         let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let cpu = Self.processCPU() - cpuBefore
-        let threadsAfter = Self.threadCPU()
+        let threadsAfter = ProcessStat.threads(of: "self")
         await service.shutdown()
         // The write-behind thread is the one that appeared (or grew most) under its name.
         let writeBehind = threadsAfter.filter { $0.value.name.hasPrefix("ah-runlog-write") }
-            .map { $0.value.seconds - (threadsBefore[$0.key]?.seconds ?? 0) }.reduce(0, +)
+            .map { $0.value.cpuSeconds - (threadsBefore[$0.key]?.cpuSeconds ?? 0) }.reduce(0, +)
         return Figures(runs: self.runs - failures, wallSeconds: wall, cpuSeconds: cpu, writeBehindSeconds: writeBehind)
     }
 
@@ -111,23 +112,5 @@ struct RunLogStoreLoad {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-
-    /// Each thread's name and CPU seconds, from /proc/self/task/*/stat.
-    private static func threadCPU() -> [String: (name: String, seconds: Double)] {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var threads: [String: (name: String, seconds: Double)] = [:]
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        for tid in tasks {
-            guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
-                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
-            else { continue }
-            let name = String(stat[stat.index(after: open) ..< close])
-            let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
-            // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the name and state.
-            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            threads[tid] = (name, (user + system) / ticks)
-        }
-        return threads
     }
 }

@@ -68,17 +68,7 @@ final class ServerUnderTest {
             ((try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/children", encoding: .utf8)) ?? "")
                 .split(separator: " ").compactMap { Int32($0) }
         }
-        return ([pid] + children).map(Self.cpuSeconds(of:)).reduce(0, +)
-    }
-
-    private static func cpuSeconds(of pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // Fields after the command name: state is [0]; utime and stime are fields 14 and 15 of the file ([11], [12]).
-        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ([pid] + children).map { ProcessStat(path: "/proc/\($0)/stat")?.cpuSeconds ?? 0 }.reduce(0, +)
     }
 
     /// Resident set size in bytes.
