@@ -34,8 +34,20 @@ extension ProcessHeavyTests {
                 }
                 let resumed = try #require(other, "no socket landed on the other worker")
                 #expect(try await resumed.next().type == "system")
-                try await resumed.send(["type": "resume", "run_id": "across", "last_seq": 2, "resume_token": token])
-                let rest = try await resumed.collect(runID: "across", answer: "yes")
+                // A run reaches the store the other worker reads within one write-behind cycle (20 ms) of its
+                // start (README, "What survives what"); until then that worker answers unknown_run. Asked again.
+                var rest: [AgentFrame] = []
+                for attempt in 1...20 {
+                    try await resumed.send(["type": "resume", "run_id": "across", "last_seq": 2, "resume_token": token])
+                    do {
+                        rest = try await resumed.collect(runID: "across", answer: "yes")
+                        break
+                    } catch let refused as AgentClient.Refused
+                        where refused.frame.object["code"] as? String == "unknown_run" && attempt < 20
+                    {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
                 let frames = seen + rest
                 #expect(frames.compactMap(\.seq) == Array(1...frames.count), "\(frames.map(\.text))")
                 #expect(frames.contains { $0.type == "input_request" }, "the answer crossed to the writer's process")
