@@ -74,4 +74,34 @@ struct RunLogSchemaTests {
         #expect(try backend.prune(policy, nowMilliseconds: 10_000).count == 100)
         #expect(try pages().1 == 0)
     }
+
+    @Test("retention frees a big run's overflow pages without writing them again (secure_delete FAST)")
+    func retentionWritesNoFreedPages() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        let backend = SQLiteRunLogBackend(path: path)
+        // A native-agent run's size: ~11 KB in one chunk, two overflow pages past its B-tree cell.
+        let frames = (1 ... 23).map { RunLogEntry(seq: UInt64($0), bytes: [UInt8](repeating: 0x78, count: 470)) }
+        for run in 0 ..< 40 {
+            let id = try backend.createLog(Self.record("run-\(run)"))
+            try backend.write([RunLogWrite(logID: id, entries: frames, end: ("complete", 2))])
+        }
+        let other = try DatabaseQueue(path: path)
+        let overflowPages = try other.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM dbstat WHERE name = 'chunks' AND pagetype = 'overflow'") ?? 0
+        }
+        #expect(overflowPages >= 80)
+        // An empty WAL, so that the frames in it afterwards are the prune's.
+        try other.writeWithoutTransaction { db in _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        var policy = RunLogRetention()
+        policy.maxEndedAgeSeconds = 0
+        #expect(try backend.prune(policy, nowMilliseconds: 10_000).count == 40)
+        let walFrames = try other.writeWithoutTransaction { db in
+            try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)").map { $0[1] as Int } ?? -1
+        }
+        // With SECURE_DELETE on (Debian's build default) every freed overflow page is zeroed into the WAL: 80 and
+        // more frames. FAST writes the B-tree and freelist pages the deletes change: a handful.
+        #expect(walFrames >= 0 && walFrames < overflowPages / 4, "\(walFrames) WAL frames for \(overflowPages) freed pages")
+    }
 }

@@ -47,6 +47,13 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // NORMAL is durable across a process crash in WAL mode (only an OS crash may lose the last
                 // transactions), and spares an fsync per write-behind batch.
                 if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                // Debian builds SQLite with SECURE_DELETE on: every page retention frees is zeroed, written to the
+                // WAL and checkpointed again, which doubled the bytes the host wrote per run (1.05 GB against
+                // 0.53 GB in 10 s of native-agent runs). FAST still zeroes deleted cells inside b-tree pages, where
+                // that costs no I/O; freed overflow pages keep their bytes until reused (retention frees as many
+                // as new runs take at a steady state), in a file inside a state dir only the server's user may
+                // enter (0700).
+                try db.execute(sql: "PRAGMA secure_delete = FAST")
             }
             let opened = try Self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
             if !self.readOnly {

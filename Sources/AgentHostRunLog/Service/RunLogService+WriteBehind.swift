@@ -270,7 +270,9 @@ extension RunLogService {
             }
             return ours
         }
-        if !ours.isEmpty, let signals = try? self.backend.takeSignals(logIDs: Array(ours.keys)) {
+        // Only a sibling process signals through the store: a process alone on it delivers its own signals directly
+        // (`signal`), and spares the store a read every cycle.
+        if self.backend.isShared, !ours.isEmpty, let signals = try? self.backend.takeSignals(logIDs: Array(ours.keys)) {
             for signal in signals {
                 guard let log = ours[signal.logID] else { continue }
                 let delivery: (RunLogSignalSink, UInt64)? = self.state.withLockedValue { _ in
