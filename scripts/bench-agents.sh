@@ -5,6 +5,7 @@
 # 0.7.5 plus Studio's own dependencies). Arguments pass through to agenthost-agent-bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/system-packages.sh
 ./scripts/setup-python.sh
 
 studio=".venv-studio"

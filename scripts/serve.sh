@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/system-packages.sh
 swift build -c release --product agenthost
 swift build -c release --product agenthost-echo
 swift build -c release --product agenthost-wordstream

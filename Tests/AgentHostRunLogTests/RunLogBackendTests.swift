@@ -227,7 +227,7 @@ struct RunLogBackendTests {
         let path = directory.path + "/runlog.sqlite"
         let full = SQLiteRunLogBackend(path: path, maxPageCount: 20)
         let id = try full.createLog(Self.record("a"))
-        let big = [RunLogEntry(seq: 1, bytes: [UInt8](repeating: 7, count: 256 << 10))]
+        let big = [RunLogEntry(seq: 1, bytes: incompressible(256 << 10))]
         #expect(throws: RunLogStoreError.self) { try full.write([RunLogWrite(logID: id, entries: big)]) }
         do {
             try full.write([RunLogWrite(logID: id, entries: big)])

@@ -81,8 +81,12 @@ struct RunLogSchemaTests {
         defer { directory.remove() }
         let path = directory.path + "/runlog.sqlite"
         let backend = SQLiteRunLogBackend(path: path)
-        // A native-agent run's size: ~11 KB in one chunk, two overflow pages past its B-tree cell.
-        let frames = (1 ... 23).map { RunLogEntry(seq: UInt64($0), bytes: [UInt8](repeating: 0x78, count: 470)) }
+        // A native-agent run's size: ~11 KB in one chunk, two overflow pages past its B-tree cell. Random bytes:
+        // LZ4 would shrink repeated ones into the cell.
+        var random = SystemRandomNumberGenerator()
+        let frames = (1 ... 23).map { seq in
+            RunLogEntry(seq: UInt64(seq), bytes: (0 ..< 470).map { _ in UInt8.random(in: 0 ... 255, using: &random) })
+        }
         for run in 0 ..< 40 {
             let id = try backend.createLog(Self.record("run-\(run)"))
             try backend.write([RunLogWrite(logID: id, entries: frames, end: ("complete", 2))])

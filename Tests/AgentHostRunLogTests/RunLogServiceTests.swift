@@ -273,8 +273,7 @@ struct RunLogServiceTests {
         let log = try service.create("run").get()
         let target = self.target()
         _ = try service.watch(instance: 1, handle: log, target: target, afterSeq: 0, context: 0).get()
-        let entry = String(repeating: "t", count: 1024)
-        for _ in 1 ... 200 { service.append(log, entry) }
+        for _ in 1 ... 200 { service.append(log, String(decoding: incompressible(1024), as: UTF8.self)) }
         await service.flush()
         #expect(service.storeIsFailing)
         _ = service.end(handle: log, status: "complete")

@@ -234,3 +234,10 @@ final class CountingBackend: RunLogBackend {
         try self.inner.prune(policy, nowMilliseconds: nowMilliseconds)
     }
 }
+
+/// Bytes LZ4 cannot shrink (random letters: it finds no repeats to point back to), for tests that must fill a store:
+/// repeated bytes would be stored a hundredfold smaller.
+func incompressible(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0 ..< count).map { _ in UInt8(ascii: "a") + UInt8.random(in: 0 ..< 26, using: &generator) }
+}

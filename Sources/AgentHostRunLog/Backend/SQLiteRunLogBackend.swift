@@ -143,10 +143,14 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                     try end.execute(arguments: [ending.status, ending.milliseconds, write.logID])
                 }
                 if let dropBefore = write.dropBefore {
-                    let dropped = try Int64.fetchOne(db, sql: """
-                        SELECT COALESCE(SUM(LENGTH(data) - 4 * (last_seq - first_seq + 1)), 0) FROM chunks
-                        WHERE log_id = ? AND last_seq < ?
-                        """, arguments: [write.logID, Int64(dropBefore)]) ?? 0
+                    // The entry bytes of the chunks that go: a compressed chunk's raw length is in its header.
+                    let dropped = try Row.fetchAll(db, sql: """
+                        SELECT SUBSTR(data, 1, 8) AS head, LENGTH(data) AS length, last_seq - first_seq + 1 AS entries
+                        FROM chunks WHERE log_id = ? AND last_seq < ?
+                        """, arguments: [write.logID, Int64(dropBefore)]).reduce(0) { total, row in
+                        total + EntryChunk.entryBytes(head: row["head"], storedLength: row["length"],
+                                                      entries: row["entries"])
+                    }
                     try db.execute(sql: "DELETE FROM chunks WHERE log_id = ? AND last_seq < ?",
                                    arguments: [write.logID, Int64(dropBefore)])
                     try db.execute(sql: """
