@@ -21,7 +21,9 @@ struct AgentBenchCommand: AsyncParsableCommand {
     var studioPython = ".venv-studio/bin/python"
     @Option(help: "autogen-team worker processes.") var workers = 2
     @Option(help: "Concurrent clients per phase, comma-separated.") var clients = "1,10,100"
-    @Option(help: "Seconds measured per phase (after a warm-up).") var seconds = 5.0
+    @Option(help: "Seconds measured per round (after a warm-up).") var seconds = 2.5
+    @Option(help: "Rounds per phase and run log mode (off and on alternate ABBA BAAB...; with one mode, its rounds add up).")
+    var rounds = 4
     @Option(help: "Live runs held at once for the sustained-concurrency figure, comma-separated (empty: skip).")
     var sustain = "1000,5000"
 
@@ -40,7 +42,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
             let directory = NSTemporaryDirectory() + "agenthost-runlog-bench-\(getpid())"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try await RunLogStoreLoad(runs: self.runLogStore, framesPerRun: 12, frameBytes: 100, rounds: 4,
+            try await RunLogStoreLoad(runs: self.runLogStore, framesPerRun: 23, frameBytes: 470, rounds: 4,
                                       directory: directory).run()
             return
         }
@@ -70,14 +72,16 @@ struct AgentBenchCommand: AsyncParsableCommand {
         let levels = self.clients.split(separator: ",").compactMap { Int($0) }
 
         say("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
-            + "a new socket per run, \(self.seconds) s per phase (with the run log off and on: two rounds each, ABBA), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            + "a new socket per run, \(self.rounds) rounds of \(self.seconds) s per phase and mode (off and on alternating ABBA BAAB), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         say("first frame: from `start` / from the client wanting a run (Studio: create it over HTTP; connect; start)")
         say("(reuse): run after run on one socket, as the agent protocol allows; otherwise a new socket per run")
         say("target          clients   runs/s   frames/s   first frame p50 / p99 (ms)   from connect p50 / p99   run p50 (ms)   failures")
 
         // The run log off (memory only) and on (SQLite under a state dir): one host each, both up for the whole
-        // comparison, and every phase measured on both in ABBA order (off, on, on, off), so drift over the run (the
-        // machine's clock, Python workers warming up) falls on both alike instead of on whichever mode came second.
+        // comparison, and every phase measured on both in short alternating rounds (off, on, on, off, on, off, ...),
+        // so drift over the run (this shared machine's speed changes over seconds; Python workers warm up) falls on
+        // both alike instead of on whichever mode came second. Measured here: two rounds of 5 s each put the same
+        // binaries at 71% and at 96% in two runs; the pair-by-pair spread printed below shows how much noise there is.
         let modes = self.runLog.split(separator: ",").map(String.init)
         for mode in modes where mode != "off" && mode != "on" {
             throw BenchError("--run-log takes off and on, not '\(mode)'")
@@ -94,14 +98,18 @@ struct AgentBenchCommand: AsyncParsableCommand {
             rssBefore[mode] = host.child.residentBytes
         }
         let distinctModes = modes.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-        let order = distinctModes.count == 2
-            ? [distinctModes[0], distinctModes[1], distinctModes[1], distinctModes[0]] : distinctModes
+        let order: [String] = distinctModes.count == 2
+            ? (0 ..< max(1, self.rounds)).flatMap { $0 % 2 == 0 ? distinctModes : distinctModes.reversed() }
+            : Array(repeating: distinctModes, count: max(1, self.rounds)).flatMap { $0 }
+        // Per phase, the on/off ratio of each pair of rounds (runs/s, first frame p50): the noise of the comparison.
+        var pairRatios: [String: [Int: [(runs: Double, firstFrame: Double)]]] = [:]
         var results: [String: [Int: AgentFigures]] = [:]
         var native: AgentTarget?
         var totals: [String: (runs: Int, frames: Int)] = [:]
         for kind in ["native-agent", "native (reuse)", "autogen-team"] {
             for clients in levels {
                 var merged: [String: AgentFigures] = [:]
+                var pair: [String: AgentFigures] = [:]
                 for mode in order {
                     let port = hosts[mode]!.port
                     var target = kind == "autogen-team"
@@ -113,6 +121,13 @@ struct AgentBenchCommand: AsyncParsableCommand {
                     let figures = await load.run(target, clients: clients, warmup: .seconds(2),
                                                  duration: .seconds(self.seconds), serverCPU: { host.child.cpuSeconds })
                     merged[mode, default: AgentFigures()].add(figures)
+                    pair[mode] = figures
+                    if let on = pair["on"], let off = pair["off"] {
+                        pairRatios[kind, default: [:]][clients, default: []].append(
+                            (on.runsPerSecond / max(0.001, off.runsPerSecond),
+                             percentileMilliseconds(on.firstFrame, 0.5) / max(0.001, percentileMilliseconds(off.firstFrame, 0.5))))
+                        pair = [:]
+                    }
                 }
                 for mode in distinctModes {
                     let figures = merged[mode]!
@@ -139,15 +154,20 @@ struct AgentBenchCommand: AsyncParsableCommand {
             }
         }
         if distinctModes.count == 2 {
-            say("\nrun log on vs off (same load, same run, ABBA): runs/s, first frame p50 (from start), and the host "
-                + "process's CPU per run (AutoGen's Python workers not included), on as % of off")
+            say("\nrun log on vs off (same load, same run, alternating rounds): runs/s, first frame p50 (from start), and "
+                + "the host process's CPU per run (AutoGen's Python workers not included), on as % of off, all rounds "
+                + "pooled; in brackets, the lowest and highest on/off ratio of one pair of rounds")
             for name in ["native-agent", "native (reuse)", "autogen-team"] {
                 for clients in levels {
                     guard let off = results["\(name) [off]"]?[clients], let on = results["\(name) [on]"]?[clients] else { continue }
-                    say(String(format: "  %-15@ %3d clients: runs/s %.0f vs %.0f (%.0f%%), first frame p50 %.2f vs %.2f ms (%.0f%%), CPU/run %.0f vs %.0f us (%.0f%%)",
+                    let pairs = pairRatios[name]?[clients] ?? []
+                    let runsSpread = pairs.map(\.runs), firstSpread = pairs.map(\.firstFrame)
+                    say(String(format: "  %-15@ %3d clients: runs/s %.0f vs %.0f (%.0f%% [%.0f-%.0f]), first frame p50 %.2f vs %.2f ms (%.0f%% [%.0f-%.0f]), CPU/run %.0f vs %.0f us (%.0f%%)",
                                name, clients, on.runsPerSecond, off.runsPerSecond, 100 * on.runsPerSecond / off.runsPerSecond,
+                               100 * (runsSpread.min() ?? 0), 100 * (runsSpread.max() ?? 0),
                                percentileMilliseconds(on.firstFrame, 0.5), percentileMilliseconds(off.firstFrame, 0.5),
                                100 * percentileMilliseconds(on.firstFrame, 0.5) / max(0.001, percentileMilliseconds(off.firstFrame, 0.5)),
+                               100 * (firstSpread.min() ?? 0), 100 * (firstSpread.max() ?? 0),
                                on.serverMicrosecondsPerRun, off.serverMicrosecondsPerRun,
                                100 * on.serverMicrosecondsPerRun / max(0.001, off.serverMicrosecondsPerRun)))
                 }
@@ -163,7 +183,8 @@ struct AgentBenchCommand: AsyncParsableCommand {
                 try await studio.nextPath()
             }
             for clients in levels {
-                let figures = await load.run(baseline, clients: clients, warmup: .seconds(2), duration: .seconds(self.seconds))
+                let figures = await load.run(baseline, clients: clients, warmup: .seconds(2),
+                                             duration: .seconds(self.seconds * Double(max(1, self.rounds))))
                 self.report(baseline.name, clients, figures)
                 results[baseline.name, default: [:]][clients] = figures
             }

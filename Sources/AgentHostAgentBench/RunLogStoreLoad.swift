@@ -4,8 +4,8 @@ import Foundation
 import Glibc
 import Logging
 
-/// The run log's cost per run without a server around it: runs shaped like the native agent's (create, a dozen
-/// frames, end, release) appended as fast as the service takes them, then stored. The SQLite store is measured
+/// The run log's cost per run without a server around it: runs shaped like the native agent's (create, 23 JSON
+/// frames of ~470 bytes, end, release) appended as fast as the service takes them, then stored. The SQLite store is measured
 /// against the memory backend in the same run (ABBA), as CPU microseconds per run of the whole process and of the
 /// write-behind thread alone: the figure that the end-to-end runs/s comparison hides in its noise.
 struct RunLogStoreLoad {
@@ -57,7 +57,12 @@ struct RunLogStoreLoad {
         let store: any RunLogBackend = backend == "sqlite" ? SQLiteRunLogBackend(path: path) : MemoryRunLogBackend()
         let service = RunLogService(backend: store, logger: Logger(label: "runlog-bench"))
         await service.start()
-        let frame = [UInt8](repeating: UInt8(ascii: "x"), count: self.frameBytes)
+        // Made before measuring (a frame takes longer to make than to store): runs cycle through them.
+        var generator = SystemRandomNumberGenerator()
+        let samples = (0 ..< 64).map { _ in
+            let runID = UUID().uuidString.lowercased()
+            return (1 ... self.framesPerRun).map { Self.agentFrame(runID: runID, seq: $0, bytes: self.frameBytes, &generator) }
+        }
         let threadsBefore = ProcessStat.threads(of: "self")
         let cpuBefore = Self.processCPU()
         let start = DispatchTime.now().uptimeNanoseconds
@@ -82,7 +87,7 @@ struct RunLogStoreLoad {
                             failed += 1
                             continue
                         }
-                        for _ in 0 ..< self.framesPerRun {
+                        for frame in samples[run % samples.count] {
                             _ = frame.withUnsafeBytes { service.append(handle: handle, bytes: $0) }
                         }
                         _ = service.end(handle: handle, status: "complete")
@@ -105,6 +110,26 @@ struct RunLogStoreLoad {
         let writeBehind = threadsAfter.filter { $0.value.name.hasPrefix("ah-runlog-write") }
             .map { $0.value.cpuSeconds - (threadsBefore[$0.key]?.cpuSeconds ?? 0) }.reduce(0, +)
         return Figures(runs: self.runs - failures, wallSeconds: wall, cpuSeconds: cpu, writeBehindSeconds: writeBehind)
+    }
+
+    private static let words = ["the", "socket", "stays", "open", "while", "frames", "flow", "both", "ways", "a",
+                                "poem", "about", "WebSockets", "streams", "tokens", "to", "every", "client", "as", "they"]
+
+    /// A frame shaped like the native agent's: JSON with the run id, a message id and a timestamp in every frame,
+    /// its content words padded to about `bytes`. The store compresses what it keeps, and repeated bytes would
+    /// flatter it (a chunk of one byte repeated shrinks a hundredfold, agent frames about fourfold).
+    static func agentFrame(runID: String, seq: Int, bytes: Int, _ generator: inout SystemRandomNumberGenerator) -> [UInt8] {
+        var content = ""
+        let envelope = 260  // the JSON around the content, as below
+        while content.utf8.count < bytes - envelope {
+            content += Self.words[Int.random(in: 0 ..< Self.words.count, using: &generator)] + " "
+        }
+        let milliseconds = Int.random(in: 0 ..< 1_000_000, using: &generator)
+        return Array("""
+            {"type":"message","data":{"id":"\(UUID().uuidString.lowercased())","source":"assistant","models_usage":null,\
+            "metadata":{},"created_at":"2026-12-02T16:01:23.\(milliseconds)Z","content":"\(content)",\
+            "type":"TextMessage"},"v":1,"run_id":"\(runID)","seq":\(seq),"ts":"2026-12-02T16:01:23.\(milliseconds)+00:00"}
+            """.utf8)
     }
 
     private static func processCPU() -> Double {
