@@ -44,7 +44,7 @@ import NIOCore
 ///     "max_bytes_per_log": 16777216, "max_ended_logs": 10000, "max_ended_age_seconds": 604800,
 ///     "max_total_bytes": 4294967296 (268435456 without a state dir),
 ///     "max_ended_logs_per_owner": 1000, "max_ended_bytes_per_owner": 536870912 (33554432 without a state dir),
-///     "max_entry_bytes": 1048576, "max_unpersisted_bytes": 268435456
+///     "max_entry_bytes": 1048576, "max_unpersisted_bytes": 268435456, "flush_interval_ms": 50
 ///   }
 /// }
 /// ```
@@ -198,6 +198,8 @@ struct ConfigFile {
         if let v = try r.int("max_ended_bytes_per_owner", min: 1 << 20) { configuration.retention.maxEndedBytesPerOwner = v }
         if let v = try r.int("max_entry_bytes", min: 1, max: 64 << 20) { configuration.maxEntryBytes = v }
         if let v = try r.int("max_unpersisted_bytes", min: 1 << 20) { configuration.maxUnpersistedBytes = v }
+        // Past the idle interval (100 ms) a busy store would be written no more often than an idle one is polled.
+        if let v = try r.int("flush_interval_ms", min: 1, max: 100) { configuration.flushInterval = .milliseconds(Int64(v)) }
         try r.rejectUnknown()
         // A total smaller than one run would delete a large run the moment it ends.
         let retention = configuration.retention

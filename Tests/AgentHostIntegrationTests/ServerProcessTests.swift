@@ -86,6 +86,7 @@ struct ServerProcessTests {
          "differ only in letter case"),
         (#"{"run_log": {"max_bytes_per_log": 10}}"#, "run_log.max_bytes_per_log must be a whole number from 1024"),
         (#"{"run_log": {"keep": 3}}"#, "unknown key(s): run_log.keep"),
+        (#"{"run_log": {"flush_interval_ms": 0}}"#, "run_log.flush_interval_ms must be a whole number from 1 to 100"),
         (#"{"run_log": {"max_ended_bytes_per_owner": 2097152, "max_bytes_per_log": 4194304}}"#,
          "run_log.max_ended_bytes_per_owner (2097152) must be at least run_log.max_bytes_per_log (4194304)"),
         (#"{"state_dir": ""}"#, "state_dir must not be empty"),

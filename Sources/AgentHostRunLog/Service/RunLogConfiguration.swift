@@ -13,7 +13,10 @@ public struct RunLogConfiguration: Sendable {
     /// What all logs' stored tails may hold together: with many live logs each keeps its share, at most
     /// `tailBytesPerLog` (10,000 live runs at 256 KiB each would be 2.5 GiB). Watchers further behind read the store.
     public var tailBytesTotal: Int
-    /// How often the write-behind thread writes a batch.
+    /// How often the write-behind thread writes a batch: how much of a run a crash of the host may lose, and how soon
+    /// a sibling worker sees a new run. 50 ms by default: each batch's commit rewrites the pages its runs share
+    /// (index pages, the tables' last leaves, the freelist), and measured in the host at ~1,300 native runs/s, 60 ms
+    /// batches cost the write-behind thread 18% less CPU than 20 ms ones (133-139 against 160-170 ticks in 10 s).
     public var flushInterval: TimeAmount
     /// How often the write-behind thread looks for work while this process writes no log (new logs of other
     /// processes, retention).
@@ -39,7 +42,7 @@ public struct RunLogConfiguration: Sendable {
 
     public init(retention: RunLogRetention = RunLogRetention(), maxEntryBytes: Int = 1 << 20,
                 maxUnpersistedBytes: Int = 256 << 20, tailBytesPerLog: Int = 256 << 10, tailBytesTotal: Int = 64 << 20,
-                flushInterval: TimeAmount = .milliseconds(20), idleInterval: TimeAmount = .milliseconds(100),
+                flushInterval: TimeAmount = .milliseconds(50), idleInterval: TimeAmount = .milliseconds(100),
                 pollInterval: TimeAmount = .milliseconds(25),
                 pruneInterval: TimeAmount = .seconds(60), incarnation: String = RunLogConfiguration.newIncarnation(),
                 endOrphansAtStart: Bool = true) {

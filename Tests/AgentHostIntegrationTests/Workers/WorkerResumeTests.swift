@@ -34,7 +34,7 @@ extension ProcessHeavyTests {
                 }
                 let resumed = try #require(other, "no socket landed on the other worker")
                 #expect(try await resumed.next().type == "system")
-                // A run reaches the store the other worker reads within one write-behind cycle (20 ms) of its
+                // A run reaches the store the other worker reads within one write-behind cycle (50 ms) of its
                 // start (README, "What survives what"); until then that worker answers unknown_run. Asked again.
                 var rest: [AgentFrame] = []
                 for attempt in 1...20 {
