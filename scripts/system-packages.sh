@@ -3,8 +3,8 @@
 # Installs their Debian packages when missing and this runs as root; otherwise says which to install.
 set -euo pipefail
 need=()
-[ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
-[ -f /usr/include/lz4.h ] || need+=(liblz4-dev)
+[ -f /usr/include/sqlite3.h ] || pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
+[ -f /usr/include/lz4.h ] || pkg-config --exists liblz4 2>/dev/null || need+=(liblz4-dev)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "system-packages: installing ${need[*]}" >&2

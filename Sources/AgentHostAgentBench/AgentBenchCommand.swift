@@ -22,7 +22,7 @@ struct AgentBenchCommand: AsyncParsableCommand {
     @Option(help: "autogen-team worker processes.") var workers = 2
     @Option(help: "Concurrent clients per phase, comma-separated.") var clients = "1,10,100"
     @Option(help: "Seconds measured per round (after a warm-up).") var seconds = 2.5
-    @Option(help: "Rounds per phase and run log mode (off and on alternate ABBA BAAB...; with one mode, its rounds add up).")
+    @Option(help: "Rounds per phase and run log mode (off and on alternate in pairs, ABBA ABBA...; with one mode, its rounds add up).")
     var rounds = 4
     @Option(help: "Live runs held at once for the sustained-concurrency figure, comma-separated (empty: skip).")
     var sustain = "1000,5000"
@@ -72,13 +72,13 @@ struct AgentBenchCommand: AsyncParsableCommand {
         let levels = self.clients.split(separator: ",").compactMap { Int($0) }
 
         say("agent routes: \(self.workers) AutoGen workers, team round_robin (ReplayChatCompletionClient), "
-            + "a new socket per run, \(self.rounds) rounds of \(self.seconds) s per phase and mode (off and on alternating ABBA BAAB), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            + "a new socket per run, \(self.rounds) rounds of \(self.seconds) s per phase and mode (off and on alternating ABBA ABBA), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         say("first frame: from `start` / from the client wanting a run (Studio: create it over HTTP; connect; start)")
         say("(reuse): run after run on one socket, as the agent protocol allows; otherwise a new socket per run")
         say("target          clients   runs/s   frames/s   first frame p50 / p99 (ms)   from connect p50 / p99   run p50 (ms)   failures")
 
         // The run log off (memory only) and on (SQLite under a state dir): one host each, both up for the whole
-        // comparison, and every phase measured on both in short alternating rounds (off, on, on, off, on, off, ...),
+        // comparison, and every phase measured on both in short alternating rounds (off, on, on, off, off, on, ...),
         // so drift over the run (this shared machine's speed changes over seconds; Python workers warm up) falls on
         // both alike instead of on whichever mode came second. Measured here: two rounds of 5 s each put the same
         // binaries at 71% and at 96% in two runs; the pair-by-pair spread printed below shows how much noise there is.

@@ -120,7 +120,7 @@ struct RunLogStoreLoad {
     /// flatter it (a chunk of one byte repeated shrinks a hundredfold, agent frames about fourfold).
     static func agentFrame(runID: String, seq: Int, bytes: Int, _ generator: inout SystemRandomNumberGenerator) -> [UInt8] {
         var content = ""
-        let envelope = 260  // the JSON around the content, as below
+        let envelope = 306  // the JSON around the content, as below
         while content.utf8.count < bytes - envelope {
             content += Self.words[Int.random(in: 0 ..< Self.words.count, using: &generator)] + " "
         }

@@ -66,7 +66,8 @@ struct EntryChunkTests {
         #expect(Self.decoded(legacy, firstSeq: 1) == frames)
     }
 
-    @Test("a damaged compressed chunk yields no entries, and no crash", arguments: ["payload", "length", "huge length"])
+    @Test("a damaged compressed chunk yields no entries, and no crash",
+          arguments: ["payload", "length", "huge length", "length past its entries"])
     func damagedChunk(damage: String) {
         var stored = EntryChunk.encode(Self.agentFrames(23)[...])
         switch damage {
@@ -74,10 +75,24 @@ struct EntryChunkTests {
             for index in stride(from: 12, to: stored.count, by: 3) { stored[index] ^= 0x5A }
         case "length":
             stored.replaceSubrange(4 ..< 8, with: withUnsafeBytes(of: UInt32(7).littleEndian) { Data($0) })
-        default:
+        case "huge length":
             stored.replaceSubrange(4 ..< 8, with: withUnsafeBytes(of: UInt32.max.littleEndian) { Data($0) })
+        default:
+            // Within LZ4's 255:1, past what one entry of at most 64 MiB can be: refused before allocating it.
+            let announced = UInt32(min(stored.count - 8, 1 << 20) * 255)
+            stored.replaceSubrange(4 ..< 8, with: withUnsafeBytes(of: announced.littleEndian) { Data($0) })
+            var entries: [RunLogEntry] = []
+            EntryChunk.decode(stored, firstSeq: 1, entries: 0) { entries.append($0); return true }
+            #expect(entries.isEmpty)
+            return
         }
         #expect(Self.decoded(stored).isEmpty)
+    }
+
+    @Test("byte counts of damaged rows are clamped, not trapped on")
+    func entryBytesClamped() {
+        #expect(EntryChunk.entryBytes(head: Data([1, 0, 0, 0]), storedLength: 100, entries: Int.max) == 0)
+        #expect(EntryChunk.entryBytes(head: Data(), storedLength: 100, entries: -5) == 100)
     }
 
     @Test("byte retention of a log with compressed chunks subtracts the entry bytes, not the stored ones")

@@ -54,7 +54,8 @@ struct RunLogSchemaTests {
         defer { directory.remove() }
         let path = directory.path + "/runlog.sqlite"
         let backend = SQLiteRunLogBackend(path: path)
-        let frames = (1 ... 12).map { RunLogEntry(seq: UInt64($0), bytes: [UInt8](repeating: 0x78, count: 100)) }
+        // Bytes LZ4 cannot shrink: the chunk keeps its ~1.25 KB on the page.
+        let frames = (1 ... 12).map { RunLogEntry(seq: UInt64($0), bytes: incompressible(100)) }
         var ids: [Int64] = []
         for run in 0 ..< 100 {
             let id = try backend.createLog(Self.record("run-\(run)"))
@@ -105,7 +106,7 @@ struct RunLogSchemaTests {
             try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)").map { $0[1] as Int } ?? -1
         }
         // With SECURE_DELETE on (Debian's build default) every freed overflow page is zeroed into the WAL: 80 and
-        // more frames. FAST writes the B-tree and freelist pages the deletes change: a handful.
-        #expect(walFrames >= 0 && walFrames < overflowPages / 4, "\(walFrames) WAL frames for \(overflowPages) freed pages")
+        // more frames. FAST writes the B-tree and freelist pages the deletes change (measured: 9).
+        #expect(walFrames >= 0 && walFrames < overflowPages / 2, "\(walFrames) WAL frames for \(overflowPages) freed pages")
     }
 }

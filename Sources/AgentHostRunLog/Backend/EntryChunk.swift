@@ -20,6 +20,9 @@ enum EntryChunk {
     static let compressedMarker: UInt32 = 0xFFFF_FFFF
     /// Smaller chunks are stored as they are: a few frames gain little and a header costs 8 bytes.
     static let minimumToCompress = 256
+    /// The largest entry a host accepts (`run_log.max_entry_bytes` is at most 64 MiB): with a chunk's entry count,
+    /// it bounds the raw length a damaged header may announce.
+    static let maxEntryBytes = 64 << 20
 
     static func encode(_ entries: ArraySlice<RunLogEntry>) -> Data {
         var raw = [UInt8]()
@@ -62,13 +65,15 @@ enum EntryChunk {
     /// stored length and its number of entries: what retention subtracts from the log's byte count.
     static func entryBytes(head: Data, storedLength: Int, entries: Int) -> Int {
         let raw = head.withUnsafeBytes { self.compressedLength(head: $0) } ?? storedLength
-        return max(0, raw - 4 * entries)
+        // Clamped: a damaged row's seqs must not make this trap.
+        return raw - 4 * min(max(0, entries), raw / 4)
     }
 
     /// Decodes the entries of a chunk starting at `firstSeq`, calling `body` with each until it returns false. A
     /// chunk that does not decode (a compressed one that is corrupt, a length past the end) yields the entries before
-    /// the damage, if any: a damaged file must not crash the host that reads it.
-    static func decode(_ data: Data, firstSeq: UInt64, _ body: (RunLogEntry) -> Bool) {
+    /// the damage, if any: a damaged file must not crash the host that reads it. `entries`, the chunk's entry count
+    /// when known, bounds what a compressed chunk may announce (else only LZ4's own 255:1 bound does).
+    static func decode(_ data: Data, firstSeq: UInt64, entries: Int? = nil, _ body: (RunLogEntry) -> Bool) {
         data.withUnsafeBytes { (stored: UnsafeRawBufferPointer) in
             guard let rawLength = self.compressedLength(head: stored) else {
                 self.decodeRaw(stored, firstSeq: firstSeq, body)
@@ -76,8 +81,10 @@ enum EntryChunk {
             }
             // LZ4 expands at most 255 to 1: a larger announced length is damage, not a reason to allocate it.
             let compressed = UnsafeRawBufferPointer(rebasing: stored[8...])
+            let announced = entries.map { $0.multipliedReportingOverflow(by: 4 + self.maxEntryBytes) }
             guard !compressed.isEmpty, rawLength > 0, rawLength <= compressed.count * 255,
-                rawLength <= Int(Int32.max), compressed.count <= Int(Int32.max)
+                rawLength <= Int(Int32.max), compressed.count <= Int(Int32.max),
+                announced.map({ $0.overflow || rawLength <= $0.partialValue }) ?? true
             else { return }
             var raw = [UInt8](repeating: 0, count: rawLength)
             let decoded = raw.withUnsafeMutableBytes { destination in

@@ -143,13 +143,20 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                     try end.execute(arguments: [ending.status, ending.milliseconds, write.logID])
                 }
                 if let dropBefore = write.dropBefore {
-                    // The entry bytes of the chunks that go: a compressed chunk's raw length is in its header.
+                    // The entry bytes of the chunks that go: a compressed chunk's raw length is in its header. Read
+                    // as optionals: a damaged row counts as nothing rather than trapping.
                     let dropped = try Row.fetchAll(db, sql: """
-                        SELECT SUBSTR(data, 1, 8) AS head, LENGTH(data) AS length, last_seq - first_seq + 1 AS entries
+                        SELECT SUBSTR(data, 1, 8) AS head, LENGTH(data) AS length, first_seq, last_seq
                         FROM chunks WHERE log_id = ? AND last_seq < ?
                         """, arguments: [write.logID, Int64(dropBefore)]).reduce(0) { total, row in
-                        total + EntryChunk.entryBytes(head: row["head"], storedLength: row["length"],
-                                                      entries: row["entries"])
+                        let first = Self.value(row, "first_seq") ?? Int64(0), last = Self.value(row, "last_seq") ?? Int64(0)
+                        let entries = last.subtractingReportingOverflow(first)
+                        guard let head: Data = Self.value(row, "head"), let length: Int = Self.value(row, "length"),
+                            !entries.overflow,
+                            entries.partialValue >= 0, entries.partialValue < Int64(Int.max / 8)
+                        else { return total }
+                        return total + EntryChunk.entryBytes(head: head, storedLength: length,
+                                                             entries: Int(entries.partialValue) + 1)
                     }
                     try db.execute(sql: "DELETE FROM chunks WHERE log_id = ? AND last_seq < ?",
                                    arguments: [write.logID, Int64(dropBefore)])
@@ -219,13 +226,16 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             var entries: [RunLogEntry] = []
             var bytes = 0
             let cursor = try Row.fetchCursor(db, sql: """
-                SELECT first_seq, data FROM chunks WHERE log_id = ? AND last_seq >= ? ORDER BY first_seq
+                SELECT first_seq, last_seq, data FROM chunks WHERE log_id = ? AND last_seq >= ? ORDER BY first_seq
                 """, arguments: [logID, Int64(start)])
             chunks: while let row = try cursor.next() {
-                let chunkFirst: Int64 = row["first_seq"]
-                let data: Data = row["data"]
+                // A damaged row (negative seqs, no data) is skipped rather than trapping the reader.
+                guard let chunkFirst: Int64 = Self.value(row, "first_seq"), let chunkLast: Int64 = Self.value(row, "last_seq"),
+                    chunkFirst >= 1, chunkLast >= chunkFirst, let data: Data = Self.value(row, "data")
+                else { continue }
                 var full = false
-                EntryChunk.decode(data, firstSeq: UInt64(chunkFirst)) { entry in
+                let count = chunkLast - chunkFirst < Int64(Int32.max) ? Int(chunkLast - chunkFirst) + 1 : nil
+                EntryChunk.decode(data, firstSeq: UInt64(chunkFirst), entries: count) { entry in
                     guard entry.seq >= start else { return true }
                     if entries.count >= limit || (!entries.isEmpty && bytes + entry.bytes.count > maxBytes) {
                         full = true
@@ -355,6 +365,12 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             status: row["status"], createdMilliseconds: row["created_ms"], endedMilliseconds: row["ended_ms"],
             firstSeq: UInt64(row["first_seq"] as Int64), lastSeq: UInt64(row["last_seq"] as Int64),
             bytes: row["bytes"])
+    }
+
+    /// A column's value, nil when it is NULL or not of the type (GRDB's typed subscripts trap on both): for rows a
+    /// damaged file may hold.
+    private static func value<Value: DatabaseValueConvertible>(_ row: Row, _ column: String) -> Value? {
+        Value.fromDatabaseValue(row[column] as DatabaseValue)
     }
 
     private static func name(_ row: Row) -> LogName {
