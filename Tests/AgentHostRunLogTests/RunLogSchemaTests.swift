@@ -7,7 +7,13 @@ import Testing
 /// What the SQLite layout promises beyond the backend protocol: names keyed by their hash (anonymous ones by their
 /// secret's hash), ids never given out twice, chunks on their own B-tree pages and gone with their log.
 @Suite("Run log schema")
-struct RunLogSchemaTests {
+final class RunLogSchemaTests {
+    /// Each test's own store (Swift Testing makes a suite instance per test).
+    private let directory = TemporaryDirectory()
+    private var path: String { self.directory.path + "/runlog.sqlite" }
+
+    deinit { self.directory.remove() }
+
     private static func record(_ key: String, issuer: String = "iss", subject: String = "alice",
                                secretHash: [UInt8] = []) -> RunLogRecord {
         RunLogRecord(route: "/r", key: Array(key.utf8), ownerIssuer: issuer, ownerSubject: subject,
@@ -16,9 +22,7 @@ struct RunLogSchemaTests {
 
     @Test("names are found by their hash with every field compared; an identified name carries no secret")
     func namesByHash() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let backend = SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite")
+        let backend = SQLiteRunLogBackend(path: self.path)
         let secret = [UInt8](repeating: 0xAB, count: 32)
         let anonymous = try backend.createLog(Self.record("run", issuer: "", subject: "", secretHash: secret))
         #expect(try backend.findLog(route: "/r", issuer: "", subject: "", secretHash: secret, key: Array("run".utf8))?.id
@@ -37,9 +41,7 @@ struct RunLogSchemaTests {
 
     @Test("ids are never given out twice, even after retention deleted the newest log")
     func idsNeverReused() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let backend = SQLiteRunLogBackend(path: directory.path + "/runlog.sqlite")
+        let backend = SQLiteRunLogBackend(path: self.path)
         let first = try backend.createLog(Self.record("a"))
         try backend.write([RunLogWrite(logID: first, end: ("complete", 2))])
         var policy = RunLogRetention()
@@ -50,9 +52,7 @@ struct RunLogSchemaTests {
 
     @Test("a chunk of a dozen frames stays on its B-tree page, and goes with its log")
     func chunksOnTheirPages() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.path + "/runlog.sqlite"
+        let path = self.path
         let backend = SQLiteRunLogBackend(path: path)
         // Bytes LZ4 cannot shrink: the chunk keeps its ~1.25 KB on the page.
         let frames = (1 ... 12).map { RunLogEntry(seq: UInt64($0), bytes: incompressible(100)) }
@@ -78,9 +78,7 @@ struct RunLogSchemaTests {
 
     @Test("retention frees a big run's overflow pages without writing them again (secure_delete FAST)")
     func retentionWritesNoFreedPages() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let path = directory.path + "/runlog.sqlite"
+        let path = self.path
         let backend = SQLiteRunLogBackend(path: path)
         // A native-agent run's size: ~11 KB in one chunk, two overflow pages past its B-tree cell. Random bytes:
         // LZ4 would shrink repeated ones into the cell.
@@ -108,5 +106,37 @@ struct RunLogSchemaTests {
         // With SECURE_DELETE on (Debian's build default) every freed overflow page is zeroed into the WAL: 80 and
         // more frames. FAST writes the B-tree and freelist pages the deletes change (measured: 9).
         #expect(walFrames >= 0 && walFrames < overflowPages / 2, "\(walFrames) WAL frames for \(overflowPages) freed pages")
+    }
+
+    @Test("a store damaged behind the host's back is read without trapping: damaged rows are skipped")
+    func damagedRowsAreSkipped() throws {
+        let path = self.path
+        let backend = SQLiteRunLogBackend(path: path)
+        let frames = (1 ... 3).map { RunLogEntry(seq: UInt64($0), bytes: Array("frame \($0)".utf8)) }
+        var ids: [Int64] = []
+        for key in ["good", "negative seq", "text status", "bad chunk"] {
+            let id = try backend.createLog(Self.record(key))
+            try backend.write([RunLogWrite(logID: id, entries: frames, end: ("complete", 2))])
+            ids.append(id)
+        }
+        // What GRDB's typed reads trap on: a negative seq (UInt64), a value of another type, an unreadable chunk.
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE logs SET first_seq = -5 WHERE id = ?", arguments: [ids[1]])
+            try db.execute(sql: "UPDATE logs SET status = X'00FF' WHERE id = ?", arguments: [ids[2]])
+            try db.execute(sql: "UPDATE chunks SET first_seq = -1, data = 7 WHERE log_id = ?", arguments: [ids[3]])
+        }
+        #expect(try backend.log(id: ids[1]) == nil)
+        #expect(try backend.log(id: ids[2]) == nil)
+        #expect(try backend.listLogs(issuer: "iss", subject: "alice", route: nil, limit: 10).map(\.id).sorted()
+            == [ids[0], ids[3]])
+        #expect(try backend.logs(createdAfter: 0, limit: 10).map(\.id) == [ids[0], ids[3]])
+        #expect(try backend.readEntries(logID: ids[3], from: 1, limit: 10, maxBytes: 1 << 20).isEmpty)
+        #expect(try backend.readEntries(logID: ids[0], from: 1, limit: 10, maxBytes: 1 << 20) == frames)
+        // Retention still deletes the damaged ended rows it can select; only readable names are reported.
+        var policy = RunLogRetention()
+        policy.maxEndedAgeSeconds = 0
+        let pruned = try backend.prune(policy, nowMilliseconds: 10_000)
+        #expect(Set(pruned.map(\.id)).isSubset(of: Set(ids)))
+        #expect(try backend.logs(createdAfter: 0, limit: 10).isEmpty)
     }
 }

@@ -191,13 +191,13 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             try Row.fetchOne(db, sql: """
                 SELECT * FROM logs WHERE name_hash = ? AND route = ? AND owner_issuer = ? AND owner_subject = ?
                 AND secret_hash = ? AND key = ?
-                """, arguments: [hash, route, issuer, subject, Data(secretHash), Data(key)]).map(Self.record)
+                """, arguments: [hash, route, issuer, subject, Data(secretHash), Data(key)]).flatMap(Self.record)
         }
     }
 
     public func log(id: Int64) throws -> RunLogRecord? {
         try self.reading { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM logs WHERE id = ?", arguments: [id]).map(Self.record)
+            try Row.fetchOne(db, sql: "SELECT * FROM logs WHERE id = ?", arguments: [id]).flatMap(Self.record)
         }
     }
 
@@ -210,7 +210,7 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE id IN (\(marks))",
                                             arguments: StatementArguments(chunk)) {
-                    let record = Self.record(row)
+                    guard let record = Self.record(row) else { continue }
                     records[record.id] = record
                 }
             }
@@ -256,11 +256,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             if let route {
                 return try Row.fetchAll(db, sql: """
                     SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? AND route = ? ORDER BY id DESC LIMIT ?
-                    """, arguments: [issuer, subject, route, limit]).map(Self.record)
+                    """, arguments: [issuer, subject, route, limit]).compactMap(Self.record)
             }
             return try Row.fetchAll(db, sql: """
                 SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? ORDER BY id DESC LIMIT ?
-                """, arguments: [issuer, subject, limit]).map(Self.record)
+                """, arguments: [issuer, subject, limit]).compactMap(Self.record)
         }
     }
 
@@ -268,21 +268,21 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         try self.reading { db in
             try Row.fetchOne(db, sql: """
                 SELECT * FROM logs WHERE owner_issuer = ? AND owner_subject = ? AND key = ? ORDER BY id DESC LIMIT 1
-                """, arguments: [issuer, subject, Data(key)]).map(Self.record)
+                """, arguments: [issuer, subject, Data(key)]).flatMap(Self.record)
         }
     }
 
     public func logs(createdAfter afterID: Int64, limit: Int) throws -> [RunLogRecord] {
         try self.reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE id > ? ORDER BY id LIMIT ?",
-                             arguments: [afterID, limit]).map(Self.record)
+                             arguments: [afterID, limit]).compactMap(Self.record)
         }
     }
 
     public func liveLogs(writer incarnation: String, excluding: Bool) throws -> [RunLogRecord] {
         try self.reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM logs WHERE status = 'live' AND writer \(excluding ? "!=" : "=") ?",
-                             arguments: [incarnation]).map(Self.record)
+                             arguments: [incarnation]).compactMap(Self.record)
         }
     }
 
@@ -307,11 +307,10 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             let rows = try Row.fetchAll(db, sql: "SELECT id, log_id, data FROM signals ORDER BY id")
             var taken: [RunLogSignal] = []
             for row in rows {
-                let logID: Int64 = row["log_id"]
-                guard wanted.contains(logID) else { continue }
-                let data: Data = row["data"]
-                taken.append(RunLogSignal(logID: logID, data: Array(data)))
-                try db.execute(sql: "DELETE FROM signals WHERE id = ?", arguments: [row["id"] as Int64])
+                guard let logID: Int64 = Self.value(row, "log_id"), wanted.contains(logID) else { continue }
+                // A damaged signal (its data unreadable) is taken and dropped rather than trapped on.
+                if let data: Data = Self.value(row, "data") { taken.append(RunLogSignal(logID: logID, data: Array(data))) }
+                try db.execute(sql: "DELETE FROM signals WHERE id = ?", arguments: [row["id"] as DatabaseValue])
             }
             return taken
         }
@@ -326,10 +325,13 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             func delete(_ select: String, _ arguments: StatementArguments) throws {
                 let doomed = try Row.fetchAll(db, sql: """
                     SELECT id, route, owner_issuer, owner_subject, secret_hash, key FROM logs WHERE id IN (\(select))
-                    """, arguments: arguments).map { PrunedLog(id: $0["id"], name: Self.name($0)) }
+                    """, arguments: arguments)
                 let delete = try db.cachedStatement(sql: "DELETE FROM logs WHERE id = ?")
-                for log in doomed { try delete.execute(arguments: [log.id]) }
-                pruned += doomed
+                // A damaged row goes too; only a readable name can be reported (to drop it from the index).
+                for row in doomed { try delete.execute(arguments: [row["id"] as DatabaseValue]) }
+                pruned += doomed.compactMap { row in
+                    Self.value(row, "id").flatMap { id in Self.name(row).map { PrunedLog(id: id, name: $0) } }
+                }
             }
             try delete("SELECT id FROM logs WHERE status != 'live' AND ended_ms < ?",
                        [nowMilliseconds - policy.maxEndedAgeSeconds * 1000])
@@ -358,13 +360,19 @@ public final class SQLiteRunLogBackend: RunLogBackend {
 
     // MARK: Helpers
 
-    private static func record(_ row: Row) -> RunLogRecord {
-        RunLogRecord(
-            id: row["id"], route: row["route"], key: Array(row["key"] as Data), ownerIssuer: row["owner_issuer"],
-            ownerSubject: row["owner_subject"], secretHash: Array(row["secret_hash"] as Data), writer: row["writer"],
-            status: row["status"], createdMilliseconds: row["created_ms"], endedMilliseconds: row["ended_ms"],
-            firstSeq: UInt64(row["first_seq"] as Int64), lastSeq: UInt64(row["last_seq"] as Int64),
-            bytes: row["bytes"])
+    /// A stored log, or nil for a row a damaged file holds (a NULL, a value of the wrong type, a negative seq):
+    /// every read skips such a row rather than trapping the host that reads it.
+    private static func record(_ row: Row) -> RunLogRecord? {
+        guard let id: Int64 = Self.value(row, "id"), let name = Self.name(row),
+            let writer: String = Self.value(row, "writer"), let status: String = Self.value(row, "status"),
+            let created: Int64 = Self.value(row, "created_ms"), let ended: Int64 = Self.value(row, "ended_ms"),
+            let firstSeq: Int64 = Self.value(row, "first_seq"), let lastSeq: Int64 = Self.value(row, "last_seq"),
+            let bytes: Int64 = Self.value(row, "bytes"), firstSeq >= 0, lastSeq >= 0
+        else { return nil }
+        return RunLogRecord(
+            id: id, route: name.route, key: name.key, ownerIssuer: name.owner.issuer, ownerSubject: name.owner.subject,
+            secretHash: name.secretHash, writer: writer, status: status, createdMilliseconds: created,
+            endedMilliseconds: ended, firstSeq: UInt64(firstSeq), lastSeq: UInt64(lastSeq), bytes: bytes)
     }
 
     /// A column's value, nil when it is NULL or not of the type (GRDB's typed subscripts trap on both): for rows a
@@ -373,9 +381,13 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         Value.fromDatabaseValue(row[column] as DatabaseValue)
     }
 
-    private static func name(_ row: Row) -> LogName {
-        LogName(route: row["route"], owner: RunLogOwner(issuer: row["owner_issuer"], subject: row["owner_subject"]),
-                secretHash: Array(row["secret_hash"] as Data), key: Array(row["key"] as Data))
+    private static func name(_ row: Row) -> LogName? {
+        guard let route: String = Self.value(row, "route"), let issuer: String = Self.value(row, "owner_issuer"),
+            let subject: String = Self.value(row, "owner_subject"), let secretHash: Data = Self.value(row, "secret_hash"),
+            let key: Data = Self.value(row, "key")
+        else { return nil }
+        return LogName(route: route, owner: RunLogOwner(issuer: issuer, subject: subject), secretHash: Array(secretHash),
+                       key: Array(key))
     }
 
     /// SQLite's errors as the service tells them apart: full, read-only, other I/O.
