@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # Measures the run log store's candidate layouts with the same SQLite settings the host uses (WAL,
 # synchronous=NORMAL): one row per entry vs one row per (log, write-behind batch), the batch's row in a WITHOUT ROWID
-# table (schema v1: a row over ~1 KB spills to an overflow page) or in a rowid table (v2). Prints disk bytes and CPU
-# per frame.
+# table (the first layout tried: a row over ~1 KB spills to an overflow page) or in a rowid table (the landed one).
+# Chunks are stored raw here (the host compresses them with LZ4: see EntryChunk). Prints disk bytes and CPU per frame.
 # Usage: python3 scripts/measure-runlog-layout.py   (see README, "Run logs")
 import sqlite3, os, time, struct
 N=200_000; BATCH=50; payload=b'{"type":"token","data":{"content":"hello "},"seq":123,"ts":"2026-12-01T04:00:00.000Z"}'
