@@ -76,15 +76,37 @@ final class RunLogSchemaTests {
         #expect(try pages().1 == 0)
     }
 
+    @Test("a new store gets 16 KiB pages; a store made with 4 KiB pages keeps them and is used as it is")
+    func pageSize() throws {
+        let backend = SQLiteRunLogBackend(path: self.path)
+        _ = try backend.createLog(Self.record("new"))
+        let pageSize = { (path: String) in try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA page_size") } }
+        #expect(try pageSize(self.path) == SQLiteRunLogBackend.pageSize)
+        // A state dir from a host before the change: WAL mode fixes its page size, so the pragma must not fail it.
+        let old = self.directory.path + "/old.sqlite"
+        let queue = try DatabaseQueue(path: old)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA page_size = 4096")
+            _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+        }
+        try RunLogSchema.migrator.migrate(queue)
+        try queue.close()
+        let reopened = SQLiteRunLogBackend(path: old)
+        let id = try reopened.createLog(Self.record("old"))
+        try reopened.write([RunLogWrite(logID: id, entries: [RunLogEntry(seq: 1, bytes: Array("frame".utf8))])])
+        #expect(try reopened.readEntries(logID: id, from: 1, limit: 10, maxBytes: 1 << 20).map(\.seq) == [1])
+        #expect(try pageSize(old) == 4096)
+    }
+
     @Test("retention frees a big run's overflow pages without writing them again (secure_delete FAST)")
     func retentionWritesNoFreedPages() throws {
         let path = self.path
         let backend = SQLiteRunLogBackend(path: path)
-        // A native-agent run's size: ~11 KB in one chunk, two overflow pages past its B-tree cell. Random bytes:
-        // LZ4 would shrink repeated ones into the cell.
+        // A long run's chunk: ~48 KB, two overflow pages past its B-tree cell (16 KiB pages: a native run's 11 KB
+        // chunk fits in its cell). Random bytes: LZ4 would shrink repeated ones into the cell.
         var random = SystemRandomNumberGenerator()
         let frames = (1 ... 23).map { seq in
-            RunLogEntry(seq: UInt64(seq), bytes: (0 ..< 470).map { _ in UInt8.random(in: 0 ... 255, using: &random) })
+            RunLogEntry(seq: UInt64(seq), bytes: (0 ..< 2100).map { _ in UInt8.random(in: 0 ... 255, using: &random) })
         }
         for run in 0 ..< 40 {
             let id = try backend.createLog(Self.record("run-\(run)"))

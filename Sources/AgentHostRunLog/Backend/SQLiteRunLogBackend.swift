@@ -30,6 +30,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         self.maxPageCount = maxPageCount
     }
 
+    /// The page size of a store this host creates (see `database()`).
+    static let pageSize = 16_384
+
     /// Opens and migrates the database now (the service calls this on start to report a bad state dir early).
     public func open() throws {
         _ = try self.database()
@@ -54,6 +57,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // as new runs take at a steady state), in a file inside a state dir only the server's user may
                 // enter (0700).
                 try db.execute(sql: "PRAGMA secure_delete = FAST")
+                // 16 KiB pages for a new store (an existing one keeps its size: WAL mode fixes it). A native run's
+                // LZ4 chunk is ~2.2 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint write is a
+                // whole page), a 16 KiB page holds seven. Measured in the host at 100 clients of native-agent, the
+                // write-behind thread's CPU per run: 58-67 us against 66-77 us with 4 KiB pages, three pairs.
+                try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             }
             let opened = try Self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
             if !self.readOnly {
