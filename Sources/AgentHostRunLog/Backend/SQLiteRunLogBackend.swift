@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Glibc
 import Synchronization
 
 /// The embedded store: one SQLite file in the state dir, in WAL mode, shared by the worker processes of one server.
@@ -54,8 +55,8 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // WAL and checkpointed again, which doubled the bytes the host wrote per run (1.05 GB against
                 // 0.53 GB in 10 s of native-agent runs). FAST still zeroes deleted cells inside b-tree pages, where
                 // that costs no I/O; freed overflow pages keep their bytes until reused (retention frees as many
-                // as new runs take at a steady state), in a file inside a state dir only the server's user may
-                // enter (0700).
+                // as new runs take at a steady state), in files only the server's user may read
+                // (`restrictPermissions`).
                 try db.execute(sql: "PRAGMA secure_delete = FAST")
                 // 16 KiB pages for a new store (an existing one keeps its size: WAL mode fixes it). A native run's
                 // LZ4 chunk is ~2.2 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint write is a
@@ -63,6 +64,7 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // write-behind thread's CPU per run: 58-67 us against 66-77 us with 4 KiB pages, three pairs.
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             }
+            if !self.readOnly { self.restrictPermissions() }
             let opened = try Self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
             if !self.readOnly {
                 try Self.mapErrors { try RunLogSchema.migrator.migrate(opened) }
@@ -70,6 +72,16 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             pool = opened
             return opened
         }
+    }
+
+    /// The store's files are the server's user's alone (0600): retention leaves pruned runs' bytes in free pages
+    /// (`secure_delete = FAST`), and a state dir that already existed keeps whatever mode it had. SQLite gives the
+    /// -wal and -shm files the database file's mode when it creates them; ones left by an older host are fixed here.
+    /// (Best effort: a file this user cannot change is SQLite's to refuse or use.)
+    private func restrictPermissions() {
+        let fd = Glibc.open(self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
+        for suffix in ["", "-wal", "-shm"] { _ = chmod(self.path + suffix, 0o600) }
     }
 
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {
@@ -228,8 +240,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
 
     public func readEntries(logID: Int64, from: UInt64, limit: Int, maxBytes: Int) throws -> [RunLogEntry] {
         try self.reading { db in
+            // A damaged row's first_seq may be negative (UInt64 would trap): nothing is read from such a log.
             guard let firstSeq = try Int64.fetchOne(db, sql: "SELECT first_seq FROM logs WHERE id = ?",
-                                                    arguments: [logID]) else { return [] }
+                                                    arguments: [logID]), firstSeq >= 0 else { return [] }
             let start = max(from, UInt64(firstSeq))
             var entries: [RunLogEntry] = []
             var bytes = 0

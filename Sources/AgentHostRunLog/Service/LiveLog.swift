@@ -161,15 +161,16 @@ public struct LogName: Hashable, Sendable {
                   secretHash: record.secretHash, key: record.key)
     }
 
-    /// The key's bytes go to the hasher at once: the synthesized conformance feeds an array a byte at a time
+    /// The byte arrays go to the hasher at once: the synthesized conformance feeds an array a byte at a time
     /// (`Hasher.combine(UInt8)` was the largest single symbol in a profile of the write-behind thread, which
-    /// hashes names under the service's lock). The secret hash is left out: it only tells apart names that already
-    /// share route, owner and key, and `==` still compares it. (A client picks keys, but Hasher is seeded per
-    /// process: it cannot aim collisions.)
+    /// hashes names under the service's lock). Every field `==` compares is hashed: anonymous clients share one
+    /// owner and may all use the same run id, so the secret hash is what tells their names apart.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(self.route)
         hasher.combine(self.owner)
         hasher.combine(self.key.count)
         self.key.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(self.secretHash.count)
+        self.secretHash.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

@@ -88,7 +88,7 @@ struct AgentResumeTests {
 
     /// What a run keeps is the host's run log retention now (the SDK's `buffer_frames` moved there): here 4 KiB
     /// per run, so the oldest frames of a longer run are gone and a resume from before them is a gap. The host
-    /// drops in the batches it stored (every 20 ms), so the run's tokens are 25 ms apart.
+    /// drops in the batches it stored (every 50 ms by default: two tokens 25 ms apart per batch, many batches per run).
     @Test func resumingFromBeforeWhatTheHostKeepsIsAGapError() async throws {
         let server = try await AgentServer.start(native: ["token_delay_ms": 25],
                                                  serverConfig: ["run_log": ["max_bytes_per_log": 4096]])
