@@ -5,8 +5,8 @@ import Crypto
 ///
 /// Why not a UNIQUE index over the fields themselves: its entries are ~100 bytes (a route, an issuer URL, a
 /// 32-byte secret hash, a run id), and run ids are random, so every write-behind batch dirtied most of its pages
-/// (each one a 4 KiB WAL frame): measured at 46 runs per batch, that index was half the CPU of storing a run. An
-/// 8-byte key packs ~200 entries a page. Lookups still compare every field, so a collision can never hand a caller
+/// (each one a WAL frame; 4 KiB pages then, 16 KiB now): measured at 46 runs per batch, that index was half the
+/// CPU of storing a run. An 8-byte key packs ~200 entries a 4 KiB page, ~800 a 16 KiB one. Lookups still compare every field, so a collision can never hand a caller
 /// someone else's log. By chance one is unlikely (about 3 in 10^12 among the default 10,000 kept logs, 3 in 10^8
 /// among a million); on purpose a client can only make its own two names collide (a birthday pair: a second
 /// preimage of another's name costs 2^64). The second of two colliding names is refused by the store like a name

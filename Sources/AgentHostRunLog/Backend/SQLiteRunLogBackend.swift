@@ -17,7 +17,7 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     public let isShared: Bool
 
     /// - Parameters:
-    ///   - path: the database file (created with its directory's permissions).
+    ///   - path: the database file (created 0600, see `restrictPermissions`).
     ///   - busyTimeout: how long a writer waits for another process's transaction.
     ///   - readOnly: open without writing (tests of a store that refuses writes).
     ///   - maxPageCount: caps the database's pages (tests of a full disk: SQLITE_FULL).
@@ -59,8 +59,8 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // (`restrictPermissions`).
                 try db.execute(sql: "PRAGMA secure_delete = FAST")
                 // 16 KiB pages for a new store (an existing one keeps its size: WAL mode fixes it). A native run's
-                // LZ4 chunk is ~2.2 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint write is a
-                // whole page), a 16 KiB page holds seven. Measured in the host at 100 clients of native-agent, the
+                // LZ4 chunk is ~2.2-2.5 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint write is a
+                // whole page), a 16 KiB page holds six or seven. Measured in the host at 100 clients of native-agent, the
                 // write-behind thread's CPU per run: 58-67 us against 66-77 us with 4 KiB pages, three pairs.
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             }
@@ -77,11 +77,25 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     /// The store's files are the server's user's alone (0600): retention leaves pruned runs' bytes in free pages
     /// (`secure_delete = FAST`), and a state dir that already existed keeps whatever mode it had. SQLite gives the
     /// -wal and -shm files the database file's mode when it creates them; ones left by an older host are fixed here.
-    /// (Best effort: a file this user cannot change is SQLite's to refuse or use.)
+    /// Each file is changed through a descriptor (`fchmod`), only when it is a regular file of this user: a state dir
+    /// others could write to may hold planted links, and a -wal or -shm symlink is never followed (SQLite refuses
+    /// one anyway). The database file itself may be a symlink an operator made. (Best effort: a file this user
+    /// cannot change is SQLite's to refuse or use. A descriptor another user opened while the file was readable
+    /// stays open: that is what the state dir's own mode is for.)
     private func restrictPermissions() {
-        let fd = Glibc.open(self.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd >= 0 { close(fd) }
-        for suffix in ["", "-wal", "-shm"] { _ = chmod(self.path + suffix, 0o600) }
+        Self.restrictToOwner(path: self.path, flags: O_RDWR | O_CREAT)
+        for suffix in ["-wal", "-shm"] { Self.restrictToOwner(path: self.path + suffix, flags: O_RDONLY | O_NOFOLLOW) }
+    }
+
+    private static func restrictToOwner(path: String, flags: Int32) {
+        let fd = Glibc.open(path, flags | O_CLOEXEC | O_NONBLOCK, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_uid == geteuid(),
+            status.st_mode & 0o7777 != 0o600
+        else { return }
+        _ = fchmod(fd, 0o600)
     }
 
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {
