@@ -26,7 +26,7 @@ final class BenchWebSocket: @unchecked Sendable {
 
     static func connect(group: any EventLoopGroup, port: Int, path: String) async throws -> BenchWebSocket {
         let channel = try await ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)

@@ -34,7 +34,7 @@ final class EchoLoadClient: Sendable {
         for _ in 0..<connections {
             let handshake = self.group.next().makePromise(of: Void.self)
             let channel = try await ClientBootstrap(group: self.group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(EchoDriver(

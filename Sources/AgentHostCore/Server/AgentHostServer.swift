@@ -74,7 +74,7 @@ public final class AgentHostServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT),
                                  value: self.configuration.reusePort ? 1 : 0)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelOption(.writeBufferWaterMark, value: .init(
                 low: self.configuration.webSocket.outboundLowWatermark,

@@ -32,6 +32,8 @@ final class RawWebSocketClient: @unchecked Sendable {
     private var buffer = ByteBuffer()
     /// The HTTP response head of the handshake (status line and headers).
     private(set) var handshakeResponse = ""
+    /// The client's own port (to find the server's end of the connection).
+    var localPort: Int? { self.channel.channel.localAddress?.port }
 
     deinit {
         self.outbound.finish()
