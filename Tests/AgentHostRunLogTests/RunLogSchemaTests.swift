@@ -123,9 +123,20 @@ final class RunLogSchemaTests {
         }
         // SQLite refuses a symlinked -shm (or uses it: its business); the target's mode must not change either way.
         _ = try? SQLiteRunLogBackend(path: self.path).open()
-        var info = stat()
-        #expect(stat(target, &info) == 0)
-        #expect(info.st_mode & 0o777 == 0o644)
+        // A database file that is a link: SQLite opens what it names, the host leaves its mode alone.
+        let linkedTarget = self.directory.path + "/elsewhere.sqlite"
+        #expect(FileManager.default.createFile(atPath: linkedTarget, contents: nil,
+                                               attributes: [.posixPermissions: 0o644]))
+        let linked = self.directory.path + "/linked.sqlite"
+        try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: linkedTarget)
+        let linkedBackend = SQLiteRunLogBackend(path: linked)
+        _ = try linkedBackend.createLog(Self.record("run"))
+        for path in [target, linkedTarget] {
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(info.st_mode & 0o777 == 0o644, "\(path)")
+        }
+        withExtendedLifetime(linkedBackend) {}
     }
 
     static func size(_ path: String) -> Int {

@@ -1,6 +1,7 @@
 import AgentHostCore
 import AgentHostRunLog
 import Foundation
+import GRDB
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -332,6 +333,28 @@ struct RunLogServiceTests {
         #expect(target.end?.text == "error")
         let ended = try second.open("done").get()
         #expect(try second.info(handle: ended).get().status == "complete")
+        await second.shutdown()
+        await first.shutdown()
+    }
+
+    @Test("a restart ends a live run whose stored last_seq leaves no room for its terminal entry, without trapping")
+    func restartRecoveryOfDamagedSeq() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        let first = await self.start(SQLiteRunLogBackend(path: path))
+        let live = try first.create("live").get()
+        first.append(live, "{\"a\":1}")
+        await first.flush()
+        await first.flush()
+        // Damaged behind the host's back: numbering the terminal entry past it trapped every start (Int64 overflow).
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE logs SET last_seq = ?", arguments: [Int64.max - 5])
+        }
+        let second = await self.start(SQLiteRunLogBackend(path: path))
+        let info = try second.info(handle: try second.open("live").get()).get()
+        #expect(info.status == "error")
+        #expect(info.lastSeq == UInt64(Int64.max - 5))
         await second.shutdown()
         await first.shutdown()
     }

@@ -74,28 +74,29 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         }
     }
 
-    /// The store's files are the server's user's alone (0600): retention leaves pruned runs' bytes in free pages
+    /// The store's files are the server's user's alone: retention leaves pruned runs' bytes in free pages
     /// (`secure_delete = FAST`), and a state dir that already existed keeps whatever mode it had. SQLite gives the
-    /// -wal and -shm files the database file's mode when it creates them; ones left by an older host are fixed here.
-    /// Each file is changed through a descriptor (`fchmod`), only when it is a regular file of this user: a state dir
-    /// others could write to may hold planted links, and a -wal or -shm symlink is never followed (SQLite refuses
-    /// one anyway). The database file itself may be a symlink an operator made. (Best effort: a file this user
+    /// -wal and -shm files the database file's mode when it creates them; ones left by an older host lose their group
+    /// and other bits here (0644 becomes 0600; an owner's read-only 0444 stays read-only, 0400). Each file is changed
+    /// through a descriptor (`fchmod`), only when it is a regular file of this user, and never through a symlink: a
+    /// planted link must not make the server (often root) change or create a file elsewhere. (A symlinked
+    /// database an operator made is SQLite's to open; its mode is the operator's.) Best effort: a file this user
     /// cannot change is SQLite's to refuse or use. A descriptor another user opened while the file was readable
-    /// stays open: that is what the state dir's own mode is for.)
+    /// stays open: that is what the state dir's own mode is for.
     private func restrictPermissions() {
-        Self.restrictToOwner(path: self.path, flags: O_RDWR | O_CREAT)
-        for suffix in ["-wal", "-shm"] { Self.restrictToOwner(path: self.path + suffix, flags: O_RDONLY | O_NOFOLLOW) }
+        Self.restrictToOwner(path: self.path, flags: O_RDONLY | O_CREAT)
+        for suffix in ["-wal", "-shm"] { Self.restrictToOwner(path: self.path + suffix, flags: O_RDONLY) }
     }
 
     private static func restrictToOwner(path: String, flags: Int32) {
-        let fd = Glibc.open(path, flags | O_CLOEXEC | O_NONBLOCK, 0o600)
+        let fd = Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_uid == geteuid(),
-            status.st_mode & 0o7777 != 0o600
+            status.st_mode & 0o077 != 0
         else { return }
-        _ = fchmod(fd, 0o600)
+        _ = fchmod(fd, status.st_mode & 0o700)
     }
 
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {
@@ -137,12 +138,12 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                                           secretHash: secretHash, key: log.key)
                 try insert.execute(arguments: [
                     hash, log.route, Data(log.key), log.ownerIssuer, log.ownerSubject, Data(secretHash), log.writer,
-                    log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(log.firstSeq),
-                    Int64(log.lastSeq), log.bytes])
+                    log.status, log.createdMilliseconds, log.endedMilliseconds, Int64(clamping: log.firstSeq),
+                    Int64(clamping: log.lastSeq), log.bytes])
                 guard db.changesCount > 0 else { return .failure(RunLogStoreError.exists) }
                 let id = db.lastInsertedRowID
                 if let first = new.entries.first, let last = new.entries.last {
-                    try insertChunk.execute(arguments: [id, Int64(first.seq), Int64(last.seq),
+                    try insertChunk.execute(arguments: [id, Int64(clamping: first.seq), Int64(clamping: last.seq),
                                                         EntryChunk.encode(new.entries[...])])
                 }
                 return .success(id)
@@ -169,9 +170,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             for write in writes {
                 if let first = write.entries.first, let last = write.entries.last {
                     let bytes = write.entries.reduce(0) { $0 + $1.bytes.count }
-                    try insertChunk.execute(arguments: [write.logID, Int64(first.seq), Int64(last.seq),
+                    try insertChunk.execute(arguments: [write.logID, Int64(clamping: first.seq), Int64(clamping: last.seq),
                                                         EntryChunk.encode(write.entries[...])])
-                    try grow.execute(arguments: [Int64(last.seq), bytes, write.end?.status, write.end?.milliseconds,
+                    try grow.execute(arguments: [Int64(clamping: last.seq), bytes, write.end?.status, write.end?.milliseconds,
                                                  write.logID])
                 } else if let ending = write.end {
                     try end.execute(arguments: [ending.status, ending.milliseconds, write.logID])
@@ -182,7 +183,7 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                     let dropped = try Row.fetchAll(db, sql: """
                         SELECT SUBSTR(data, 1, 8) AS head, LENGTH(data) AS length, first_seq, last_seq
                         FROM chunks WHERE log_id = ? AND last_seq < ?
-                        """, arguments: [write.logID, Int64(dropBefore)]).reduce(0) { total, row in
+                        """, arguments: [write.logID, Int64(clamping: dropBefore)]).reduce(0) { total, row in
                         let first = Self.value(row, "first_seq") ?? Int64(0), last = Self.value(row, "last_seq") ?? Int64(0)
                         let entries = last.subtractingReportingOverflow(first)
                         guard let head: Data = Self.value(row, "head"), let length: Int = Self.value(row, "length"),
@@ -193,10 +194,10 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                                                              entries: Int(entries.partialValue) + 1)
                     }
                     try db.execute(sql: "DELETE FROM chunks WHERE log_id = ? AND last_seq < ?",
-                                   arguments: [write.logID, Int64(dropBefore)])
+                                   arguments: [write.logID, Int64(clamping: dropBefore)])
                     try db.execute(sql: """
                         UPDATE logs SET first_seq = MAX(first_seq, ?), bytes = MAX(0, bytes - ?) WHERE id = ?
-                        """, arguments: [Int64(dropBefore), dropped, write.logID])
+                        """, arguments: [Int64(clamping: dropBefore), dropped, write.logID])
                 }
                 // Signals are queued in the store only for a writer in another process: alone on the store, there
                 // are none to clean up.

@@ -155,6 +155,10 @@ public final class RunLogService: Sendable {
             // lastSeq + 1 would give it a number such a client already has (with other bytes), and its resume
             // would never see the run end. So it skips past every number the writer could have given out
             // unstored; readers see the gap (the agent SDK says resume_gap), then the terminal entry.
+            // A last_seq no writer could have reached (a row damaged behind the host's back) leaves no room for
+            // that number: the log is ended without the entry rather than numbered past what the store holds.
+            let room = UInt64(Int64.max) - 1 - RunLogConfiguration.orphanSeqGap
+            guard log.lastSeq <= room else { return RunLogWrite(logID: log.id, entries: [], end: ("error", now)) }
             let seq = log.lastSeq + 1 + RunLogConfiguration.orphanSeqGap
             return RunLogWrite(logID: log.id, entries: [RunLogEntry(seq: seq, bytes: TerminalEntry.bytes(
                 reason: reason, key: log.key, seq: seq, milliseconds: now))], end: ("error", now))
