@@ -56,10 +56,10 @@ extension ServeCommand {
     /// previous server left live; later it ends those of each worker that dies. Without one, runs live in each
     /// worker's memory and die with it: nothing to end.
     private static func supervisorRunLog(stateDir: String?, configuration: RunLogConfiguration, logger: Logger)
-        async throws -> (service: RunLogService, lock: StateDirectoryLock?)?
+        async throws -> (service: RunLogService, lock: StateDirectoryLockHolder?)?
     {
         guard let stateDir else { return nil }
-        let lock = try RunLogSetup.lock(stateDir: stateDir, logger: logger)
+        let lock = try RunLogSetup.lock(stateDir: stateDir, forWorkers: true, logger: logger)
         var configuration = configuration
         configuration.endOrphansAtStart = true
         let service = RunLogService(backend: SQLiteRunLogBackend(path: stateDir + "/runlog.sqlite", shared: true),

@@ -213,6 +213,39 @@ extension ProcessHeavyTests {
             #expect(log.components(separatedBy: "the run log store failed").count - 1 == 1, "\(log)")
         }
 
+        @Test func aStateDirOthersCanWriteIsRefused() async throws {
+            // Whoever can write there can read every run (or plant links): refused like such a plugin directory.
+            let stateDir = try PluginFixtures.makeDirectory() + "/state"
+            #expect(mkdir(stateDir, 0o700) == 0)
+            #expect(chmod(stateDir, 0o777) == 0)
+            let (status, errors) = try await Self.runToExit(["serve", "--listen", "127.0.0.1:0", "--state-dir", stateDir])
+            #expect(status != 0)
+            #expect(errors.contains("can be written by others"), "\(errors)")
+            let (workersStatus, workersErrors) = try await Self.runToExit(
+                ["serve", "--listen", "127.0.0.1:0", "--workers", "2", "--state-dir", stateDir])
+            #expect(workersStatus != 0)
+            #expect(workersErrors.contains("can be written by others"), "\(workersErrors)")
+        }
+
+        @Test func aStateDirWhoseLockCannotBeTakenNeverOpensTheStore() async throws {
+            // The store is writable but the lock is not (here a directory named lock; for another user a lock file
+            // it cannot open): without the lock, a second server could share the store, so runs stay in memory.
+            let stateDir = try PluginFixtures.makeDirectory() + "/state"
+            #expect(mkdir(stateDir, 0o700) == 0)
+            #expect(mkdir(stateDir + "/lock", 0o700) == 0)
+            let server = try await Self.startServer(stateDir: stateDir)
+            let writer = try await Self.connect(server, as: Self.alice)
+            #expect(try await Self.command(writer, "create run") == "created")
+            #expect(try await Self.command(writer, "burst 20") == "burst done 20")
+            #expect(try await Self.command(writer, "end complete") == "ended")
+            let (status, _) = try await server.get("/runs/run", headers: [Self.alice])
+            #expect(status == 503)  // the store is failing (not opened): asked again later, not "no such run"
+            server.signal(SIGTERM)
+            let (_, log) = try await server.waitForExit()
+            #expect(log.contains("the state dir cannot be written"), "\(log)")
+            #expect(!FileManager.default.fileExists(atPath: stateDir + "/runlog.sqlite"))
+        }
+
         @Test func aWatchIsPacedByTheClientsOutboundQueue() async throws {
             // 48 MiB of entries (far more than the kernel's socket buffers take) for a client that does not read, against
             // a hard limit of 1 MiB: delivered all at once, the connection would be closed with 1008; paced, it waits at

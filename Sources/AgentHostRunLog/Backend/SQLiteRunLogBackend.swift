@@ -15,6 +15,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     private let pool = Mutex<DatabasePool?>(nil)
     /// Whether sibling worker processes write the same file (see `RunLogBackend.isShared`).
     public let isShared: Bool
+    /// Runs before every attempt to open the store; an error fails the open (the state dir's lock: see
+    /// `StateDirectoryLockHolder`).
+    private let beforeOpen: (@Sendable () throws -> Void)?
 
     /// - Parameters:
     ///   - path: the database file (created 0600, see `restrictPermissions`).
@@ -22,9 +25,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     ///   - readOnly: open without writing (tests of a store that refuses writes).
     ///   - maxPageCount: caps the database's pages (tests of a full disk: SQLITE_FULL).
     ///   - shared: other processes (the workers of one server) write the file too.
+    ///   - beforeOpen: must succeed before the store is opened (taking the state dir's lock).
     public init(path: String, busyTimeout: TimeInterval = 5, readOnly: Bool = false, maxPageCount: Int? = nil,
-                shared: Bool = false) {
+                shared: Bool = false, beforeOpen: (@Sendable () throws -> Void)? = nil) {
         self.isShared = shared
+        self.beforeOpen = beforeOpen
         self.path = path
         self.busyTimeout = busyTimeout
         self.readOnly = readOnly
@@ -42,6 +47,11 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     private func database() throws -> DatabasePool {
         try self.pool.withLock { pool in
             if let pool { return pool }
+            do {
+                try self.beforeOpen?()
+            } catch {
+                throw RunLogStoreError(.readOnly, "the run log store is not opened without the state dir's lock: \(error)")
+            }
             var configuration = Configuration()
             configuration.busyMode = .timeout(self.busyTimeout)
             configuration.readonly = self.readOnly

@@ -96,8 +96,16 @@ extension RunLogService {
             self.metrics.bytesWritten.increment(by: storedBytes)
         }
         // A worker whose runs all end within a cycle stores nothing but these inserts: without this, one failure
-        // would leave its opens answering UNAVAILABLE for good.
-        if let failure { self.health.failed(failure) } else { self.health.insertsSucceeded() }
+        // would leave its opens answering UNAVAILABLE for good. Runs inserted whole (row and entries) are entries
+        // stored: the streak ends (before, it went on until a run spanned two cycles, and the history API
+        // answered 503 meanwhile).
+        if let failure {
+            self.health.failed(failure)
+        } else if stored > 0 {
+            self.health.succeeded()
+        } else {
+            self.health.insertsSucceeded()
+        }
         for watch in wake { watch.schedulePump() }
         for log in conflicts {
             self.logger.warning("a run was started on two workers at once: the copy stored second was stopped",

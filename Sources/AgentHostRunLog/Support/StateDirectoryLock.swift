@@ -10,11 +10,16 @@ public final class StateDirectoryLock: Sendable {
         case held(String)
         /// The lock file cannot be created (the directory is not writable).
         case cannotOpen(String, errno: Int32)
+        /// The directory belongs to another user, or others may write to it: whoever can write there can read
+        /// every run (replace the store, plant links), so it is refused like a plugin directory others can write.
+        case insecure(String, reason: String)
 
-        /// Another server holds it: starting anyway would share the state dir.
-        public var isHeld: Bool {
-            if case .held = self { return true }
-            return false
+        /// A refusal that must stop the start: starting anyway would share the state dir, or trust another user's.
+        public var refusesStart: Bool {
+            switch self {
+            case .held, .insecure: return true
+            case .cannotOpen: return false
+            }
         }
 
         public var description: String {
@@ -23,15 +28,26 @@ public final class StateDirectoryLock: Sendable {
                 return "another AgentHost server is using the state dir (\(path) is locked); give each server its own state_dir"
             case .cannotOpen(let path, let code):
                 return "cannot create the state dir lock \(path): \(String(cString: strerror(code)))"
+            case .insecure(let path, let reason):
+                return "the state dir \(path) \(reason); it must belong to the server's user and be writable by it alone (chmod 700)"
             }
         }
     }
 
-    /// Creates the directory if needed and takes the lock without waiting.
+    /// Creates the directory if needed (0700), checks who owns it and takes the lock without waiting.
     public init(directory: String) throws(Failure) {
         mkdir(directory, 0o700)
+        var status = stat()
+        if stat(directory, &status) == 0 {
+            if status.st_uid != geteuid() {
+                throw .insecure(directory, reason: "belongs to uid \(status.st_uid), not to the server's uid \(geteuid())")
+            }
+            if status.st_mode & 0o022 != 0 {
+                throw .insecure(directory, reason: "can be written by others (mode \(String(status.st_mode & 0o777, radix: 8)))")
+            }
+        }
         let path = directory + "/lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw .cannotOpen(path, errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
