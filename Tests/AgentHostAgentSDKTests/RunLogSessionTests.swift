@@ -303,6 +303,35 @@ struct RunLogSessionTests {
         #expect(core.registry.liveCount == 2)
     }
 
+    @Test func resumesCountAgainstTheSocketsStreamLimit() async throws {
+        let host = FakeHost()
+        let starter = FakeConnection.core(host)
+        let starting = FakeConnection(host: host)
+        let startingSession = starting.session(starter)
+        for id in ["r1", "r2", "r3"] {
+            Self.start(startingSession, id)
+            try Self.record(starter, id).complete(.completed(stopReason: nil))
+        }
+        host.pump()
+        var options = AgentRouteOptions()
+        options.maxRunsPerConnection = 2
+        let resumer = FakeConnection.core(host, options: options)
+        let fake = FakeConnection(host: host)
+        let session = fake.session(resumer)
+        // Nothing is pumped: a client that does not read keeps its streams open, each holding frames for it.
+        for id in ["r1", "r2", "r3"] { session.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"\(id)\",\"last_seq\":0}")) }
+        let refusal = Self.object(try #require(fake.sent.last))
+        #expect(refusal["code"] as? String == "too_many_runs")
+        #expect(refusal["run_id"] as? String == "r3")
+        #expect(Set(session.streamingRunIDs) == ["r1", "r2"])
+        // A resume of a run the socket streams replaces that stream: not one more.
+        let sent = fake.sent.count
+        session.didReceive(.text("{\"type\":\"resume\",\"run_id\":\"r1\",\"last_seq\":0}"))
+        #expect(!fake.sent.dropFirst(sent).contains { Self.object($0)["code"] as? String == "too_many_runs" })
+        host.pump()
+        #expect(Self.runFrames(fake, "r2").count == 1, "its one frame: the completion")
+    }
+
     @Test func anAgentRouteRefusesAHostWithoutTheRunLog() {
         let host = FakeHost(abiMinor: 0)
         #expect(throws: AgentRunError.self) {

@@ -106,6 +106,32 @@ struct RunLogServiceTests {
         await service.shutdown()
     }
 
+    @Test("a watch reads nothing from the store for a connection above high water, and reads in small batches")
+    func storeReadsWaitForTheConnection() async throws {
+        let counting = CountingBackend(MemoryRunLogBackend())
+        let service = await self.start(counting)
+        let writer = try service.create("run").get()
+        let entry = String(repeating: "x", count: 32 << 10)
+        for _ in 1 ... 20 { service.append(writer, entry) }
+        _ = service.end(handle: writer, status: "complete")
+        _ = service.release(handle: writer)
+        await service.flush()
+        await service.flush()
+        #expect(service.logsInMemory == 0, "the run is read back from the store")
+        let reader = try service.open("run").get()
+        let target = self.target()
+        target.block(after: 0)
+        _ = try service.watch(instance: 1, handle: reader, target: target, afterSeq: 0, context: 0).get()
+        try await Self.eventually { target.isWaitingForWritable }
+        // A client resuming many runs and reading nothing held a batch of every one in memory.
+        #expect(counting.entryReads == 0)
+        target.unblock()
+        await target.waitForEnd()
+        #expect(target.entries.map(\.seq) == Array(1 ... 20))
+        #expect(counting.entryReads >= 5, "640 KiB in batches of 128 KiB")
+        await service.shutdown()
+    }
+
     @Test("unwatch and release cancel a watch with one LOG_END")
     func cancelling() async throws {
         let service = await self.start()

@@ -69,6 +69,8 @@ final class RecordingTarget: RunLogWatchTarget, @unchecked Sendable {
         }
     }
 
+    var isBlocked: Bool { self.lock.withLock { state in state.budget.map { $0 <= 0 } ?? false } }
+
     func whenWritable(_ body: @escaping @Sendable () -> Void) {
         self.lock.withLock { $0.waiter = body }
     }

@@ -276,6 +276,9 @@ public final class WebSocketConnection: @unchecked Sendable {
         return handler.deliverPaced(next, to: session)
     }
 
+    /// Whether the outbound queue is above its high-water mark (what `whenWritable` waits out).
+    public var isOutboundBlocked: Bool { self.handler != nil && self.channelBlocked.load(ordering: .relaxed) }
+
     /// On the event loop: runs `body` once (on the loop) when the outbound queue is below its high-water mark
     /// again, or the connection closed. At once (after the current work) if it is already.
     public func whenWritable(_ body: @escaping @Sendable () -> Void) {

@@ -17,6 +17,8 @@ final class ConnectionWatchTarget: RunLogWatchTarget {
         self.connection.deliverPaced(next)
     }
 
+    var isBlocked: Bool { self.connection.isOutboundBlocked }
+
     func whenWritable(_ body: @escaping @Sendable () -> Void) {
         self.connection.whenWritable(body)
     }

@@ -33,7 +33,12 @@ final class LogWatch: @unchecked Sendable {
     private var finished = false
 
     static let batchEntries = 256
+    /// Entries taken from memory at a time (they are shared with the log's tail: no copy).
     static let batchBytes = 1 << 20
+    /// Entry bytes read from the store at a time: what a watch holds while its client does not read. A socket's
+    /// watches read only while its outbound queue is below the high-water mark, but each may hold one batch (a
+    /// client resuming many runs at once); 1 MiB let one non-reading socket with 200 resumes hold 200 MiB.
+    static let storeBatchBytes = 128 << 10
     /// Rounds of delivery per pump before yielding the loop to other connections.
     private static let roundsPerPump = 4
 
@@ -70,6 +75,11 @@ final class LogWatch: @unchecked Sendable {
                 case .wait:
                     return
                 case .read(let storeID, let remote):
+                    // Nothing is read for a connection that is not taking what it has.
+                    guard !self.target.isBlocked else {
+                        self.awaitWritable()
+                        return
+                    }
                     self.read(storeID: storeID, remote: remote)
                     return
                 }
@@ -78,11 +88,7 @@ final class LogWatch: @unchecked Sendable {
             case .drained:
                 continue
             case .blocked:
-                self.awaitingWritable = true
-                self.target.whenWritable {
-                    self.awaitingWritable = false
-                    self.pump()
-                }
+                self.awaitWritable()
                 return
             case .closed:
                 // The connection is closing: the service cancels its watches when the session closes.
@@ -90,6 +96,14 @@ final class LogWatch: @unchecked Sendable {
             }
         }
         self.schedulePump()
+    }
+
+    private func awaitWritable() {
+        self.awaitingWritable = true
+        self.target.whenWritable {
+            self.awaitingWritable = false
+            self.pump()
+        }
     }
 
     private func nextEvent() -> DeferredEvent? {
@@ -107,7 +121,7 @@ final class LogWatch: @unchecked Sendable {
         let backend = self.service.backend
         self.service.threadPool.runIfActive(eventLoop: self.target.eventLoop) { () throws -> ([RunLogEntry], RunLogRecord?) in
             let entries = try backend.readEntries(logID: storeID, from: from, limit: Self.batchEntries,
-                                                  maxBytes: Self.batchBytes)
+                                                  maxBytes: Self.storeBatchBytes)
             return (entries, remote ? try backend.log(id: storeID) : nil)
         }.whenComplete { result in
             self.busy = false

@@ -35,6 +35,9 @@ public protocol RunLogWatchTarget: AnyObject, Sendable {
     /// On the loop: delivers events from `next` (nil: no more) while the outbound queue is below its high-water
     /// mark, all with one flush. An event taken from `next` is always delivered.
     func deliver(_ next: () -> DeferredEvent?) -> PacedDelivery
+    /// On the loop: whether the outbound queue is above its high-water mark (a watch reads no more from the store
+    /// for it until `whenWritable`).
+    var isBlocked: Bool { get }
     /// On the loop: calls `body` once, on the loop, when the outbound queue is writable again or the connection
     /// closed.
     func whenWritable(_ body: @escaping @Sendable () -> Void)

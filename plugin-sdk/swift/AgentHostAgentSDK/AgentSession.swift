@@ -198,6 +198,12 @@ public final class AgentSession: ConnectionHandler, Sendable {
     private func resume(runID: String, lastSeq: Int, resumeToken: String?) throws(ClientFrame.Invalid) {
         // An anonymous client names its own socket's run without the token.
         let token = resumeToken ?? self.state.withLock { $0.tokens[runID] }
+        // Streams on this socket are bounded whether started or resumed: each holds a batch of the run's frames
+        // while the client does not read (a resume of a run it streams already replaces that stream).
+        let (streaming, sameID) = self.state.withLock { ($0.streams.count, $0.streams[runID] != nil) }
+        guard sameID || streaming < self.core.options.maxRunsPerConnection else {
+            throw .init(code: .tooManyRuns, message: "this socket already streams \(streaming) runs", runID: runID)
+        }
         let record = self.core.registry.lookup(RunKey(route: self.info.route, owner: self.owner, resumeToken: token,
                                                       id: runID))
         try self.follow(runID: runID, resumeToken: token, after: lastSeq, record: record, isResume: true)
