@@ -1,3 +1,4 @@
+import Foundation  // stat and its fields (MemberImportVisibility: Glibc alone does not make them visible in a clean build)
 import Glibc
 
 /// An exclusive flock on `<state dir>/lock`, held for the life of the process: two independent servers never share
