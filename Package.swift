@@ -107,12 +107,15 @@ let package = Package(
         // The system's LZ4 (the reference implementation, as PostgreSQL links it for TOAST compression): the run
         // log compresses its stored chunks with it.
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // A file's type, owner and mode read in C (see its header for why not `stat` from Swift).
+        .systemLibrary(name: "CFileStatus", path: "Sources/CFileStatus"),
         // The host-owned run log (ABI 1.1): the service the function table calls, and its storage backends.
         .target(
             name: "AgentHostRunLog",
             dependencies: [
                 "AgentHostCore",
                 "CLZ4",
+                "CFileStatus",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -81,11 +81,7 @@ final class RunLogSchemaTests {
 
     @Test("the store's files are the server's user's alone, also when an older host left them readable")
     func ownerOnlyFiles() throws {
-        let mode = { (path: String) -> mode_t in
-            var info = stat()
-            #expect(stat(path, &info) == 0, "\(path)")
-            return info.st_mode & 0o777
-        }
+        let mode = { (path: String) -> Int in Self.permissions(path) }
         // A store an older host left readable, still open in another process (so its -wal and -shm are not
         // empty: SQLite itself gives an empty one the database file's mode when it opens it).
         let older = try DatabaseQueue(path: self.path)
@@ -131,17 +127,19 @@ final class RunLogSchemaTests {
         try FileManager.default.createSymbolicLink(atPath: linked, withDestinationPath: linkedTarget)
         let linkedBackend = SQLiteRunLogBackend(path: linked)
         _ = try linkedBackend.createLog(Self.record("run"))
-        for path in [target, linkedTarget] {
-            var info = stat()
-            #expect(stat(path, &info) == 0)
-            #expect(info.st_mode & 0o777 == 0o644, "\(path)")
-        }
+        for path in [target, linkedTarget] { #expect(Self.permissions(path) == 0o644, "\(path)") }
         withExtendedLifetime(linkedBackend) {}
     }
 
+    // Through FileManager, not `stat`: with MemberImportVisibility the struct's fields belong to whichever Clang
+    // module included <sys/stat.h> first, which a clean build may choose differently (see CFileStatus).
     static func size(_ path: String) -> Int {
-        var info = stat()
-        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? -1
+    }
+
+    /// The file's permission bits (-1 if it cannot be read); a symlink's own, like lstat.
+    static func permissions(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
     @Test("a new store gets 16 KiB pages; a store made with 4 KiB pages keeps them and is used as it is")

@@ -1,3 +1,4 @@
+import CFileStatus
 import Foundation
 import GRDB
 import Glibc
@@ -102,11 +103,10 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         let fd = Glibc.open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_uid == geteuid(),
-            status.st_mode & 0o077 != 0
+        var status = agenthost_file_status()
+        guard agenthost_fstatus(fd, &status) == 0, status.is_regular != 0, status.uid == geteuid(), status.mode & 0o077 != 0
         else { return }
-        _ = fchmod(fd, status.st_mode & 0o700)
+        _ = fchmod(fd, mode_t(status.mode & 0o700))
     }
 
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {

@@ -1,4 +1,4 @@
-import Foundation  // stat and its fields (MemberImportVisibility: Glibc alone does not make them visible in a clean build)
+import CFileStatus
 import Glibc
 
 /// An exclusive flock on `<state dir>/lock`, held for the life of the process: two independent servers never share
@@ -38,13 +38,13 @@ public final class StateDirectoryLock: Sendable {
     /// Creates the directory if needed (0700), checks who owns it and takes the lock without waiting.
     public init(directory: String) throws(Failure) {
         mkdir(directory, 0o700)
-        var status = stat()
-        if stat(directory, &status) == 0 {
-            if status.st_uid != geteuid() {
-                throw .insecure(directory, reason: "belongs to uid \(status.st_uid), not to the server's uid \(geteuid())")
+        var status = agenthost_file_status()
+        if agenthost_status(directory, &status) == 0 {
+            if status.uid != geteuid() {
+                throw .insecure(directory, reason: "belongs to uid \(status.uid), not to the server's uid \(geteuid())")
             }
-            if status.st_mode & 0o022 != 0 {
-                throw .insecure(directory, reason: "can be written by others (mode \(String(status.st_mode & 0o777, radix: 8)))")
+            if status.mode & 0o022 != 0 {
+                throw .insecure(directory, reason: "can be written by others (mode \(String(status.mode & 0o777, radix: 8)))")
             }
         }
         let path = directory + "/lock"
