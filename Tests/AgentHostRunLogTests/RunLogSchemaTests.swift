@@ -109,6 +109,18 @@ final class RunLogSchemaTests {
         }
     }
 
+    @Test("a store error names the file (SQLite's own message does not)")
+    func errorsNameTheFile() throws {
+        let path = self.directory.path + "/missing-dir/runlog.sqlite"
+        do {
+            try SQLiteRunLogBackend(path: path).open()
+            Issue.record("a store below a missing directory opened")
+        } catch let error as RunLogStoreError {
+            #expect(error.kind == .readOnly)
+            #expect(error.description.contains(path), "\(error)")
+        }
+    }
+
     @Test("making the store's files owner-only never follows a planted -wal or -shm symlink")
     func plantedLinksNotFollowed() throws {
         let target = self.directory.path + "/elsewhere"

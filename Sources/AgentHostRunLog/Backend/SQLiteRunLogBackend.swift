@@ -76,9 +76,9 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             }
             if !self.readOnly { self.restrictPermissions() }
-            let opened = try Self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
+            let opened = try self.mapErrors { try DatabasePool(path: self.path, configuration: configuration) }
             if !self.readOnly {
-                try Self.mapErrors { try RunLogSchema.migrator.migrate(opened) }
+                try self.mapErrors { try RunLogSchema.migrator.migrate(opened) }
             }
             pool = opened
             return opened
@@ -111,12 +111,12 @@ public final class SQLiteRunLogBackend: RunLogBackend {
 
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {
         let db = try self.database()
-        return try Self.mapErrors { try db.write(body) }
+        return try self.mapErrors { try db.write(body) }
     }
 
     private func reading<T>(_ body: (Database) throws -> T) throws -> T {
         let db = try self.database()
-        return try Self.mapErrors { try db.read(body) }
+        return try self.mapErrors { try db.read(body) }
     }
 
     // MARK: RunLogBackend
@@ -437,20 +437,23 @@ public final class SQLiteRunLogBackend: RunLogBackend {
     }
 
     /// SQLite's errors as the service tells them apart: full, read-only, other I/O.
-    private static func mapErrors<T>(_ body: () throws -> T) throws -> T {
+    /// SQLite's errors as the service tells them apart (full, read-only, other I/O), naming the file: SQLite's own
+    /// messages ("unable to open database file", "database disk image is malformed") do not say which.
+    private func mapErrors<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as RunLogStoreError {
             throw error
         } catch let error as DatabaseError {
+            let store = "the run log store \(self.path)"
             switch error.resultCode {
-            case .SQLITE_FULL: throw RunLogStoreError(.full, "the run log store is full: \(error.message ?? "\(error)")")
+            case .SQLITE_FULL: throw RunLogStoreError(.full, "\(store) is full: \(error.message ?? "\(error)")")
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
-                throw RunLogStoreError(.readOnly, "the run log store cannot be written: \(error.message ?? "\(error)")")
-            default: throw RunLogStoreError(.io, "the run log store failed: \(error)")
+                throw RunLogStoreError(.readOnly, "\(store) cannot be written: \(error.message ?? "\(error)")")
+            default: throw RunLogStoreError(.io, "\(store) failed: \(error)")
             }
         } catch {
-            throw RunLogStoreError(.io, "the run log store failed: \(error)")
+            throw RunLogStoreError(.io, "the run log store \(self.path) failed: \(error)")
         }
     }
 }
