@@ -386,6 +386,30 @@ struct RunLogServiceTests {
         await first.shutdown()
     }
 
+    @Test("a stopping server empties the WAL: the database file alone holds every run")
+    func stopEmptiesTheWAL() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/runlog.sqlite"
+        let service = await self.start(SQLiteRunLogBackend(path: path))
+        let log = try service.create("run").get()
+        for i in 1 ... 100 { service.append(log, "{\"n\":\(i)}") }
+        _ = service.end(handle: log, status: "complete")
+        await service.flush()
+        await service.flush()
+        let walSize = { ((try? FileManager.default.attributesOfItem(atPath: path + "-wal"))?[.size] as? NSNumber)?.intValue ?? 0 }
+        #expect(walSize() > 0)
+        await service.shutdown()
+        #expect(walSize() == 0)
+        // A copy of the file alone has the run.
+        let copy = directory.path + "/copy.sqlite"
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        let copied = SQLiteRunLogBackend(path: copy)
+        let record = try #require(try copied.findLog(route: "/agents/a", key: Array("run".utf8)))
+        #expect(record.status == "complete")
+        #expect(try copied.readEntries(logID: record.id, from: 1, limit: 200, maxBytes: 1 << 20).count == 100)
+    }
+
     @Test("a restart ends a live run whose stored last_seq leaves no room for its terminal entry, without trapping")
     func restartRecoveryOfDamagedSeq() async throws {
         let directory = TemporaryDirectory()

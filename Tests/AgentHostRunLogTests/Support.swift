@@ -190,6 +190,7 @@ final class CountingBackend: RunLogBackend {
     }
 
     var isShared: Bool { self.inner.isShared }
+    func didStop() { self.inner.didStop() }
     func createLog(_ log: RunLogRecord) throws -> Int64 {
         try self.checkWrite()
         return try self.inner.createLog(log)

@@ -61,6 +61,13 @@ public protocol RunLogBackend: Sendable {
     /// Applies the retention policy to ended logs; returns the logs it deleted (the service drops them from its
     /// index without reading the store again).
     func prune(_ policy: RunLogRetention, nowMilliseconds: Int64) throws -> [PrunedLog]
+
+    /// The server stops: the last writes are in. A store may tidy up (SQLite: empty its WAL).
+    func didStop()
+}
+
+extension RunLogBackend {
+    public func didStop() {}
 }
 
 /// One log as stored.

@@ -109,6 +109,15 @@ public final class SQLiteRunLogBackend: RunLogBackend {
         _ = fchmod(fd, mode_t(status.mode & 0o700))
     }
 
+    /// A single server that stops moves the WAL into the database and empties it (TRUNCATE): the file alone then
+    /// holds every run (a copy of runlog.sqlite taken after a stop is whole), and the WAL's ~16 MiB go back to the
+    /// disk. Not for worker processes sharing the store: a TRUNCATE checkpoint waits for every other reader, and a
+    /// draining worker must not. Best effort: a failure leaves the WAL, which SQLite applies on the next open.
+    public func didStop() {
+        guard !self.isShared, !self.readOnly, let pool = self.pool.withLock({ $0 }) else { return }
+        _ = try? pool.writeWithoutTransaction { db in try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
     private func writing<T>(_ body: (Database) throws -> T) throws -> T {
         let db = try self.database()
         return try self.mapErrors { try db.write(body) }

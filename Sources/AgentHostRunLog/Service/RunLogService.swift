@@ -126,6 +126,7 @@ public final class RunLogService: Sendable {
         self.state.withLockedValue { $0.stopped = true }
         await self.writeBehind.stop()
         try? await self.threadPool.shutdownGracefully()
+        self.backend.didStop()
     }
 
     /// Logs this process holds in memory: live ones, and ended ones a handle or a watch still uses.
