@@ -51,7 +51,8 @@ public final class SQLiteRunLogBackend: RunLogBackend {
             do {
                 try self.beforeOpen?()
             } catch {
-                throw RunLogStoreError(.readOnly, "the run log store is not opened without the state dir's lock: \(error)")
+                throw RunLogStoreError(.readOnly,
+                                       "the run log store is not opened without the state dir's lock: \(error)")
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(self.busyTimeout)
@@ -70,9 +71,10 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                 // (`restrictPermissions`).
                 try db.execute(sql: "PRAGMA secure_delete = FAST")
                 // 16 KiB pages for a new store (an existing one keeps its size: WAL mode fixes it). A native run's
-                // LZ4 chunk is ~2.2-2.5 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint write is a
-                // whole page), a 16 KiB page holds six or seven. Measured in the host at 100 clients of native-agent, the
-                // write-behind thread's CPU per run: 58-67 us against 66-77 us with 4 KiB pages, three pairs.
+                // LZ4 chunk is ~2.2-2.5 KB: a 4 KiB page held one (55% used, and every WAL frame and checkpoint
+                // write is a whole page), a 16 KiB page holds six or seven. Measured in the host at 100 clients of
+                // native-agent, the write-behind thread's CPU per run: 58-67 us against 66-77 us with 4 KiB pages,
+                // three pairs.
                 try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             }
             if !self.readOnly { self.restrictPermissions() }
@@ -445,7 +447,6 @@ public final class SQLiteRunLogBackend: RunLogBackend {
                        key: Array(key))
     }
 
-    /// SQLite's errors as the service tells them apart: full, read-only, other I/O.
     /// SQLite's errors as the service tells them apart (full, read-only, other I/O), naming the file: SQLite's own
     /// messages ("unable to open database file", "database disk image is malformed") do not say which.
     private func mapErrors<T>(_ body: () throws -> T) throws -> T {

@@ -30,7 +30,8 @@ public final class StateDirectoryLock: Sendable {
             case .cannotOpen(let path, let code):
                 return "cannot create the state dir lock \(path): \(String(cString: strerror(code)))"
             case .insecure(let path, let reason):
-                return "the state dir \(path) \(reason); it must belong to the server's user and be writable by it alone (chmod 700)"
+                return "the state dir \(path) \(reason); it must belong to the server's user (or root) and be "
+                    + "writable by its owner alone (chmod 700)"
             }
         }
     }
@@ -40,8 +41,10 @@ public final class StateDirectoryLock: Sendable {
         mkdir(directory, 0o700)
         var status = agenthost_file_status()
         if agenthost_status(directory, &status) == 0 {
-            if status.uid != geteuid() {
-                throw .insecure(directory, reason: "belongs to uid \(status.uid), not to the server's uid \(geteuid())")
+            // Root's or the server's own, as for the plugin directory (`PluginFileVetting`): a root-owned dir the
+            // server cannot write is the unwritable case (runs in memory), not a foreign one.
+            if status.uid != 0 && status.uid != geteuid() {
+                throw .insecure(directory, reason: "belongs to uid \(status.uid), not to root or the server's uid \(geteuid())")
             }
             if status.mode & 0o022 != 0 {
                 throw .insecure(directory, reason: "can be written by others (mode \(String(status.mode & 0o777, radix: 8)))")
