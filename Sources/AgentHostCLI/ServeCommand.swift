@@ -192,7 +192,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let plugins = PluginManager(configuration: configuration, staging: staging, router: router,
                                         registry: HostFunctionTable.registry, group: group, logger: logger)
-            await plugins.reload()
+            Self.warnIfNothingServes(await plugins.reload(), directory: directory, logger: logger)
             let watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
             services.append(ReloadService(manager: plugins, signals: hangups, watcher: watcher, tls: server.tls,
                                           logger: logger))
@@ -244,6 +244,22 @@ struct ServeCommand: AsyncParsableCommand {
         await runLog.shutdown()
         staging.removeAll()
         try await group.shutdownGracefully()
+    }
+
+    /// A server that serves no plugin route still listens (the routes may come with the next SIGHUP), but says so
+    /// before its listening line, which would otherwise look like a healthy server's.
+    static func warnIfNothingServes(_ report: ReloadReport, directory: String, logger: Logger) {
+        guard report.serving == 0 else { return }
+        let reason: String
+        if let failure = report.failure {
+            reason = failure
+        } else if !report.refused.isEmpty {
+            reason = "all \(report.refused.count) plugin file(s) in \(directory) were refused (see the lines above)"
+        } else {
+            reason = "\(directory) holds no plugin file (*.so)"
+        }
+        logger.warning("serving no plugin route: only the admin routes answer until a reload loads a plugin",
+                       metadata: ["reason": "\(reason)"])
     }
 
     static func parseListen(_ value: String) throws -> (String, Int) {

@@ -27,12 +27,13 @@ struct PluginABITests {
         }
     }
 
-    static func withRecorder(_ body: (Recorder) async throws -> Void) async throws {
+    static func withRecorder(logs: LogRecorder? = nil, _ body: (Recorder) async throws -> Void) async throws {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileFixture("lifecycle_recorder", into: directory)
         // These tests answer close frames by hand: on a loaded machine (every suite starting at once on two cores)
         // the 5 s default once ran out between the server's close frame and the test's reply.
-        try await TestServer.with(pluginDirectory: directory, configure: { $0.webSocket.closeTimeout = .seconds(60) }) { server in
+        try await TestServer.with(pluginDirectory: directory, logs: logs,
+                                  configure: { $0.webSocket.closeTimeout = .seconds(60) }) { server in
             let plugin = try #require(server.loaded.first { $0.name == "recorder" })
             let read = try plugin.stringFunction("recorder_log")
             try await body(Recorder(server: server, read: { read() }))
@@ -115,13 +116,26 @@ struct PluginABITests {
         }
     }
 
-    @Test func textThatIsNotUTF8IsRefusedOnTheWayOut() async throws {
-        try await Self.withRecorder { recorder in
+    /// Refused, and said: once, with the plugin, the function and the reason; repeats within 10 s are counted in
+    /// the next line instead of each writing one (a client can make a plugin repeat it at will).
+    @Test func textThatIsNotUTF8IsRefusedOnTheWayOutAndLoggedOnce() async throws {
+        let logs = LogRecorder()
+        try await Self.withRecorder(logs: logs) { recorder in
             let client = try await recorder.connect()
-            try await client.sendText("bad-utf8")
-            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3")  // BAD_ARGUMENT
+            for _ in 0..<3 {
+                try await client.sendText("bad-utf8")
+                #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3")  // BAD_ARGUMENT
+            }
             await client.close()
         }
+        let refused = logs.recorded.filter { $0.message.contains("call was refused (BAD_ARGUMENT)") }
+        #expect(refused.count == 1)
+        let line = try #require(refused.first)
+        #expect(line.level == .warning)
+        #expect(line.metadata["plugin"] == "recorder")
+        #expect(line.metadata["function"] == "send")
+        #expect(line.metadata["reason"]?.contains("not valid UTF-8 (2 bytes)") == true, "\(line.metadata)")
+        #expect(line.metadata["conn"] != nil)
     }
 
     @Test func logsASlowCallbackWithItsDurationAndStillDelivers() async throws {

@@ -21,6 +21,7 @@ struct PluginLoadingTests {
         ("short_struct", .descriptor, "descriptor is 40 bytes"),
         ("instance_create_fails", .instanceCreate, "model server unreachable"),
         ("bad_route", .descriptor, "must be a path"),
+        ("missing_callbacks", .descriptor, "lacks the required callbacks on_message, on_event (NULL)"),
     ])
     func refusesBrokenPlugin(fixture: String, kind: PluginLoadError.Kind, reason: String) async throws {
         let directory = try PluginFixtures.makeDirectory()

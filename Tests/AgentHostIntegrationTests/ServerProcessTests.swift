@@ -31,6 +31,24 @@ struct ServerProcessTests {
         #expect(log.contains("shutting down"))
     }
 
+    /// A server with nothing to serve still listens (a SIGHUP may bring its plugins), but says so first.
+    @Test(arguments: ["missing", "refused"])
+    func saysWhenItServesNoPluginRoute(case kind: String) async throws {
+        var directory = try PluginFixtures.makeDirectory()
+        if kind == "missing" {
+            directory += "/nowhere"
+        } else {
+            try await PluginFixtures.compileFixture("instance_create_fails", into: directory)
+        }
+        let server = try await ServerProcess.start(arguments: ["--plugins", directory])
+        server.signal(SIGTERM)
+        let (status, log) = try await server.waitForExit()
+        #expect(status == 0, "\(log)")
+        let warning = try #require(log.split(separator: "\n").first { $0.contains("serving no plugin route") })
+        #expect(warning.contains(kind == "missing" ? "it does not exist" : "all 1 plugin file(s) in \(directory) were refused"),
+                "\(warning)")
+    }
+
     @Test func dropsClientsThatIgnoreTheCloseAtTheShutdownDeadline() async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
         try Data(#"{"shutdown_timeout_ms": 300}"#.utf8).write(to: URL(fileURLWithPath: config))

@@ -7,6 +7,8 @@ import Synchronization
 public final class OpenConnections: Sendable {
     private let connections = Mutex<[UInt64: WebSocketConnection]>([:])
     private let shuttingDown = Atomic<Bool>(false)
+    /// Signalled when a connection goes: a shutdown waits on it for the last one.
+    let removed = StateChangeSignal()
 
     public init() {}
 
@@ -26,5 +28,6 @@ public final class OpenConnections: Sendable {
 
     func remove(_ connection: WebSocketConnection) {
         _ = self.connections.withLock { $0.removeValue(forKey: connection.handle) }
+        self.removed.signal()
     }
 }

@@ -187,18 +187,21 @@ public final class AgentHostServer: Service, Sendable {
         let open = self.connections.all
         self.logger.info("shutting down", metadata: ["open_websockets": "\(open.count)"])
         for connection in open { _ = connection.close(code: CloseCode.goingAway, reason: "server shutting down") }
-        let deadline = NIODeadline.now() + self.configuration.shutdownTimeout
+        let connections = self.connections
+        let deadline = ContinuousClock.now + .nanoseconds(self.configuration.shutdownTimeout.nanoseconds)
         // Upgrades already answered but not yet registered land within moments: give them that moment.
-        let settle = min(deadline, NIODeadline.now() + .milliseconds(100))
-        while (self.connections.count > 0 || NIODeadline.now() < settle) && NIODeadline.now() < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        let settle = min(deadline, ContinuousClock.now + .milliseconds(100))
+        while await connections.removed.wait(until: deadline, for: { connections.count == 0 }),
+            ContinuousClock.now < settle
+        {
+            try? await Task.sleep(until: settle, clock: .continuous)
         }
-        let remaining = self.connections.all
+        let remaining = connections.all
         if !remaining.isEmpty {
             self.logger.warning("shutdown deadline passed", metadata: ["dropped": "\(remaining.count)"])
             for connection in remaining { connection.abort() }
             // Plain HTTP connections still open are closed with the event loop group by the caller.
-            while self.connections.count > 0 { try? await Task.sleep(for: .milliseconds(5)) }
+            await connections.removed.wait { connections.count == 0 }
         }
         self.logger.info("stopped")
     }

@@ -3,6 +3,7 @@ import AgentHostRunLog
 import CAgentHostPlugin
 import Logging
 import NIOCore
+import Synchronization
 
 /// The `agenthost_host_api_v1` table given to every plugin: C functions that find the connection behind a handle
 /// and forward to `WebSocketConnection`.
@@ -62,25 +63,48 @@ public enum HostFunctionTable {
     static let badArgument = agenthost_status_t(AGENTHOST_BAD_ARGUMENT)
 }
 
+/// Logs (rate-limited, attributed to the connection's plugin) a call refused with BAD_ARGUMENT, and returns it.
+private func refused(_ function: String, _ conn: agenthost_conn_t, _ reason: @autoclosure () -> String)
+    -> agenthost_status_t
+{
+    if let instance = RunLogHostFunctions.connections.lookup(conn)?.instance,
+        let endpoint = RunLogHostFunctions.instances.withLock({ $0[instance] })
+    {
+        endpoint.context.callRefused(function, conn: conn, reason: reason())
+    }
+    return HostFunctionTable.badArgument
+}
+
 private func hostSend(_ conn: agenthost_conn_t, _ kind: agenthost_message_kind_t, _ data: UnsafePointer<UInt8>?,
                       _ len: Int) -> agenthost_status_t {
-    guard data != nil || len == 0 else { return HostFunctionTable.badArgument }
+    guard data != nil || len == 0 else { return refused("send", conn, "NULL data with length \(len)") }
     let messageKind: WebSocketMessageKind
     switch kind {
     case agenthost_message_kind_t(AGENTHOST_MESSAGE_TEXT): messageKind = .text
     case agenthost_message_kind_t(AGENTHOST_MESSAGE_BINARY): messageKind = .binary
-    default: return HostFunctionTable.badArgument
+    default: return refused("send", conn, "unknown message kind \(kind)")
     }
     guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
-    return HostFunctionTable.status(connection.send(kind: messageKind, bytes: UnsafeRawBufferPointer(start: data, count: len)))
+    let bytes = UnsafeRawBufferPointer(start: data, count: len)
+    let status = connection.send(kind: messageKind, bytes: bytes)
+    guard status != .badArgument else {
+        // The connection checked; the reason is worked out again only on this (rare) path.
+        return refused("send", conn, messageKind == .text && !UTF8Validator.isValid(bytes)
+                       ? "a text message that is not valid UTF-8 (\(len) bytes); send it as binary or fix its encoding"
+                       : "a \(len)-byte message, larger than the connection's outbound limit")
+    }
+    return HostFunctionTable.status(status)
 }
 
 private func hostClose(_ conn: agenthost_conn_t, _ code: UInt16, _ reason: UnsafePointer<UInt8>?,
                        _ reasonLength: Int) -> agenthost_status_t {
-    guard reason != nil || reasonLength == 0, reasonLength <= 123 else { return HostFunctionTable.badArgument }
+    guard reason != nil || reasonLength == 0 else { return refused("close", conn, "NULL reason with a length") }
+    guard reasonLength <= 123 else { return refused("close", conn, "a \(reasonLength)-byte reason (at most 123)") }
     let bytes = UnsafeRawBufferPointer(start: reason, count: reasonLength)
-    guard UTF8Validator.isValid(bytes) else { return HostFunctionTable.badArgument }
-    guard CloseCode.isSendable(code) else { return HostFunctionTable.badArgument }
+    guard UTF8Validator.isValid(bytes) else { return refused("close", conn, "a reason that is not valid UTF-8") }
+    guard CloseCode.isSendable(code) else {
+        return refused("close", conn, "close code \(code), which may not be sent on the wire")
+    }
     guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
     return HostFunctionTable.status(connection.close(code: code, reason: String(decoding: bytes, as: UTF8.self)))
 }

@@ -44,11 +44,15 @@ struct PluginDescriptor: @unchecked Sendable {
             if routes.contains(route) { throw PluginLoadError(.descriptor, "route \(route) listed twice") }
             routes.append(route)
         }
-        guard d.instance_create != nil, d.instance_drop != nil, d.on_open != nil, d.on_message != nil,
-            d.on_event != nil, d.on_close != nil
-        else {
-            throw PluginLoadError(.descriptor, "descriptor lacks a required callback "
-                                  + "(instance_create, instance_drop, on_open, on_message, on_event, on_close)")
+        let required: [(String, Bool)] = [
+            ("instance_create", d.instance_create != nil), ("instance_drop", d.instance_drop != nil),
+            ("on_open", d.on_open != nil), ("on_message", d.on_message != nil), ("on_event", d.on_event != nil),
+            ("on_close", d.on_close != nil),
+        ]
+        let missing = required.filter { !$0.1 }.map(\.0)
+        guard missing.isEmpty else {
+            throw PluginLoadError(.descriptor, "descriptor lacks the required callback\(missing.count == 1 ? "" : "s") "
+                                  + missing.joined(separator: ", ") + " (NULL)")
         }
         self.raw = raw
         self.name = name

@@ -42,6 +42,8 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     }
 
     private let lifecycle = Mutex(Lifecycle())
+    /// Signalled when a connection closes or a reservation ends: what a drain waits on.
+    let connectionsChanged = StateChangeSignal()
     /// Whether the instance was dropped, for plugin calls made outside any open connection (run log signals,
     /// cancelled events after on_close): held for the call, so a drop waits for it. Not the lifecycle lock: a
     /// plugin's slow signal handler would hold up every connection opening or closing on every loop.
@@ -95,6 +97,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             state.reserved -= 1
             state.open.insert(connection.handle)
         }
+        self.connectionsChanged.signal()  // a drain retiring the instance closes it too
         // The run log functions need the connection's instance, route and identity, from on_open on.
         RunLogHostFunctions.connections.register(connection.handle, .init(
             instance: self.instanceID, route: info.route,
@@ -105,6 +108,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
         guard status == agenthost_status_t(AGENTHOST_OK) else {
             self.lifecycle.withLock { _ = $0.open.remove(connection.handle) }
+            self.connectionsChanged.signal()
             self.forgetConnection(connection.handle)
             throw PluginCallbackError.openRefused(status)
         }
@@ -121,11 +125,13 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
 
     public func cancelReservation() {
         self.lifecycle.withLock { $0.reserved -= 1 }
+        self.connectionsChanged.signal()
     }
 
     func sessionClosed(handle: UInt64) {
         self.lifecycle.withLock { _ = $0.open.remove(handle) }
         self.forgetConnection(handle)
+        self.connectionsChanged.signal()
     }
 
     /// The connection is gone: its run log watches end (LOG_END cancelled, after on_close).
@@ -155,6 +161,9 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
 
     /// Runs (live run logs) this instance writes: a draining generation is kept until they end.
     public var liveRuns: Int { RunLogHostFunctions.service.liveLogsWritten(instance: self.instanceID) }
+
+    /// Connections chosen for this instance that have not opened yet.
+    public var reservedConnections: Int { self.lifecycle.withLock { $0.reserved } }
 
     /// Handles of the connections this instance has open.
     public var openHandles: [UInt64] { self.lifecycle.withLock { Array($0.open) } }

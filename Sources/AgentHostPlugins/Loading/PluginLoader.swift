@@ -50,11 +50,23 @@ public struct PluginLoader: Sendable {
 
     /// The `*.so` files of the plugin directory, sorted so that conflicts resolve the same way every time.
     public func pluginFiles() throws(PluginLoadError) -> [String] {
+        try self.directoryListing().plugins
+    }
+
+    /// The plugin directory's entries: the plugin files (sorted, so that conflicts resolve the same way every
+    /// time) and the names that are not plugin file names (no `.so` suffix, or a dot-file such as an editor's or
+    /// a copy's temporary file), which are never loaded.
+    public func directoryListing() throws(PluginLoadError) -> (plugins: [String], ignored: [String]) {
         guard let names = DirectoryEntries.names(in: self.configuration.directory) else {
-            throw PluginLoadError(.staging, "cannot read plugin directory \(self.configuration.directory): "
-                                  + String(cString: strerror(errno)))
+            let reason = errno == ENOENT ? "it does not exist" : String(cString: strerror(errno))
+            throw PluginLoadError(.staging, "cannot read plugin directory \(self.configuration.directory): \(reason)")
         }
-        return names.filter { $0.hasSuffix(".so") && !$0.hasPrefix(".") }.sorted()
+        let plugins = names.filter(Self.isPluginFileName).sorted()
+        return (plugins, names.filter { !Self.isPluginFileName($0) }.sorted())
+    }
+
+    static func isPluginFileName(_ name: String) -> Bool {
+        name.hasSuffix(".so") && !name.hasPrefix(".")
     }
 
     /// Loads every plugin file once (the in-process test server uses this; `PluginManager` adds reloading on top).

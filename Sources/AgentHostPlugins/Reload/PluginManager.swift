@@ -1,7 +1,9 @@
 import AgentHostCore
+import AgentHostRunLog
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Owns the plugins in service and replaces them without dropping a connection.
 ///
@@ -12,7 +14,11 @@ import NIOCore
 /// close 1012 (Service Restart), and once the last is gone their instance is dropped. Any failure refuses only the
 /// file at fault, with one log line, and leaves what was serving in service. Libraries are never dlclosed.
 ///
-/// Reloads are serialized by the actor; `ReloadService` coalesces triggers that arrive during one.
+/// Reloads run one after another (each waits for the one before; `ReloadService` also coalesces triggers that
+/// arrive during one). Everything that blocks (reading and hashing files, staging copies, `dlopen`,
+/// `instance_create` and `instance_drop`, which may wait seconds for a plugin's own workers) runs on NIO's blocking
+/// thread pool, never on Swift's cooperative pool, which also runs authentication and the admin routes. Drains
+/// wait for signals from the endpoint and the run log, not by polling.
 public actor PluginManager {
     public struct Configuration: Sendable {
         public var directory: String
@@ -82,10 +88,16 @@ public actor PluginManager {
     private var refused: [String: Refusal] = [:]
     private var nextGeneration = 1
     private var reloads = 0
+    /// Names in the plugin directory that are not plugin files, already mentioned once.
+    private var ignored: Set<String> = []
+    /// The reload running or last run: the next one waits for it (the actor is reentrant at every await).
+    private var lastReload: Task<ReloadReport, Never>?
+    private let threadPool: NIOThreadPool
 
     public init(configuration: Configuration, staging: PluginStaging, router: Router, registry: ConnectionRegistry,
-                group: any EventLoopGroup, logger: Logger) {
+                group: any EventLoopGroup, threadPool: NIOThreadPool = .singleton, logger: Logger) {
         self.configuration = configuration
+        self.threadPool = threadPool
         var loaderConfiguration = PluginLoader.Configuration(directory: configuration.directory)
         loaderConfiguration.pluginConfigs = configuration.pluginConfigs
         loaderConfiguration.maxFileSize = configuration.maxFileSize
@@ -101,22 +113,57 @@ public actor PluginManager {
     /// Brings the plugins in service in line with the directory. Never throws: every problem is a refusal.
     @discardableResult
     public func reload() async -> ReloadReport {
+        let previous = self.lastReload
+        let reload = Task {
+            _ = await previous?.value
+            return await self.reloadNow()
+        }
+        self.lastReload = reload
+        return await reload.value
+    }
+
+    /// Runs `body` on the blocking thread pool.
+    private func offload<T: Sendable>(_ body: @escaping @Sendable () throws(PluginLoadError) -> T)
+        async throws(PluginLoadError) -> T
+    {
+        let result: Result<T, PluginLoadError>
+        do {
+            result = try await self.threadPool.runIfActive { () -> Result<T, PluginLoadError> in
+                do throws(PluginLoadError) { return .success(try body()) } catch { return .failure(error) }
+            }
+        } catch {
+            throw PluginLoadError(.staging, "the host is shutting down (its blocking thread pool has stopped)")
+        }
+        return try result.get()
+    }
+
+    private func reloadNow() async -> ReloadReport {
         let started = ContinuousClock.now
         self.reloads += 1
         var report = ReloadReport(reload: self.reloads)
 
         let allowlist: PluginAllowlist?
         do {
-            allowlist = try self.configuration.allowlistPath.map { try PluginAllowlist.load(path: $0) }
+            let path = self.configuration.allowlistPath
+            allowlist = try await self.offload { () throws(PluginLoadError) -> PluginAllowlist? in
+                do {
+                    return try path.map { try PluginAllowlist.load(path: $0) }
+                } catch {
+                    throw PluginLoadError(.staging, "\(error)")
+                }
+            }
         } catch {
-            report.failure = "\(error)"
+            report.failure = error.description
             self.logger.error("reload refused: the allowlist is unreadable; plugins in service are unchanged",
-                              metadata: ["reason": "\(error)"])
+                              metadata: ["reason": "\(error.description)"])
             return report
         }
         let files: [String]
         do {
-            files = try self.loader.pluginFiles()
+            let loader = self.loader
+            let listing = try await self.offload { () throws(PluginLoadError) in try loader.directoryListing() }
+            files = listing.plugins
+            self.mentionIgnored(listing.ignored)
         } catch {
             report.failure = error.description
             self.logger.error("reload refused: plugins in service are unchanged", metadata: ["reason": "\(error)"])
@@ -163,8 +210,13 @@ public actor PluginManager {
             }
             let snapshot: PluginFileSnapshot
             do {
-                switch try PluginFileSnapshot.read(directory: self.configuration.directory, fileName: fileName,
-                                                   maxSize: self.configuration.maxFileSize, unlessUnchangedFrom: known) {
+                let (directory, maxSize) = (self.configuration.directory, self.configuration.maxFileSize)
+                let known = known
+                let read = try await self.offload { () throws(PluginLoadError) in
+                    try PluginFileSnapshot.read(directory: directory, fileName: fileName, maxSize: maxSize,
+                                                unlessUnchangedFrom: known)
+                }
+                switch read {
                 case .unchanged(let fingerprint):
                     if next[fileName]?.plugin.fingerprint == fingerprint { report.unchanged += 1 }
                     continue
@@ -189,7 +241,11 @@ public actor PluginManager {
                 continue
             }
             do {
-                let plugin = try self.loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
+                let loader = self.loader
+                let (routeOwners, names) = (routeOwners, names)
+                let plugin = try await self.offload { () throws(PluginLoadError) in
+                    try loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
+                }
                 let generation = Generation(id: self.nextGeneration, plugin: plugin, fileName: fileName)
                 self.nextGeneration += 1
                 if let old = next[fileName] {
@@ -219,9 +275,21 @@ public actor PluginManager {
             Task { await self.drain(generation) }
         }
 
+        report.serving = next.count
         report.duration = ContinuousClock.now - started
         self.logger.info("plugins reloaded", metadata: report.metadata)
         return report
+    }
+
+    /// Says once per name that a file in the plugin directory is not loaded: an operator who copied `reverse.so.new`
+    /// or `.reverse.so` in and sent SIGHUP would otherwise wonder why nothing happened.
+    private func mentionIgnored(_ names: [String]) {
+        let current = Set(names)
+        for name in names.sorted() where !self.ignored.contains(name) {
+            self.logger.notice("ignored in the plugin directory: only files named *.so that do not start with '.' are loaded",
+                               metadata: ["file": "\(self.configuration.directory)/\(name)"])
+        }
+        self.ignored = current
     }
 
     private func refuse(_ fileName: String, sha256: String?, fingerprint: PluginFileFingerprint?, reason: String,
@@ -243,52 +311,58 @@ public actor PluginManager {
     private func drain(_ generation: Generation) async {
         let endpoint = generation.plugin.endpoint
         let started = ContinuousClock.now
-        let deadline = started + self.configuration.drainTimeout
-        while endpoint.pendingConnections > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        let connectionsClosed = await endpoint.connectionsChanged.wait(until: started + self.configuration.drainTimeout) {
+            endpoint.pendingConnections == 0
         }
-        let remaining = endpoint.openHandles
-        if !remaining.isEmpty {
+        if !connectionsClosed {
             self.logger.info("drain deadline passed: closing with 1012", metadata: [
                 "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)",
-                "connections": "\(remaining.count)",
+                "connections": "\(endpoint.openConnections)",
             ])
-            for handle in remaining {
-                _ = self.registry.lookup(handle)?.close(code: CloseCode.serviceRestart, reason: "service restart")
-            }
-            // Clients get the close handshake's own timeout to answer; then the connections are dropped.
-            let closeDeadline = ContinuousClock.now + .seconds(10)
-            while endpoint.openConnections > 0 && ContinuousClock.now < closeDeadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            for handle in endpoint.openHandles { self.registry.lookup(handle)?.abort() }
-            while endpoint.openConnections > 0 { try? await Task.sleep(for: .milliseconds(20)) }
+            await self.closeAll(endpoint)
         }
         // Runs this generation writes go on without its sockets (their clients resume through the new generation,
         // and stop and input reach them as run log signals): dropping the instance would end them all.
         let runDeadline = started + max(self.configuration.drainTimeout, self.configuration.runDrainTimeout)
-        while endpoint.liveRuns > 0 && ContinuousClock.now < runDeadline {
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        if endpoint.liveRuns > 0 {
+        let runLog = RunLogHostFunctions.service
+        let runsEnded = await runLog.logsEnded.wait(until: runDeadline) { endpoint.liveRuns == 0 }
+        if !runsEnded {
             self.logger.warning("run drain deadline passed: the old generation's live runs end", metadata: [
                 "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)", "runs": "\(endpoint.liveRuns)",
             ])
         }
         // A connection whose upgrade was answered just before the swap may still arrive: drop only when none is
-        // open or reserved (atomically with refusing new reservations), else wait for it and close it the same way.
+        // open or reserved (atomically with refusing new reservations), else close it the same way and try again.
         await self.flushEventLoops()
-        while !endpoint.dropInstance() {
-            for handle in endpoint.openHandles {
-                _ = self.registry.lookup(handle)?.close(code: CloseCode.serviceRestart, reason: "service restart")
-            }
-            try? await Task.sleep(for: .milliseconds(20))
+        while !(await self.dropInstance(endpoint, force: false)) {
+            await endpoint.connectionsChanged.wait { endpoint.reservedConnections == 0 }
+            await self.closeAll(endpoint)
             await self.flushEventLoops()
         }
         self.draining[generation.id] = nil
         self.logger.info("plugin generation retired", metadata: [
             "plugin": "\(generation.plugin.name)", "generation": "\(generation.id)",
         ])
+    }
+
+    /// Closes the endpoint's connections with 1012; those whose clients do not answer within the close handshake's
+    /// own timeout are dropped.
+    private func closeAll(_ endpoint: PluginEndpoint) async {
+        for handle in endpoint.openHandles {
+            _ = self.registry.lookup(handle)?.close(code: CloseCode.serviceRestart, reason: "service restart")
+        }
+        let answered = await endpoint.connectionsChanged.wait(until: ContinuousClock.now + .seconds(10)) {
+            endpoint.openConnections == 0
+        }
+        guard !answered else { return }
+        for handle in endpoint.openHandles { self.registry.lookup(handle)?.abort() }
+        await endpoint.connectionsChanged.wait { endpoint.openConnections == 0 }
+    }
+
+    /// `dropInstance` on the blocking thread pool: `instance_drop` may wait for the plugin's own threads.
+    private func dropInstance(_ endpoint: PluginEndpoint, force: Bool) async -> Bool {
+        (try? await self.threadPool.runIfActive { endpoint.dropInstance(force: force) })
+            ?? endpoint.dropInstance(force: force)
     }
 
     /// Runs an empty task on every event loop: work queued there before (events for closed connections of a
@@ -303,8 +377,9 @@ public actor PluginManager {
     public func shutdown() async {
         await self.flushEventLoops()
         // The server has stopped and closed its connections.
-        for generation in self.serving.values { generation.plugin.endpoint.dropInstance(force: true) }
-        for generation in self.draining.values { generation.plugin.endpoint.dropInstance(force: true) }
+        for generation in Array(self.serving.values) + Array(self.draining.values) {
+            _ = await self.dropInstance(generation.plugin.endpoint, force: true)
+        }
         self.serving = [:]
         self.draining = [:]
     }
@@ -362,6 +437,8 @@ public struct ReloadReport: Sendable {
     public var removed: [String] = []
     public var refused: [String] = []
     public var unchanged = 0
+    /// Plugin files in service after the reload.
+    public var serving = 0
     /// Set when the reload did nothing at all (directory or allowlist unreadable).
     public var failure: String?
     public var duration: Duration = .zero

@@ -1,5 +1,6 @@
 import AgentHostCore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -44,7 +45,8 @@ public struct ReloadService: Service {
                     if cause == "SIGHUP", let tls = self.tls {
                         // Certificates are renewed on SIGHUP; a bad new pair is refused and the old one stays.
                         do {
-                            try tls.reload()
+                            // Reads and parses files: on the blocking pool, not the cooperative one.
+                            try await NIOThreadPool.singleton.runIfActive { try tls.reload() }
                             self.logger.info("TLS certificate reloaded", metadata: [
                                 "certificate": "\(tls.settings.certificateChainFile)"])
                         } catch {

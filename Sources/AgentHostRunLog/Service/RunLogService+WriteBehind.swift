@@ -359,6 +359,7 @@ extension RunLogService {
             }
             return wake
         }
+        self.logsEnded.signal()  // logs found ended or deleted in the store
         for watch in wake { watch.schedulePump() }
         return true
     }

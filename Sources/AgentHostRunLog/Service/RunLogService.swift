@@ -22,6 +22,9 @@ public final class RunLogService: Sendable {
     let metrics: RunLogMetrics
     let health: StoreHealth
     private let writeBehind: WriteBehindThread
+    /// Signalled whenever a log stops being live (ended by its writer, by the host, or found ended or deleted in
+    /// the store): a draining generation waits on it for its last run.
+    public let logsEnded = StateChangeSignal()
 
     struct Handle {
         var instance: UInt64
@@ -377,6 +380,7 @@ public final class RunLogService: Sendable {
     }
 
     private func endLocked(_ log: LiveLog, status: String) {
+        defer { self.logsEnded.signal() }
         log.status = status
         log.endedMilliseconds = self.clock.nowMilliseconds()
         log.writerHandle = nil
