@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "AgentHostAgentSDK", targets: ["AgentHostAgentSDK"]),
         // Example plugins, each one shared object loaded by the host with dlopen.
         .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
+        .library(name: "agenthost-chat", type: .dynamic, targets: ["ChatPlugin"]),
         .library(name: "agenthost-wordstream", type: .dynamic, targets: ["WordStreamPlugin"]),
         .library(name: "agenthost-async-echo", type: .dynamic, targets: ["AsyncEchoPlugin"]),
         .library(name: "agenthost-c-agent", type: .dynamic, targets: ["CAgentPlugin"]),
@@ -221,6 +222,13 @@ let package = Package(
             linkerSettings: pluginLinkerSettings
         ),
 
+        .target(
+            name: "ChatPlugin",
+            dependencies: ["CAgentHostPlugin"],
+            path: "Plugins/chat",
+            publicHeadersPath: ".",
+            linkerSettings: pluginLinkerSettings
+        ),
         .target(
             name: "CAgentPlugin",
             dependencies: ["CAgentHostPlugin"],

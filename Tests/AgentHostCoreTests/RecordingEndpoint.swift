@@ -39,6 +39,7 @@ final class RecordingEndpoint: WebSocketEndpoint, Sendable {
 
         func didReceive(kind: WebSocketMessageKind, data: ByteBuffer) {
             self.endpoint.record("message \(kind) \(String(buffer: data))")
+            if String(buffer: data) == "pause-reading" { _ = self.connection.pauseReading() }
             let times = self.endpoint.behaviour == "twice" ? 2 : 1
             for _ in 0..<times {
                 self.lastSendStatus = data.withUnsafeReadableBytes { self.connection.send(kind: kind, bytes: $0) }

@@ -187,6 +187,41 @@ struct WebSocketConnectionHandlerTests {
         #expect(tested.endpoint.recorded.last?.hasPrefix("fail timeout") == true)
     }
 
+    /// Inbound flow control: after pauseReading no frame is processed (data or control), nor timed out; resume
+    /// processes the held frames in order and their replies share one flush.
+    @Test func pausedReadingHoldsFramesUntilResumed() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: { $0.idleTimeout = .seconds(60) })
+        let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        let connection = try #require(tested.open.all.first)
+        try tested.send(Self.text("pause-reading"), complete: false)
+        try tested.send(Self.text("held one"), complete: false)
+        try tested.send(WebSocketConnectionStateMachineTests.frame(.ping, [1]), complete: false)
+        try tested.send(Self.text("held two"))
+        #expect(try tested.written().map { String(buffer: $0.data) } == ["pause-reading"])
+        #expect(tested.endpoint.recorded == ["open /test", "message text pause-reading"])
+        handler.keepAliveTick(now: CoarseClock.nanoseconds() + 61_000_000_000)  // not idle: paused
+        #expect(try tested.written().isEmpty)
+        #expect(connection.resumeReading() == .ok)
+        #expect(try tested.written().map(\.opcode) == [.text, .pong, .text])
+        #expect(tested.endpoint.recorded.suffix(2) == ["message text held one", "message text held two"])
+        try tested.send(Self.text("live"))
+        #expect(try tested.written().map { String(buffer: $0.data) } == ["live"])
+    }
+
+    /// A close started while paused resumes reading: the client's close frame, held or still to come, ends the
+    /// handshake.
+    @Test func aCloseWhilePausedReadsTheClientsReply() throws {
+        let tested = try WebSocketConnectionHandlerTests()
+        let connection = try #require(tested.open.all.first)
+        #expect(connection.pauseReading() == .ok)
+        try tested.send(WebSocketConnectionStateMachineTests.frame(.connectionClose, [0x03, 0xE8]))
+        #expect(tested.endpoint.recorded == ["open /test"])
+        #expect(connection.close(code: 1000) == .ok)
+        #expect(try tested.written().map(\.opcode) == [.connectionClose])
+        #expect(tested.endpoint.recorded.last == "close 1000 ")
+        #expect(connection.resumeReading() == .closed)
+    }
+
     @Test func anEndpointThatRefusesGetsNoCloseAndTheClientGets1011() throws {
         let refusing = try WebSocketConnectionHandlerTests(endpoint: RecordingEndpoint(refuse: true))
         let close = try #require(try refusing.written().first)

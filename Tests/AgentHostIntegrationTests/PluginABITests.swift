@@ -120,16 +120,20 @@ struct PluginABITests {
     /// the next line instead of each writing one (a client can make a plugin repeat it at will).
     @Test func textThatIsNotUTF8IsRefusedOnTheWayOutAndLoggedOnce() async throws {
         let logs = LogRecorder()
+        var elapsed = Duration.zero
         try await Self.withRecorder(logs: logs) { recorder in
             let client = try await recorder.connect()
+            let started = ContinuousClock.now
             for _ in 0..<3 {
                 try await client.sendText("bad-utf8")
                 #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3")  // BAD_ARGUMENT
             }
+            elapsed = ContinuousClock.now - started
             await client.close()
         }
         let refused = logs.recorded.filter { $0.message.contains("call was refused (BAD_ARGUMENT)") }
-        #expect(refused.count == 1)
+        // One line per 10 s: a machine so loaded that the three took longer may log a second one.
+        #expect(refused.count == 1 || (elapsed >= .seconds(10) && refused.count == 2), "\(elapsed)")
         let line = try #require(refused.first)
         #expect(line.level == .warning)
         #expect(line.metadata["plugin"] == "recorder")

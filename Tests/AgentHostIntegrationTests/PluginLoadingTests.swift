@@ -38,6 +38,19 @@ struct PluginLoadingTests {
         }
     }
 
+    /// A plugin built as version 1.0 was (descriptor to on_close, minor 0) loads and serves unchanged.
+    @Test func aVersion10PluginStillLoadsAndServes() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileFixture("v1_0_echo", into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.map(\.name) == ["old-echo"])
+            let client = try await RawWebSocketClient.connect(port: server.port, path: "/old-echo")
+            try await client.sendText("from 1.0")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "from 1.0")
+            await client.close()
+        }
+    }
+
     @Test func refusesASecondClaimOnARoute() async throws {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileEcho(into: directory, as: "a_echo.so")

@@ -62,4 +62,49 @@ struct PluginManagerTests {
         #expect(lines.last?.hasPrefix("drop SGLTN-TP-#") == true, "\(lines)")
         await manager.shutdown()
     }
+
+    /// ABI 1.2 through the host: capabilities, the instance's own posts and timers (made even from
+    /// instance_create, delivered after it returns), the drain notice, and the promise that every timer is
+    /// delivered once: the one still pending is handed back cancelled after on_drain and before instance_drop.
+    @Test func instanceEventsCapabilitiesAndTheDrainNotice() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let record = try PluginFixtures.makeDirectory() + "/platform.log"
+        try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/platform_v12.c", into: directory,
+                                         as: "platform.so", defines: ["PLATFORM_LOG=\"\(record)\""])
+        let logs = LogRecorder()
+        let (manager, staging) = try Self.manager(directory: directory, logs: logs)
+        defer { staging.removeAll() }
+        #expect(await manager.reload().serving == 1)
+        func lines() -> [String] {
+            ((try? String(contentsOfFile: record, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        #expect(await eventually { lines().contains { $0.contains("data=fired") } })
+        try FileManager.default.removeItem(atPath: "\(directory)/platform.so")
+        await manager.reload()
+        #expect(await eventually { lines().last?.hasPrefix("drop") == true })
+        let recorded = lines()
+        #expect(Array(recorded.prefix(5)) == [
+            "info status=0 abi=1.2 version=\(AgentHostVersion.current)",
+            "has pause_reading=1 log_release=1 nope=0",
+            "level 0",  // the recording logger writes every level
+            "cancel status=0 again=1",  // cancelled once; the second cancel finds nothing pending (CLOSED)
+            "create returned",  // events made in instance_create come after it returned
+        ])
+        // NIO runs a due timer and an immediate task in either order: the three come in some order, once each.
+        let afterCreate = Array(recorded.dropFirst(5))
+        #expect(Set(afterCreate.prefix(3)) == [
+            "instance kind=1 id=11 data=none cancelled=0", "instance kind=2 id=0 data=cancelled cancelled=1",
+            "instance kind=2 id=0 data=fired cancelled=0",
+        ])
+        let drained = Array(afterCreate.dropFirst(3))
+        #expect(drained.first == "drain post=0")
+        #expect(drained.last == "drop timer_start=1")  // CLOSED: the instance is going
+        // Between them, each exactly once: the post made in on_drain (fired, or handed back if the drop came
+        // first) and the timer still pending, handed back cancelled.
+        let between = drained.dropFirst().dropLast()
+        #expect(between.count == 2)
+        #expect(between.filter { $0.hasPrefix("instance kind=1 id=12 data=none cancelled=") }.count == 1)
+        #expect(between.contains("instance kind=2 id=0 data=pending cancelled=1"))
+        await manager.shutdown()
+    }
 }

@@ -53,8 +53,9 @@ enum FakeHostTable {
 
     static func make(abiMinor: UInt32) -> agenthost_host_api_v1 {
         var table = agenthost_host_api_v1()
+        // A 1.0 or 1.1 host's table ends where that version's did; the fake has no 1.2 functions yet.
         table.struct_size = abiMinor >= 1
-            ? UInt32(MemoryLayout<agenthost_host_api_v1>.size)
+            ? UInt32(MemoryLayout<agenthost_host_api_v1>.offset(of: \.log_release)! + MemoryLayout<UnsafeRawPointer>.size)
             : UInt32(MemoryLayout<agenthost_host_api_v1>.offset(of: \.release_conn)! + MemoryLayout<UnsafeRawPointer>.size)
         table.abi_major = 1
         table.abi_minor = abiMinor

@@ -12,4 +12,7 @@ _Static_assert(offsetof(agenthost_plugin_v1, name) == 16, "v1 layout is frozen")
 _Static_assert(offsetof(agenthost_plugin_v1, instance_create) == 48, "v1 layout is frozen");
 _Static_assert(AGENTHOST_PLUGIN_V1_MIN_SIZE == 112, "v1 layout is frozen");
 _Static_assert(offsetof(agenthost_host_api_v1, send) == 16, "v1 layout is frozen");
+_Static_assert(offsetof(agenthost_host_api_v1, log_release) == 144, "v1.1 layout is frozen");
+_Static_assert(offsetof(agenthost_host_api_v1, host_info) == 152, "1.2 appends after 1.1");
+_Static_assert(offsetof(agenthost_plugin_v1, on_drain) == 112, "1.2 appends after the 1.0 descriptor");
 #endif

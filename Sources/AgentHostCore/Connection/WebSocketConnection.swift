@@ -222,6 +222,31 @@ public final class WebSocketConnection: @unchecked Sendable {
         }
     }
 
+    // MARK: Inbound flow control
+
+    /// Stops delivering the client's frames (and reading its socket) until `resumeReading`. On the event loop it
+    /// holds from the moment it returns; from another thread it acts on the loop, in order with the sends and
+    /// closes made before it.
+    public func pauseReading() -> ConnectionCallStatus {
+        self.orderedCall { $0.pauseReading() }
+    }
+
+    /// Delivers the frames held while paused, in order, and reads the socket again.
+    public func resumeReading() -> ConnectionCallStatus {
+        self.orderedCall { $0.resumeReading() }
+    }
+
+    private func orderedCall(_ body: @escaping @Sendable (WebSocketConnectionHandler) -> Void) -> ConnectionCallStatus {
+        if self.isClosing { return .closed }
+        if self.mayActNow {
+            guard let handler = self.handler else { return .closed }
+            body(handler)
+        } else {
+            self.enqueueInOrder { connection in connection.handler.map(body) }
+        }
+        return .ok
+    }
+
     // MARK: Deferred events
 
     /// Delivers `DeferredEvent(kind: .posted)` to the session on the event loop, after the current callback.

@@ -53,8 +53,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// `CallbackSlotRegion`), and this endpoint's tag in it. Set in handlerAdded, on the loop.
     private var callbackSlot: CallbackSlot?
     private var callbackTag: UInt64 = 0
-    /// A read was held back while the channel was not writable (a client that sends but does not read).
+    /// A read was held back while the channel was not writable (a client that sends but does not read), or while
+    /// the endpoint paused reading.
     private var readPending = false
+    /// The endpoint paused reading (inbound flow control): frames already read wait in `heldFrames`.
+    private var readingPaused = false
+    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth).
+    private var heldFrames = CircularBuffer<WebSocketFrame>()
 
     private var rateLimiter: MessageRateLimiter?
     /// CoarseClock times of the last frame and the last message from the client.
@@ -150,6 +155,14 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        if self.readingPaused {
+            self.heldFrames.append(frame)
+            return
+        }
+        self.process(frame, context: context)
+    }
+
+    private func process(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         let started = CoarseClock.nanoseconds()
         self.lastInbound = started
         self.pingSentAt = nil  // any frame shows the peer is alive
@@ -214,7 +227,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func read(context: ChannelHandlerContext) {
         // Stop reading from a client whose replies we cannot write: its own sends then back up in the kernel.
-        if self.writable {
+        if self.writable && !self.readingPaused {
             context.read()
         } else {
             self.readPending = true
@@ -225,7 +238,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.writable = context.channel.isWritable
         self.connection?.channelWritabilityChanged(writable: self.writable)
         if self.writable {
-            if self.readPending {
+            if self.readPending && !self.readingPaused {
                 self.readPending = false
                 context.read()
             }
@@ -288,6 +301,40 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.closeTimeoutTask = context.eventLoop.scheduleTask(in: self.configuration.closeTimeout) {
             loopBound.value.close(promise: nil)
+        }
+        // The client's close frame must be read for the handshake to end.
+        self.resumeReading()
+    }
+
+    // MARK: Inbound flow control (the endpoint's pause and resume)
+
+    /// Stops processing frames: none is delivered until `resumeReading`, and no more is read from the socket.
+    func pauseReading() {
+        guard self.context != nil, self.stateMachine.state == .open, !self.closeFrameSent, !self.finished else { return }
+        self.readingPaused = true
+    }
+
+    /// Processes the frames held while paused, in order, then reads again. A session call among them may pause
+    /// again: the rest then stay held.
+    func resumeReading() {
+        guard self.readingPaused, let context = self.context else { return }
+        self.readingPaused = false
+        // The client was not heard while paused through no fault of its own: its timeouts start over.
+        let now = CoarseClock.nanoseconds()
+        self.lastInbound = now
+        self.lastMessage = now
+        self.pingSentAt = nil
+        let wasBatching = self.batchingWrites
+        self.batchingWrites = true
+        while !self.readingPaused, !self.finished, let frame = self.heldFrames.popFirst() {
+            self.process(frame, context: context)
+        }
+        self.batchingWrites = wasBatching
+        if !wasBatching { self.flushIfNeeded(context: context) }
+        if self.finished { self.heldFrames.removeAll() }
+        if !self.readingPaused && self.readPending && self.writable {
+            self.readPending = false
+            context.read()
         }
     }
 
@@ -465,7 +512,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     // MARK: Keep-alive and idle timers (driven by the loop's KeepAliveSweeper)
 
     func keepAliveTick(now: UInt64) {
-        guard let context = self.context, self.stateMachine.state == .open else { return }
+        // Paused by the endpoint: the client cannot be heard, so it is neither pinged nor timed out (the endpoint
+        // holds the connection until it resumes).
+        guard let context = self.context, self.stateMachine.state == .open, !self.readingPaused else { return }
         let configuration = self.configuration
         if let sentAt = self.pingSentAt {
             if now &- sentAt >= UInt64(configuration.pingTimeout.nanoseconds) {

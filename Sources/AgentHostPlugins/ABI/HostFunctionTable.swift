@@ -45,9 +45,25 @@ public enum HostFunctionTable {
             log_watch: hostLogWatch,
             log_unwatch: hostLogUnwatch,
             log_signal: hostLogSignal,
-            log_release: hostLogRelease))
+            log_release: hostLogRelease,
+            host_info: hostInfo,
+            has_function: hostHasFunction,
+            log_level: hostLogLevel,
+            instance_post: hostInstancePost,
+            instance_timer_start: hostInstanceTimerStart,
+            instance_timer_cancel: hostInstanceTimerCancel,
+            pause_reading: hostPauseReading,
+            resume_reading: hostResumeReading))
         return UnsafePointer(table)
     }()
+
+    /// The field names of the table, for `has_function`: every one is filled in.
+    static let functionNames: Set<String> = [
+        "send", "close", "log", "post", "timer_start", "timer_cancel", "retain_conn", "release_conn",
+        "log_create", "log_open", "log_append", "log_end", "log_info", "log_watch", "log_unwatch", "log_signal",
+        "log_release", "host_info", "has_function", "log_level", "instance_post", "instance_timer_start",
+        "instance_timer_cancel", "pause_reading", "resume_reading",
+    ]
 
     static func status(_ status: ConnectionCallStatus) -> agenthost_status_t {
         switch status {
@@ -153,4 +169,78 @@ private func hostRetain(_ conn: agenthost_conn_t) -> agenthost_status_t {
 
 private func hostRelease(_ conn: agenthost_conn_t) -> agenthost_status_t {
     HostFunctionTable.registry.release(conn) ? HostFunctionTable.ok : HostFunctionTable.badArgument
+}
+
+// MARK: (1.2) Capabilities
+
+private func hostInfo(_ info: UnsafeMutablePointer<agenthost_host_info_v1>?) -> agenthost_status_t {
+    guard let info else { return HostFunctionTable.badArgument }
+    let size = Int(info.pointee.struct_size)
+    // Only what the caller's struct has room for is written.
+    guard size >= MemoryLayout<agenthost_host_info_v1>.offset(of: \agenthost_host_info_v1.host_version)! else {
+        return HostFunctionTable.badArgument
+    }
+    info.pointee.abi_major = UInt32(AGENTHOST_ABI_MAJOR)
+    info.pointee.abi_minor = UInt32(AGENTHOST_ABI_MINOR)
+    if size >= MemoryLayout<agenthost_host_info_v1>.size {
+        withUnsafeMutableBytes(of: &info.pointee.host_version) { field in
+            field.initializeMemory(as: UInt8.self, repeating: 0)
+            let version = Array(AgentHostVersion.current.utf8.prefix(field.count - 1))
+            field.copyBytes(from: version)
+        }
+    }
+    return HostFunctionTable.ok
+}
+
+private func hostHasFunction(_ name: UnsafePointer<CChar>?) -> Int32 {
+    guard let name else { return 0 }
+    return HostFunctionTable.functionNames.contains(String(cString: name)) ? 1 : 0
+}
+
+private func hostLogLevel(_ ctx: OpaquePointer?) -> agenthost_log_level_t {
+    guard let ctx else { return agenthost_log_level_t(AGENTHOST_LOG_INFO) }
+    switch PluginInstanceContext.from(ctx).logger.logLevel {
+    case .trace: return agenthost_log_level_t(AGENTHOST_LOG_TRACE)
+    case .debug: return agenthost_log_level_t(AGENTHOST_LOG_DEBUG)
+    case .info, .notice: return agenthost_log_level_t(AGENTHOST_LOG_INFO)
+    case .warning: return agenthost_log_level_t(AGENTHOST_LOG_WARNING)
+    case .error, .critical: return agenthost_log_level_t(AGENTHOST_LOG_ERROR)
+    }
+}
+
+// MARK: (1.2) Instance events
+
+private func hostInstancePost(_ ctx: OpaquePointer?, _ id: UInt64, _ data: UnsafeMutableRawPointer?) -> agenthost_status_t {
+    guard let ctx else { return HostFunctionTable.badArgument }
+    return PluginInstanceContext.from(ctx).events.post(id: id, context: UInt(bitPattern: data))
+        ? HostFunctionTable.ok : HostFunctionTable.closed
+}
+
+private func hostInstanceTimerStart(_ ctx: OpaquePointer?, _ delayMilliseconds: UInt64, _ data: UnsafeMutableRawPointer?,
+                                    _ timerID: UnsafeMutablePointer<UInt64>?) -> agenthost_status_t {
+    guard let ctx, let timerID, delayMilliseconds <= UInt64(Int64.max / 1_000_000) else {
+        return HostFunctionTable.badArgument
+    }
+    guard let id = PluginInstanceContext.from(ctx).events.startTimer(
+        after: .milliseconds(Int64(delayMilliseconds)), context: UInt(bitPattern: data))
+    else { return HostFunctionTable.closed }
+    timerID.pointee = id
+    return HostFunctionTable.ok
+}
+
+private func hostInstanceTimerCancel(_ ctx: OpaquePointer?, _ timerID: UInt64) -> agenthost_status_t {
+    guard let ctx else { return HostFunctionTable.badArgument }
+    return PluginInstanceContext.from(ctx).events.cancelTimer(timerID) ? HostFunctionTable.ok : HostFunctionTable.closed
+}
+
+// MARK: (1.2) Inbound flow control
+
+private func hostPauseReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.pauseReading())
+}
+
+private func hostResumeReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
+    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
+    return HostFunctionTable.status(connection.resumeReading())
 }

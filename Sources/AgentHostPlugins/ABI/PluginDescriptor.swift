@@ -8,8 +8,16 @@ struct PluginDescriptor: @unchecked Sendable {
     let version: String
     let routes: [String]
 
+    /// (1.2) Called when the instance's generation starts draining; nil when absent or the descriptor predates it.
+    let onDrain: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
+
     static let minimumSize = MemoryLayout<agenthost_plugin_v1>.offset(of: \agenthost_plugin_v1.on_close)!
         + MemoryLayout<UnsafeRawPointer>.size
+
+    /// Whether a descriptor of `size` bytes includes the field at `field` (an optional callback of a later minor).
+    static func covers(_ size: Int, _ field: PartialKeyPath<agenthost_plugin_v1>) -> Bool {
+        size >= MemoryLayout<agenthost_plugin_v1>.offset(of: field)! + MemoryLayout<UnsafeRawPointer>.size
+    }
 
     init(_ raw: UnsafePointer<agenthost_plugin_v1>) throws(PluginLoadError) {
         // Read the size and version first: nothing past struct_size may be touched.
@@ -54,6 +62,7 @@ struct PluginDescriptor: @unchecked Sendable {
             throw PluginLoadError(.descriptor, "descriptor lacks the required callback\(missing.count == 1 ? "" : "s") "
                                   + missing.joined(separator: ", ") + " (NULL)")
         }
+        self.onDrain = Self.covers(size, \agenthost_plugin_v1.on_drain) ? d.on_drain : nil
         self.raw = raw
         self.name = name
         self.version = String(cString: versionPointer)

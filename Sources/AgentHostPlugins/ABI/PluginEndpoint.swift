@@ -66,11 +66,11 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         self.onClose = d.on_close!
     }
 
-    /// Calls `instance_create` with the plugin's config bytes.
-    static func create(descriptor: PluginDescriptor, config: [UInt8], logger: Logger)
+    /// Calls `instance_create` with the plugin's config bytes. The instance's own events fire on `eventLoop`.
+    static func create(descriptor: PluginDescriptor, config: [UInt8], logger: Logger, eventLoop: any EventLoop)
         throws(PluginLoadError) -> PluginEndpoint
     {
-        let context = PluginInstanceContext(name: descriptor.name, logger: logger)
+        let context = PluginInstanceContext(name: descriptor.name, logger: logger, eventLoop: eventLoop)
         var error = [CChar](repeating: 0, count: 512)
         let create = descriptor.raw.pointee.instance_create!
         let instance = config.withUnsafeBufferPointer { config in
@@ -80,6 +80,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             }
         }
         guard let instance else {
+            _ = context.events.close()  // events it started have no instance to go to
             let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw PluginLoadError(.instanceCreate, "instance_create failed: \(reason.isEmpty ? "no reason given" : reason)")
         }
@@ -87,6 +88,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         _ = Unmanaged.passRetained(context)
         let endpoint = PluginEndpoint(descriptor: descriptor, instance: instance, context: context)
         RunLogHostFunctions.instances.withLock { $0[endpoint.instanceID] = endpoint }
+        context.events.attach(endpoint)
         return endpoint
     }
 
@@ -153,6 +155,36 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         }
     }
 
+    /// One of the instance's own posts or timers fired (or was cancelled): on_event with conn 0 and conn_data NULL,
+    /// under the call gate, so never concurrently with another instance event or signal, nor after the drop.
+    func deliverInstanceEvent(key: UInt64, from events: InstanceEvents) {
+        self.outsideCallGate.withLock { dropped in
+            guard !dropped, let event = events.take(key) else { return }
+            self.callOnEvent(event)
+        }
+    }
+
+    /// on_event for the instance (conn 0); call under the gate.
+    private func callOnEvent(_ event: DeferredEvent) {
+        var cEvent = agenthost_event_v1(
+            struct_size: UInt32(MemoryLayout<agenthost_event_v1>.size),
+            kind: agenthost_event_kind_t(event.kind == .timer ? AGENTHOST_EVENT_TIMER : AGENTHOST_EVENT_POSTED),
+            id: event.id, data: UnsafeMutableRawPointer(bitPattern: event.context), cancelled: event.cancelled ? 1 : 0,
+            log_seq: 0, log_bytes: agenthost_bytes(ptr: nil, len: 0))
+        self.onEvent(self.instance, nil, 0, &cEvent)
+    }
+
+    private let drainNoticeGiven = Atomic<Bool>(false)
+
+    /// Tells the instance (once) that its generation drains: on_drain, on the caller's thread (a host thread that
+    /// is not an event loop), under the call gate. Nothing when the plugin has no on_drain.
+    public func notifyDrain() {
+        guard let onDrain = self.descriptor.onDrain,
+            !self.drainNoticeGiven.exchange(true, ordering: .relaxed)
+        else { return }
+        self.ifNotDropped { onDrain(self.instance) }
+    }
+
     /// Connections this instance has open.
     public var openConnections: Int { self.lifecycle.withLock { $0.open.count } }
 
@@ -190,8 +222,12 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         guard let drop else { return false }
         if drop {
             // Waits for a signal or cancelled event being delivered now; none is delivered after (not even one
-            // queued for a writer handle released just below).
-            self.outsideCallGate.withLock { $0 = true }
+            // queued for a writer handle released just below). The instance's own pending posts and timers are
+            // handed back cancelled first, as the ABI promises.
+            self.outsideCallGate.withLock { dropped in
+                for event in self.context.events.close() { self.callOnEvent(event) }
+                dropped = true
+            }
             // Its run log handles go with it: live logs it writes end (writer gone), its watches are cancelled.
             RunLogHostFunctions.service.releaseAll(instance: self.instanceID)
             RunLogHostFunctions.instances.withLock { _ = $0.removeValue(forKey: self.instanceID) }

@@ -1,5 +1,6 @@
 import AgentHostCore
 import Logging
+import NIOCore
 
 /// The host's side of one plugin instance, handed to the plugin as the opaque `agenthost_instance_ctx *`:
 /// it names the plugin in the log lines the plugin writes through `log()`.
@@ -9,9 +10,12 @@ final class PluginInstanceContext: Sendable {
     /// Calls the host refused (BAD_ARGUMENT) are logged, at most once per 10 s per instance: a plugin sending
     /// invalid UTF-8 for every client message would otherwise leave no trace, or fill the log.
     let refusedCalls = LogRateLimiter(interval: .seconds(10))
+    /// The instance's own posts and timers (ABI 1.2).
+    let events: InstanceEvents
 
-    init(name: String, logger: Logger) {
+    init(name: String, logger: Logger, eventLoop: any EventLoop) {
         self.name = name
+        self.events = InstanceEvents(loop: eventLoop)
         var logger = logger
         logger[metadataKey: "plugin"] = "\(name)"
         self.logger = logger

@@ -3,6 +3,7 @@ import CAgentHostPlugin
 import Glibc
 import Logging
 import NIOCore
+import NIOPosix
 
 /// One plugin that passed every check and has a live instance.
 public struct LoadedPlugin: Sendable {
@@ -32,6 +33,8 @@ public struct PluginLoader: Sendable {
         public var pluginConfigs: [String: [UInt8]] = [:]
         /// Larger plugin files are refused unread.
         public var maxFileSize = PluginFileSnapshot.defaultMaxSize
+        /// Where instances' own timers and posts fire (each instance gets one loop of the group).
+        public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
         public init(directory: String) {
             self.directory = directory
@@ -141,7 +144,7 @@ public struct PluginLoader: Sendable {
         if let conflict = claims.conflict(routeOwners: routeOwners, loadedNames: loadedNames) { throw conflict }
         let endpoint = try PluginEndpoint.create(
             descriptor: validated, config: self.configuration.pluginConfigs[validated.name] ?? Array("{}".utf8),
-            logger: self.logger)
+            logger: self.logger, eventLoop: self.configuration.eventLoopGroup.next())
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
                             file: path, stagedFile: staged, sha256: snapshot.sha256,
                             fingerprint: snapshot.fingerprint, endpoint: endpoint)

@@ -101,6 +101,7 @@ public actor PluginManager {
         var loaderConfiguration = PluginLoader.Configuration(directory: configuration.directory)
         loaderConfiguration.pluginConfigs = configuration.pluginConfigs
         loaderConfiguration.maxFileSize = configuration.maxFileSize
+        loaderConfiguration.eventLoopGroup = group
         self.loader = PluginLoader(configuration: loaderConfiguration, staging: staging, logger: logger)
         self.router = router
         self.registry = registry
@@ -311,6 +312,7 @@ public actor PluginManager {
     private func drain(_ generation: Generation) async {
         let endpoint = generation.plugin.endpoint
         let started = ContinuousClock.now
+        await self.notifyDrain(endpoint)
         let connectionsClosed = await endpoint.connectionsChanged.wait(until: started + self.configuration.drainTimeout) {
             endpoint.pendingConnections == 0
         }
@@ -359,6 +361,11 @@ public actor PluginManager {
         await endpoint.connectionsChanged.wait { endpoint.openConnections == 0 }
     }
 
+    /// on_drain on the blocking thread pool: the plugin may flush or tell its clients before it returns.
+    private func notifyDrain(_ endpoint: PluginEndpoint) async {
+        if (try? await self.threadPool.runIfActive { endpoint.notifyDrain() }) == nil { endpoint.notifyDrain() }
+    }
+
     /// `dropInstance` on the blocking thread pool: `instance_drop` may wait for the plugin's own threads.
     private func dropInstance(_ endpoint: PluginEndpoint, force: Bool) async -> Bool {
         (try? await self.threadPool.runIfActive { endpoint.dropInstance(force: force) })
@@ -378,6 +385,7 @@ public actor PluginManager {
         await self.flushEventLoops()
         // The server has stopped and closed its connections.
         for generation in Array(self.serving.values) + Array(self.draining.values) {
+            await self.notifyDrain(generation.plugin.endpoint)  // once: a draining one was told already
             _ = await self.dropInstance(generation.plugin.endpoint, force: true)
         }
         self.serving = [:]

@@ -30,7 +30,9 @@
  *
  * LIFECYCLE
  *   entry -> instance_create -> { on_open -> (on_message | on_event | on_writable)* -> [on_error] -> on_close }*
- *         -> instance_drop
+ *         -> [on_drain] -> instance_drop
+ *   Instance events (on_event with conn 0: run log signals, instance posts and timers) come between
+ *   instance_create and instance_drop, beside the connections' callbacks.
  *   Exactly one on_close follows every on_open that returned AGENTHOST_OK. on_open that returns an error gets no
  *   on_close (the host closes the connection with 1011).
  *
@@ -53,7 +55,7 @@ extern "C" {
 #endif
 
 #define AGENTHOST_ABI_MAJOR 1
-#define AGENTHOST_ABI_MINOR 1
+#define AGENTHOST_ABI_MINOR 2
 
 /* The symbol every plugin exports (with default visibility). See agenthost_plugin_entry_v1_fn below. */
 #define AGENTHOST_PLUGIN_ENTRY_SYMBOL "agenthost_plugin_entry_v1"
@@ -196,6 +198,14 @@ typedef struct agenthost_log_info_v1 {
     char status[32];       /* NUL-terminated: "live", or the status given to log_end (truncated to 31 bytes) */
 } agenthost_log_info_v1;
 
+/* (1.2) What host_info tells about the host. The caller sets struct_size; the host fills the fields it covers. */
+typedef struct agenthost_host_info_v1 {
+    uint32_t struct_size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    char host_version[32]; /* NUL-terminated, e.g. "0.12.0" */
+} agenthost_host_info_v1;
+
 /* ---------------------------------------------------------------------------------------------------------------
  * The host function table. Passed to instance_create; valid until instance_drop returns. Every function may be
  * called from any thread unless stated otherwise, copies what it is given, and never calls the plugin back
@@ -324,7 +334,58 @@ typedef struct agenthost_host_api_v1 {
     /* Release a handle. Its watches are cancelled. Releasing the writer handle of a live log ends the log as a
      * writer that went away does (see above). OK or BAD_ARGUMENT. */
     agenthost_status_t (*log_release)(agenthost_log_t log);
+
+    /* ----- (1.2) CAPABILITIES. Present when abi_minor >= 2 (test with AGENTHOST_HOST_HAS). ---------------------- */
+
+    /* Fill *info (its struct_size set by the caller): the host's version and ABI. OK, or BAD_ARGUMENT (NULL). */
+    agenthost_status_t (*host_info)(agenthost_host_info_v1 *info);
+
+    /* 1 if this host's table has the function whose field name is `name` (NUL-terminated, e.g. "pause_reading"),
+     * else 0. The same answer as AGENTHOST_HOST_HAS(host, field), for languages without offsetof. */
+    int32_t (*has_function)(const char *name);
+
+    /* The lowest level the host writes for this instance now: log() below it is dropped, so a plugin can skip
+     * building messages nobody will read. Ask again when it matters; it is not fixed for the process' life. */
+    agenthost_log_level_t (*log_level)(agenthost_instance_ctx *ctx);
+
+    /* ----- (1.2) INSTANCE EVENTS: posts and timers of the instance, not tied to any connection. ------------------
+     *
+     * Like post/timer_start/timer_cancel above, but named by the instance context. Delivered to on_event with
+     * conn = 0 and conn_data = NULL, on a host event loop, one at a time per instance (never concurrently with
+     * another instance event or a LOG_SIGNAL of the same instance; connection callbacks may run meanwhile on
+     * other threads). Every call that returned OK is delivered exactly once, fired or cancelled: those still
+     * pending when the instance is dropped are delivered with cancelled = 1 before instance_drop. They may be
+     * made from instance_create: delivered once it has returned (if it fails, they are dropped undelivered).
+     * Once the instance is being dropped they return CLOSED. A periodic job re-arms its timer in on_event. */
+    agenthost_status_t (*instance_post)(agenthost_instance_ctx *ctx, uint64_t id, void *data);
+    /* Writes the timer id (never 0) to *timer_id. OK, CLOSED, or BAD_ARGUMENT (timer_id NULL). */
+    agenthost_status_t (*instance_timer_start)(agenthost_instance_ctx *ctx, uint64_t delay_ms, void *data,
+                                               uint64_t *timer_id);
+    /* OK if cancelled before it fired (delivered once with cancelled = 1); CLOSED if it already fired or was
+     * cancelled, or the instance is being dropped. */
+    agenthost_status_t (*instance_timer_cancel)(agenthost_instance_ctx *ctx, uint64_t timer_id);
+
+    /* ----- (1.2) INBOUND FLOW CONTROL. ----------------------------------------------------------------------------
+     *
+     * pause_reading stops reading the connection: called from one of the connection's callbacks, no frame of that
+     * connection is processed after it returns (no on_message; pings and the client's close wait too) until
+     * resume_reading; called from another thread, it acts on the event loop shortly after, in order with the
+     * connection's sends, so a message already on its way may still arrive. Frames the host had
+     * already read are held, at most one socket read's worth, and processed in order on resume. The client's
+     * further sends wait in the kernel's buffers, then in the client (TCP flow control): use it when the work a
+     * connection asks for cannot keep up (Envoy's watermarks, proxy-wasm's PAUSE). While paused, the host's ping
+     * and idle timeouts do not run for the connection: the plugin holds it. A close started by either side
+     * resumes reading (the handshake needs it). Both are idempotent and safe from any thread (they act on the
+     * event loop, in order with the connection's sends). OK or CLOSED. */
+    agenthost_status_t (*pause_reading)(agenthost_conn_t conn);
+    agenthost_status_t (*resume_reading)(agenthost_conn_t conn);
+
 } agenthost_host_api_v1;
+
+/* Whether `host` (an agenthost_host_api_v1 *) has the function `field`: its struct reaches past the field, and the
+ * host filled it in. Use it before calling any function added after 1.0, e.g. AGENTHOST_HOST_HAS(host, pause_reading). */
+#define AGENTHOST_HOST_HAS(host, field)                                                                              \
+    ((host)->struct_size >= offsetof(agenthost_host_api_v1, field) + sizeof((host)->field) && (host)->field != NULL)
 
 /* ---------------------------------------------------------------------------------------------------------------
  * The plugin descriptor, returned by the entry function. It and everything it points to (strings, routes) must
@@ -375,6 +436,16 @@ typedef struct agenthost_plugin_v1 {
      * is dead and no further callback names this connection (except cancelled events, with conn_data NULL). */
     void (*on_close)(void *instance, void *conn_data, agenthost_conn_t conn, uint16_t code, const uint8_t *reason,
                      size_t reason_len);
+
+    /* ----- (1.2) Optional callbacks: a host reads them only when struct_size covers them; NULL is allowed. ----- */
+
+    /* The instance's generation has started draining: a new version (or a new config) of this plugin serves new
+     * connections from now on, and this instance's open connections get until the drain deadline to finish (then
+     * close 1012), its live runs until the run drain deadline. Called once, before instance_drop, on a host thread
+     * that is not an event loop, also when the host shuts down. Two generations of one plugin run side by side
+     * during a drain: state they share outside the instance (files, ports, global variables of the library)
+     * must allow it. Use it to tell clients to reconnect, stop taking new work, or flush. */
+    void (*on_drain)(void *instance);
 } agenthost_plugin_v1;
 
 /* The smallest descriptor a version-1 host accepts: everything up to and including on_close. */

@@ -23,6 +23,15 @@ public protocol AgentHostPlugin: AnyObject {
 
     /// A client connected. Return the handler for its events, or throw to refuse it (the host closes with 1011).
     func open(_ connection: Connection, info: OpenInfo) throws -> Handler
+
+    /// (1.2) A new version of this plugin (or a new config) serves new connections from now on: this instance
+    /// drains. Called once, on a host thread, before the instance goes; also at host shutdown. Tell clients to
+    /// reconnect, stop taking new work, flush. The default does nothing.
+    func drain()
+}
+
+extension AgentHostPlugin {
+    public func drain() {}
 }
 
 /// Receives one connection's events. All calls arrive on the connection's event loop, one at a time.

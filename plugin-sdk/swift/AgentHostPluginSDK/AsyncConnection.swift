@@ -13,11 +13,13 @@ import Synchronization
 /// Each connection's `AsyncPlugin.handle(_:)` runs in its own task; every call here is safe from any task.
 public final class AsyncConnection: Sendable {
     public let info: OpenInfo
-    /// Inbound messages, in order. Finishes when the connection closes.
-    public let messages: AsyncStream<Message>
+    /// Inbound messages, in order. Finishes when the connection closes. A handler that falls behind its client
+    /// by more than about 1 MiB pauses the connection's reading until it catches up (on hosts with ABI 1.2).
+    public let messages: InboundMessages
     /// The raw connection, for timers, posts and logging.
     public let connection: Connection
     private let inbound: AsyncStream<Message>.Continuation
+    private let flow: InboundFlow
     private let state = Mutex(State())
 
     struct State {
@@ -39,7 +41,10 @@ public final class AsyncConnection: Sendable {
     init(connection: Connection, info: OpenInfo) {
         self.connection = connection
         self.info = info
-        (self.messages, self.inbound) = AsyncStream.makeStream(of: Message.self)
+        let (stream, inbound) = AsyncStream.makeStream(of: Message.self)
+        self.flow = InboundFlow(pause: { connection.pauseReading() }, resume: { connection.resumeReading() })
+        self.messages = InboundMessages(stream: stream, flow: self.flow)
+        self.inbound = inbound
     }
 
     /// Sends one message. Returns once the host has it and the connection's outbound queue is below its
@@ -91,7 +96,10 @@ public final class AsyncConnection: Sendable {
 
     // MARK: From the host (event loop)
 
-    func received(_ message: Message) { self.inbound.yield(message) }
+    func received(_ message: Message) {
+        self.flow.received(message.byteCount)
+        self.inbound.yield(message)
+    }
 
     func becameWritable() {
         let writers = self.state.withLock { state -> [CheckedContinuation<Void, any Error>] in

@@ -23,6 +23,13 @@ public protocol AsyncPlugin: AnyObject, Sendable {
     init(host: PluginHost, config: [UInt8]) throws
     /// Serves one connection. When it returns, the SDK closes the connection (1000) if it is still open.
     func handle(_ connection: AsyncConnection) async
+
+    /// (1.2) This instance drains: a new version serves new connections (see `AgentHostPlugin.drain()`).
+    func drain()
+}
+
+extension AsyncPlugin {
+    public func drain() {}
 }
 
 public enum AsyncPluginExport {
@@ -51,6 +58,8 @@ public final class AsyncPluginAdapter<Plugin: AsyncPlugin>: AgentHostPlugin {
         }
         return AsyncConnectionHandler(async)
     }
+
+    public func drain() { self.plugin.drain() }
 }
 
 public final class AsyncConnectionHandler: ConnectionHandler {

@@ -107,6 +107,23 @@ public struct Connection: Sendable, Hashable {
         return true
     }
 
+    /// (1.2) Stops delivering this client's messages, and reading its socket, until `resumeReading()`: its
+    /// further sends wait in TCP buffers (inbound flow control). Called from this connection's handler, no message
+    /// arrives after it returns; from another thread, it acts on the event loop shortly after. While paused the
+    /// host does not ping the client or time it out. `.unavailable` on a host older than 1.2.
+    @discardableResult
+    public func pauseReading() -> HostStatus {
+        guard self.host.has(\.pause_reading) else { return .unavailable }
+        return HostStatus(self.host.api.pointee.pause_reading(self.handle))
+    }
+
+    /// (1.2) Delivers the messages held while paused, in order, and reads the socket again.
+    @discardableResult
+    public func resumeReading() -> HostStatus {
+        guard self.host.has(\.resume_reading) else { return .unavailable }
+        return HostStatus(self.host.api.pointee.resume_reading(self.handle))
+    }
+
     /// Writes a log line attributed to this plugin and connection.
     public func log(_ level: LogLevel, _ message: String) {
         self.host.log(level, message, connection: self.handle)

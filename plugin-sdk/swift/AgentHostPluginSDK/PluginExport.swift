@@ -11,7 +11,9 @@ public enum PluginExport {
         if let existing = exported { return existing }
         factory = { host, config in
             let plugin = try Plugin(host: host, config: config)
-            return InstanceBox(host: host) { connection, info in try plugin.open(connection, info: info) }
+            return InstanceBox(host: host, drain: { plugin.drain() }) { connection, info in
+                try plugin.open(connection, info: info)
+            }
         }
         let routes = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: Plugin.routes.count)
         for (index, route) in Plugin.routes.enumerated() { routes[index] = permanentCString(route) }
@@ -31,7 +33,8 @@ public enum PluginExport {
             on_event: onEvent,
             on_writable: onWritable,
             on_error: onError,
-            on_close: onClose))
+            on_close: onClose,
+            on_drain: onDrain))
         exported = UnsafePointer(descriptor)
         return UnsafePointer(descriptor)
     }
@@ -52,10 +55,13 @@ private func permanentCString(_ string: String) -> UnsafePointer<CChar> {
 
 final class InstanceBox {
     let host: PluginHost
+    let drain: () -> Void
     let open: (Connection, OpenInfo) throws -> any ConnectionHandler
 
-    init(host: PluginHost, open: @escaping (Connection, OpenInfo) throws -> any ConnectionHandler) {
+    init(host: PluginHost, drain: @escaping () -> Void = {},
+         open: @escaping (Connection, OpenInfo) throws -> any ConnectionHandler) {
         self.host = host
+        self.drain = drain
         self.open = open
     }
 
@@ -136,6 +142,11 @@ private func onEvent(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMut
     guard let event else { return }
     // Instance-level events (a run log signal) come with conn 0 and no conn_data: dispatch by kind, not by data.
     PluginEvents.dispatch(instanceContext: instance.flatMap { InstanceBox.from($0).host.context }, event)
+}
+
+private func onDrain(_ instance: UnsafeMutableRawPointer?) {
+    guard let instance else { return }
+    InstanceBox.from(instance).drain()
 }
 
 private func onWritable(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMutableRawPointer?,
