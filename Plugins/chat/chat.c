@@ -13,7 +13,10 @@
  *     `slow_mode_messages` in `slow_mode_window_ms` is not read until the window ends: its later messages are
  *     delayed, never dropped, and TCP pushes back on the client;
  *   - the drain notice (on_drain): members are told to reconnect when a new version takes over;
- *   - log_level: the per-join debug line is not even formatted unless someone reads it.
+ *   - log_level: the per-join debug line is not even formatted unless someone reads it;
+ *   - metrics (metric_define/add/observe): agenthost_plugin_chat_messages_total{plugin="chat",room=...},
+ *     agenthost_plugin_chat_members{room}, agenthost_plugin_chat_message_bytes (histogram), and
+ *     agenthost_plugin_chat_slowed_total at the host's /metrics.
  *
  * Config (plugin_config.chat in the host's config file), all optional:
  *   {"presence_interval_ms": 30000, "slow_mode_messages": 20, "slow_mode_window_ms": 1000}
@@ -59,6 +62,8 @@ typedef struct chat_instance {
     uint32_t slow_mode_messages;
     uint64_t slow_mode_window_ms;
     int has_flow_control;
+    /* Metrics (0 when the host has none): exported at the host's /metrics as agenthost_plugin_<name>. */
+    agenthost_metric_t messages_total, members_gauge, message_bytes, slowed_total;
 } chat_instance;
 
 /* One instance per loaded copy of the library. */
@@ -189,6 +194,40 @@ static void announce_locked(chat_instance *chat, const char *type, const member 
     broadcast_locked(chat, m->room, text, (size_t)len);
 }
 
+/* Defines the plugin's metrics; a host without metric_define leaves the handles 0 and updates are skipped. */
+static void define_metrics(chat_instance *chat) {
+    if (!AGENTHOST_HOST_HAS(chat->host, metric_define)) return;
+    static const char *const room_label[] = {"room"};
+    static const double byte_buckets[] = {16, 64, 256, 1024, 4096};
+    agenthost_metric_def_v1 def = {.struct_size = sizeof def, .kind = AGENTHOST_METRIC_COUNTER,
+                                   .name = "chat_messages_total", .help = "Chat messages relayed, by room",
+                                   .label_names = room_label, .label_count = 1};
+    chat->host->metric_define(chat->ctx, &def, &chat->messages_total);
+    def.kind = AGENTHOST_METRIC_GAUGE;
+    def.name = "chat_members";
+    def.help = "Members connected, by room";
+    chat->host->metric_define(chat->ctx, &def, &chat->members_gauge);
+    def.kind = AGENTHOST_METRIC_HISTOGRAM;
+    def.name = "chat_message_bytes";
+    def.help = "Size of the messages members send";
+    def.label_names = NULL;
+    def.label_count = 0;
+    def.buckets = byte_buckets;
+    def.bucket_count = sizeof byte_buckets / sizeof byte_buckets[0];
+    chat->host->metric_define(chat->ctx, &def, &chat->message_bytes);
+    def.kind = AGENTHOST_METRIC_COUNTER;
+    def.name = "chat_slowed_total";
+    def.help = "Times a member was slowed (its reading paused) for sending too fast";
+    def.buckets = NULL;
+    def.bucket_count = 0;
+    chat->host->metric_define(chat->ctx, &def, &chat->slowed_total);
+}
+
+static void count_members(chat_instance *chat, const room *r, double change) {
+    const char *labels[] = {r->name};
+    if (chat->members_gauge) chat->host->metric_add(chat->members_gauge, labels, 1, change);
+}
+
 static void arm_presence(chat_instance *chat) {
     uint64_t timer;
     if (chat->presence_interval_ms > 0 && AGENTHOST_HOST_HAS(chat->host, instance_timer_start)) {
@@ -216,6 +255,7 @@ static void *chat_create(const agenthost_host_api_v1 *host, agenthost_instance_c
         static const char note[] = "this host has no pause_reading: slow mode is off";
         host->log(ctx, 0, AGENTHOST_LOG_WARNING, (const uint8_t *)note, sizeof note - 1);
     }
+    define_metrics(chat);
     arm_presence(chat);
     return chat;
 }
@@ -256,6 +296,7 @@ static agenthost_status_t chat_open(void *instance, agenthost_conn_t conn, const
         return AGENTHOST_ERROR;
     }
     m->room->members++;
+    count_members(chat, m->room, 1);
     m->id = chat->next_member_id++;
     chat->members[chat->member_count++] = m;
     announce_locked(chat, "joined", m);
@@ -291,6 +332,11 @@ static void chat_message(void *instance, void *conn_data, agenthost_conn_t conn,
     pthread_mutex_lock(&chat->lock);
     broadcast_locked(chat, m->room, text, at);
     pthread_mutex_unlock(&chat->lock);
+    if (chat->messages_total) {
+        const char *labels[] = {m->room->name};
+        chat->host->metric_add(chat->messages_total, labels, 1, 1);
+        chat->host->metric_observe(chat->message_bytes, NULL, 0, (double)len);
+    }
 
     /* Slow mode: past the window's allowance, stop reading this member until the window ends. Its next messages
      * wait in TCP buffers, in order; none is dropped. */
@@ -308,6 +354,7 @@ static void chat_message(void *instance, void *conn_data, agenthost_conn_t conn,
         chat->host->resume_reading(conn);
         return;
     }
+    if (chat->slowed_total) chat->host->metric_add(chat->slowed_total, NULL, 0, 1);
     char notice[64];
     int notice_len = snprintf(notice, sizeof notice, "{\"type\":\"slowed\",\"resume_in_ms\":%llu}", (unsigned long long)wait);
     send_text(chat, conn, notice, (size_t)notice_len);
@@ -351,6 +398,7 @@ static void chat_close(void *instance, void *conn_data, agenthost_conn_t conn, u
         }
     }
     announce_locked(chat, "left", m);
+    count_members(chat, m->room, -1);
     leave_room_locked(chat, m->room);
     pthread_mutex_unlock(&chat->lock);
     free(m);

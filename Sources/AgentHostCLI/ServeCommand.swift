@@ -101,6 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1") }
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+        HostFunctionTable.install(metrics: PluginMetrics(registry: metrics, logger: logger))
 
         var server = file.server
         let (host, port) = try Self.parseListen(self.listen ?? file.listen ?? "127.0.0.1:8080")

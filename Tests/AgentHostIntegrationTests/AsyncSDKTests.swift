@@ -23,6 +23,9 @@ struct AsyncSDKTests {
             #expect(binary.opcode == 0x2 && binary.payload == [0, 1, 2, 255])
             await client.close()
         }
+        // The plugin's metric, defined through the Swift SDK.
+        let (_, metrics) = try await server.get("/metrics", headers: [ServerProcess.adminHeader])
+        #expect(metrics.contains(#"agenthost_plugin_async_echo_messages_total{plugin="async-echo"} 101"#), "\(metrics)")
     }
 
     /// 20 MiB for a client that does not read for a second: past the 8 MiB outbound hard limit, which would cut

@@ -3,6 +3,7 @@ import AgentHostRunLog
 import CAgentHostPlugin
 import Logging
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// The `agenthost_host_api_v1` table given to every plugin: C functions that find the connection behind a handle
@@ -19,6 +20,23 @@ public enum HostFunctionTable {
     /// without it they use an in-memory service.
     public static func install(runLog service: RunLogService) {
         RunLogHostFunctions.install(service)
+    }
+
+    private static let installedMetrics = Mutex<PluginMetrics?>(nil)
+
+    /// Makes the metric functions record into `metrics` (the server's, exported at /metrics). Call before loading
+    /// plugins; without it they record into a registry nobody exports (tests, tools).
+    public static func install(metrics: PluginMetrics) {
+        installedMetrics.withLock { $0 = metrics }
+    }
+
+    static var metrics: PluginMetrics {
+        installedMetrics.withLock { installed in
+            if let installed { return installed }
+            let fallback = PluginMetrics(registry: PrometheusCollectorRegistry(), logger: Logger(label: "agenthost.metrics"))
+            installed = fallback
+            return fallback
+        }
     }
 
     /// The table, at a stable address for the life of the process (plugins keep the pointer).
@@ -53,7 +71,11 @@ public enum HostFunctionTable {
             instance_timer_start: hostInstanceTimerStart,
             instance_timer_cancel: hostInstanceTimerCancel,
             pause_reading: hostPauseReading,
-            resume_reading: hostResumeReading))
+            resume_reading: hostResumeReading,
+            metric_define: hostMetricDefine,
+            metric_add: hostMetricAdd,
+            metric_set: hostMetricSet,
+            metric_observe: hostMetricObserve))
         return UnsafePointer(table)
     }()
 
@@ -62,7 +84,8 @@ public enum HostFunctionTable {
         "send", "close", "log", "post", "timer_start", "timer_cancel", "retain_conn", "release_conn",
         "log_create", "log_open", "log_append", "log_end", "log_info", "log_watch", "log_unwatch", "log_signal",
         "log_release", "host_info", "has_function", "log_level", "instance_post", "instance_timer_start",
-        "instance_timer_cancel", "pause_reading", "resume_reading",
+        "instance_timer_cancel", "pause_reading", "resume_reading", "metric_define", "metric_add", "metric_set",
+        "metric_observe",
     ]
 
     static func status(_ status: ConnectionCallStatus) -> agenthost_status_t {
@@ -243,4 +266,82 @@ private func hostPauseReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
 private func hostResumeReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
     guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
     return HostFunctionTable.status(connection.resumeReading())
+}
+
+// MARK: (1.2) Metrics
+
+private func hostMetricDefine(_ ctx: OpaquePointer?, _ definition: UnsafePointer<agenthost_metric_def_v1>?,
+                              _ metric: UnsafeMutablePointer<agenthost_metric_t>?) -> agenthost_status_t {
+    guard let ctx, let definition, let metric else { return HostFunctionTable.badArgument }
+    let instance = PluginInstanceContext.from(ctx)
+    let d = definition.pointee
+    // Fields are read only as far as the caller's struct_size reaches (all of them are 1.2's).
+    guard Int(d.struct_size) >= MemoryLayout<agenthost_metric_def_v1>.size, let name = d.name else {
+        instance.callRefused("metric_define", conn: 0, reason: "a definition without a name, or shorter than 1.2's")
+        return HostFunctionTable.badArgument
+    }
+    let kind: PluginMetrics.Kind
+    switch d.kind {
+    case agenthost_metric_kind_t(AGENTHOST_METRIC_COUNTER): kind = .counter
+    case agenthost_metric_kind_t(AGENTHOST_METRIC_GAUGE): kind = .gauge
+    case agenthost_metric_kind_t(AGENTHOST_METRIC_HISTOGRAM): kind = .histogram
+    default:
+        instance.callRefused("metric_define", conn: 0, reason: "unknown metric kind \(d.kind)")
+        return HostFunctionTable.badArgument
+    }
+    guard d.label_count <= PluginMetrics.maxLabels, d.label_count == 0 || d.label_names != nil,
+        d.bucket_count <= 64, d.bucket_count == 0 || d.buckets != nil
+    else {
+        instance.callRefused("metric_define", conn: 0, reason: "label or bucket counts without arrays, or too many")
+        return HostFunctionTable.badArgument
+    }
+    var labels: [String] = []
+    for index in 0..<d.label_count {
+        guard let label = d.label_names[index] else { return HostFunctionTable.badArgument }
+        labels.append(String(cString: label))
+    }
+    let buckets = d.buckets.map { Array(UnsafeBufferPointer(start: $0, count: d.bucket_count)) }
+    let help = d.help.map { String(cString: $0) } ?? ""
+    switch HostFunctionTable.metrics.define(plugin: instance.name, kind: kind, name: String(cString: name), help: help,
+                                            labelNames: labels, buckets: buckets?.isEmpty == true ? nil : buckets) {
+    case .success(let handle):
+        metric.pointee = handle
+        return HostFunctionTable.ok
+    case .failure(.exists(let reason)):
+        instance.logger.error("metric refused", metadata: ["reason": "\(reason)"])
+        return agenthost_status_t(AGENTHOST_EXISTS)
+    case .failure(.badArgument(let reason)):
+        instance.callRefused("metric_define", conn: 0, reason: reason)
+        return HostFunctionTable.badArgument
+    }
+}
+
+private func metricUpdate(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                          _ update: PluginMetrics.Update, _ value: Double) -> agenthost_status_t {
+    guard count == 0 || values != nil, count <= PluginMetrics.maxLabels else { return HostFunctionTable.badArgument }
+    var labelValues: [String] = []
+    labelValues.reserveCapacity(count)
+    for index in 0..<count {
+        guard let value = values?[index] else { return HostFunctionTable.badArgument }
+        let bytes = UnsafeRawBufferPointer(start: value, count: strlen(value))
+        guard UTF8Validator.isValid(bytes) else { return HostFunctionTable.badArgument }
+        labelValues.append(String(decoding: bytes, as: UTF8.self))
+    }
+    return HostFunctionTable.metrics.update(metric, labelValues: labelValues, update, value: value) == nil
+        ? HostFunctionTable.ok : HostFunctionTable.badArgument
+}
+
+private func hostMetricAdd(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                           _ value: Double) -> agenthost_status_t {
+    metricUpdate(metric, values, count, .add, value)
+}
+
+private func hostMetricSet(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
+                           _ value: Double) -> agenthost_status_t {
+    metricUpdate(metric, values, count, .set, value)
+}
+
+private func hostMetricObserve(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?,
+                               _ count: Int, _ value: Double) -> agenthost_status_t {
+    metricUpdate(metric, values, count, .observe, value)
 }

@@ -198,6 +198,35 @@ typedef struct agenthost_log_info_v1 {
     char status[32];       /* NUL-terminated: "live", or the status given to log_end (truncated to 31 bytes) */
 } agenthost_log_info_v1;
 
+/* (1.2) Metrics a plugin defines (metric_define) and updates (metric_add, metric_set, metric_observe). */
+typedef int32_t agenthost_metric_kind_t;
+enum {
+    AGENTHOST_METRIC_COUNTER = 1,   /* only goes up: metric_add with a value >= 0 */
+    AGENTHOST_METRIC_GAUGE = 2,     /* metric_set, or metric_add with any value */
+    AGENTHOST_METRIC_HISTOGRAM = 3, /* metric_observe */
+};
+
+/* (1.2) A metric handle from metric_define. 0 is never valid. */
+typedef uint64_t agenthost_metric_t;
+
+/* (1.2) What metric_define declares. The host copies what it needs before metric_define returns. */
+typedef struct agenthost_metric_def_v1 {
+    uint32_t struct_size;
+    agenthost_metric_kind_t kind;
+    /* 1-100 characters of [a-z0-9_], not starting with a digit; exported as "agenthost_plugin_" + name (so pick
+     * names your plugin owns, e.g. "chat_messages_total"). */
+    const char *name;
+    /* Optional (NULL or ""): the HELP line, at most 256 bytes of UTF-8. */
+    const char *help;
+    /* 0-8 label names of [a-z0-9_] (not starting with a digit or "__", not "plugin": the host adds plugin="NAME"). */
+    const char *const *label_names;
+    size_t label_count;
+    /* Histograms only: 1-64 strictly increasing, finite upper bounds; NULL (and 0) for the default
+     * 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10. */
+    const double *buckets;
+    size_t bucket_count;
+} agenthost_metric_def_v1;
+
 /* (1.2) What host_info tells about the host. The caller sets struct_size; the host fills the fields it covers. */
 typedef struct agenthost_host_info_v1 {
     uint32_t struct_size;
@@ -380,6 +409,31 @@ typedef struct agenthost_host_api_v1 {
     agenthost_status_t (*pause_reading)(agenthost_conn_t conn);
     agenthost_status_t (*resume_reading)(agenthost_conn_t conn);
 
+    /* ----- (1.2) METRICS, exported at the host's /metrics (Prometheus text format). ------------------------------
+     *
+     * Define once (usually in instance_create), then update from any thread: an update is a lock and a map lookup,
+     * cheap enough for every message. Each series carries the label plugin="<plugin name>" first, then the
+     * plugin's own labels in the order defined. A metric outlives its instance: the next generation (a new
+     * version, a reload) that defines the same metric gets the same series, so counters do not restart at a
+     * reload. Defining a name that is already defined differently (another kind, help, labels or buckets, by this
+     * plugin or another) returns EXISTS and the host logs which. Each metric keeps at most 1000 label sets per
+     * plugin; updates naming a new one past that return BAD_ARGUMENT (logged, rate-limited): never put unbounded
+     * values (user ids, message text) in labels.
+     *
+     * Writes the handle to *metric. OK, EXISTS, BAD_ARGUMENT (a name, label, help or bucket rule broken). */
+    agenthost_status_t (*metric_define)(agenthost_instance_ctx *ctx, const agenthost_metric_def_v1 *def,
+                                        agenthost_metric_t *metric);
+    /* `label_values` holds one NUL-terminated UTF-8 value (at most 128 bytes) per label defined, in order (NULL
+     * when there are none). A counter adds `value` (finite, >= 0); a gauge adds `value` (finite). OK or
+     * BAD_ARGUMENT (unknown handle, wrong kind, label count, value). */
+    agenthost_status_t (*metric_add)(agenthost_metric_t metric, const char *const *label_values, size_t label_count,
+                                     double value);
+    /* Gauges: set to `value` (finite). OK or BAD_ARGUMENT. */
+    agenthost_status_t (*metric_set)(agenthost_metric_t metric, const char *const *label_values, size_t label_count,
+                                     double value);
+    /* Histograms: record one observation (finite). OK or BAD_ARGUMENT. */
+    agenthost_status_t (*metric_observe)(agenthost_metric_t metric, const char *const *label_values,
+                                         size_t label_count, double value);
 } agenthost_host_api_v1;
 
 /* Whether `host` (an agenthost_host_api_v1 *) has the function `field`: its struct reaches past the field, and the
@@ -446,6 +500,7 @@ typedef struct agenthost_plugin_v1 {
      * during a drain: state they share outside the instance (files, ports, global variables of the library)
      * must allow it. Use it to tell clients to reconnect, stop taking new work, or flush. */
     void (*on_drain)(void *instance);
+
 } agenthost_plugin_v1;
 
 /* The smallest descriptor a version-1 host accepts: everything up to and including on_close. */
