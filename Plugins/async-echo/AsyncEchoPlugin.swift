@@ -25,6 +25,11 @@ public final class AsyncEcho: AsyncPlugin {
         self.host.log(.info, "draining: a new async-echo serves new connections")
     }
 
+    /// Speaks the "echo" subprotocol: selected when the client offers it, whatever else it offers first.
+    public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer {
+        .accept(subprotocol: request.subprotocols.contains("echo") ? "echo" : nil)
+    }
+
     public func handle(_ connection: AsyncConnection) async {
         do {
             for await message in connection.messages {

@@ -13,6 +13,8 @@
  *     `slow_mode_messages` in `slow_mode_window_ms` is not read until the window ends: its later messages are
  *     delayed, never dropped, and TCP pushes back on the client;
  *   - the drain notice (on_drain): members are told to reconnect when a new version takes over;
+ *   - the pre-upgrade hook (on_upgrade): a bad room name is refused with 400 and a JSON reason before the 101,
+ *     and the "chat.v1" subprotocol is selected when offered;
  *   - log_level: the per-join debug line is not even formatted unless someone reads it;
  *   - metrics (metric_define/add/observe): agenthost_plugin_chat_messages_total{plugin="chat",room=...},
  *     agenthost_plugin_chat_members{room}, agenthost_plugin_chat_message_bytes (histogram), and
@@ -268,10 +270,32 @@ static void chat_drop(void *instance) {
     pthread_mutex_destroy(&chat->lock);
 }
 
+/* Before the 101: a bad room name gets a 400 with a reason (not a 101 and then a 1011), and the "chat.v1"
+ * subprotocol is selected when the client offers it. Runs on the event loop: only cheap checks here. */
+static agenthost_status_t chat_upgrade(void *instance, const agenthost_upgrade_request_v1 *request,
+                                       agenthost_upgrade_response_v1 *response) {
+    (void)instance;
+    char name[33];
+    if (!room_from_target(&request->request_target, name)) {
+        static const char body[] = "{\"error\":\"room must be 1-32 characters of [a-z0-9-]\"}";
+        size_t len = sizeof body - 1 < response->body_capacity ? sizeof body - 1 : response->body_capacity;
+        memcpy(response->body, body, len);
+        response->body_len = len;
+        response->status = 400;
+        return AGENTHOST_ERROR;
+    }
+    for (size_t i = 0; i < request->subprotocol_count; i++) {
+        const agenthost_bytes *offered = &request->subprotocols[i];
+        if (offered->len == 7 && memcmp(offered->ptr, "chat.v1", 7) == 0) response->subprotocol = (int32_t)i;
+    }
+    return AGENTHOST_OK;
+}
+
 static agenthost_status_t chat_open(void *instance, agenthost_conn_t conn, const agenthost_open_info_v1 *info,
                                     void **conn_data) {
     chat_instance *chat = instance;
     char name[33];
+    /* on_upgrade refused bad names already; a host older than 1.2 has no on_upgrade, and this refuses them. */
     if (!room_from_target(&info->request_target, name)) return AGENTHOST_ERROR;
     member *m = calloc(1, sizeof *m);
     if (m == NULL) return AGENTHOST_ERROR;
@@ -433,6 +457,7 @@ static const agenthost_plugin_v1 chat_descriptor = {
     .on_error = NULL,
     .on_close = chat_close,
     .on_drain = chat_drain,
+    .on_upgrade = chat_upgrade,
 };
 
 AGENTHOST_EXPORT const agenthost_plugin_v1 *agenthost_plugin_entry_v1(uint32_t host_abi_minor) {

@@ -51,6 +51,15 @@ struct AsyncSDKTests {
         }
     }
 
+    /// The SDK's admit (ABI 1.2 on_upgrade): async-echo selects "echo" over the host's choice (the first entry).
+    @Test func thePluginChoosesItsSubprotocolBeforeThe101() async throws {
+        let server = try await Self.server()
+        let client = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await client.handshake(path: "/async-echo", extraHeaders: ["Sec-WebSocket-Protocol: other, echo"]) == 101)
+        #expect(client.handshakeResponse.lowercased().contains("sec-websocket-protocol: echo\r\n"))
+        await client.close()
+    }
+
     @Test func returningFromHandleClosesTheConnectionNormally() async throws {
         let server = try await Self.server()
         try await withTimeout {

@@ -64,6 +64,21 @@ struct ChatPluginTests {
         for client in [alice, bob, carol] { await client.close() }
     }
 
+    /// on_upgrade: a bad room is a 400 with the plugin's reason before any connection opens; chat.v1 is selected.
+    @Test func refusesABadRoomBeforeTheUpgradeAndSelectsItsSubprotocol() async throws {
+        let (server, _) = try await Self.start(config: #"{"presence_interval_ms": 0}"#)
+        defer { server.signal(SIGKILL) }
+        let refused = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await refused.handshake(path: "/chat?room=No%20Spaces") == 400)
+        #expect(try await refused.readToEnd().contains("room must be 1-32 characters of [a-z0-9-]"))
+        let accepted = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await accepted.handshake(path: "/chat?room=ok", extraHeaders: ["Sec-WebSocket-Protocol: v0, chat.v1"]) == 101)
+        #expect(accepted.handshakeResponse.lowercased().contains("sec-websocket-protocol: chat.v1"))
+        await accepted.close()
+        let (_, metrics) = try await server.get("/metrics", headers: [ServerProcess.adminHeader])
+        #expect(metrics.contains(#"agenthost_refusals_total{reason="endpoint"} 1"#), "\(metrics)")
+    }
+
     /// The instance timer: every member hears its room's size, again and again (the timer is re-armed from
     /// on_event with conn 0).
     @Test func broadcastsPresenceFromAnInstanceTimer() async throws {

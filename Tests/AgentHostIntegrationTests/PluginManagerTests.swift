@@ -107,4 +107,32 @@ struct PluginManagerTests {
         #expect(between.contains("instance kind=2 id=0 data=pending cancelled=1"))
         await manager.shutdown()
     }
+
+    /// on_upgrade through the real server: it sees the request without its credentials, chooses the
+    /// subprotocol, and refuses with its own status and body before any connection opens.
+    @Test func thePreUpgradeHookDecidesBeforeThe101() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        let record = try PluginFixtures.makeDirectory() + "/platform.log"
+        try await PluginFixtures.compile(source: "\(PluginFixtures.fixtureDirectory)/platform_v12.c", into: directory,
+                                         as: "platform.so", defines: ["PLATFORM_LOG=\"\(record)\""])
+        try await TestServer.with(pluginDirectory: directory) { server in
+            let client = try await RawWebSocketClient.connectTCP(port: server.port)
+            let status = try await client.handshake(path: "/platform?token=secret&x=1", extraHeaders: [
+                "Authorization: Basic c2VjcmV0", "Sec-WebSocket-Protocol: bearer.abc, first, second", "X-Custom: 1",
+            ])
+            #expect(status == 101)
+            #expect(client.handshakeResponse.lowercased().contains("sec-websocket-protocol: second"))
+            await client.close()
+
+            let refused = try await RawWebSocketClient.connectTCP(port: server.port)
+            #expect(try await refused.handshake(path: "/platform?refuse=1") == 409)
+            #expect(refused.handshakeResponse.contains("text/plain"))
+            #expect(try await refused.readToEnd().hasSuffix("not this one"))
+        }
+        let lines = try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n")
+        let seen = try #require(lines.first { $0.hasPrefix("upgrade target=/platform?x=1") })
+        #expect(seen.contains("x-custom"))
+        #expect(!seen.contains("authorization") && !seen.contains("sec-websocket-protocol"), "\(seen)")
+        #expect(seen.hasSuffix("subprotocols=first,second"), "\(seen)")
+    }
 }

@@ -15,4 +15,7 @@ _Static_assert(offsetof(agenthost_host_api_v1, send) == 16, "v1 layout is frozen
 _Static_assert(offsetof(agenthost_host_api_v1, log_release) == 144, "v1.1 layout is frozen");
 _Static_assert(offsetof(agenthost_host_api_v1, host_info) == 152, "1.2 appends after 1.1");
 _Static_assert(offsetof(agenthost_plugin_v1, on_drain) == 112, "1.2 appends after the 1.0 descriptor");
+_Static_assert(offsetof(agenthost_plugin_v1, on_upgrade) == 120, "1.2 layout (Plugins/rust-echo pins it too)");
+_Static_assert(offsetof(agenthost_host_api_v1, metric_define) == 216, "1.2 layout (Plugins/rust-echo pins it too)");
+_Static_assert(sizeof(agenthost_metric_def_v1) == 56, "1.2 layout (Plugins/rust-echo pins it too)");
 #endif

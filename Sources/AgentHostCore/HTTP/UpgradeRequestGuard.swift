@@ -23,8 +23,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
 
     private enum State {
         case idle
-        /// Refusing this request: its remaining parts are dropped and the answer goes out at its end.
-        case refusing(head: HTTPRequestHead, status: HTTPResponseStatus, message: String, ended: Bool)
+        /// Refusing this request: its remaining parts are dropped and the answer goes out at its end. A `raw`
+        /// message is an endpoint's own body, sent as it is; otherwise it is wrapped as `{"error": message}`.
+        case refusing(head: HTTPRequestHead, status: HTTPResponseStatus, message: String, ended: Bool, raw: Bool = false)
         /// Waiting for the authenticator; the request's parts wait here.
         case authenticating(head: HTTPRequestHead, buffered: [HTTPServerRequestPart])
         /// The connection's first request went on: an accepted upgrade request to the upgrader (from now on inbound
@@ -55,9 +56,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
         let part = Self.unwrapInboundIn(data)
         switch self.state {
-        case .refusing(let head, let status, let message, _):
+        case .refusing(let head, let status, let message, _, let raw):
             if case .end = part {
-                self.state = .refusing(head: head, status: status, message: message, ended: true)
+                self.state = .refusing(head: head, status: status, message: message, ended: true, raw: raw)
                 self.sendRefusal(context: context)
             }
             return
@@ -110,6 +111,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
                 return
             }
             self.selected.identity = certificateIdentity ?? .anonymous
+            if let refusal = self.askEndpoint(context: context, head: head) {
+                self.state = .refusing(head: head, status: refusal.status, message: refusal.body, ended: false,
+                                       raw: refusal.raw)
+                return
+            }
             self.state = .passingThrough
             context.fireChannelRead(data)
             return
@@ -146,10 +152,52 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         if case .authenticated(let identity, _) = result {
             self.selected.identity = identity
         }
+        if let refusal = self.askEndpoint(context: context, head: head) {
+            let ended = buffered.contains { if case .end = $0 { return true } else { return false } }
+            self.state = .refusing(head: head, status: refusal.status, message: refusal.body, ended: ended,
+                                   raw: refusal.raw)
+            if ended { self.sendRefusal(context: context) }
+            return
+        }
         self.state = .passingThrough
         context.fireChannelRead(Self.wrapInboundOut(.head(head)))
         for part in buffered { context.fireChannelRead(Self.wrapInboundOut(part)) }
         context.fireChannelReadComplete()
+    }
+
+    /// The endpoint's own say (a plugin's on_upgrade), once everything the host checks has passed and the endpoint
+    /// is reserved (so it cannot be dropped meanwhile). Nil to go ahead (with the subprotocol it chose, if any);
+    /// otherwise its refusal, and the reservation is given back.
+    private func askEndpoint(context: ChannelHandlerContext, head: HTTPRequestHead)
+        -> (status: HTTPResponseStatus, body: String, raw: Bool)?
+    {
+        guard let endpoint = self.selected.endpoint, endpoint.decidesUpgrades else { return nil }
+        let offered = head.headers[canonicalForm: "sec-websocket-protocol"].map { String($0) }
+            .filter(Self.isSelectableSubprotocol)
+        let request = UpgradeRequest(
+            route: String(head.uri.requestPath), requestTarget: AgentHostServer.withoutToken(head.uri),
+            remoteAddress: PeerAddress.text(context.channel.remoteAddress),
+            // Credentials stay with the host: Authorization, and Sec-WebSocket-Protocol (its `bearer.` entry is a
+            // token; the offered subprotocols are passed on their own, without it).
+            headers: head.headers.filter { !["authorization", "sec-websocket-protocol"].contains($0.name.lowercased()) }
+                .map { (name: $0.name.lowercased(), value: $0.value) },
+            subprotocols: offered, identity: self.selected.identity)
+        let decision = endpoint.admit(request)
+        switch decision {
+        case .accept(let subprotocol):
+            guard let subprotocol else { return nil }
+            guard offered.contains(subprotocol) else {
+                self.selected.cancelReservation()
+                return (.internalServerError, "the route chose a subprotocol the client did not offer", false)
+            }
+            self.selected.subprotocol = subprotocol
+            return nil
+        case .refuse(let status, let body):
+            self.selected.cancelReservation()
+            Refusals.count(.endpoint)
+            let code = (400...599).contains(status) ? status : 500
+            return (HTTPResponseStatus(statusCode: code), body, true)
+        }
     }
 
     /// Refuses a request whose parts were buffered while it was authenticated: answer now if its end is already
@@ -245,10 +293,12 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     /// authenticated anyone. Entries that are not HTTP tokens (RFC 6455 4.1: quoted, bracketed, with spaces or
     /// non-ASCII) are never selected either: `"bearer.<token>"` is a credential in disguise as much as anything.
     static func selectSubprotocol(_ offered: [String]) -> String? {
-        offered.first { entry in
-            !entry.isEmpty && entry.utf8.allSatisfy(Self.isTokenCharacter)
-                && !entry.lowercased().hasPrefix("bearer")
-        }
+        offered.first(where: Self.isSelectableSubprotocol)
+    }
+
+    /// An HTTP token that is not a credential: what may be selected (and shown to an endpoint).
+    static func isSelectableSubprotocol(_ entry: String) -> Bool {
+        !entry.isEmpty && entry.utf8.allSatisfy(Self.isTokenCharacter) && !entry.lowercased().hasPrefix("bearer")
     }
 
     /// RFC 7230 3.2.6 `tchar`.
@@ -277,13 +327,16 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func sendRefusal(context: ChannelHandlerContext) {
-        guard case .refusing(let head, let status, let message, true) = self.state else { return }
+        guard case .refusing(let head, let status, let message, true, let raw) = self.state else { return }
         self.state = .idle
         var extraHeaders: [(String, String)] = []
         if status == .unauthorized { extraHeaders.append(("www-authenticate", #"Bearer realm="agenthost""#)) }
+        // An endpoint's own body goes out as it wrote it: JSON if it looks like JSON, else plain text.
+        let looksLikeJSON = message.first { !$0.isWhitespace }.map { $0 == "{" || $0 == "[" } ?? false
         HTTPResponseWriter.write(context: context, version: head.version, method: head.method, status: status,
-                                 body: HTTPResponseWriter.errorBody(message), keepAlive: false,
-                                 extraHeaders: extraHeaders)
+                                 body: raw ? message : HTTPResponseWriter.errorBody(message), keepAlive: false,
+                                 extraHeaders: extraHeaders,
+                                 contentType: raw && !looksLikeJSON ? "text/plain; charset=utf-8" : "application/json")
     }
 }
 
@@ -306,6 +359,12 @@ final class SelectedEndpoint: @unchecked Sendable {
 
     /// The WebSocket handler takes the reservation over (its `openSession` consumes it).
     func handOver() {
+        self.reservation = nil
+    }
+
+    /// The upgrade will not happen (the endpoint refused it): the reservation goes back now.
+    func cancelReservation() {
+        self.reservation?.cancelReservation()
         self.reservation = nil
     }
 

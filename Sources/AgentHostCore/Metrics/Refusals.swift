@@ -22,6 +22,8 @@ public enum Refusals {
         case pingTimeout = "ping_timeout"
         case idleTimeout = "idle_timeout"
         case pluginRefused = "plugin_refused"
+        /// An endpoint (a plugin's on_upgrade) refused an upgrade the host's own checks passed.
+        case endpoint = "endpoint"
     }
 
     public static func count(_ reason: Reason) {

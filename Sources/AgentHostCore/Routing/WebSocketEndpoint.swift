@@ -57,6 +57,37 @@ public enum WebSocketFailure: Sendable, Equatable {
     case policy(String)
 }
 
+/// An upgrade request as an endpoint's `admit` sees it: credentials removed (the Authorization header, the `token`
+/// query parameter, `bearer.` subprotocol entries); the identity says who it is.
+public struct UpgradeRequest: Sendable {
+    public var route: String
+    public var requestTarget: String
+    public var remoteAddress: String
+    /// Every header but Authorization and Sec-WebSocket-Protocol, names lower-cased, in order.
+    public var headers: [(name: String, value: String)]
+    /// The subprotocols the client offered, in order, credentials removed.
+    public var subprotocols: [String]
+    public var identity: Identity
+
+    public init(route: String, requestTarget: String, remoteAddress: String, headers: [(name: String, value: String)],
+                subprotocols: [String], identity: Identity) {
+        self.route = route
+        self.requestTarget = requestTarget
+        self.remoteAddress = remoteAddress
+        self.headers = headers
+        self.subprotocols = subprotocols
+        self.identity = identity
+    }
+}
+
+/// An endpoint's answer to an upgrade request.
+public enum UpgradeDecision: Sendable, Equatable {
+    /// Upgrade, selecting `subprotocol` (one the client offered), or the host's own choice when nil.
+    case accept(subprotocol: String?)
+    /// Answer with this HTTP status (400-599) and body; no connection opens.
+    case refuse(status: Int, body: String)
+}
+
 /// A route's handler: creates one session per accepted connection.
 ///
 /// The core calls everything here on the connection's event loop. The plugin layer implements this protocol by
@@ -75,11 +106,18 @@ public protocol WebSocketEndpoint: AnyObject, Sendable {
 
     /// The reserved connection will not open (it closed, or its upgrade failed).
     func cancelReservation()
+
+    /// Decides on an upgrade the host's own checks, authentication and route policy passed, before the 101. On
+    /// the connection's event loop; must not block. Only endpoints that want a say implement it.
+    var decidesUpgrades: Bool { get }
+    func admit(_ request: UpgradeRequest) -> UpgradeDecision
 }
 
 extension WebSocketEndpoint {
     public func reserve() -> Bool { true }
     public func cancelReservation() {}
+    public var decidesUpgrades: Bool { false }
+    public func admit(_ request: UpgradeRequest) -> UpgradeDecision { .accept(subprotocol: nil) }
 }
 
 /// The per-connection receiver of events. All calls arrive on the connection's event loop, one at a time.

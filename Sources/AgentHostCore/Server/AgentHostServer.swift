@@ -161,15 +161,8 @@ public final class AgentHostServer: Service, Sendable {
     private static func connectionInfo(channel: any Channel, head: HTTPRequestHead, selected: SelectedEndpoint)
         -> ConnectionInfo
     {
-        let remote: String
-        switch channel.remoteAddress {
-        case .v4(let address)?: remote = "\(address.host):\(channel.remoteAddress?.port ?? 0)"
-        case .v6(let address)?: remote = "[\(address.host)]:\(channel.remoteAddress?.port ?? 0)"
-        case let other?: remote = "\(other)"
-        case nil: remote = ""
-        }
-        return ConnectionInfo(route: String(head.uri.requestPath), requestTarget: Self.withoutToken(head.uri),
-                              remoteAddress: remote, subprotocol: selected.subprotocol, identity: selected.identity)
+        ConnectionInfo(route: String(head.uri.requestPath), requestTarget: Self.withoutToken(head.uri),
+                              remoteAddress: PeerAddress.text(channel.remoteAddress), subprotocol: selected.subprotocol, identity: selected.identity)
     }
 
     /// The request target as plugins see it: a `token` query parameter (a credential) is removed.

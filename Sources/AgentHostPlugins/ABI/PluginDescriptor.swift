@@ -10,6 +10,9 @@ struct PluginDescriptor: @unchecked Sendable {
 
     /// (1.2) Called when the instance's generation starts draining; nil when absent or the descriptor predates it.
     let onDrain: (@convention(c) (UnsafeMutableRawPointer?) -> Void)?
+    /// (1.2) Decides on upgrades before the 101; nil when absent or the descriptor predates it.
+    let onUpgrade: (@convention(c) (UnsafeMutableRawPointer?, UnsafePointer<agenthost_upgrade_request_v1>?,
+                                    UnsafeMutablePointer<agenthost_upgrade_response_v1>?) -> agenthost_status_t)?
 
     static let minimumSize = MemoryLayout<agenthost_plugin_v1>.offset(of: \agenthost_plugin_v1.on_close)!
         + MemoryLayout<UnsafeRawPointer>.size
@@ -63,6 +66,7 @@ struct PluginDescriptor: @unchecked Sendable {
                                   + missing.joined(separator: ", ") + " (NULL)")
         }
         self.onDrain = Self.covers(size, \agenthost_plugin_v1.on_drain) ? d.on_drain : nil
+        self.onUpgrade = Self.covers(size, \agenthost_plugin_v1.on_upgrade) ? d.on_upgrade : nil
         self.raw = raw
         self.name = name
         self.version = String(cString: versionPointer)

@@ -117,6 +117,33 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
         return PluginSession(endpoint: self, handle: connection.handle, connData: connData)
     }
 
+    public var decidesUpgrades: Bool { self.descriptor.onUpgrade != nil }
+
+    /// on_upgrade: the plugin accepts (choosing a subprotocol, or leaving it to the host) or refuses with a status
+    /// and a body written into a buffer the host lends it.
+    public func admit(_ request: UpgradeRequest) -> UpgradeDecision {
+        guard let onUpgrade = self.descriptor.onUpgrade else { return .accept(subprotocol: nil) }
+        var body = [UInt8](repeating: 0, count: 1024)
+        let (status, response) = body.withUnsafeMutableBufferPointer { buffer in
+            var response = agenthost_upgrade_response_v1(
+                struct_size: UInt32(MemoryLayout<agenthost_upgrade_response_v1>.size), subprotocol: -1, status: 403,
+                body: buffer.baseAddress, body_capacity: buffer.count, body_len: 0)
+            let status = UpgradeRequestBuffer.with(request) { onUpgrade(self.instance, $0, &response) }
+            return (status, response)
+        }
+        guard status == agenthost_status_t(AGENTHOST_OK) else {
+            let text = String(decoding: body.prefix(min(response.body_len, body.count)), as: UTF8.self)
+            return .refuse(status: Int(response.status), body: text)
+        }
+        guard response.subprotocol >= 0 else { return .accept(subprotocol: nil) }
+        guard Int(response.subprotocol) < request.subprotocols.count else {
+            self.logger.error("on_upgrade chose a subprotocol index the client did not offer", metadata: [
+                "index": "\(response.subprotocol)", "offered": "\(request.subprotocols.count)"])
+            return .refuse(status: 500, body: "")
+        }
+        return .accept(subprotocol: request.subprotocols[Int(response.subprotocol)])
+    }
+
     public func reserve() -> Bool {
         self.lifecycle.withLock { state in
             guard !state.dropped else { return false }

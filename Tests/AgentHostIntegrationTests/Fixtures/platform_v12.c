@@ -1,6 +1,7 @@
 /* Records what the ABI 1.2 additions do, for PluginABITests: capabilities (host_info, has_function, log_level),
  * instance posts and timers (one posted from instance_create, one fired, one cancelled, one still pending at the
  * drop), and the drain notice, one line per event in PLATFORM_LOG (a path given with -D). */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,12 +85,42 @@ static void drop(void *instance) {
     record(line);
 }
 
+/* Records what on_upgrade sees; refuses a target containing "refuse" with 409 and a body, selects "second". */
+static agenthost_status_t upgrade(void *instance, const agenthost_upgrade_request_v1 *request,
+                                  agenthost_upgrade_response_v1 *response) {
+    (void)instance;
+    char line[1024];
+    int at = snprintf(line, sizeof line, "upgrade target=%.*s headers=", (int)request->request_target.len,
+                      (const char *)request->request_target.ptr);
+    for (size_t i = 0; i < request->header_count && at < 900; i++) {
+        at += snprintf(line + at, sizeof line - (size_t)at, "%s%.*s", i ? "," : "", (int)request->headers[i].name.len,
+                       (const char *)request->headers[i].name.ptr);
+    }
+    at += snprintf(line + at, sizeof line - (size_t)at, " subprotocols=");
+    int second = -1;
+    for (size_t i = 0; i < request->subprotocol_count && at < 1000; i++) {
+        at += snprintf(line + at, sizeof line - (size_t)at, "%s%.*s", i ? "," : "", (int)request->subprotocols[i].len,
+                       (const char *)request->subprotocols[i].ptr);
+        if (request->subprotocols[i].len == 6 && memcmp(request->subprotocols[i].ptr, "second", 6) == 0) second = (int)i;
+    }
+    record(line);
+    if (memmem(request->request_target.ptr, request->request_target.len, "refuse", 6) != NULL) {
+        static const char body[] = "not this one";
+        memcpy(response->body, body, sizeof body - 1);
+        response->body_len = sizeof body - 1;
+        response->status = 409;
+        return AGENTHOST_ERROR;
+    }
+    response->subprotocol = second;
+    return AGENTHOST_OK;
+}
+
 static const char *const routes[] = {"/platform"};
 static const agenthost_plugin_v1 descriptor = {
     .struct_size = sizeof(agenthost_plugin_v1), .abi_major = AGENTHOST_ABI_MAJOR, .abi_minor = AGENTHOST_ABI_MINOR,
     .name = "platform", .version = "1.2.0", .routes = routes, .route_count = 1, .instance_create = create,
     .instance_drop = drop, .on_open = fixture_open, .on_message = fixture_message, .on_event = event,
-    .on_writable = 0, .on_error = 0, .on_close = fixture_close, .on_drain = drain};
+    .on_writable = 0, .on_error = 0, .on_close = fixture_close, .on_drain = drain, .on_upgrade = upgrade};
 AGENTHOST_EXPORT const agenthost_plugin_v1 *agenthost_plugin_entry_v1(uint32_t host_abi_minor) {
     (void)host_abi_minor;
     return &descriptor;

@@ -227,6 +227,46 @@ typedef struct agenthost_metric_def_v1 {
     size_t bucket_count;
 } agenthost_metric_def_v1;
 
+/* (1.2) One request header, as on_upgrade sees it. `name` is lower-case. Borrowed: valid during on_upgrade only. */
+typedef struct agenthost_header_v1 {
+    agenthost_bytes name;
+    agenthost_bytes value;
+} agenthost_header_v1;
+
+/* (1.2) The upgrade request on_upgrade decides on, after the host's own checks and authentication passed.
+ * Borrowed: valid during on_upgrade only. Credentials are not shown: the Authorization header, a `token` query
+ * parameter and `bearer.` subprotocol entries are removed (the identity fields say who it is), as are offered
+ * subprotocols that are not HTTP tokens. */
+typedef struct agenthost_upgrade_request_v1 {
+    uint32_t struct_size;
+    agenthost_bytes route;          /* the path, e.g. "/chat" */
+    agenthost_bytes request_target; /* path and query, as on_open gets it */
+    agenthost_bytes remote_address;
+    /* Every header of the request, in order, except Authorization and Sec-WebSocket-Protocol (see subprotocols). */
+    const agenthost_header_v1 *headers;
+    size_t header_count;
+    const agenthost_bytes *subprotocols; /* the Sec-WebSocket-Protocol entries the client offered, in order */
+    size_t subprotocol_count;
+    agenthost_bytes identity_subject;
+    agenthost_bytes identity_issuer;
+    agenthost_bytes identity_scopes;
+    agenthost_bytes identity_claims_json;
+} agenthost_upgrade_request_v1;
+
+/* (1.2) What on_upgrade answers. The host fills it with the defaults before the call. */
+typedef struct agenthost_upgrade_response_v1 {
+    uint32_t struct_size;
+    /* Accepting: the index in `subprotocols` of the one to select, or -1 (the default) for the host's own choice
+     * (the first entry that is a valid token). An index out of range fails the upgrade with 500. */
+    int32_t subprotocol;
+    /* Refusing: the HTTP status (400-599; anything else is sent as 500) and a body of `body_len` bytes the plugin
+     * wrote into `body` (capacity `body_capacity`, 1024: longer is cut). Default 403 and an empty body. */
+    uint16_t status;
+    uint8_t *body;
+    size_t body_capacity;
+    size_t body_len;
+} agenthost_upgrade_response_v1;
+
 /* (1.2) What host_info tells about the host. The caller sets struct_size; the host fills the fields it covers. */
 typedef struct agenthost_host_info_v1 {
     uint32_t struct_size;
@@ -501,6 +541,14 @@ typedef struct agenthost_plugin_v1 {
      * must allow it. Use it to tell clients to reconnect, stop taking new work, or flush. */
     void (*on_drain)(void *instance);
 
+    /* Decide on a WebSocket upgrade before the host answers it (see agenthost_upgrade_request_v1): return
+     * AGENTHOST_OK to accept (optionally choosing the subprotocol in `response`), anything else to refuse with
+     * response->status and body (the client gets that HTTP answer, no connection opens, no on_open). Called on the
+     * connection's event loop after the host's checks, authentication and route policy passed: it must not block.
+     * Use it for what only the plugin knows: a query parameter it requires, a header, the identity's right to this
+     * resource, the subprotocol it speaks. */
+    agenthost_status_t (*on_upgrade)(void *instance, const agenthost_upgrade_request_v1 *request,
+                                     agenthost_upgrade_response_v1 *response);
 } agenthost_plugin_v1;
 
 /* The smallest descriptor a version-1 host accepts: everything up to and including on_close. */

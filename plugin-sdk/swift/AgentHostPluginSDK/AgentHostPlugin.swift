@@ -28,10 +28,16 @@ public protocol AgentHostPlugin: AnyObject {
     /// drains. Called once, on a host thread, before the instance goes; also at host shutdown. Tell clients to
     /// reconnect, stop taking new work, flush. The default does nothing.
     func drain()
+
+    /// (1.2) Decides on an upgrade before the host answers it, after its own checks and authentication passed:
+    /// accept (choosing the subprotocol) or refuse with an HTTP status and body. On the connection's event loop:
+    /// do not block. The default accepts and leaves the subprotocol to the host.
+    func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer
 }
 
 extension AgentHostPlugin {
     public func drain() {}
+    public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { .accept(subprotocol: nil) }
 }
 
 /// Receives one connection's events. All calls arrive on the connection's event loop, one at a time.

@@ -26,10 +26,14 @@ public protocol AsyncPlugin: AnyObject, Sendable {
 
     /// (1.2) This instance drains: a new version serves new connections (see `AgentHostPlugin.drain()`).
     func drain()
+
+    /// (1.2) Decides on an upgrade before the 101 (see `AgentHostPlugin.admit(_:)`). Must not block or await.
+    func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer
 }
 
 extension AsyncPlugin {
     public func drain() {}
+    public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { .accept(subprotocol: nil) }
 }
 
 public enum AsyncPluginExport {
@@ -60,6 +64,7 @@ public final class AsyncPluginAdapter<Plugin: AsyncPlugin>: AgentHostPlugin {
     }
 
     public func drain() { self.plugin.drain() }
+    public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { self.plugin.admit(request) }
 }
 
 public final class AsyncConnectionHandler: ConnectionHandler {

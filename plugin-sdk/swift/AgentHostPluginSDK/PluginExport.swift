@@ -11,7 +11,7 @@ public enum PluginExport {
         if let existing = exported { return existing }
         factory = { host, config in
             let plugin = try Plugin(host: host, config: config)
-            return InstanceBox(host: host, drain: { plugin.drain() }) { connection, info in
+            return InstanceBox(host: host, drain: { plugin.drain() }, admit: { plugin.admit($0) }) { connection, info in
                 try plugin.open(connection, info: info)
             }
         }
@@ -34,7 +34,8 @@ public enum PluginExport {
             on_writable: onWritable,
             on_error: onError,
             on_close: onClose,
-            on_drain: onDrain))
+            on_drain: onDrain,
+            on_upgrade: onUpgrade))
         exported = UnsafePointer(descriptor)
         return UnsafePointer(descriptor)
     }
@@ -56,12 +57,15 @@ private func permanentCString(_ string: String) -> UnsafePointer<CChar> {
 final class InstanceBox {
     let host: PluginHost
     let drain: () -> Void
+    let admit: (UpgradeRequestInfo) -> UpgradeAnswer
     let open: (Connection, OpenInfo) throws -> any ConnectionHandler
 
     init(host: PluginHost, drain: @escaping () -> Void = {},
+         admit: @escaping (UpgradeRequestInfo) -> UpgradeAnswer = { _ in .accept(subprotocol: nil) },
          open: @escaping (Connection, OpenInfo) throws -> any ConnectionHandler) {
         self.host = host
         self.drain = drain
+        self.admit = admit
         self.open = open
     }
 
@@ -147,6 +151,28 @@ private func onEvent(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMut
 private func onDrain(_ instance: UnsafeMutableRawPointer?) {
     guard let instance else { return }
     InstanceBox.from(instance).drain()
+}
+
+private func onUpgrade(_ instance: UnsafeMutableRawPointer?, _ request: UnsafePointer<agenthost_upgrade_request_v1>?,
+                       _ response: UnsafeMutablePointer<agenthost_upgrade_response_v1>?) -> agenthost_status_t {
+    guard let instance, let request, let response else { return agenthost_status_t(AGENTHOST_OK) }
+    let info = UpgradeRequestInfo(request)
+    switch InstanceBox.from(instance).admit(info) {
+    case .accept(let subprotocol):
+        if let subprotocol {
+            // An answer the client did not offer is the host's to refuse (500): pass an index past the end.
+            response.pointee.subprotocol = Int32(info.subprotocols.firstIndex(of: subprotocol) ?? info.subprotocols.count)
+        }
+        return agenthost_status_t(AGENTHOST_OK)
+    case .refuse(let status, let body):
+        response.pointee.status = UInt16(clamping: status)
+        let bytes = Array(body.utf8.prefix(response.pointee.body_capacity))
+        if let buffer = response.pointee.body {
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+            response.pointee.body_len = bytes.count
+        }
+        return agenthost_status_t(AGENTHOST_ERROR)
+    }
 }
 
 private func onWritable(_ instance: UnsafeMutableRawPointer?, _ connData: UnsafeMutableRawPointer?,
