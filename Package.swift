@@ -27,6 +27,8 @@ let package = Package(
         .executable(name: "agenthost-agent-bench", targets: ["AgentHostAgentBench"]),
         // The plugin SDK for Swift authors: depends on the C header alone.
         .library(name: "AgentHostPluginSDK", targets: ["AgentHostPluginSDK"]),
+        // Drives a plugin in-process without a server, for plugin authors' tests.
+        .library(name: "AgentHostPluginTestKit", targets: ["AgentHostPluginTestKit"]),
         // The agent-route layer: the AutoGen streaming protocol on top of the plugin SDK.
         .library(name: "AgentHostAgentSDK", targets: ["AgentHostAgentSDK"]),
         // Example plugins, each one shared object loaded by the host with dlopen.
@@ -58,6 +60,15 @@ let package = Package(
             name: "CAgentHostPlugin",
             path: "plugin-sdk/c",
             publicHeadersPath: "include"
+        ),
+
+        // The plugin test kit: a fake host in-process (the C table, a manual clock, recorded sends). Depends on the
+        // C header alone, like the SDK.
+        .target(
+            name: "AgentHostPluginTestKit",
+            dependencies: ["CAgentHostPlugin"],
+            path: "plugin-sdk/swift/AgentHostPluginTestKit",
+            swiftSettings: strictSettings
         ),
 
         // MARK: The host
@@ -287,6 +298,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.
+        // The example plugins' own tests, through the plugin test kit (no server): what plugin authors would write.
+        .testTarget(
+            name: "ExamplePluginTests",
+            dependencies: ["AgentHostPluginTestKit"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "AgentHostWorkersTests",
             dependencies: ["AgentHostWorkers", "AgentHostCore"],

@@ -91,18 +91,14 @@ public struct OpenInfo: Sendable {
     public var claimsJSON: String
 
     init(_ raw: UnsafePointer<agenthost_open_info_v1>) {
-        func text(_ bytes: agenthost_bytes) -> String {
-            guard let ptr = bytes.ptr else { return "" }
-            return String(decoding: UnsafeBufferPointer(start: ptr, count: bytes.len), as: UTF8.self)
-        }
         let info = raw.pointee
-        self.route = text(info.route)
-        self.requestTarget = text(info.request_target)
-        self.remoteAddress = text(info.remote_address)
-        self.subprotocol = text(info.subprotocol)
-        self.subject = text(info.identity_subject)
-        self.issuer = text(info.identity_issuer)
-        self.scopes = text(info.identity_scopes).split(separator: " ").map(String.init)
-        self.claimsJSON = text(info.identity_claims_json)
+        self.route = info.route.copiedText
+        self.requestTarget = info.request_target.copiedText
+        self.remoteAddress = info.remote_address.copiedText
+        self.subprotocol = info.subprotocol.copiedText
+        self.subject = info.identity_subject.copiedText
+        self.issuer = info.identity_issuer.copiedText
+        self.scopes = info.identity_scopes.copiedText.split(separator: " ").map(String.init)
+        self.claimsJSON = info.identity_claims_json.copiedText
     }
 }

@@ -16,22 +16,18 @@ public struct UpgradeRequestInfo: Sendable {
     public var claimsJSON: String
 
     init(_ raw: UnsafePointer<agenthost_upgrade_request_v1>) {
-        func text(_ bytes: agenthost_bytes) -> String {
-            guard let ptr = bytes.ptr else { return "" }
-            return String(decoding: UnsafeBufferPointer(start: ptr, count: bytes.len), as: UTF8.self)
-        }
         let request = raw.pointee
-        self.route = text(request.route)
-        self.requestTarget = text(request.request_target)
-        self.remoteAddress = text(request.remote_address)
+        self.route = request.route.copiedText
+        self.requestTarget = request.request_target.copiedText
+        self.remoteAddress = request.remote_address.copiedText
         self.headers = (0..<request.header_count).map { index in
-            (name: text(request.headers[index].name), value: text(request.headers[index].value))
+            (name: request.headers[index].name.copiedText, value: request.headers[index].value.copiedText)
         }
-        self.subprotocols = (0..<request.subprotocol_count).map { text(request.subprotocols[$0]) }
-        self.subject = text(request.identity_subject)
-        self.issuer = text(request.identity_issuer)
-        self.scopes = text(request.identity_scopes).split(separator: " ").map(String.init)
-        self.claimsJSON = text(request.identity_claims_json)
+        self.subprotocols = (0..<request.subprotocol_count).map { request.subprotocols[$0].copiedText }
+        self.subject = request.identity_subject.copiedText
+        self.issuer = request.identity_issuer.copiedText
+        self.scopes = request.identity_scopes.copiedText.split(separator: " ").map(String.init)
+        self.claimsJSON = request.identity_claims_json.copiedText
     }
 
     /// The first value of the header `name` (case-insensitive).
@@ -47,4 +43,12 @@ public enum UpgradeAnswer: Sendable, Equatable {
     case accept(subprotocol: String?)
     /// Answer with this HTTP status (400-599) and body (at most 1024 bytes; JSON if it starts with `{` or `[`).
     case refuse(status: Int, body: String)
+}
+
+extension agenthost_bytes {
+    /// The borrowed bytes as a String of their own (invalid UTF-8 repaired), for the info structs the SDK copies out.
+    var copiedText: String {
+        guard let ptr = self.ptr else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: ptr, count: self.len), as: UTF8.self)
+    }
 }
