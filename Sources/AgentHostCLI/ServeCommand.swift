@@ -103,28 +103,8 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         HostFunctionTable.install(metrics: PluginMetrics(registry: metrics, logger: logger))
 
-        var server = file.server
-        let (host, port) = try Self.parseListen(self.listen ?? file.listen ?? "127.0.0.1:8080")
-        server.host = host
-        server.port = port
-        if let v = self.maxFrameSize { server.webSocket.maxFrameSize = v }
-        if let v = self.maxMessageSize { server.webSocket.maxMessageSize = v }
-        if let v = self.outboundHardLimit { server.webSocket.outboundHardLimit = v }
-        if let v = self.maxConnections { server.maxConnections = v }
-        if let v = self.maxConnectionsPerAddress { server.maxConnectionsPerAddress = v }
-        if let v = self.maxMessagesPerSecond { server.webSocket.maxMessagesPerSecond = v }
-        server.baselineEchoRoute = self.baselineEchoRoute
-        guard server.webSocket.maxFrameSize <= Int(UInt32.max), server.webSocket.maxFrameSize >= 125 else {
-            throw ValidationError("--max-frame-size must be between 125 and \(UInt32.max)")
-        }
-        guard server.webSocket.outboundLowWatermark <= server.webSocket.outboundHighWatermark else {
-            throw ValidationError("websocket.outbound_low_watermark must not exceed outbound_high_watermark")
-        }
-
+        var server = try await self.resolveServer(file)
         Self.raiseOpenFileLimit(logger: logger)
-
-        let environmentToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        server.adminToken = environmentToken ?? file.adminToken
         if server.adminToken == nil && !server.adminTrustsLoopback {
             logger.notice(
                 "admin routes (/plugins, /metrics) answer nobody: set admin_token (or AGENTHOST_ADMIN_TOKEN), or admin_trust_loopback for local development"
@@ -139,13 +119,6 @@ struct ServeCommand: AsyncParsableCommand {
                     certificateChainFile: certificate, privateKeyFile: key, clientCAFile: self.tlsClientCa ?? file.tlsClientCA))
             } catch {
                 throw ValidationError("TLS: \(error)")
-            }
-        }
-        if let auth = file.auth {
-            do {
-                server.authenticator = try await TokenAuthenticator.make(auth)
-            } catch {
-                throw ValidationError("auth: \(error)")
             }
         }
         if worker == nil && workerCount > 1 {
@@ -180,29 +153,16 @@ struct ServeCommand: AsyncParsableCommand {
         let staging = try PluginStaging()
         var services: [any Service] = []
         var manager: PluginManager?
+        var watcher: DirectoryWatcher?
         if let directory = self.plugins ?? file.plugins {
-            var configuration = PluginManager.Configuration(directory: directory)
-            configuration.pluginConfigs = file.pluginConfigs
-            configuration.allowlistPath = self.allowlist ?? file.allowlist
-            if let size = file.maxPluginSize { configuration.maxFileSize = size }
-            if let seconds = self.drainTimeout ?? file.drainTimeout {
-                configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
-            }
-            if let seconds = file.runDrainTimeout {
-                configuration.runDrainTimeout = .milliseconds(Int64(seconds * 1000))
-            }
-            let plugins = PluginManager(configuration: configuration, staging: staging, router: router,
-                                        registry: HostFunctionTable.registry, group: group, logger: logger)
+            let plugins = PluginManager(configuration: self.pluginManagerConfiguration(directory: directory, file: file),
+                                        staging: staging, router: router, registry: HostFunctionTable.registry,
+                                        group: group, logger: logger)
             Self.warnIfNothingServes(await plugins.reload(), directory: directory, logger: logger)
-            let watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
-            services.append(ReloadService(manager: plugins, signals: hangups, watcher: watcher, tls: server.tls,
-                                          logger: logger))
+            watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
             manager = plugins
         } else {
             logger.warning("no --plugins directory given: only /healthz is served")
-            if let tls = server.tls {
-                services.append(ReloadService(manager: nil, signals: hangups, watcher: nil, tls: tls, logger: logger))
-            }
         }
 
         let scheme = server.tls == nil ? "ws" : "wss"
@@ -225,7 +185,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: server, router: router, registry: HostFunctionTable.registry,
             group: group, logger: logger, adminRoutes: adminRoutes, connections: connections,
             identityRoutes: IdentityRoutes([RunHistoryRoute.prefix: RunHistoryRoute(service: runLog.service)])
-        ) { address in
+        ) { [host = server.host, port = server.port] address in
             if let worker {
                 worker.notifyReady()  // the supervisor prints the listening line once every worker serves
                 return
@@ -234,6 +194,15 @@ struct ServeCommand: AsyncParsableCommand {
             print("agenthost listening on \(scheme)://\(shownHost):\(address.port ?? port)")
             fflush(nil)  // the line is how scripts and tests learn the port: it must not sit in a buffer
         }
+        // SIGHUP re-reads the config file, then the certificate, then the plugin directory.
+        var configReload: (@Sendable () async -> Void)?
+        if let path = self.config {
+            let reloader = ConfigReloader(path: path, command: self, loaded: file, server: agentHost, manager: manager,
+                                          logger: logger)
+            configReload = { await reloader.reload() }
+        }
+        services.append(ReloadService(manager: manager, signals: hangups, watcher: watcher, tls: server.tls,
+                                      configReload: configReload, logger: logger))
         let serviceGroup = ServiceGroup(configuration: .init(
             services: [agentHost] + services,
             gracefulShutdownSignals: [.sigterm, .sigint],
@@ -245,6 +214,55 @@ struct ServeCommand: AsyncParsableCommand {
         await runLog.shutdown()
         staging.removeAll()
         try await group.shutdownGracefully()
+    }
+
+    /// The server's configuration from the config file with the command line's flags on top, checked: at start,
+    /// and again for every SIGHUP (a reload applies it to new connections; see `ConfigReloader`). TLS is made at
+    /// start only (its files reload on their own).
+    func resolveServer(_ file: ConfigFile) async throws -> ServerConfiguration {
+        var server = file.server
+        let (host, port) = try Self.parseListen(self.listen ?? file.listen ?? "127.0.0.1:8080")
+        server.host = host
+        server.port = port
+        if let v = self.maxFrameSize { server.webSocket.maxFrameSize = v }
+        if let v = self.maxMessageSize { server.webSocket.maxMessageSize = v }
+        if let v = self.outboundHardLimit { server.webSocket.outboundHardLimit = v }
+        if let v = self.maxConnections { server.maxConnections = v }
+        if let v = self.maxConnectionsPerAddress { server.maxConnectionsPerAddress = v }
+        if let v = self.maxMessagesPerSecond { server.webSocket.maxMessagesPerSecond = v }
+        server.baselineEchoRoute = self.baselineEchoRoute
+        guard server.webSocket.maxFrameSize <= Int(UInt32.max), server.webSocket.maxFrameSize >= 125 else {
+            throw ValidationError("--max-frame-size must be between 125 and \(UInt32.max)")
+        }
+        guard server.webSocket.outboundLowWatermark <= server.webSocket.outboundHighWatermark else {
+            throw ValidationError("websocket.outbound_low_watermark must not exceed outbound_high_watermark")
+        }
+        let environmentToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        server.adminToken = environmentToken ?? file.adminToken
+        if let auth = file.auth {
+            do {
+                server.authenticator = try await TokenAuthenticator.make(auth)
+            } catch {
+                throw ValidationError("auth: \(error)")
+            }
+        }
+        return server
+    }
+
+    /// The plugin manager's settings from the config file with the command line's flags on top (at start and on
+    /// every SIGHUP).
+    func pluginManagerConfiguration(directory: String, file: ConfigFile) -> PluginManager.Configuration {
+        var configuration = PluginManager.Configuration(directory: directory)
+        configuration.pluginConfigs = file.pluginConfigs
+        configuration.allowlistPath = self.allowlist ?? file.allowlist
+        if let size = file.maxPluginSize { configuration.maxFileSize = size }
+        if let seconds = self.drainTimeout ?? file.drainTimeout {
+            configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        if let seconds = file.runDrainTimeout {
+            configuration.runDrainTimeout = .milliseconds(Int64(seconds * 1000))
+        }
+        return configuration
     }
 
     /// A server that serves no plugin route still listens (the routes may come with the next SIGHUP), but says so

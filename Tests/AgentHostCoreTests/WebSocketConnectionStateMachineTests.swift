@@ -56,6 +56,21 @@ struct WebSocketConnectionStateMachineTests {
         }
     }
 
+    /// A message of a single frame counts against the message limit too (the frame limit may be larger).
+    @Test(arguments: [WebSocketOpcode.text, .binary])
+    func failsASingleFrameMessageOverTheLimit(opcode: WebSocketOpcode) {
+        var machine = WebSocketConnectionStateMachine(maxMessageSize: 64)
+        guard case .fail(1009, .tooLarge) = machine.receive(Self.frame(opcode, [UInt8](repeating: 0x61, count: 65))) else {
+            Issue.record("expected 1009")
+            return
+        }
+        var exact = WebSocketConnectionStateMachine(maxMessageSize: 64)
+        guard case .deliver = exact.receive(Self.frame(opcode, [UInt8](repeating: 0x61, count: 64))) else {
+            Issue.record("64 bytes fit")
+            return
+        }
+    }
+
     @Test(arguments: [
         ("unmasked", frame(.text, [0x61], masked: false)),
         ("continuation first", frame(.continuation, [0x61])),

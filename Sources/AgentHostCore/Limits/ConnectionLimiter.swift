@@ -12,23 +12,30 @@ final class ConnectionLimiter: Sendable {
     private struct State {
         var total = 0
         var perAddress: [String: Int] = [:]
+        var maxTotal: Int
+        var maxPerAddress: Int
     }
 
-    private let maxTotal: Int
-    private let maxPerAddress: Int
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(maxTotal: Int, maxPerAddress: Int) {
-        self.maxTotal = maxTotal
-        self.maxPerAddress = maxPerAddress
+        self.state = Mutex(State(maxTotal: maxTotal, maxPerAddress: maxPerAddress))
+    }
+
+    /// New limits (a configuration reload): they apply to the next connection; open ones are never cut off.
+    func update(maxTotal: Int, maxPerAddress: Int) {
+        self.state.withLock { state in
+            state.maxTotal = maxTotal
+            state.maxPerAddress = maxPerAddress
+        }
     }
 
     /// Admits a connection from `address` or says why not. An admitted connection must be `release`d once.
     func admit(_ address: String) -> Decision {
         self.state.withLock { state in
-            if self.maxTotal > 0 && state.total >= self.maxTotal { return .tooManyTotal }
+            if state.maxTotal > 0 && state.total >= state.maxTotal { return .tooManyTotal }
             let current = state.perAddress[address, default: 0]
-            if self.maxPerAddress > 0 && current >= self.maxPerAddress { return .tooManyFromAddress }
+            if state.maxPerAddress > 0 && current >= state.maxPerAddress { return .tooManyFromAddress }
             state.total += 1
             state.perAddress[address] = current + 1
             return .admitted

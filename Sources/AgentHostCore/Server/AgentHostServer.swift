@@ -14,7 +14,15 @@ import Synchronization
 /// until graceful shutdown is triggered, then stops accepting, closes every WebSocket with 1001 and waits up to
 /// `shutdownTimeout` for the close handshakes before dropping what is left.
 public final class AgentHostServer: Service, Sendable {
-    public let configuration: ServerConfiguration
+    /// The configuration in service: what the next connection gets (`update` replaces it; open connections keep
+    /// what they started with).
+    public var configuration: ServerConfiguration { self.live.withLock { $0.configuration } }
+    private struct Live {
+        var configuration: ServerConfiguration
+        /// The WebSocket settings connections share, made once per configuration.
+        var settings: ConnectionSettings
+    }
+    private let live: Mutex<Live>
     public let router: Router
     /// Names connections for plugins (process-wide).
     public let registry: ConnectionRegistry
@@ -26,7 +34,6 @@ public final class AgentHostServer: Service, Sendable {
     private let adminRoutes: [String: any AdminRoute]
     private let identityRoutes: IdentityRoutes
     private let sweepers: KeepAliveSweepers
-    private let settings: ConnectionSettings
     private let limiter: ConnectionLimiter
     private let serverChannel = Mutex<(any Channel)?>(nil)
 
@@ -38,16 +45,39 @@ public final class AgentHostServer: Service, Sendable {
         self.adminRoutes = adminRoutes
         self.connections = connections
         self.identityRoutes = identityRoutes
-        self.configuration = configuration
+        self.live = Mutex(Live(configuration: configuration, settings: ConnectionSettings(configuration.webSocket)))
         self.router = router
         self.registry = registry
         self.group = group
         self.logger = logger
         self.onListening = onListening
         self.sweepers = KeepAliveSweepers(configuration: configuration.webSocket)
-        self.settings = ConnectionSettings(configuration.webSocket)
         self.limiter = ConnectionLimiter(maxTotal: configuration.maxConnections,
                                          maxPerAddress: configuration.maxConnectionsPerAddress)
+    }
+
+    /// Puts a reloaded configuration in service for the connections that arrive from now on: limits, WebSocket
+    /// settings, route policies, the authenticator, admin access. What the listening socket was made with stays
+    /// until a restart: those settings keep their values in service and are named in the answer.
+    public func update(_ next: ServerConfiguration) -> [String] {
+        var next = next
+        let kept: [String] = self.live.withLock { live in
+            let current = live.configuration
+            var kept: [String] = []
+            if next.host != current.host || next.port != current.port { kept.append("listen") }
+            if (next.tls == nil) != (current.tls == nil) { kept.append("tls (on or off)") }
+            if next.baselineEchoRoute != current.baselineEchoRoute { kept.append("baseline echo route") }
+            next.host = current.host
+            next.port = current.port
+            next.reusePort = current.reusePort
+            next.workerHeader = current.workerHeader
+            next.tls = current.tls  // certificates reload on SIGHUP on their own
+            next.baselineEchoRoute = current.baselineEchoRoute
+            live = Live(configuration: next, settings: ConnectionSettings(next.webSocket))
+            return kept
+        }
+        self.limiter.update(maxTotal: next.maxConnections, maxPerAddress: next.maxConnectionsPerAddress)
+        return kept
     }
 
     /// The bound address, once listening.
@@ -86,6 +116,10 @@ public final class AgentHostServer: Service, Sendable {
     }
 
     private func configurePipeline(_ channel: any Channel) throws {
+        // One snapshot per connection: a reload in the middle of its set-up does not mix two configurations.
+        let (configuration, settings) = self.live.withLock { ($0.configuration, $0.settings) }
+        try channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(
+            low: configuration.webSocket.outboundLowWatermark, high: configuration.webSocket.outboundHighWatermark))
         let address = ClientAddressKey.key(for: channel.remoteAddress?.ipAddress ?? "")
         let admission = self.limiter.admit(address)
         if admission == .admitted {
@@ -93,16 +127,16 @@ public final class AgentHostServer: Service, Sendable {
         } else {
             self.logger.debug("connection refused", metadata: ["peer": "\(address)", "reason": "\(admission)"])
         }
-        if let tls = self.configuration.tls {
+        if let tls = configuration.tls {
             // TLS first: everything after it, the handshake timeout included, sees plaintext.
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
         }
-        let deadline = RequestDeadlineHandler(handshakeTimeout: self.configuration.handshakeTimeout)
+        let deadline = RequestDeadlineHandler(handshakeTimeout: configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
         let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
-            maxFrameSize: self.configuration.webSocket.maxFrameSize,
+            maxFrameSize: configuration.webSocket.maxFrameSize,
             enableAutomaticErrorHandling: false,
-            shouldUpgrade: { [configuration = self.configuration] channel, _ in
+            shouldUpgrade: { [configuration] channel, _ in
                 // UpgradeRequestGuard already checked the route, the handshake, the origin and the credentials.
                 var headers = HTTPHeaders()
                 if let subprotocol = selected.subprotocol { headers.add(name: "sec-websocket-protocol", value: subprotocol) }
@@ -114,7 +148,7 @@ public final class AgentHostServer: Service, Sendable {
                     channel.pipeline.removeHandler(name: RequestDeadlineHandler.name, promise: nil)
                     channel.pipeline.removeHandler(name: UpgradeRequestGuard.name, promise: nil)
                     guard let endpoint = selected.endpoint else {
-                        guard let baseline = self.configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
+                        guard let baseline = configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
                             throw ServerError.noEndpoint
                         }
                         try channel.pipeline.syncOperations.addHandler(BaselineEchoHandler())
@@ -123,7 +157,7 @@ public final class AgentHostServer: Service, Sendable {
                     selected.handOver()
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head, selected: selected),
-                        settings: self.settings, registry: self.registry,
+                        settings: settings, registry: self.registry,
                         openConnections: self.connections, sweeper: self.sweepers.sweeper(for: channel.eventLoop),
                         logger: self.logger)
                     // The handler writes finished frames (WebSocketFrameWriter) from the context of NIO's encoder,
@@ -134,8 +168,8 @@ public final class AgentHostServer: Service, Sendable {
                 }
             })
         let loopBoundDeadline = NIOLoopBound(deadline, eventLoop: channel.eventLoop)
-        var configuration = NIOUpgradableHTTPServerPipelineConfiguration(
-            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, identityRoutes, configuration = self.configuration] channel in
+        var pipelineConfiguration = NIOUpgradableHTTPServerPipelineConfiguration(
+            upgradeConfiguration: .init(upgraders: [upgrader]) { [router, adminRoutes, identityRoutes, configuration] channel in
                 channel.eventLoop.makeCompletedFuture {
                     // A plain HTTP connection: the deadline handler stays, timing each request and the idle time
                     // between them.
@@ -146,14 +180,14 @@ public final class AgentHostServer: Service, Sendable {
                                            limits: configuration.http, deadline: loopBoundDeadline.value))
                 }
             })
-        configuration.decoderConfiguration.maxHeaderListSize = self.configuration.maxHeaderSize
-        configuration.decoderConfiguration.maxHeaderFieldSize = self.configuration.maxHeaderSize
+        pipelineConfiguration.decoderConfiguration.maxHeaderListSize = configuration.maxHeaderSize
+        pipelineConfiguration.decoderConfiguration.maxHeaderFieldSize = configuration.maxHeaderSize
         try channel.pipeline.syncOperations.addHandler(deadline, name: RequestDeadlineHandler.name)
-        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+        _ = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipelineConfiguration)
         // The guard must see requests before the upgrader does: put it right in front of it.
         let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Void>.self)
         let guardHandler = UpgradeRequestGuard(router: self.router, selected: selected,
-                                               configuration: self.configuration, admission: admission)
+                                               configuration: configuration, admission: admission)
         try channel.pipeline.syncOperations.addHandler(guardHandler, name: UpgradeRequestGuard.name,
                                                        position: .before(upgradeHandler))
     }

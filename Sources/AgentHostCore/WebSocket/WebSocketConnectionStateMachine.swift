@@ -97,13 +97,15 @@ struct WebSocketConnectionStateMachine {
             return self.fail(.protocolError, .protocolError("new message started before the previous one finished"))
 
         case (.text, .none):
+            // A message of one frame is bounded by max_message_size too, not only by max_frame_size: with a
+            // message limit below the frame limit, a single frame between the two was let through.
+            guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
             if frame.fin {
                 // The common case: one frame, one message, no copy.
                 let valid = data.withUnsafeReadableBytes { UTF8Validator.isValid($0) }
                 guard valid else { return self.fail(.invalidPayload, .invalidData("text message is not UTF-8")) }
                 return .deliver(.text, data)
             }
-            guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
             var validator = UTF8Validator()
             guard data.withUnsafeReadableBytes({ validator.feed($0) }) != .invalid else {
                 return self.fail(.invalidPayload, .invalidData("text message is not UTF-8"))
@@ -112,8 +114,8 @@ struct WebSocketConnectionStateMachine {
             return .none
 
         case (.binary, .none):
-            if frame.fin { return .deliver(.binary, data) }
             guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
+            if frame.fin { return .deliver(.binary, data) }
             self.fragments = .binary(data)
             return .none
 

@@ -1,5 +1,6 @@
 import AgentHostCore
 import AgentHostRunLog
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -45,11 +46,15 @@ public actor PluginManager {
         let fileName: String
         let loadedAt: Date
 
-        init(id: Int, plugin: LoadedPlugin, fileName: String) {
+        /// SHA-256 of the config bytes its instance was created with: a new config makes a new generation.
+        let configSHA256: String
+
+        init(id: Int, plugin: LoadedPlugin, fileName: String, configSHA256: String) {
             self.id = id
             self.plugin = plugin
             self.fileName = fileName
             self.loadedAt = Date()
+            self.configSHA256 = configSHA256
         }
     }
 
@@ -73,8 +78,8 @@ public actor PluginManager {
         case allowlist
     }
 
-    public let configuration: Configuration
-    private let loader: PluginLoader
+    public private(set) var configuration: Configuration
+    private var loader: PluginLoader
     private let router: Router
     private let registry: ConnectionRegistry
     private let group: any EventLoopGroup
@@ -110,6 +115,29 @@ public actor PluginManager {
     }
 
     // MARK: Reloading
+
+    /// A reloaded config file's plugin settings: the next reload gives each plugin whose `plugin_config` changed a
+    /// new generation from the same file (side by side, the old one drained as for new code), and the drain
+    /// deadlines, allowlist and size limit apply from then on. The directory is the one the host started with.
+    public func update(_ next: Configuration) {
+        var next = next
+        next.directory = self.configuration.directory
+        self.configuration = next
+        var loaderConfiguration = PluginLoader.Configuration(directory: next.directory)
+        loaderConfiguration.pluginConfigs = next.pluginConfigs
+        loaderConfiguration.maxFileSize = next.maxFileSize
+        loaderConfiguration.eventLoopGroup = self.loader.configuration.eventLoopGroup
+        self.loader = PluginLoader(configuration: loaderConfiguration, staging: self.loader.staging, logger: self.logger)
+    }
+
+    /// The config bytes plugin `name` gets, and their SHA-256 (what a generation records).
+    private func configSHA256(forPlugin name: String) -> String {
+        Self.sha256(self.configuration.pluginConfigs[name] ?? Array("{}".utf8))
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// Brings the plugins in service in line with the directory. Never throws: every problem is a refusal.
     @discardableResult
@@ -198,7 +226,10 @@ public actor PluginManager {
                 for route in generation.plugin.routes { routeOwners[route] = generation.plugin.name }
             }
             var known: [PluginFileFingerprint] = []
-            if let current = next[fileName] { known.append(current.plugin.fingerprint) }
+            // A generation whose config changed is made again from the same file: it is read as if it had changed.
+            let configChanged = next[fileName].map { $0.configSHA256 != self.configSHA256(forPlugin: $0.plugin.name) }
+                ?? false
+            if let current = next[fileName], !configChanged { known.append(current.plugin.fingerprint) }
             let stillRefused = self.refused[fileName].map { previous in
                 switch previous.cause {
                 case .file: return true
@@ -228,7 +259,7 @@ public actor PluginManager {
                 self.refuse(fileName, sha256: nil, fingerprint: nil, reason: error.description, into: &report)
                 continue
             }
-            if let current = next[fileName], current.plugin.sha256 == snapshot.sha256 {
+            if let current = next[fileName], current.plugin.sha256 == snapshot.sha256, !configChanged {
                 report.unchanged += 1
                 continue
             }
@@ -247,11 +278,14 @@ public actor PluginManager {
                 let plugin = try await self.offload { () throws(PluginLoadError) in
                     try loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
                 }
-                let generation = Generation(id: self.nextGeneration, plugin: plugin, fileName: fileName)
+                let generation = Generation(id: self.nextGeneration, plugin: plugin, fileName: fileName,
+                                            configSHA256: self.configSHA256(forPlugin: plugin.name))
                 self.nextGeneration += 1
                 if let old = next[fileName] {
                     retiring.append(old)
-                    report.replaced.append("\(plugin.name) \(old.plugin.version)->\(plugin.version)")
+                    report.replaced.append(old.plugin.sha256 == plugin.sha256
+                        ? "\(plugin.name) \(plugin.version) (new config)"
+                        : "\(plugin.name) \(old.plugin.version)->\(plugin.version)")
                 } else {
                     report.loaded.append("\(plugin.name) \(plugin.version)")
                 }
@@ -400,7 +434,8 @@ public actor PluginManager {
         for generation in self.draining.values { all.append(self.status(generation, state: "draining")) }
         for (fileName, refusal) in self.refused {
             all.append(PluginStatus(
-                name: nil, version: nil, routes: [], sha256: refusal.sha256, generation: nil, state: "refused",
+                name: nil, version: nil, routes: [], sha256: refusal.sha256, configSHA256: nil, generation: nil,
+                state: "refused",
                 reason: refusal.reason, openConnections: 0, loadedAt: ISO8601DateFormatter().string(from: refusal.at),
                 file: "\(self.configuration.directory)/\(fileName)"))
         }
@@ -410,7 +445,8 @@ public actor PluginManager {
     private func status(_ generation: Generation, state: String) -> PluginStatus {
         PluginStatus(
             name: generation.plugin.name, version: generation.plugin.version, routes: generation.plugin.routes,
-            sha256: generation.plugin.sha256, generation: generation.id, state: state, reason: nil,
+            sha256: generation.plugin.sha256, configSHA256: generation.configSHA256, generation: generation.id,
+            state: state, reason: nil,
             openConnections: generation.plugin.endpoint.pendingConnections,
             loadedAt: ISO8601DateFormatter().string(from: generation.loadedAt), file: generation.plugin.file)
     }
@@ -422,6 +458,8 @@ public struct PluginStatus: Codable, Sendable, Equatable {
     public var version: String?
     public var routes: [String]
     public var sha256: String?
+    /// SHA-256 of the plugin_config its instance was created with (nil for a refused file).
+    public var configSHA256: String?
     public var generation: Int?
     /// "serving", "draining" or "refused".
     public var state: String
@@ -433,6 +471,7 @@ public struct PluginStatus: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case name, version, routes, sha256, generation, state, reason, file
         case openConnections = "open_connections"
+        case configSHA256 = "config_sha256"
         case loadedAt = "loaded_at"
     }
 }

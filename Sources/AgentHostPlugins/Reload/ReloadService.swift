@@ -4,8 +4,8 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
-/// Owns SIGHUP (and, with `--watch`, changes to the plugin directory) and turns them into reloads of the plugins
-/// and of the TLS certificate.
+/// Owns SIGHUP (and, with `--watch`, changes to the plugin directory) and turns them into reloads of the config
+/// file, the TLS certificate and the plugins, in that order.
 ///
 /// swift-service-lifecycle has no reload hook, so this service traps SIGHUP itself. The trap is installed when the
 /// `UnixSignalsSequence` is created, which the caller does before the server says it is listening: a SIGHUP sent
@@ -16,11 +16,14 @@ public struct ReloadService: Service {
     private let signals: UnixSignalsSequence?
     private let watcher: DirectoryWatcher?
     private let tls: TLSContextProvider?
+    /// Re-reads the config file on SIGHUP, before the plugins reload (so they load with its plugin_config).
+    private let configReload: (@Sendable () async -> Void)?
     private let logger: Logger
 
     public init(manager: PluginManager?, signals: UnixSignalsSequence?, watcher: DirectoryWatcher?,
-                tls: TLSContextProvider? = nil, logger: Logger) {
+                tls: TLSContextProvider? = nil, configReload: (@Sendable () async -> Void)? = nil, logger: Logger) {
         self.tls = tls
+        self.configReload = configReload
         self.manager = manager
         self.signals = signals
         self.watcher = watcher
@@ -42,6 +45,7 @@ public struct ReloadService: Service {
             }
             group.addTask {
                 for await cause in triggers {
+                    if cause == "SIGHUP", let configReload = self.configReload { await configReload() }
                     if cause == "SIGHUP", let tls = self.tls {
                         // Certificates are renewed on SIGHUP; a bad new pair is refused and the old one stays.
                         do {

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// How the run log service behaves: retention, limits, and its timing.
-public struct RunLogConfiguration: Sendable {
+public struct RunLogConfiguration: Sendable, Equatable {
     public var retention: RunLogRetention
     /// Largest entry log_append accepts.
     public var maxEntryBytes: Int

@@ -1,0 +1,109 @@
+import AgentHostPlugins
+import Foundation
+import Glibc
+import Testing
+
+/// SIGHUP re-reads the config file: new connections get what it says, open ones keep what they started with, a
+/// plugin whose config changed gets a new generation, and a bad file changes nothing.
+@Suite("Config reload", .serialized)
+struct ConfigReloadTests {
+    static let alice = "Authorization: Bearer ak_runlog_alice_0123456789"
+    static let bob = "Authorization: Bearer ak_runlog_bob_0123456789"
+    static let aliceKey = #"{"sha256": "f2433b3256de59e6975342de6f602b641b6f644a3108bfc6c0b4fab6dcfb7e3b", "subject": "alice"}"#
+    static let bobKey = #"{"sha256": "8feceeb027b34f341b041e6f66811926a18f92b361c61106baaddddec1d94388", "subject": "bob"}"#
+
+    static func write(_ json: String, to path: String) throws {
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Sends SIGHUP and waits until the server has logged the outcome of the config reload.
+    static func reload(_ server: ServerProcess) async throws {
+        let before = server.logText.components(separatedBy: "configuration reload").count
+        server.signal(SIGHUP)
+        #expect(await eventually { server.logText.components(separatedBy: "configuration reload").count > before })
+    }
+
+    @Test func aChangedPluginConfigGivesTheRouteANewGeneration() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        let chat = "\(plugins)/chat.so"
+        try FileManager.default.copyItem(atPath: try ServerProcess.product("libagenthost-chat.so"), toPath: chat)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: chat)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Self.write(#"{"plugin_config": {"chat": {"presence_interval_ms": 0}}}"#, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        defer { server.signal(SIGKILL) }
+        let first = try await RawWebSocketClient.connect(port: server.port, path: "/chat")
+        #expect(try await ChatPluginTests.next(first, skipping: [])["type"] as? String == "joined")
+
+        try Self.write(#"{"plugin_config": {"chat": {"presence_interval_ms": 50}}}"#, to: config)
+        try await Self.reload(server)
+        // The generation with the old config is told it drains; the new one serves new members with the new one.
+        #expect(try await ChatPluginTests.next(first)["type"] as? String == "draining")
+        let listing = try await server.plugins().filter { $0.name == "chat" }
+        #expect(Set(listing.map(\.state)) == ["serving", "draining"])
+        #expect(Set(listing.compactMap(\.configSHA256)).count == 2)
+        #expect(Set(listing.compactMap(\.sha256)).count == 1)  // the same file
+        let second = try await RawWebSocketClient.connect(port: server.port, path: "/chat")
+        #expect(try await ChatPluginTests.next(second, skipping: ["joined"])["type"] as? String == "presence")
+        await first.close()
+        await second.close()
+    }
+
+    @Test func limitsApplyToNewConnectionsAndABadFileChangesNothing() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: plugins)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Self.write(#"{"websocket": {"max_message_size": 4096}}"#, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        defer { server.signal(SIGKILL) }
+        let before = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        let text = String(repeating: "x", count: 2000)
+
+        try Self.write(#"{"websocket": {"max_frame_size": 10}}"#, to: config)  // below the 125-byte minimum
+        try await Self.reload(server)
+        #expect(server.logText.contains("configuration reload refused"))
+        #expect(server.logText.contains("websocket.max_frame_size must be a whole number from 125"))
+        try Self.write(#"{"websocket": {"max_message_size": 4096}, "routes": }"#, to: config)  // not JSON
+        try await Self.reload(server)
+        let probe = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await probe.sendText(text)
+        #expect(try await withTimeout { try await probe.readMessageOrClose() }.text == text)  // still 4096
+
+        try Self.write(#"{"websocket": {"max_message_size": 1000}}"#, to: config)
+        try await Self.reload(server)
+        let after = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await after.sendText(text)
+        let refused = try await withTimeout { try await after.readMessageOrClose() }
+        #expect(refused.closeCode == 1009, "\(refused.opcode) \(refused.payload.count) \(server.logText)")
+        try await before.sendText(text)  // opened under the old limit, and keeps it
+        #expect(try await withTimeout { try await before.readMessageOrClose() }.text == text)
+        await before.close()
+        await probe.close()
+    }
+
+    @Test func newKeysAndPoliciesApplyToTheNextUpgrade() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: plugins)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Self.write(#"{"access": "authenticated", "auth": {"api_keys": [\#(Self.aliceKey)]}}"#, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        defer { server.signal(SIGKILL) }
+        let alice = try await RawWebSocketClient.connect(port: server.port, path: "/echo", extraHeaders: [Self.alice])
+
+        try Self.write(#"{"access": "authenticated", "auth": {"api_keys": [\#(Self.bobKey)]}, "routes": {"/echo": {"allowed_origins": ["https://app.example"]}}}"#,
+                       to: config)
+        try await Self.reload(server)
+        let refused = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await refused.handshake(path: "/echo", extraHeaders: [Self.alice]) == 401)
+        let wrongOrigin = try await RawWebSocketClient.connectTCP(port: server.port)
+        #expect(try await wrongOrigin.handshake(path: "/echo", extraHeaders: [Self.bob, "Origin: https://evil.example"]) == 403)
+        let bob = try await RawWebSocketClient.connect(port: server.port, path: "/echo",
+                                                       extraHeaders: [Self.bob, "Origin: https://app.example"])
+        try await bob.sendText("bob")
+        #expect(try await withTimeout { try await bob.readMessageOrClose() }.text == "bob")
+        try await alice.sendText("still here")  // authenticated before the reload: kept
+        #expect(try await withTimeout { try await alice.readMessageOrClose() }.text == "still here")
+        await alice.close()
+        await bob.close()
+    }
+}
