@@ -97,6 +97,11 @@ public final class TokenAuthenticator: ConnectionAuthenticator {
 
     // MARK: ConnectionAuthenticator
 
+    public func authenticate(_ request: AuthenticationRequest) async -> AuthenticationResult {
+        await self.authenticate(request.head)
+    }
+
+    /// The token (or key) the request carries, if any; a client certificate is `ClientCertificateAuthenticator`'s.
     public func authenticate(_ request: HTTPRequestHead) async -> AuthenticationResult {
         // Two credentials are ambiguous: a proxy and the host could each read a different one.
         if request.headers["authorization"].count > 1 {

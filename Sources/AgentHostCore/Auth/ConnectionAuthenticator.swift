@@ -11,8 +11,22 @@ public enum AuthenticationResult: Sendable, Equatable {
     case rejected(String)
 }
 
+/// What an authenticator may look at: the request, and the client certificate TLS verified (mTLS), if any.
+public struct AuthenticationRequest: Sendable {
+    public var head: HTTPRequestHead
+    /// The identity of the client certificate the TLS handshake verified against the client CA; nil without mTLS.
+    public var clientCertificate: Identity?
+
+    public init(head: HTTPRequestHead, clientCertificate: Identity? = nil) {
+        self.head = head
+        self.clientCertificate = clientCertificate
+    }
+}
+
 /// Checks the credentials of an upgrade request, before anything is upgraded and before any plugin hears of it.
-/// The core knows no token formats: `AgentHostAuth` implements this for JWTs and API keys.
+/// The core knows no token formats: `AgentHostAuth` implements this for JWTs and API keys; the core's own
+/// `ClientCertificateAuthenticator` turns a verified client certificate into an identity. Several are combined
+/// with `AuthenticatorChain`.
 public protocol ConnectionAuthenticator: Sendable {
-    func authenticate(_ request: HTTPRequestHead) async -> AuthenticationResult
+    func authenticate(_ request: AuthenticationRequest) async -> AuthenticationResult
 }

@@ -19,6 +19,8 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let adminTrustsLoopback: Bool
     private let identityRoutes: IdentityRoutes
     private let authenticator: (any ConnectionAuthenticator)?
+    /// TLS verifies client certificates: the peer's certificate is a credential for the identity routes too.
+    private let verifiesClientCertificates: Bool
     private let limits: HTTPLimits
     private let deadline: RequestDeadlineHandler?
     private var request: HTTPRequestHead?
@@ -31,9 +33,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil,
          adminTrustsLoopback: Bool = false, identityRoutes: IdentityRoutes = IdentityRoutes(),
          authenticator: (any ConnectionAuthenticator)? = nil, limits: HTTPLimits = HTTPLimits(),
-         deadline: RequestDeadlineHandler? = nil) {
+         deadline: RequestDeadlineHandler? = nil, verifiesClientCertificates: Bool = false) {
         self.identityRoutes = identityRoutes
         self.authenticator = authenticator
+        self.verifiesClientCertificates = verifiesClientCertificates
         self.router = router
         self.adminRoutes = adminRoutes
         self.adminToken = adminToken
@@ -132,10 +135,12 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let authenticator = self.authenticator
+        let request = AuthenticationRequest(head: head, clientCertificate: UpgradeRequestGuard.clientCertificateIdentity(
+            context: context, verified: self.verifiesClientCertificates))
         let promise = context.eventLoop.makePromise(of: IdentityRouteResponse.self)
         promise.completeWithTask {
             var result = AuthenticationResult.anonymous
-            if let authenticator { result = await authenticator.authenticate(head) }
+            if let authenticator { result = await authenticator.authenticate(request) }
             let identity: Identity?
             switch result {
             case .anonymous: identity = nil

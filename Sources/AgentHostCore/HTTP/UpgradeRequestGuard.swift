@@ -104,13 +104,12 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             }
             return
         }
-        let certificateIdentity = self.clientCertificateIdentity(context: context)
-        guard let authenticator = self.configuration.authenticator else {
+        guard let authenticator = self.configuration.authenticators else {
             guard self.selected.reserve() else {
                 self.refuse(head, .serviceUnavailable, "this route is being replaced; retry")
                 return
             }
-            self.selected.identity = certificateIdentity ?? .anonymous
+            self.selected.identity = .anonymous
             if let refusal = self.askEndpoint(context: context, head: head) {
                 self.state = .refusing(head: head, status: refusal.status, message: refusal.body, ended: false,
                                        raw: refusal.raw)
@@ -122,12 +121,9 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         }
         self.state = .authenticating(head: head, buffered: [])
         let promise = context.eventLoop.makePromise(of: AuthenticationResult.self)
-        promise.completeWithTask {
-            let result = await authenticator.authenticate(head)
-            // A verified client certificate (mTLS) identifies a client that sent no token.
-            if result == .anonymous, let certificateIdentity { return .authenticated(certificateIdentity, tokenProtocol: nil) }
-            return result
-        }
+        let request = AuthenticationRequest(head: head, clientCertificate: Self.clientCertificateIdentity(
+            context: context, verified: self.configuration.tls?.settings.clientCAFile != nil))
+        promise.completeWithTask { await authenticator.authenticate(request) }
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         promise.futureResult.whenSuccess { result in
             let (handler, context) = loopBound.value
@@ -210,11 +206,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
         if ended { self.sendRefusal(context: context) }
     }
 
-    /// The identity of a client certificate verified by mTLS, if the server asks for one.
-    private func clientCertificateIdentity(context: ChannelHandlerContext) -> Identity? {
-        guard self.configuration.tls?.settings.clientCAFile != nil,
-            let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate()
-        else { return nil }
+    /// The identity of the client certificate TLS verified, when the server verifies them (mTLS).
+    static func clientCertificateIdentity(context: ChannelHandlerContext, verified: Bool) -> Identity? {
+        guard verified, let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() else {
+            return nil
+        }
         return TLSContextProvider.identity(of: certificate)
     }
 

@@ -176,8 +176,9 @@ public final class AgentHostServer: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: configuration.adminToken,
                                            adminTrustsLoopback: configuration.adminTrustsLoopback,
-                                           identityRoutes: identityRoutes, authenticator: configuration.authenticator,
-                                           limits: configuration.http, deadline: loopBoundDeadline.value))
+                                           identityRoutes: identityRoutes, authenticator: configuration.authenticators,
+                                           limits: configuration.http, deadline: loopBoundDeadline.value,
+                                           verifiesClientCertificates: configuration.tls?.settings.clientCAFile != nil))
                 }
             })
         pipelineConfiguration.decoderConfiguration.maxHeaderListSize = configuration.maxHeaderSize

@@ -62,8 +62,21 @@ public struct ServerConfiguration: Sendable {
     /// Serve TLS (wss://) with this context provider; nil: plain ws://.
     public var tls: TLSContextProvider?
 
-    /// Checks credentials before the upgrade; nil: every route is open to anyone.
+    /// Checks credentials before the upgrade (tokens, keys); nil: none are checked.
     public var authenticator: (any ConnectionAuthenticator)?
+
+    /// What the server asks: the configured authenticator, then, when TLS verifies client certificates, the
+    /// certificate (`ClientCertificateAuthenticator`), as one chain; nil when there is neither.
+    var authenticators: (any ConnectionAuthenticator)? {
+        var chain: [any ConnectionAuthenticator] = []
+        if let authenticator = self.authenticator { chain.append(authenticator) }
+        if self.tls?.settings.clientCAFile != nil { chain.append(ClientCertificateAuthenticator()) }
+        switch chain.count {
+        case 0: return nil
+        case 1: return chain[0]
+        default: return AuthenticatorChain(chain)
+        }
+    }
 
     /// Admin routes (`GET /plugins`, `/metrics`) answer requests that send `Authorization: Bearer <token>`.
     public var adminToken: String?
