@@ -297,13 +297,13 @@ let package = Package(
             dependencies: ["AgentHostPluginSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
             swiftSettings: strictSettings
         ),
-        // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.
         // The example plugins' own tests, through the plugin test kit (no server): what plugin authors would write.
         .testTarget(
             name: "ExamplePluginTests",
             dependencies: ["AgentHostPluginTestKit"],
             swiftSettings: strictSettings
         ),
+        // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.
         .testTarget(
             name: "AgentHostWorkersTests",
             dependencies: ["AgentHostWorkers", "AgentHostCore"],

@@ -8,6 +8,7 @@ public final class AsyncEcho: AsyncPlugin {
     public static let name = "async-echo"
     public static let version = "1.0.0"
     public static let routes = ["/async-echo"]
+    public static let decidesUpgrades = true
 
     let host: PluginHost
     /// Messages echoed, at the host's /metrics as agenthost_plugin_async_echo_messages_total{plugin="async-echo"}

@@ -16,9 +16,10 @@
  *   - the pre-upgrade hook (on_upgrade): a bad room name is refused with 400 and a JSON reason before the 101,
  *     and the "chat.v1" subprotocol is selected when offered;
  *   - log_level: the per-join debug line is not even formatted unless someone reads it;
- *   - metrics (metric_define/add/observe): agenthost_plugin_chat_messages_total{plugin="chat",room=...},
- *     agenthost_plugin_chat_members{room}, agenthost_plugin_chat_message_bytes (histogram), and
- *     agenthost_plugin_chat_slowed_total at the host's /metrics.
+ *   - metrics (metric_define/add/set/observe): agenthost_plugin_chat_messages_total{plugin="chat",kind=...},
+ *     agenthost_plugin_chat_members, agenthost_plugin_chat_rooms, agenthost_plugin_chat_message_bytes (a
+ *     histogram) and agenthost_plugin_chat_slowed_total at the host's /metrics. No label carries a room name:
+ *     clients choose those, and every label value is a series kept for good.
  *
  * Config (plugin_config.chat in the host's config file), all optional:
  *   {"presence_interval_ms": 30000, "slow_mode_messages": 20, "slow_mode_window_ms": 1000}
@@ -64,8 +65,9 @@ typedef struct chat_instance {
     uint32_t slow_mode_messages;
     uint64_t slow_mode_window_ms;
     int has_flow_control;
-    /* Metrics (0 when the host has none): exported at the host's /metrics as agenthost_plugin_<name>. */
-    agenthost_metric_t messages_total, members_gauge, message_bytes, slowed_total;
+    /* Metrics (0 when the host has none): exported at the host's /metrics as agenthost_plugin_<name>. No room
+     * label: clients name rooms, and a label must take few values (each value is a series kept for good). */
+    agenthost_metric_t messages_total, members_gauge, rooms_gauge, message_bytes, slowed_total;
 } chat_instance;
 
 /* One instance per loaded copy of the library. */
@@ -199,21 +201,24 @@ static void announce_locked(chat_instance *chat, const char *type, const member 
 /* Defines the plugin's metrics; a host without metric_define leaves the handles 0 and updates are skipped. */
 static void define_metrics(chat_instance *chat) {
     if (!AGENTHOST_HOST_HAS(chat->host, metric_define)) return;
-    static const char *const room_label[] = {"room"};
+    static const char *const kind_label[] = {"kind"};
     static const double byte_buckets[] = {16, 64, 256, 1024, 4096};
     agenthost_metric_def_v1 def = {.struct_size = sizeof def, .kind = AGENTHOST_METRIC_COUNTER,
-                                   .name = "chat_messages_total", .help = "Chat messages relayed, by room",
-                                   .label_names = room_label, .label_count = 1};
+                                   .name = "chat_messages_total", .help = "Chat messages, by what became of them",
+                                   .label_names = kind_label, .label_count = 1};
     chat->host->metric_define(chat->ctx, &def, &chat->messages_total);
     def.kind = AGENTHOST_METRIC_GAUGE;
+    def.label_names = NULL;
+    def.label_count = 0;
     def.name = "chat_members";
-    def.help = "Members connected, by room";
+    def.help = "Members connected";
     chat->host->metric_define(chat->ctx, &def, &chat->members_gauge);
+    def.name = "chat_rooms";
+    def.help = "Rooms with at least one member";
+    chat->host->metric_define(chat->ctx, &def, &chat->rooms_gauge);
     def.kind = AGENTHOST_METRIC_HISTOGRAM;
     def.name = "chat_message_bytes";
     def.help = "Size of the messages members send";
-    def.label_names = NULL;
-    def.label_count = 0;
     def.buckets = byte_buckets;
     def.bucket_count = sizeof byte_buckets / sizeof byte_buckets[0];
     chat->host->metric_define(chat->ctx, &def, &chat->message_bytes);
@@ -225,9 +230,17 @@ static void define_metrics(chat_instance *chat) {
     chat->host->metric_define(chat->ctx, &def, &chat->slowed_total);
 }
 
-static void count_members(chat_instance *chat, const room *r, double change) {
-    const char *labels[] = {r->name};
-    if (chat->members_gauge) chat->host->metric_add(chat->members_gauge, labels, 1, change);
+/* Gauges follow the member and room counts; called with the lock held. */
+static void count_members_locked(chat_instance *chat, double change) {
+    if (!chat->members_gauge) return;
+    chat->host->metric_add(chat->members_gauge, NULL, 0, change);
+    chat->host->metric_set(chat->rooms_gauge, NULL, 0, (double)chat->room_count);
+}
+
+/* The messages counter, labelled by a fixed set of kinds: "relayed", "refused" (binary or too long). */
+static void count_message(chat_instance *chat, const char *kind) {
+    const char *labels[] = {kind};
+    if (chat->messages_total) chat->host->metric_add(chat->messages_total, labels, 1, 1);
 }
 
 static void arm_presence(chat_instance *chat) {
@@ -320,7 +333,7 @@ static agenthost_status_t chat_open(void *instance, agenthost_conn_t conn, const
         return AGENTHOST_ERROR;
     }
     m->room->members++;
-    count_members(chat, m->room, 1);
+    count_members_locked(chat, 1);
     m->id = chat->next_member_id++;
     chat->members[chat->member_count++] = m;
     announce_locked(chat, "joined", m);
@@ -339,6 +352,7 @@ static void chat_message(void *instance, void *conn_data, agenthost_conn_t conn,
     chat_instance *chat = instance;
     member *m = conn_data;
     if (kind != AGENTHOST_MESSAGE_TEXT) {
+        count_message(chat, "refused");
         static const char reason[] = "chat takes text messages";
         chat->host->close(conn, 1003, (const uint8_t *)reason, sizeof reason - 1);
         return;
@@ -347,6 +361,7 @@ static void chat_message(void *instance, void *conn_data, agenthost_conn_t conn,
     int head = snprintf(text, sizeof text, "{\"type\":\"message\",\"from\":%llu,\"text\":\"", (unsigned long long)m->id);
     size_t at = json_escape(text, (size_t)head, sizeof text - 2, data, len);
     if (at == 0) {
+        count_message(chat, "refused");
         static const char reason[] = "message too long for chat";
         chat->host->close(conn, 1009, (const uint8_t *)reason, sizeof reason - 1);
         return;
@@ -356,11 +371,8 @@ static void chat_message(void *instance, void *conn_data, agenthost_conn_t conn,
     pthread_mutex_lock(&chat->lock);
     broadcast_locked(chat, m->room, text, at);
     pthread_mutex_unlock(&chat->lock);
-    if (chat->messages_total) {
-        const char *labels[] = {m->room->name};
-        chat->host->metric_add(chat->messages_total, labels, 1, 1);
-        chat->host->metric_observe(chat->message_bytes, NULL, 0, (double)len);
-    }
+    count_message(chat, "relayed");
+    if (chat->message_bytes) chat->host->metric_observe(chat->message_bytes, NULL, 0, (double)len);
 
     /* Slow mode: past the window's allowance, stop reading this member until the window ends. Its next messages
      * wait in TCP buffers, in order; none is dropped. */
@@ -422,8 +434,8 @@ static void chat_close(void *instance, void *conn_data, agenthost_conn_t conn, u
         }
     }
     announce_locked(chat, "left", m);
-    count_members(chat, m->room, -1);
     leave_room_locked(chat, m->room);
+    count_members_locked(chat, -1);
     pthread_mutex_unlock(&chat->lock);
     free(m);
 }

@@ -58,4 +58,16 @@ struct StateChangeSignalTests {
             for await woke in group { #expect(woke) }
         }
     }
+
+    /// A cancelled waiter stops waiting at once (its deadline an hour away), whether it had suspended or not.
+    @Test func aCancelledWaitReturnsFalseAtOnce() async {
+        let signal = StateChangeSignal()
+        let waiter = Task { await signal.wait(until: .now + .seconds(3600)) { false } }
+        waiter.cancel()
+        #expect(await waiter.value == false)
+        let suspended = Task { await signal.wait(until: .now + .seconds(3600)) { false } }
+        await Task.yield()
+        suspended.cancel()
+        #expect(await suspended.value == false)
+    }
 }

@@ -202,8 +202,12 @@ struct WebSocketConnectionHandlerTests {
         handler.keepAliveTick(now: CoarseClock.nanoseconds() + 61_000_000_000)  // not idle: paused
         #expect(try tested.written().isEmpty)
         #expect(connection.resumeReading() == .ok)
-        #expect(try tested.written().map(\.opcode) == [.text, .pong, .text])
-        #expect(tested.endpoint.recorded.suffix(2) == ["message text held one", "message text held two"])
+        #expect(tested.endpoint.recorded.count == 2)  // never inside the call: after the current work on the loop
+        try tested.send(Self.text("arrived meanwhile"))  // queued behind the held frames
+        (tested.channel.eventLoop as! EmbeddedEventLoop).run()
+        #expect(try tested.written().map(\.opcode) == [.text, .pong, .text, .text])
+        #expect(tested.endpoint.recorded.suffix(3)
+            == ["message text held one", "message text held two", "message text arrived meanwhile"])
         try tested.send(Self.text("live"))
         #expect(try tested.written().map { String(buffer: $0.data) } == ["live"])
     }
@@ -218,6 +222,8 @@ struct WebSocketConnectionHandlerTests {
         #expect(tested.endpoint.recorded == ["open /test"])
         #expect(connection.close(code: 1000) == .ok)
         #expect(try tested.written().map(\.opcode) == [.connectionClose])
+        #expect(tested.endpoint.recorded == ["open /test"])  // on_close is not called inside close()
+        (tested.channel.eventLoop as! EmbeddedEventLoop).run()
         #expect(tested.endpoint.recorded.last == "close 1000 ")
         #expect(connection.resumeReading() == .closed)
     }

@@ -54,13 +54,18 @@ struct ChatPluginTests {
         #expect(try await Self.next(carol)["text"] as? String == "red only")
         try await bob.sendText("blue again")
         #expect(try await Self.next(alice)["text"] as? String == "blue again")  // carol's never reached blue
-        // The plugin's own metrics, at the host's /metrics.
-        let (status, metrics) = try await server.get("/metrics", headers: [ServerProcess.adminHeader])
-        #expect(status == 200)
-        #expect(metrics.contains(#"agenthost_plugin_chat_messages_total{plugin="chat",room="blue"} 2"#), "\(metrics)")
-        #expect(metrics.contains(#"agenthost_plugin_chat_messages_total{plugin="chat",room="red"} 1"#))
-        #expect(metrics.contains(#"agenthost_plugin_chat_members{plugin="chat",room="blue"} 2"#))
-        #expect(metrics.contains(#"agenthost_plugin_chat_message_bytes_count{plugin="chat"} 3"#))
+        // The plugin's own metrics, at the host's /metrics. The sender's loop counts after the others may have
+        // received the message: read until the counts are in.
+        let expected = [
+            #"agenthost_plugin_chat_messages_total{plugin="chat",kind="relayed"} 3"#,
+            #"agenthost_plugin_chat_members{plugin="chat"} 3"#, #"agenthost_plugin_chat_rooms{plugin="chat"} 2"#,
+            #"agenthost_plugin_chat_message_bytes_count{plugin="chat"} 3"#,
+        ]
+        var metrics = ""
+        #expect(await eventuallyAsync {
+            metrics = (try? await server.get("/metrics", headers: [ServerProcess.adminHeader]).body) ?? ""
+            return expected.allSatisfy(metrics.contains)
+        }, "\(metrics)")
         for client in [alice, bob, carol] { await client.close() }
     }
 
@@ -106,8 +111,11 @@ struct ChatPluginTests {
             seen.append((frame["text"] as? String) ?? (frame["type"] as? String ?? "?"))
         }
         #expect(seen == ["m1", "m2", "m3", "slowed", "m4", "m5", "m6", "slowed", "m7"])
-        let (_, metrics) = try await server.get("/metrics", headers: [ServerProcess.adminHeader])
-        #expect(metrics.contains(#"agenthost_plugin_chat_slowed_total{plugin="chat"} 2"#), "\(metrics)")
+        var metrics = ""
+        #expect(await eventuallyAsync {
+            metrics = (try? await server.get("/metrics", headers: [ServerProcess.adminHeader]).body) ?? ""
+            return metrics.contains(#"agenthost_plugin_chat_slowed_total{plugin="chat"} 2"#)
+        }, "\(metrics)")
         await member.close()
     }
 

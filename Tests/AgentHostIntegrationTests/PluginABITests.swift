@@ -142,6 +142,21 @@ struct PluginABITests {
         #expect(line.metadata["conn"] != nil)
     }
 
+    /// A size_t past Int.max (a negative length cast) reaches Swift as a negative Int: every host function that
+    /// takes a size refuses it (an unchecked one stopped the process), and the server goes on.
+    @Test func sizesPastIntMaxAreRefusedNotFatal() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileFixture("hostile_sizes", into: directory)
+        try await PluginFixtures.compileEcho(into: directory)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            let client = try await RawWebSocketClient.connect(port: server.port, path: "/hostile")
+            try await client.sendText("go")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "3,3,3,3,3,3,3")
+            await client.close()
+            try await PluginLoadingTests.expectEchoServes(server)
+        }
+    }
+
     @Test func logsASlowCallbackWithItsDurationAndStillDelivers() async throws {
         let directory = try PluginFixtures.makeDirectory()
         try await PluginFixtures.compileFixture("slow_callback", into: directory)

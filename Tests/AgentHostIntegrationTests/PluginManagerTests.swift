@@ -1,5 +1,5 @@
 import AgentHostCore
-import AgentHostPlugins
+@testable import AgentHostPlugins
 import Foundation
 import Logging
 import NIOPosix
@@ -134,5 +134,18 @@ struct PluginManagerTests {
         #expect(seen.contains("x-custom"))
         #expect(!seen.contains("authorization") && !seen.contains("sec-websocket-protocol"), "\(seen)")
         #expect(seen.hasSuffix("subprotocols=first,second"), "\(seen)")
+    }
+
+    /// has_function knows every function of the table, and the table has every function it names (read from the C
+    /// struct's own fields, so a function added to the header and forgotten here fails).
+    @Test func hasFunctionNamesEveryFunctionOfTheTable() {
+        let fields = Mirror(reflecting: HostFunctionTable.table.pointee).children.compactMap(\.label)
+            .filter { !["struct_size", "abi_major", "abi_minor"].contains($0) }
+        #expect(fields.count == 29)
+        #expect(Set(fields) == HostFunctionTable.functionNames)
+        for child in Mirror(reflecting: HostFunctionTable.table.pointee).children
+        where HostFunctionTable.functionNames.contains(child.label ?? "") {
+            #expect(String(describing: child.value) != "nil", "\(child.label ?? "") is not filled in")
+        }
     }
 }

@@ -76,6 +76,29 @@ struct PluginMetricsTests {
         }
     }
 
+    /// Two families may not write the same series: Prometheus would refuse the whole scrape.
+    @Test func aHistogramsSeriesNamesAndItsLeLabelAreTaken() throws {
+        let metrics = self.metrics
+        _ = try self.handle(metrics.define(plugin: "a", kind: .histogram, name: "latency", help: "", labelNames: [],
+                                           buckets: nil))
+        for name in ["latency_count", "latency_sum", "latency_bucket"] {
+            guard case .failure(.exists) = metrics.define(plugin: "b", kind: .counter, name: name, help: "",
+                                                          labelNames: [], buckets: nil)
+            else {
+                Issue.record("\(name) accepted beside histogram latency")
+                continue
+            }
+        }
+        _ = try self.handle(metrics.define(plugin: "a", kind: .counter, name: "size_count", help: "", labelNames: [],
+                                           buckets: nil))
+        guard case .failure(.exists) = metrics.define(plugin: "b", kind: .histogram, name: "size", help: "",
+                                                      labelNames: [], buckets: nil)
+        else { Issue.record("histogram size accepted beside counter size_count"); return }
+        guard case .failure(.badArgument) = metrics.define(plugin: "a", kind: .histogram, name: "h", help: "",
+                                                           labelNames: ["le"], buckets: nil)
+        else { Issue.record("a histogram label 'le' was accepted"); return }
+    }
+
     @Test func refusesUpdatesThatDoNotFitTheMetric() throws {
         let metrics = self.metrics
         let counter = try self.handle(metrics.define(plugin: "p", kind: .counter, name: "c_total", help: "",

@@ -44,7 +44,11 @@ struct ServerProcessTests {
         server.signal(SIGTERM)
         let (status, log) = try await server.waitForExit()
         #expect(status == 0, "\(log)")
-        let warning = try #require(log.split(separator: "\n").first { $0.contains("serving no plugin route") })
+        let lines = log.split(separator: "\n")
+        let warningLine = try #require(lines.firstIndex { $0.contains("serving no plugin route") })
+        let listeningLine = try #require(lines.firstIndex { $0.hasSuffix("listening") })
+        #expect(warningLine < listeningLine)  // said before the server says it listens
+        let warning = lines[warningLine]
         #expect(warning.contains(kind == "missing" ? "it does not exist" : "all 1 plugin file(s) in \(directory) were refused"),
                 "\(warning)")
     }

@@ -27,12 +27,15 @@ struct ChatPluginTests {
         #expect(alice.takeReceived() == [.text(#"{"type":"message","from":1,"text":"hi"}"#)])
         #expect(bob.takeReceived().count == 1)
         #expect(carol.takeReceived().isEmpty)
-        #expect(harness.metric("chat_messages_total", labels: ["blue"]) == 1)
-        #expect(harness.metric("chat_members", labels: ["blue"]) == 2)
+        #expect(harness.metric("chat_messages_total", labels: ["relayed"]) == 1)
+        #expect(harness.metric("chat_members") == 3)
+        #expect(harness.metric("chat_rooms") == 2)
         #expect(harness.observations("chat_message_bytes") == [2])
         bob.close()
+        carol.close()
         #expect(Self.types(alice.takeReceived()) == ["left"])
-        #expect(harness.metric("chat_members", labels: ["blue"]) == 1)
+        #expect(harness.metric("chat_members") == 1)
+        #expect(harness.metric("chat_rooms") == 1)
         harness.drop()
     }
 

@@ -18,4 +18,10 @@ _Static_assert(offsetof(agenthost_plugin_v1, on_drain) == 112, "1.2 appends afte
 _Static_assert(offsetof(agenthost_plugin_v1, on_upgrade) == 120, "1.2 layout (Plugins/rust-echo pins it too)");
 _Static_assert(offsetof(agenthost_host_api_v1, metric_define) == 216, "1.2 layout (Plugins/rust-echo pins it too)");
 _Static_assert(sizeof(agenthost_metric_def_v1) == 56, "1.2 layout (Plugins/rust-echo pins it too)");
+_Static_assert(sizeof(agenthost_host_info_v1) == 44, "1.2 layout");
+_Static_assert(sizeof(agenthost_header_v1) == 32, "1.2 layout");
+_Static_assert(offsetof(agenthost_upgrade_request_v1, headers) == 56, "1.2 layout");
+_Static_assert(sizeof(agenthost_upgrade_request_v1) == 152, "1.2 layout");
+_Static_assert(offsetof(agenthost_upgrade_response_v1, body) == 16, "1.2 layout");
+_Static_assert(sizeof(agenthost_upgrade_response_v1) == 40, "1.2 layout");
 #endif

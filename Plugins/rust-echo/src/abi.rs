@@ -1,10 +1,11 @@
 //! The parts of plugin-sdk/c/include/agenthost_plugin.h this plugin uses, declared by hand (no bindgen: no crates
-//! on the build machine). Layouts are pinned to the header's by the assertions at the end, so a mismatch fails the
-//! build instead of corrupting memory.
+//! on the build machine). Their layout is checked against the header's when the instance is created
+//! (`layout_problem`), so a mismatch refuses the plugin with a clear reason instead of corrupting memory. Written
+//! for Rust 1.64 (Debian bookworm has 1.65): no `offset_of!`, no C string literals.
 #![allow(dead_code)]
 
 use core::ffi::{c_char, c_void};
-use core::mem::{offset_of, size_of};
+use core::mem::size_of;
 
 pub const AGENTHOST_OK: i32 = 0;
 pub const AGENTHOST_ERROR: i32 = 4;
@@ -63,6 +64,17 @@ pub struct HostApi {
     pub metric_add: Option<unsafe extern "C" fn(u64, *const *const c_char, usize, f64) -> i32>,
 }
 
+/// The byte offset of a field, computed on an uninitialised value (what `offset_of!` does in newer Rust).
+macro_rules! field_offset {
+    ($type:ty, $field:ident) => {{
+        let value = core::mem::MaybeUninit::<$type>::uninit();
+        let base = value.as_ptr();
+        // SAFETY: only the field's address is taken; nothing is read.
+        (unsafe { core::ptr::addr_of!((*base).$field) } as usize) - (base as usize)
+    }};
+}
+pub(crate) use field_offset;
+
 impl HostApi {
     /// Whether the host's table reaches the field at `offset` (what AGENTHOST_HOST_HAS does in C).
     pub fn has(&self, offset: usize) -> bool {
@@ -102,14 +114,20 @@ unsafe impl Sync for Descriptor {}
 pub struct Routes(pub [*const c_char; 1]);
 unsafe impl Sync for Routes {}
 
-// The header's layout on 64-bit Linux (agenthost_plugin_abi_checks.c pins the same offsets on the C side).
-const _: () = assert!(offset_of!(HostApi, send) == 16);
-const _: () = assert!(offset_of!(HostApi, log_functions) == 80);
-const _: () = assert!(offset_of!(HostApi, host_info) == 152);
-const _: () = assert!(offset_of!(HostApi, metric_define) == 216);
-const _: () = assert!(offset_of!(HostApi, metric_add) == 224);
-const _: () = assert!(offset_of!(Plugin, instance_create) == 48);
-const _: () = assert!(offset_of!(Plugin, on_close) == 104);
-const _: () = assert!(offset_of!(Plugin, on_drain) == 112);
-const _: () = assert!(size_of::<Plugin>() == 128);
-const _: () = assert!(size_of::<MetricDef>() == 56);
+/// The header's layout on 64-bit Linux (agenthost_plugin_abi_checks.c pins the same offsets on the C side):
+/// a description of the first difference, or None.
+pub fn layout_problem() -> Option<&'static str> {
+    let checks: [(bool, &'static str); 10] = [
+        (field_offset!(HostApi, send) == 16, "HostApi.send is not at 16"),
+        (field_offset!(HostApi, log_functions) == 80, "HostApi's run log functions are not at 80"),
+        (field_offset!(HostApi, host_info) == 152, "HostApi.host_info is not at 152"),
+        (field_offset!(HostApi, metric_define) == 216, "HostApi.metric_define is not at 216"),
+        (field_offset!(HostApi, metric_add) == 224, "HostApi.metric_add is not at 224"),
+        (field_offset!(Plugin, instance_create) == 48, "Plugin.instance_create is not at 48"),
+        (field_offset!(Plugin, on_close) == 104, "Plugin.on_close is not at 104"),
+        (field_offset!(Plugin, on_drain) == 112, "Plugin.on_drain is not at 112"),
+        (size_of::<Plugin>() == 128, "Plugin is not 128 bytes"),
+        (size_of::<MetricDef>() == 56, "MetricDef is not 56 bytes"),
+    ];
+    checks.iter().find(|(ok, _)| !ok).map(|(_, problem)| *problem)
+}

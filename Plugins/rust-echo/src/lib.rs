@@ -9,7 +9,6 @@ mod abi;
 
 use abi::*;
 use core::ffi::{c_char, c_void};
-use core::mem::offset_of;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
@@ -30,12 +29,33 @@ fn log(message: &str) {
     unsafe { (host.log)(CONTEXT.load(Ordering::Acquire), 0, LOG_INFO, message.as_ptr(), message.len()) };
 }
 
+/// A NUL-terminated literal as a C string pointer (C string literals need Rust 1.77).
+macro_rules! cstr {
+    ($text:literal) => {
+        concat!($text, "\0").as_ptr() as *const c_char
+    };
+}
+
+/// Writes `message` into the host's error buffer (NUL-terminated, cut to fit).
+unsafe fn refuse(error: *mut c_char, capacity: usize, message: &str) -> *mut c_void {
+    if !error.is_null() && capacity > 0 {
+        let bytes = message.as_bytes();
+        let len = bytes.len().min(capacity - 1);
+        ptr::copy_nonoverlapping(bytes.as_ptr() as *const c_char, error, len);
+        *error.add(len) = 0;
+    }
+    ptr::null_mut()
+}
+
 unsafe extern "C" fn create(api: *const HostApi, ctx: *mut c_void, _config: *const u8, _config_len: usize,
-                            _error: *mut c_char, _error_capacity: usize) -> *mut c_void {
+                            error: *mut c_char, error_capacity: usize) -> *mut c_void {
+    if let Some(problem) = layout_problem() {
+        return refuse(error, error_capacity, &format!("rust-echo was built with a wrong ABI layout: {}", problem));
+    }
     HOST.store(api as *mut HostApi, Ordering::Release);
     CONTEXT.store(ctx, Ordering::Release);
     let host = host();
-    if host.has(offset_of!(HostApi, host_info)) {
+    if host.has(field_offset!(HostApi, host_info)) {
         if let Some(host_info) = host.host_info {
             let mut info = HostInfo { struct_size: core::mem::size_of::<HostInfo>() as u32, abi_major: 0,
                                       abi_minor: 0, host_version: [0; 32] };
@@ -46,10 +66,10 @@ unsafe extern "C" fn create(api: *const HostApi, ctx: *mut c_void, _config: *con
             }
         }
     }
-    if host.has(offset_of!(HostApi, metric_add)) {
+    if host.has(field_offset!(HostApi, metric_add)) {
         if let Some(define) = host.metric_define {
             let def = MetricDef { struct_size: core::mem::size_of::<MetricDef>() as u32, kind: METRIC_COUNTER,
-                                  name: c"rust_echo_messages_total".as_ptr(), help: c"Messages echoed".as_ptr(),
+                                  name: cstr!("rust_echo_messages_total"), help: cstr!("Messages echoed"),
                                   label_names: ptr::null(), label_count: 0, buckets: ptr::null(), bucket_count: 0 };
             let mut handle = 0u64;
             if define(ctx, &def, &mut handle) == AGENTHOST_OK {
@@ -87,14 +107,14 @@ unsafe extern "C" fn drain(_instance: *mut c_void) {
     log("rust-echo draining: a new version serves new connections");
 }
 
-static ROUTES: Routes = Routes([c"/rust-echo".as_ptr()]);
+static ROUTES: Routes = Routes([cstr!("/rust-echo")]);
 
 static DESCRIPTOR: Descriptor = Descriptor(Plugin {
     struct_size: core::mem::size_of::<Plugin>() as u32,
     abi_major: 1,
     abi_minor: 2,
-    name: c"rust-echo".as_ptr(),
-    version: c"1.0.0".as_ptr(),
+    name: cstr!("rust-echo"),
+    version: cstr!("1.0.0"),
     routes: &ROUTES.0 as *const [*const c_char; 1] as *const *const c_char,
     route_count: 1,
     instance_create: create,

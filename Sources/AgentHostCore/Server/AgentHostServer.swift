@@ -219,6 +219,8 @@ public final class AgentHostServer: Service, Sendable {
         let deadline = ContinuousClock.now + .nanoseconds(self.configuration.shutdownTimeout.nanoseconds)
         // Upgrades already answered but not yet registered land within moments: give them that moment.
         let settle = min(deadline, ContinuousClock.now + .milliseconds(100))
+        // Wait (woken by each close) until none is open; if that happens before the settle time, wait out the
+        // settle time and look again, since a late upgrade may have registered meanwhile. Stops at the deadline.
         while await connections.removed.wait(until: deadline, for: { connections.count == 0 }),
             ContinuousClock.now < settle
         {

@@ -58,6 +58,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var readPending = false
     /// The endpoint paused reading (inbound flow control): frames already read wait in `heldFrames`.
     private var readingPaused = false
+    /// A resume is scheduled: frames still go to `heldFrames` until the replay runs, so order holds.
+    private var replayScheduled = false
     /// Frames the decoder had already produced when reading was paused (at most one socket read's worth).
     private var heldFrames = CircularBuffer<WebSocketFrame>()
 
@@ -155,7 +157,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
-        if self.readingPaused {
+        if self.readingPaused || self.replayScheduled {
             self.heldFrames.append(frame)
             return
         }
@@ -314,11 +316,21 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.readingPaused = true
     }
 
-    /// Processes the frames held while paused, in order, then reads again. A session call among them may pause
-    /// again: the rest then stay held.
+    /// Processes the frames held while paused, in order, then reads again, after the current work on the loop:
+    /// a host function never calls the session back synchronously (a plugin that resumes from a callback, or while
+    /// holding its own lock, must not find on_message or on_close running inside its call). A session call among
+    /// the held frames may pause again: the rest then stay held.
     func resumeReading() {
         guard self.readingPaused, let context = self.context else { return }
         self.readingPaused = false
+        self.replayScheduled = true
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { loopBound.value.replayHeldFrames() }
+    }
+
+    private func replayHeldFrames() {
+        self.replayScheduled = false
+        guard !self.readingPaused, let context = self.context else { return }
         // The client was not heard while paused through no fault of its own: its timeouts start over.
         let now = CoarseClock.nanoseconds()
         self.lastInbound = now
@@ -514,7 +526,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func keepAliveTick(now: UInt64) {
         // Paused by the endpoint: the client cannot be heard, so it is neither pinged nor timed out (the endpoint
         // holds the connection until it resumes).
-        guard let context = self.context, self.stateMachine.state == .open, !self.readingPaused else { return }
+        guard let context = self.context, self.stateMachine.state == .open, !self.readingPaused, !self.replayScheduled
+        else { return }
         let configuration = self.configuration
         if let sentAt = self.pingSentAt {
             if now &- sentAt >= UInt64(configuration.pingTimeout.nanoseconds) {

@@ -116,6 +116,8 @@ private func refused(_ function: String, _ conn: agenthost_conn_t, _ reason: @au
 
 private func hostSend(_ conn: agenthost_conn_t, _ kind: agenthost_message_kind_t, _ data: UnsafePointer<UInt8>?,
                       _ len: Int) -> agenthost_status_t {
+    // size_t arrives as Int: a "length" past Int.max is negative here, and must never reach a buffer pointer.
+    guard len >= 0 else { return refused("send", conn, "a length past Int.max") }
     guard data != nil || len == 0 else { return refused("send", conn, "NULL data with length \(len)") }
     let messageKind: WebSocketMessageKind
     switch kind {
@@ -138,7 +140,7 @@ private func hostSend(_ conn: agenthost_conn_t, _ kind: agenthost_message_kind_t
 private func hostClose(_ conn: agenthost_conn_t, _ code: UInt16, _ reason: UnsafePointer<UInt8>?,
                        _ reasonLength: Int) -> agenthost_status_t {
     guard reason != nil || reasonLength == 0 else { return refused("close", conn, "NULL reason with a length") }
-    guard reasonLength <= 123 else { return refused("close", conn, "a \(reasonLength)-byte reason (at most 123)") }
+    guard (0...123).contains(reasonLength) else { return refused("close", conn, "a \(reasonLength)-byte reason (at most 123)") }
     let bytes = UnsafeRawBufferPointer(start: reason, count: reasonLength)
     guard UTF8Validator.isValid(bytes) else { return refused("close", conn, "a reason that is not valid UTF-8") }
     guard CloseCode.isSendable(code) else {
@@ -150,7 +152,7 @@ private func hostClose(_ conn: agenthost_conn_t, _ code: UInt16, _ reason: Unsaf
 
 private func hostLog(_ ctx: OpaquePointer?, _ conn: agenthost_conn_t, _ level: agenthost_log_level_t,
                      _ message: UnsafePointer<UInt8>?, _ len: Int) {
-    guard let ctx, message != nil || len == 0 else { return }
+    guard let ctx, len >= 0, message != nil || len == 0 else { return }
     let instance = PluginInstanceContext.from(ctx)
     let text = String(decoding: UnsafeRawBufferPointer(start: message, count: len), as: UTF8.self)
     let logLevel: Logger.Level
@@ -192,156 +194,4 @@ private func hostRetain(_ conn: agenthost_conn_t) -> agenthost_status_t {
 
 private func hostRelease(_ conn: agenthost_conn_t) -> agenthost_status_t {
     HostFunctionTable.registry.release(conn) ? HostFunctionTable.ok : HostFunctionTable.badArgument
-}
-
-// MARK: (1.2) Capabilities
-
-private func hostInfo(_ info: UnsafeMutablePointer<agenthost_host_info_v1>?) -> agenthost_status_t {
-    guard let info else { return HostFunctionTable.badArgument }
-    let size = Int(info.pointee.struct_size)
-    // Only what the caller's struct has room for is written.
-    guard size >= MemoryLayout<agenthost_host_info_v1>.offset(of: \agenthost_host_info_v1.host_version)! else {
-        return HostFunctionTable.badArgument
-    }
-    info.pointee.abi_major = UInt32(AGENTHOST_ABI_MAJOR)
-    info.pointee.abi_minor = UInt32(AGENTHOST_ABI_MINOR)
-    if size >= MemoryLayout<agenthost_host_info_v1>.size {
-        withUnsafeMutableBytes(of: &info.pointee.host_version) { field in
-            field.initializeMemory(as: UInt8.self, repeating: 0)
-            let version = Array(AgentHostVersion.current.utf8.prefix(field.count - 1))
-            field.copyBytes(from: version)
-        }
-    }
-    return HostFunctionTable.ok
-}
-
-private func hostHasFunction(_ name: UnsafePointer<CChar>?) -> Int32 {
-    guard let name else { return 0 }
-    return HostFunctionTable.functionNames.contains(String(cString: name)) ? 1 : 0
-}
-
-private func hostLogLevel(_ ctx: OpaquePointer?) -> agenthost_log_level_t {
-    guard let ctx else { return agenthost_log_level_t(AGENTHOST_LOG_INFO) }
-    switch PluginInstanceContext.from(ctx).logger.logLevel {
-    case .trace: return agenthost_log_level_t(AGENTHOST_LOG_TRACE)
-    case .debug: return agenthost_log_level_t(AGENTHOST_LOG_DEBUG)
-    case .info, .notice: return agenthost_log_level_t(AGENTHOST_LOG_INFO)
-    case .warning: return agenthost_log_level_t(AGENTHOST_LOG_WARNING)
-    case .error, .critical: return agenthost_log_level_t(AGENTHOST_LOG_ERROR)
-    }
-}
-
-// MARK: (1.2) Instance events
-
-private func hostInstancePost(_ ctx: OpaquePointer?, _ id: UInt64, _ data: UnsafeMutableRawPointer?) -> agenthost_status_t {
-    guard let ctx else { return HostFunctionTable.badArgument }
-    return PluginInstanceContext.from(ctx).events.post(id: id, context: UInt(bitPattern: data))
-        ? HostFunctionTable.ok : HostFunctionTable.closed
-}
-
-private func hostInstanceTimerStart(_ ctx: OpaquePointer?, _ delayMilliseconds: UInt64, _ data: UnsafeMutableRawPointer?,
-                                    _ timerID: UnsafeMutablePointer<UInt64>?) -> agenthost_status_t {
-    guard let ctx, let timerID, delayMilliseconds <= UInt64(Int64.max / 1_000_000) else {
-        return HostFunctionTable.badArgument
-    }
-    guard let id = PluginInstanceContext.from(ctx).events.startTimer(
-        after: .milliseconds(Int64(delayMilliseconds)), context: UInt(bitPattern: data))
-    else { return HostFunctionTable.closed }
-    timerID.pointee = id
-    return HostFunctionTable.ok
-}
-
-private func hostInstanceTimerCancel(_ ctx: OpaquePointer?, _ timerID: UInt64) -> agenthost_status_t {
-    guard let ctx else { return HostFunctionTable.badArgument }
-    return PluginInstanceContext.from(ctx).events.cancelTimer(timerID) ? HostFunctionTable.ok : HostFunctionTable.closed
-}
-
-// MARK: (1.2) Inbound flow control
-
-private func hostPauseReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
-    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
-    return HostFunctionTable.status(connection.pauseReading())
-}
-
-private func hostResumeReading(_ conn: agenthost_conn_t) -> agenthost_status_t {
-    guard let connection = HostFunctionTable.registry.lookup(conn) else { return HostFunctionTable.closed }
-    return HostFunctionTable.status(connection.resumeReading())
-}
-
-// MARK: (1.2) Metrics
-
-private func hostMetricDefine(_ ctx: OpaquePointer?, _ definition: UnsafePointer<agenthost_metric_def_v1>?,
-                              _ metric: UnsafeMutablePointer<agenthost_metric_t>?) -> agenthost_status_t {
-    guard let ctx, let definition, let metric else { return HostFunctionTable.badArgument }
-    let instance = PluginInstanceContext.from(ctx)
-    let d = definition.pointee
-    // Fields are read only as far as the caller's struct_size reaches (all of them are 1.2's).
-    guard Int(d.struct_size) >= MemoryLayout<agenthost_metric_def_v1>.size, let name = d.name else {
-        instance.callRefused("metric_define", conn: 0, reason: "a definition without a name, or shorter than 1.2's")
-        return HostFunctionTable.badArgument
-    }
-    let kind: PluginMetrics.Kind
-    switch d.kind {
-    case agenthost_metric_kind_t(AGENTHOST_METRIC_COUNTER): kind = .counter
-    case agenthost_metric_kind_t(AGENTHOST_METRIC_GAUGE): kind = .gauge
-    case agenthost_metric_kind_t(AGENTHOST_METRIC_HISTOGRAM): kind = .histogram
-    default:
-        instance.callRefused("metric_define", conn: 0, reason: "unknown metric kind \(d.kind)")
-        return HostFunctionTable.badArgument
-    }
-    guard d.label_count <= PluginMetrics.maxLabels, d.label_count == 0 || d.label_names != nil,
-        d.bucket_count <= 64, d.bucket_count == 0 || d.buckets != nil
-    else {
-        instance.callRefused("metric_define", conn: 0, reason: "label or bucket counts without arrays, or too many")
-        return HostFunctionTable.badArgument
-    }
-    var labels: [String] = []
-    for index in 0..<d.label_count {
-        guard let label = d.label_names[index] else { return HostFunctionTable.badArgument }
-        labels.append(String(cString: label))
-    }
-    let buckets = d.buckets.map { Array(UnsafeBufferPointer(start: $0, count: d.bucket_count)) }
-    let help = d.help.map { String(cString: $0) } ?? ""
-    switch HostFunctionTable.metrics.define(plugin: instance.name, kind: kind, name: String(cString: name), help: help,
-                                            labelNames: labels, buckets: buckets?.isEmpty == true ? nil : buckets) {
-    case .success(let handle):
-        metric.pointee = handle
-        return HostFunctionTable.ok
-    case .failure(.exists(let reason)):
-        instance.logger.error("metric refused", metadata: ["reason": "\(reason)"])
-        return agenthost_status_t(AGENTHOST_EXISTS)
-    case .failure(.badArgument(let reason)):
-        instance.callRefused("metric_define", conn: 0, reason: reason)
-        return HostFunctionTable.badArgument
-    }
-}
-
-private func metricUpdate(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
-                          _ update: PluginMetrics.Update, _ value: Double) -> agenthost_status_t {
-    guard count == 0 || values != nil, count <= PluginMetrics.maxLabels else { return HostFunctionTable.badArgument }
-    var labelValues: [String] = []
-    labelValues.reserveCapacity(count)
-    for index in 0..<count {
-        guard let value = values?[index] else { return HostFunctionTable.badArgument }
-        let bytes = UnsafeRawBufferPointer(start: value, count: strlen(value))
-        guard UTF8Validator.isValid(bytes) else { return HostFunctionTable.badArgument }
-        labelValues.append(String(decoding: bytes, as: UTF8.self))
-    }
-    return HostFunctionTable.metrics.update(metric, labelValues: labelValues, update, value: value) == nil
-        ? HostFunctionTable.ok : HostFunctionTable.badArgument
-}
-
-private func hostMetricAdd(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
-                           _ value: Double) -> agenthost_status_t {
-    metricUpdate(metric, values, count, .add, value)
-}
-
-private func hostMetricSet(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
-                           _ value: Double) -> agenthost_status_t {
-    metricUpdate(metric, values, count, .set, value)
-}
-
-private func hostMetricObserve(_ metric: agenthost_metric_t, _ values: UnsafePointer<UnsafePointer<CChar>?>?,
-                               _ count: Int, _ value: Double) -> agenthost_status_t {
-    metricUpdate(metric, values, count, .observe, value)
 }

@@ -31,6 +31,17 @@ final class InstanceEvents: Sendable {
         var closed = false
     }
 
+    /// Why a post or timer was not accepted.
+    enum Refusal: Error {
+        /// The instance is being dropped (CLOSED).
+        case closed
+        /// `maxPending` events wait already (UNAVAILABLE): a plugin posting in a loop must not grow the host's
+        /// memory, nor bury a drain's work on the loop, without end.
+        case full
+    }
+
+    static let maxPending = 65_536
+
     let loop: any EventLoop
     private let state = Mutex(State())
 
@@ -38,28 +49,28 @@ final class InstanceEvents: Sendable {
         self.loop = loop
     }
 
-    func post(id: UInt64, context: UInt) -> Bool {
-        let key = self.state.withLock { state -> UInt64? in
-            guard !state.closed else { return nil }
+    func post(id: UInt64, context: UInt) -> Result<Void, Refusal> {
+        let key = self.state.withLock { state -> Result<UInt64, Refusal> in
+            guard !state.closed else { return .failure(.closed) }
+            guard state.pending.count < Self.maxPending else { return .failure(.full) }
             let key = state.nextKey
             state.nextKey += 1
             state.pending[key] = Pending(kind: .posted, id: id, context: context)
-            return key
+            return .success(key)
         }
-        guard let key else { return false }
-        self.loop.execute { self.fire(key) }
-        return true
+        return key.map { key in self.loop.execute { self.fire(key) } }
     }
 
-    /// The timer id, or nil once the instance is being dropped.
-    func startTimer(after delay: TimeAmount, context: UInt) -> UInt64? {
-        self.state.withLock { state -> UInt64? in
-            guard !state.closed else { return nil }
+    /// The timer id.
+    func startTimer(after delay: TimeAmount, context: UInt) -> Result<UInt64, Refusal> {
+        self.state.withLock { state -> Result<UInt64, Refusal> in
+            guard !state.closed else { return .failure(.closed) }
+            guard state.pending.count < Self.maxPending else { return .failure(.full) }
             let key = state.nextKey
             state.nextKey += 1
             let task = self.loop.scheduleTask(in: delay) { self.fire(key) }
             state.pending[key] = Pending(kind: .timer, id: key, context: context, task: task)
-            return key
+            return .success(key)
         }
     }
 

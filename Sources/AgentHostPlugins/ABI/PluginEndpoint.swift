@@ -44,10 +44,13 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     private let lifecycle = Mutex(Lifecycle())
     /// Signalled when a connection closes or a reservation ends: what a drain waits on.
     let connectionsChanged = StateChangeSignal()
-    /// Whether the instance was dropped, for plugin calls made outside any open connection (run log signals,
-    /// cancelled events after on_close): held for the call, so a drop waits for it. Not the lifecycle lock: a
-    /// plugin's slow signal handler would hold up every connection opening or closing on every loop.
-    private let outsideCallGate = Mutex(false)
+    /// Plugin calls made outside any open connection (run log signals, instance events, on_drain, cancelled events
+    /// after on_close) are counted through it, so the drop waits for them. Not the lifecycle lock: a plugin's slow
+    /// signal handler would hold up every connection opening or closing on every loop.
+    private let callGate = InstanceCallGate()
+    /// Instance events and run log signals of this instance run one at a time (the ABI promises it); on_drain and
+    /// cancelled connection events are not serialized with them.
+    private let instanceEventOrder = Mutex(())
 
     private init(descriptor: PluginDescriptor, instance: UnsafeMutableRawPointer, context: PluginInstanceContext) {
         let d = descriptor.raw.pointee
@@ -132,11 +135,11 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             return (status, response)
         }
         guard status == agenthost_status_t(AGENTHOST_OK) else {
-            let text = String(decoding: body.prefix(min(response.body_len, body.count)), as: UTF8.self)
+            let text = String(decoding: body.prefix(max(0, min(response.body_len, body.count))), as: UTF8.self)
             return .refuse(status: Int(response.status), body: text)
         }
-        guard response.subprotocol >= 0 else { return .accept(subprotocol: nil) }
-        guard Int(response.subprotocol) < request.subprotocols.count else {
+        guard response.subprotocol != -1 else { return .accept(subprotocol: nil) }
+        guard (0..<request.subprotocols.count).contains(Int(response.subprotocol)) else {
             self.logger.error("on_upgrade chose a subprotocol index the client did not offer", metadata: [
                 "index": "\(response.subprotocol)", "offered": "\(request.subprotocols.count)"])
             return .refuse(status: 500, body: "")
@@ -178,16 +181,18 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
                 kind: agenthost_event_kind_t(AGENTHOST_EVENT_LOG_SIGNAL), id: event.id,
                 data: UnsafeMutableRawPointer(bitPattern: event.context), cancelled: 0, log_seq: 0,
                 log_bytes: agenthost_bytes(ptr: bytes.baseAddress, len: bytes.count))
-            self.ifNotDropped { self.onEvent(self.instance, nil, 0, &cEvent) }
+            self.ifNotDropped { self.instanceEventOrder.withLock { _ in self.onEvent(self.instance, nil, 0, &cEvent) } }
         }
     }
 
     /// One of the instance's own posts or timers fired (or was cancelled): on_event with conn 0 and conn_data NULL,
     /// under the call gate, so never concurrently with another instance event or signal, nor after the drop.
     func deliverInstanceEvent(key: UInt64, from events: InstanceEvents) {
-        self.outsideCallGate.withLock { dropped in
-            guard !dropped, let event = events.take(key) else { return }
-            self.callOnEvent(event)
+        // Taken inside the gate: once the drop has closed it, what is still pending is the drop's to hand back.
+        self.ifNotDropped {
+            self.instanceEventOrder.withLock { _ in
+                if let event = events.take(key) { self.callOnEvent(event) }
+            }
         }
     }
 
@@ -230,9 +235,7 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
     /// Runs `body` (a call into the plugin for a connection that is already closed) unless the instance is
     /// dropped. Only cancelled events take this path, after their connection's on_close: a drop can race with them.
     func ifNotDropped(_ body: () -> Void) {
-        self.outsideCallGate.withLock { dropped in
-            if !dropped { body() }
-        }
+        self.callGate.run(body)
     }
 
     /// Drops the instance if no connection is open or about to open, atomically with refusing new reservations;
@@ -251,10 +254,8 @@ public final class PluginEndpoint: WebSocketEndpoint, @unchecked Sendable {
             // Waits for a signal or cancelled event being delivered now; none is delivered after (not even one
             // queued for a writer handle released just below). The instance's own pending posts and timers are
             // handed back cancelled first, as the ABI promises.
-            self.outsideCallGate.withLock { dropped in
-                for event in self.context.events.close() { self.callOnEvent(event) }
-                dropped = true
-            }
+            _ = self.callGate.close()
+            for event in self.context.events.close() { self.callOnEvent(event) }
             // Its run log handles go with it: live logs it writes end (writer gone), its watches are cancelled.
             RunLogHostFunctions.service.releaseAll(instance: self.instanceID)
             RunLogHostFunctions.instances.withLock { _ = $0.removeValue(forKey: self.instanceID) }

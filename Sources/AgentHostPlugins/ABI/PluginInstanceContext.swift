@@ -28,7 +28,7 @@ final class PluginInstanceContext: Sendable {
         var metadata: Logger.Metadata = ["function": "\(function)", "reason": "\(reason)"]
         if conn != 0 { metadata["conn"] = "\(conn)" }
         if suppressed > 0 { metadata["suppressed"] = "\(suppressed) more since the last such line" }
-        self.logger.warning("the plugin's call was refused (BAD_ARGUMENT): nothing was sent", metadata: metadata)
+        self.logger.warning("the plugin's call was refused (BAD_ARGUMENT): it had no effect", metadata: metadata)
     }
 
     /// The pointer given to the plugin. The host keeps the context alive as long as the plugin is loaded.

@@ -72,6 +72,8 @@ public final class PluginMetrics: Sendable {
         /// By handle, and by (plugin, name) so a plugin's next generation gets the same object.
         var metrics: [UInt64: Metric] = [:]
         var handles: [String: UInt64] = [:]
+        /// Every series name in the exposition, and the family that writes it.
+        var series: [String: String] = [:]
         var nextHandle: UInt64 = 1
     }
     private let state = Mutex(State())
@@ -99,6 +101,11 @@ public final class PluginMetrics: Sendable {
         guard Set(labelNames).count == labelNames.count else {
             return .failure(.badArgument("\(name) lists a label twice"))
         }
+        // A histogram's buckets carry `le`: a label of that name would be written twice on every bucket line,
+        // and Prometheus refuses the whole scrape (every plugin's and the host's metrics) for it.
+        guard kind != .histogram || !labelNames.contains("le") else {
+            return .failure(.badArgument("\(name) is a histogram: 'le' is its buckets' label"))
+        }
         var bucketList: [Double] = []
         if kind == .histogram {
             bucketList = buckets ?? Self.defaultBuckets
@@ -112,11 +119,19 @@ public final class PluginMetrics: Sendable {
         }
         let definition = Definition(kind: kind, help: help, labelNames: labelNames, buckets: bucketList)
         let exported = Self.prefix + name
+        // The series names a family writes: a histogram's three, or its own name. Two families may not share one
+        // (a counter `x_count` beside a histogram `x` would make the scrape invalid).
+        let series = kind == .histogram ? [exported + "_bucket", exported + "_count", exported + "_sum"] : [exported]
         return self.state.withLock { state in
             if let family = state.families[exported], family.definition != definition {
                 return .failure(.exists("\(exported) is already defined differently (by plugin '\(family.plugin)'): "
                                         + "a metric keeps its kind, help, labels and buckets for the process' life"))
             }
+            if let clash = series.first(where: { state.series[$0].map { $0 != exported } ?? false }) {
+                return .failure(.exists("\(clash) is already written by \(state.series[clash]!) (plugin "
+                                        + "'\(state.families[state.series[clash]!]?.plugin ?? "?")'); choose another name"))
+            }
+            for name in series { state.series[name] = exported }
             state.families[exported] = state.families[exported] ?? (definition, plugin)
             let key = plugin + "\u{0}" + name
             if let handle = state.handles[key] { return .success(handle) }
@@ -135,16 +150,24 @@ public final class PluginMetrics: Sendable {
             return .badArgument("unknown metric handle \(handle)")
         }
         let failure = self.apply(update, to: metric, labelValues: labelValues, value: value)
-        if let failure {
-            let (log, suppressed) = metric.refusedLog.admit()
-            if log {
-                self.logger.warning("plugin metric update refused", metadata: [
-                    "plugin": "\(metric.plugin)", "metric": "\(metric.name)", "reason": "\(failure)",
-                    "suppressed": "\(suppressed)",
-                ])
-            }
-        }
+        if let failure { self.logRefusal(of: metric, failure) }
         return failure
+    }
+
+    /// An update the ABI layer refused before it could be applied (NULL or non-UTF-8 label values, a bad count):
+    /// logged like the others. Nothing for an unknown handle, which names no plugin.
+    public func refused(_ handle: UInt64, reason: String) {
+        guard let metric = self.state.withLock({ $0.metrics[handle] }) else { return }
+        self.logRefusal(of: metric, .badArgument(reason))
+    }
+
+    private func logRefusal(of metric: Metric, _ failure: Failure) {
+        let (log, suppressed) = metric.refusedLog.admit()
+        guard log else { return }
+        self.logger.warning("plugin metric update refused", metadata: [
+            "plugin": "\(metric.plugin)", "metric": "\(metric.name)", "reason": "\(failure)",
+            "suppressed": "\(suppressed)",
+        ])
     }
 
     private func apply(_ update: Update, to metric: Metric, labelValues: [String], value: Double) -> Failure? {

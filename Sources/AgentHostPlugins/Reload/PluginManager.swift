@@ -97,6 +97,8 @@ public actor PluginManager {
     private var ignored: Set<String> = []
     /// The reload running or last run: the next one waits for it (the actor is reentrant at every await).
     private var lastReload: Task<ReloadReport, Never>?
+    /// Set by `shutdown`: no reload starts after it, and one in flight stops before it changes what serves.
+    private var shuttingDown = false
     private let threadPool: NIOThreadPool
 
     public init(configuration: Configuration, staging: PluginStaging, router: Router, registry: ConnectionRegistry,
@@ -142,6 +144,7 @@ public actor PluginManager {
     /// Brings the plugins in service in line with the directory. Never throws: every problem is a refusal.
     @discardableResult
     public func reload() async -> ReloadReport {
+        guard !self.shuttingDown else { return ReloadReport(reload: self.reloads) }
         let previous = self.lastReload
         let reload = Task {
             _ = await previous?.value
@@ -273,13 +276,20 @@ public actor PluginManager {
                 continue
             }
             do {
+                // The loader and its configs together, before the await: an update meanwhile applies next time.
                 let loader = self.loader
+                let configs = self.configuration.pluginConfigs
                 let (routeOwners, names) = (routeOwners, names)
                 let plugin = try await self.offload { () throws(PluginLoadError) in
                     try loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
                 }
+                if self.shuttingDown {
+                    // Stopped meanwhile: this instance never serves; it goes the way the others went.
+                    _ = await self.dropInstance(plugin.endpoint, force: true)
+                    break
+                }
                 let generation = Generation(id: self.nextGeneration, plugin: plugin, fileName: fileName,
-                                            configSHA256: self.configSHA256(forPlugin: plugin.name))
+                                            configSHA256: Self.sha256(configs[plugin.name] ?? Array("{}".utf8)))
                 self.nextGeneration += 1
                 if let old = next[fileName] {
                     retiring.append(old)
@@ -298,6 +308,14 @@ public actor PluginManager {
             }
         }
 
+        if self.shuttingDown {
+            // The host stopped during this reload: what it loaded never served, and is dropped now.
+            let serving = Set(self.serving.values.map(\.id))
+            for generation in next.values where !serving.contains(generation.id) {
+                _ = await self.dropInstance(generation.plugin.endpoint, force: true)
+            }
+            return report
+        }
         // One swap: every new connection from here on sees the new table.
         var routes: [String: any WebSocketEndpoint] = [:]
         for generation in next.values {
@@ -416,6 +434,8 @@ public actor PluginManager {
 
     /// Drops every instance (at exit, after the server stopped and its connections are closed).
     public func shutdown() async {
+        self.shuttingDown = true
+        _ = await self.lastReload?.value  // a reload in flight stops short of publishing (see reloadNow)
         await self.flushEventLoops()
         // The server has stopped and closed its connections.
         for generation in Array(self.serving.values) + Array(self.draining.values) {

@@ -55,9 +55,10 @@ enum RunLogHostFunctions {
     static let closed = agenthost_status_t(AGENTHOST_CLOSED)
 }
 
-/// A byte argument: NULL is allowed only with length 0.
+/// A byte argument: NULL is allowed only with length 0. A length past Int.max (a negative size_t cast, say)
+/// arrives negative: refused, never handed to a buffer pointer (which would stop the process).
 private func bytes(_ pointer: UnsafePointer<UInt8>?, _ length: Int) -> UnsafeRawBufferPointer? {
-    guard pointer != nil || length == 0 else { return nil }
+    guard length >= 0, pointer != nil || length == 0 else { return nil }
     return UnsafeRawBufferPointer(start: pointer, count: length)
 }
 

@@ -257,10 +257,11 @@ typedef struct agenthost_upgrade_request_v1 {
 typedef struct agenthost_upgrade_response_v1 {
     uint32_t struct_size;
     /* Accepting: the index in `subprotocols` of the one to select, or -1 (the default) for the host's own choice
-     * (the first entry that is a valid token). An index out of range fails the upgrade with 500. */
+     * (the first entry that is a valid token). Any other index out of range fails the upgrade with 500. */
     int32_t subprotocol;
     /* Refusing: the HTTP status (400-599; anything else is sent as 500) and a body of `body_len` bytes the plugin
-     * wrote into `body` (capacity `body_capacity`, 1024: longer is cut). Default 403 and an empty body. */
+     * copied into the host's buffer at `body` (capacity `body_capacity`, 1024: longer is cut). Write into it; do
+     * not point `body` elsewhere (the host reads its own buffer). Default 403 and an empty body. */
     uint16_t status;
     uint8_t *body;
     size_t body_capacity;
@@ -413,8 +414,8 @@ typedef struct agenthost_host_api_v1 {
      * else 0. The same answer as AGENTHOST_HOST_HAS(host, field), for languages without offsetof. */
     int32_t (*has_function)(const char *name);
 
-    /* The lowest level the host writes for this instance now: log() below it is dropped, so a plugin can skip
-     * building messages nobody will read. Ask again when it matters; it is not fixed for the process' life. */
+    /* The lowest level the host writes for this instance: log() below it is dropped, so a plugin can skip
+     * building messages nobody will read. Set by the host's log level at start (a restart changes it). */
     agenthost_log_level_t (*log_level)(agenthost_instance_ctx *ctx);
 
     /* ----- (1.2) INSTANCE EVENTS: posts and timers of the instance, not tied to any connection. ------------------
@@ -425,7 +426,8 @@ typedef struct agenthost_host_api_v1 {
      * other threads). Every call that returned OK is delivered exactly once, fired or cancelled: those still
      * pending when the instance is dropped are delivered with cancelled = 1 before instance_drop. They may be
      * made from instance_create: delivered once it has returned (if it fails, they are dropped undelivered).
-     * Once the instance is being dropped they return CLOSED. A periodic job re-arms its timer in on_event. */
+     * Once the instance is being dropped they return CLOSED; with 65,536 of the instance's events pending,
+     * UNAVAILABLE (nothing was queued). A periodic job re-arms its timer in on_event. */
     agenthost_status_t (*instance_post)(agenthost_instance_ctx *ctx, uint64_t id, void *data);
     /* Writes the timer id (never 0) to *timer_id. OK, CLOSED, or BAD_ARGUMENT (timer_id NULL). */
     agenthost_status_t (*instance_timer_start)(agenthost_instance_ctx *ctx, uint64_t delay_ms, void *data,
@@ -437,15 +439,16 @@ typedef struct agenthost_host_api_v1 {
     /* ----- (1.2) INBOUND FLOW CONTROL. ----------------------------------------------------------------------------
      *
      * pause_reading stops reading the connection: called from one of the connection's callbacks, no frame of that
-     * connection is processed after it returns (no on_message; pings and the client's close wait too) until
+     * connection is processed after it returns (no on_message; pings and the client's close frame wait too) until
      * resume_reading; called from another thread, it acts on the event loop shortly after, in order with the
-     * connection's sends, so a message already on its way may still arrive. Frames the host had
-     * already read are held, at most one socket read's worth, and processed in order on resume. The client's
-     * further sends wait in the kernel's buffers, then in the client (TCP flow control): use it when the work a
-     * connection asks for cannot keep up (Envoy's watermarks, proxy-wasm's PAUSE). While paused, the host's ping
-     * and idle timeouts do not run for the connection: the plugin holds it. A close started by either side
-     * resumes reading (the handshake needs it). Both are idempotent and safe from any thread (they act on the
-     * event loop, in order with the connection's sends). OK or CLOSED. */
+     * connection's sends, so a message already on its way may still arrive. Frames the host had already read are
+     * held (at most one read burst: up to 16 socket reads) and processed in order after resume_reading, once the
+     * calling callback has returned: never inside it. The client's further sends wait in the kernel's buffers,
+     * then in the client (TCP flow control): use it when the work a connection asks for cannot keep up (Envoy's
+     * watermarks, proxy-wasm's PAUSE). While paused, the host's ping and idle timeouts do not run for the
+     * connection (a client that vanished is not noticed): the plugin holds it, and should resume or close within
+     * a time of its own. A close the host or the plugin starts resumes reading (the client's close reply must be
+     * read). Both are idempotent and safe from any thread. OK or CLOSED. */
     agenthost_status_t (*pause_reading)(agenthost_conn_t conn);
     agenthost_status_t (*resume_reading)(agenthost_conn_t conn);
 

@@ -31,13 +31,18 @@ public protocol AgentHostPlugin: AnyObject {
 
     /// (1.2) Decides on an upgrade before the host answers it, after its own checks and authentication passed:
     /// accept (choosing the subprotocol) or refuse with an HTTP status and body. On the connection's event loop:
-    /// do not block. The default accepts and leaves the subprotocol to the host.
+    /// do not block. Called only when `decidesUpgrades` is true (the default accepts).
     func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer
+
+    /// Whether the host should ask `admit` before every upgrade (it copies the request's headers for it). False by
+    /// default: set it to true when you implement `admit`.
+    static var decidesUpgrades: Bool { get }
 }
 
 extension AgentHostPlugin {
     public func drain() {}
     public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { .accept(subprotocol: nil) }
+    public static var decidesUpgrades: Bool { false }
 }
 
 /// Receives one connection's events. All calls arrive on the connection's event loop, one at a time.

@@ -29,11 +29,15 @@ public protocol AsyncPlugin: AnyObject, Sendable {
 
     /// (1.2) Decides on an upgrade before the 101 (see `AgentHostPlugin.admit(_:)`). Must not block or await.
     func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer
+
+    /// Whether `admit` is asked (see `AgentHostPlugin.decidesUpgrades`). False by default.
+    static var decidesUpgrades: Bool { get }
 }
 
 extension AsyncPlugin {
     public func drain() {}
     public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { .accept(subprotocol: nil) }
+    public static var decidesUpgrades: Bool { false }
 }
 
 public enum AsyncPluginExport {
@@ -65,6 +69,7 @@ public final class AsyncPluginAdapter<Plugin: AsyncPlugin>: AgentHostPlugin {
 
     public func drain() { self.plugin.drain() }
     public func admit(_ request: UpgradeRequestInfo) -> UpgradeAnswer { self.plugin.admit(request) }
+    public static var decidesUpgrades: Bool { Plugin.decidesUpgrades }
 }
 
 public final class AsyncConnectionHandler: ConnectionHandler {

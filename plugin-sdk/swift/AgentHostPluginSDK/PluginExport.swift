@@ -35,7 +35,7 @@ public enum PluginExport {
             on_error: onError,
             on_close: onClose,
             on_drain: onDrain,
-            on_upgrade: onUpgrade))
+            on_upgrade: Plugin.decidesUpgrades ? onUpgrade : nil))
         exported = UnsafePointer(descriptor)
         return UnsafePointer(descriptor)
     }

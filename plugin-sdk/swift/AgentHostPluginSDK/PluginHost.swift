@@ -88,7 +88,7 @@ public struct PluginHost: @unchecked Sendable, Hashable {
     /// Returns the timer id for `cancelTimer`, or nil if the instance is going or the host is older than 1.2.
     /// Instance events run one at a time per instance.
     @discardableResult
-    public func schedule(afterMilliseconds milliseconds: UInt64, _ body: @escaping () -> Void) -> UInt64? {
+    public func schedule(afterMilliseconds milliseconds: UInt64, _ body: @escaping @Sendable () -> Void) -> UInt64? {
         guard self.has(\.instance_timer_start) else { return nil }
         let box = Unmanaged.passRetained(DeferredWork(body))
         var id: UInt64 = 0

@@ -32,8 +32,9 @@ enum HarnessHostTable {
         table.struct_size = UInt32(MemoryLayout<agenthost_host_api_v1>.size)
         table.abi_major = UInt32(AGENTHOST_ABI_MAJOR)
         table.abi_minor = UInt32(AGENTHOST_ABI_MINOR)
+        // size_t arrives as Int: a length past Int.max is negative and must never reach a buffer pointer.
         table.send = { conn, kind, data, len in
-            guard data != nil || len == 0 else { return badArgument }
+            guard len >= 0, data != nil || len == 0 else { return badArgument }
             let bytes = Array(UnsafeBufferPointer(start: data, count: data == nil ? 0 : len))
             let message: TestMessage
             switch kind {
@@ -46,13 +47,14 @@ enum HarnessHostTable {
             return harness(conn: conn)?.pluginSent(message, on: conn) ?? closed
         }
         table.close = { conn, code, reason, len in
-            guard reason != nil || len == 0, len <= 123,
+            guard reason != nil || len == 0, (0...123).contains(len),
                 let text = String(validating: UnsafeBufferPointer(start: reason, count: reason == nil ? 0 : len), as: UTF8.self),
                 (1000...4999).contains(code), ![1004, 1005, 1006, 1015].contains(code), code < 1016 || code >= 3000
             else { return badArgument }
             return harness(conn: conn)?.pluginClosed(conn, code: code, reason: text) ?? closed
         }
         table.log = { ctx, conn, level, message, len in
+            guard len >= 0 else { return }
             let text = String(decoding: UnsafeBufferPointer(start: message, count: message == nil ? 0 : len), as: UTF8.self)
             harness(ctx: ctx)?.state.withLock { $0.logs.append((Int32(level), conn, text)) }
         }
@@ -121,7 +123,7 @@ enum HarnessHostTable {
 
     private static func updateMetric(_ metric: UInt64, _ values: UnsafePointer<UnsafePointer<CChar>?>?, _ count: Int,
                                      _ update: MetricUpdate, _ value: Double) -> agenthost_status_t {
-        guard count == 0 || values != nil else { return badArgument }
+        guard (0...8).contains(count), count == 0 || values != nil else { return badArgument }
         var labels: [String] = []
         for index in 0..<count {
             guard let value = values?[index] else { return badArgument }

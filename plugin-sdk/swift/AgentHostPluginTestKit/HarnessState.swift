@@ -52,7 +52,11 @@ struct HarnessState {
     /// Tasks awaiting a send or close from the plugin (`TestConnection.waitForMessages`).
     var waiters: [CheckedContinuation<Void, Never>] = []
 
+    /// Counts sends and closes: a waiter that checked at one count and suspends at another resumes at once.
+    var wakeups: UInt64 = 0
+
     mutating func takeWaiters() -> [CheckedContinuation<Void, Never>] {
+        self.wakeups &+= 1
         defer { self.waiters = [] }
         return self.waiters
     }

@@ -95,7 +95,7 @@ extension PluginHarness {
         -> agenthost_status_t
     {
         guard Int(definition.struct_size) >= MemoryLayout<agenthost_metric_def_v1>.size, let name = definition.name,
-            (1...3).contains(definition.kind), definition.label_count <= 8,
+            (1...3).contains(definition.kind), (0...8).contains(definition.label_count),
             definition.label_count == 0 || definition.label_names != nil
         else { return HarnessHostTable.badArgument }
         let labels = (0..<definition.label_count).compactMap { definition.label_names[$0].map { String(cString: $0) } }

@@ -72,7 +72,8 @@ public final class PluginHarness: @unchecked Sendable {
             }
         }
         guard let instance else {
-            throw PluginHarnessError("instance_create failed: " + String(cString: error))
+            let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw PluginHarnessError("instance_create failed: " + reason)
         }
         self.instance = instance
         self.runPending()

@@ -34,17 +34,23 @@ public final class TestConnection: @unchecked Sendable {
     public func waitForMessages(_ count: Int, seconds: Double = 10) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while true {
-            let done = self.harness.state.withLock { state in
-                (state.connections[self.handle]?.received.count ?? 0) >= count
-                    || state.connections[self.handle]?.closedByPlugin != nil
+            let (done, seen) = self.harness.state.withLock { state in
+                ((state.connections[self.handle]?.received.count ?? 0) >= count
+                    || state.connections[self.handle]?.closedByPlugin != nil, state.wakeups)
             }
             if done { return (self.harness.state.withLock { $0.connections[self.handle]?.received.count ?? 0 }) >= count }
             if ContinuousClock.now >= deadline { return false }
-            // Woken by the plugin's next send or close; a deadline task wakes it otherwise.
+            // Woken by the plugin's next send or close (or at once if one came since the check above); a deadline
+            // task wakes it otherwise.
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     await withCheckedContinuation { continuation in
-                        self.harness.state.withLock { $0.waiters.append(continuation) }
+                        let now = self.harness.state.withLock { state -> Bool in
+                            guard state.wakeups == seen else { return true }
+                            state.waiters.append(continuation)
+                            return false
+                        }
+                        if now { continuation.resume() }
                     }
                 }
                 group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
