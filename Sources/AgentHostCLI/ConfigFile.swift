@@ -178,7 +178,7 @@ struct ConfigFile {
                 guard JSONSerialization.isValidJSONObject(value) else {
                     throw Error(description: "plugin_config.\(name) must be a JSON object or array")
                 }
-                self.pluginConfigs[name] = Array(try JSONSerialization.data(withJSONObject: value))
+                self.pluginConfigs[name] = Array(try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]))
             }
         }
         self.stateDir = try reader.string("state_dir")

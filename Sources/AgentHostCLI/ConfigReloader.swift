@@ -38,6 +38,12 @@ final class ConfigReloader: Sendable {
         do {
             file = try ConfigFile.load(path: self.path)
             resolved = try await self.command.resolveServer(file)
+            // Restart-only settings are checked too: a file the server could not start with is refused now, not
+            // found out at the next restart (or by the next worker a supervisor respawns).
+            _ = try ServeCommand.logLevel(self.command.logLevel ?? file.logLevel ?? "info")
+            if (file.tlsCert == nil) != (file.tlsKey == nil) {
+                throw ValidationError("TLS needs both tls_cert and tls_key")
+            }
         } catch {
             self.logger.error("configuration reload refused: the configuration in service stays", metadata: [
                 "file": "\(self.path)", "reason": "\(Self.describe(error))",

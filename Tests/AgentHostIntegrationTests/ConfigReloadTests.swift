@@ -67,7 +67,10 @@ struct ConfigReloadTests {
         try await Self.reload(server)
         let probe = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
         try await probe.sendText(text)
-        #expect(try await withTimeout { try await probe.readMessageOrClose() }.text == text)  // still 4096
+        #expect(try await withTimeout { try await probe.readMessageOrClose() }.text == text)
+        let over = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await over.sendText(String(repeating: "y", count: 5000))  // still 4096: the refused files changed nothing
+        #expect(try await withTimeout { try await over.readMessageOrClose() }.closeCode == 1009)
 
         try Self.write(#"{"websocket": {"max_message_size": 1000}}"#, to: config)
         try await Self.reload(server)
@@ -105,5 +108,32 @@ struct ConfigReloadTests {
         #expect(try await withTimeout { try await alice.readMessageOrClose() }.text == "still here")
         await alice.close()
         await bob.close()
+    }
+
+    /// A plugin refused because it could not start with its config is tried again once the config changes (its
+    /// file did not); and a config with several keys reloaded unchanged makes no new generation.
+    @Test func aFixedPluginConfigBringsARefusedPluginInAndAnUnchangedOneChangesNothing() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileFixture("config_gate", into: plugins)
+        let chat = "\(plugins)/chat.so"
+        try FileManager.default.copyItem(atPath: try ServerProcess.product("libagenthost-chat.so"), toPath: chat)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: chat)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        let chatConfig = #""chat": {"slow_mode_window_ms": 1000, "presence_interval_ms": 0, "slow_mode_messages": 5, "x": {"b": 1, "a": [1, 2]}}"#
+        try Self.write(#"{"plugin_config": {\#(chatConfig)}}"#, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        defer { server.signal(SIGKILL) }
+        #expect(try await server.plugins().contains { $0.state == "refused" && $0.reason?.contains("needs") == true })
+
+        try Self.write(#"{"plugin_config": {\#(chatConfig), "gate": {"ready":true}}}"#, to: config)
+        try await Self.reload(server)
+        #expect(await eventuallyAsync { (try? await server.plugins())?.contains { $0.name == "gate" && $0.state == "serving" } == true })
+        for _ in 0..<3 { try await Self.reload(server) }
+        let chats = try await server.plugins().filter { $0.name == "chat" }
+        #expect(chats.map(\.state) == ["serving"], "\(chats)")  // same config, several keys: never a new generation
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/gate")
+        try await client.sendText("open")
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "open")
+        await client.close()
     }
 }

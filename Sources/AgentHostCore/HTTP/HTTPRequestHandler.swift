@@ -15,12 +15,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private let router: Router
     private let adminRoutes: [String: any AdminRoute]
-    private let adminToken: String?
-    private let adminTrustsLoopback: Bool
+    /// Who may ask what, read again for every request: a keep-alive connection must not keep an admin token or an
+    /// API key a config reload revoked.
+    private let access: @Sendable () -> HTTPAccess
     private let identityRoutes: IdentityRoutes
-    private let authenticator: (any ConnectionAuthenticator)?
-    /// TLS verifies client certificates: the peer's certificate is a credential for the identity routes too.
-    private let verifiesClientCertificates: Bool
     private let limits: HTTPLimits
     private let deadline: RequestDeadlineHandler?
     private var request: HTTPRequestHead?
@@ -33,14 +31,14 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     init(router: Router, adminRoutes: [String: any AdminRoute] = [:], adminToken: String? = nil,
          adminTrustsLoopback: Bool = false, identityRoutes: IdentityRoutes = IdentityRoutes(),
          authenticator: (any ConnectionAuthenticator)? = nil, limits: HTTPLimits = HTTPLimits(),
-         deadline: RequestDeadlineHandler? = nil, verifiesClientCertificates: Bool = false) {
+         deadline: RequestDeadlineHandler? = nil, verifiesClientCertificates: Bool = false,
+         access: (@Sendable () -> HTTPAccess)? = nil) {
+        let fixed = HTTPAccess(adminToken: adminToken, adminTrustsLoopback: adminTrustsLoopback,
+                               authenticator: authenticator, verifiesClientCertificates: verifiesClientCertificates)
+        self.access = access ?? { fixed }
         self.identityRoutes = identityRoutes
-        self.authenticator = authenticator
-        self.verifiesClientCertificates = verifiesClientCertificates
         self.router = router
         self.adminRoutes = adminRoutes
-        self.adminToken = adminToken
-        self.adminTrustsLoopback = adminTrustsLoopback
         self.limits = limits
         self.deadline = deadline
     }
@@ -106,9 +104,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.respond(context: context, head: head, status: .methodNotAllowed, body: #"{"error":"use GET"}"#)
             return
         }
+        let access = self.access()
         guard AdminAccess.allows(remoteIP: context.channel.remoteAddress?.ipAddress,
-                                 authorization: head.headers.first(name: "authorization"), token: self.adminToken,
-                                 trustLoopback: self.adminTrustsLoopback)
+                                 authorization: head.headers.first(name: "authorization"), token: access.adminToken,
+                                 trustLoopback: access.adminTrustsLoopback)
         else {
             Refusals.count(.forbidden)
             self.respond(context: context, head: head, status: .forbidden,
@@ -134,9 +133,10 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
             self.respond(context: context, head: head, status: .methodNotAllowed, body: #"{"error":"use GET"}"#)
             return
         }
-        let authenticator = self.authenticator
+        let access = self.access()
+        let authenticator = access.authenticator
         let request = AuthenticationRequest(head: head, clientCertificate: UpgradeRequestGuard.clientCertificateIdentity(
-            context: context, verified: self.verifiesClientCertificates))
+            context: context, verified: access.verifiesClientCertificates))
         let promise = context.eventLoop.makePromise(of: IdentityRouteResponse.self)
         promise.completeWithTask {
             var result = AuthenticationResult.anonymous
@@ -188,4 +188,13 @@ final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
                                  body: HTTPResponseWriter.errorBody("request bodies over \(self.limits.maxBodySize) bytes are refused"),
                                  keepAlive: false)
     }
+}
+
+/// What decides access on plain HTTP requests: the admin token and loopback trust for admin routes, the
+/// authenticators for identity routes.
+struct HTTPAccess: Sendable {
+    var adminToken: String?
+    var adminTrustsLoopback: Bool
+    var authenticator: (any ConnectionAuthenticator)?
+    var verifiesClientCertificates: Bool
 }

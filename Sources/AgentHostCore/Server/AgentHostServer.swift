@@ -80,6 +80,14 @@ public final class AgentHostServer: Service, Sendable {
         return kept
     }
 
+    /// Access on plain HTTP requests, from the configuration in service now (each request reads it again).
+    var httpAccess: HTTPAccess {
+        let configuration = self.configuration
+        return HTTPAccess(adminToken: configuration.adminToken, adminTrustsLoopback: configuration.adminTrustsLoopback,
+                          authenticator: configuration.authenticators,
+                          verifiesClientCertificates: configuration.tls?.settings.clientCAFile != nil)
+    }
+
     /// The bound address, once listening.
     public var localAddress: SocketAddress? { self.serverChannel.withLock { $0?.localAddress } }
 
@@ -178,7 +186,7 @@ public final class AgentHostServer: Service, Sendable {
                                            adminTrustsLoopback: configuration.adminTrustsLoopback,
                                            identityRoutes: identityRoutes, authenticator: configuration.authenticators,
                                            limits: configuration.http, deadline: loopBoundDeadline.value,
-                                           verifiesClientCertificates: configuration.tls?.settings.clientCAFile != nil))
+                                           access: { [self] in self.httpAccess }))
                 }
             })
         pipelineConfiguration.decoderConfiguration.maxHeaderListSize = configuration.maxHeaderSize

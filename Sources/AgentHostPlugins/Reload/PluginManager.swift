@@ -71,6 +71,9 @@ public actor PluginManager {
     private enum RefusalCause {
         /// Something about the file itself: it stays refused until its bytes change.
         case file
+        /// instance_create refused, with the plugin configs it was given (their digest): reconsidered once they
+        /// change, since a fixed plugin_config is how an operator answers "instance_create failed".
+        case instanceCreate(configs: String)
         /// A route or name already taken, with what the file claims: reconsidered on every reload, since the
         /// plugin it clashed with may be gone.
         case conflict(PluginClaims)
@@ -135,6 +138,15 @@ public actor PluginManager {
     /// The config bytes plugin `name` gets, and their SHA-256 (what a generation records).
     private func configSHA256(forPlugin name: String) -> String {
         Self.sha256(self.configuration.pluginConfigs[name] ?? Array("{}".utf8))
+    }
+
+    /// One digest of every plugin's config bytes (by name, in name order).
+    private var configsDigest: String {
+        var bytes: [UInt8] = []
+        for (name, config) in self.configuration.pluginConfigs.sorted(by: { $0.key < $1.key }) {
+            bytes += Array(name.utf8) + [0] + Array(String(config.count).utf8) + [0] + config
+        }
+        return Self.sha256(bytes)
     }
 
     static func sha256(_ bytes: [UInt8]) -> String {
@@ -236,6 +248,7 @@ public actor PluginManager {
             let stillRefused = self.refused[fileName].map { previous in
                 switch previous.cause {
                 case .file: return true
+                case .instanceCreate(let configs): return configs == self.configsDigest
                 case .conflict(let claims): return claims.conflict(routeOwners: routeOwners, loadedNames: names) != nil
                 case .allowlist: return allowlist?.refusal(fileName: fileName, sha256: previous.sha256 ?? "") != nil
                 }
@@ -275,10 +288,11 @@ public actor PluginManager {
                             cause: .allowlist, into: &report)
                 continue
             }
+            // The loader and its configs together, before the await: an update meanwhile applies next time.
+            let configs = self.configuration.pluginConfigs
+            let configsDigest = self.configsDigest
             do {
-                // The loader and its configs together, before the await: an update meanwhile applies next time.
                 let loader = self.loader
-                let configs = self.configuration.pluginConfigs
                 let (routeOwners, names) = (routeOwners, names)
                 let plugin = try await self.offload { () throws(PluginLoadError) in
                     try loader.load(snapshot, routeOwners: routeOwners, loadedNames: names)
@@ -303,7 +317,9 @@ public actor PluginManager {
                 self.refused[fileName] = nil
             } catch {
                 self.refuse(fileName, sha256: snapshot.sha256, fingerprint: snapshot.fingerprint,
-                            reason: error.description, cause: error.claims.map { .conflict($0) } ?? .file,
+                            reason: error.description,
+                            cause: error.claims.map { .conflict($0) }
+                                ?? (error.kind == .instanceCreate ? .instanceCreate(configs: configsDigest) : .file),
                             into: &report)
             }
         }

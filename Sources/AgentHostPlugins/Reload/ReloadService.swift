@@ -1,6 +1,7 @@
 import AgentHostCore
 import Logging
 import NIOPosix
+import Synchronization
 import ServiceLifecycle
 import UnixSignals
 
@@ -32,10 +33,16 @@ public struct ReloadService: Service {
 
     public func run() async throws {
         let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        // Coalescing keeps the newest cause only: a directory change must not swallow a waiting SIGHUP, which alone
+        // reloads the config file and the certificate. The flag remembers it whatever cause wakes the loop.
+        let hangup = HangupFlag()
         await withDiscardingTaskGroup { group in
             if let signals = self.signals {
                 group.addTask {
-                    for await _ in signals.cancelOnGracefulShutdown() { trigger.yield("SIGHUP") }
+                    for await _ in signals.cancelOnGracefulShutdown() {
+                        hangup.raise()
+                        trigger.yield("SIGHUP")
+                    }
                 }
             }
             if let watcher = self.watcher {
@@ -45,8 +52,9 @@ public struct ReloadService: Service {
             }
             group.addTask {
                 for await cause in triggers {
-                    if cause == "SIGHUP", let configReload = self.configReload { await configReload() }
-                    if cause == "SIGHUP", let tls = self.tls {
+                    let sighup = hangup.take()
+                    if sighup, let configReload = self.configReload { await configReload() }
+                    if sighup, let tls = self.tls {
                         // Certificates are renewed on SIGHUP; a bad new pair is refused and the old one stays.
                         do {
                             // Reads and parses files: on the blocking pool, not the cooperative one.
@@ -70,4 +78,11 @@ public struct ReloadService: Service {
             }
         }
     }
+}
+
+/// A SIGHUP not yet handled.
+final class HangupFlag: Sendable {
+    private let pending = Atomic<Bool>(false)
+    func raise() { self.pending.store(true, ordering: .sequentiallyConsistent) }
+    func take() -> Bool { self.pending.exchange(false, ordering: .sequentiallyConsistent) }
 }

@@ -59,9 +59,34 @@ final class ServerProcess: @unchecked Sendable {
     static let adminToken = "test-admin-token"
     static let adminHeader = "Authorization: Bearer \(adminToken)"
 
+    /// The handshake deadline test servers get unless their config sets one: the whole suite on two cores has kept
+    /// a client from finishing its upgrade within the 10 s default (three servers cut their clients off at once).
+    static let testHandshakeTimeoutMilliseconds = 60_000
+
+    /// `arguments` with a config file that sets a long handshake deadline: the test's own file with the key added
+    /// when it has none (a file that is not a JSON object is left for the server to refuse), or a new file.
+    static func withLongHandshakeDeadline(_ arguments: [String]) throws -> [String] {
+        var arguments = arguments
+        if let index = arguments.firstIndex(of: "--config"), index + 1 < arguments.count {
+            let path = arguments[index + 1]
+            guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)),
+                var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                object["handshake_timeout_ms"] == nil
+            else { return arguments }
+            // In place: a test may rewrite its file and send SIGHUP (that file then says what it says).
+            object["handshake_timeout_ms"] = Self.testHandshakeTimeoutMilliseconds
+            try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+            return arguments
+        }
+        let path = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Data(#"{"handshake_timeout_ms": \#(Self.testHandshakeTimeoutMilliseconds)}"#.utf8)
+            .write(to: URL(fileURLWithPath: path))
+        return arguments + ["--config", path]
+    }
+
     private init(arguments: [String], environment: [String: String]) throws {
         self.process.executableURL = URL(fileURLWithPath: try Self.product("agenthost"))
-        self.process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
+        self.process.arguments = ["serve", "--listen", "127.0.0.1:0"] + (try Self.withLongHandshakeDeadline(arguments))
         self.process.environment = ProcessInfo.processInfo.environment
             .merging(["AGENTHOST_ADMIN_TOKEN": Self.adminToken]) { _, new in new }
             .merging(environment) { _, new in new }

@@ -20,6 +20,13 @@ enum HarnessHostTable {
         ctx.map { Unmanaged<PluginHarness>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
     }
 
+    /// What `has_function` answers 1 for: the functions this table fills in (no run log).
+    static let functionNames: Set<String> = [
+        "send", "close", "log", "post", "timer_start", "timer_cancel", "retain_conn", "release_conn", "host_info",
+        "has_function", "log_level", "instance_post", "instance_timer_start", "instance_timer_cancel",
+        "pause_reading", "resume_reading", "metric_define", "metric_add", "metric_set", "metric_observe",
+    ]
+
     static let ok = agenthost_status_t(AGENTHOST_OK)
     static let closed = agenthost_status_t(AGENTHOST_CLOSED)
     static let badArgument = agenthost_status_t(AGENTHOST_BAD_ARGUMENT)
@@ -88,7 +95,7 @@ enum HarnessHostTable {
         }
         table.has_function = { name in
             guard let name else { return 0 }
-            return String(cString: name).hasPrefix("log_") && String(cString: name) != "log_level" ? 0 : 1
+            return functionNames.contains(String(cString: name)) ? 1 : 0
         }
         table.log_level = { ctx in harness(ctx: ctx)?.logLevel ?? agenthost_log_level_t(AGENTHOST_LOG_TRACE) }
         table.instance_post = { ctx, id, data in

@@ -28,6 +28,7 @@ public final class PluginHarness: @unchecked Sendable {
     let state = Mutex(HarnessState())
     private var instance: UnsafeMutableRawPointer?
     var instancePointer: UnsafeMutableRawPointer? { self.instance }
+    private var drained = false
     /// The log level `log_level` reports (default: everything).
     public var logLevel = agenthost_log_level_t(AGENTHOST_LOG_TRACE)
 
@@ -65,13 +66,16 @@ public final class PluginHarness: @unchecked Sendable {
         self.routes = (0..<d.route_count).compactMap { routes[$0].map { String(cString: $0) } }
         var error = [CChar](repeating: 0, count: 512)
         let bytes = Array(config.utf8)
-        let context = OpaquePointer(Unmanaged.passUnretained(self).toOpaque())
+        // Retained until drop(): a plugin thread calling log or instance_post after the test let the harness go
+        // must not find it freed.
+        let context = OpaquePointer(Unmanaged.passRetained(self).toOpaque())
         let instance = bytes.withUnsafeBufferPointer { config in
             error.withUnsafeMutableBufferPointer {
                 create(HarnessHostTable.table, context, config.baseAddress, config.count, $0.baseAddress, $0.count)
             }
         }
         guard let instance else {
+            Unmanaged.passUnretained(self).release()
             let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw PluginHarnessError("instance_create failed: " + reason)
         }
@@ -199,16 +203,21 @@ public final class PluginHarness: @unchecked Sendable {
 
     // MARK: Lifecycle
 
-    /// `on_drain`, as when a new version takes over.
+    /// `on_drain`, as when a new version takes over (once: `drop()` does not call it again).
     public func drain() {
+        guard !self.drained, self.instance != nil else { return }
+        self.drained = true
         self.optionalCallback(\.on_drain)?(self.instance)
         self.runPending()
     }
 
-    /// Closes every open connection (1001), hands pending events back cancelled, and calls `instance_drop`.
+    /// As the host retires a generation: `on_drain`, then every open connection closes (1012), pending events
+    /// come back cancelled, and `instance_drop`.
     public func drop() {
+        guard self.instance != nil else { return }
+        self.drain()
         let open = self.state.withLock { $0.connections.filter { $0.value.open }.map(\.key) }
-        for handle in open { self.finish(handle, code: 1001, reason: "going away") }
+        for handle in open { self.finish(handle, code: 1012, reason: "service restart") }
         self.state.withLock { $0.dropping = true }
         let pending = self.state.withLock { state -> [HarnessState.Pending] in
             defer { state.pending = [] }
@@ -220,6 +229,7 @@ public final class PluginHarness: @unchecked Sendable {
         }
         if let instance = self.instance { self.descriptor.pointee.instance_drop(instance) }
         self.instance = nil
+        Unmanaged.passUnretained(self).release()
     }
 
     // MARK: What the plugin said
@@ -290,6 +300,10 @@ public final class PluginHarness: @unchecked Sendable {
             let address = self.state.withLock({ state -> UInt? in
                 guard let connection = state.connections[handle], connection.open else { return nil }
                 state.connections[handle]?.open = false
+                // Its timers and posts come back cancelled right after on_close, not at their due time.
+                for index in state.pending.indices where state.pending[index].conn == handle {
+                    state.pending[index].cancelled = true
+                }
                 return connection.connData
             })
         else { return }
