@@ -182,9 +182,7 @@ public final class AgentHostServer: Service, Sendable {
                     // A plain HTTP connection: the deadline handler stays, timing each request and the idle time
                     // between them.
                     try channel.pipeline.syncOperations.addHandler(
-                        HTTPRequestHandler(router: router, adminRoutes: adminRoutes, adminToken: configuration.adminToken,
-                                           adminTrustsLoopback: configuration.adminTrustsLoopback,
-                                           identityRoutes: identityRoutes, authenticator: configuration.authenticators,
+                        HTTPRequestHandler(router: router, adminRoutes: adminRoutes, identityRoutes: identityRoutes,
                                            limits: configuration.http, deadline: loopBoundDeadline.value,
                                            access: { [self] in self.httpAccess }))
                 }

@@ -11,13 +11,11 @@ struct HarnessState {
         /// The plugin called close: (code, reason). on_close follows at the next `runPending()`.
         var closedByPlugin: (code: UInt16, reason: String)?
         var paused = false
-        /// Messages the test sent while the plugin had paused reading.
+        /// Messages the test sent while the plugin had paused reading (replayed once it resumes).
         var held: [TestMessage] = []
         /// The test set backpressure: sends answer BACKPRESSURE (queued all the same).
         var backpressure = false
         var retains = 0
-        /// Held messages released by resume_reading, delivered at the next `runPending()`.
-        var pendingDeliveries: [TestMessage] = []
     }
 
     /// A post or timer waiting for its time (conn 0: the instance's own).

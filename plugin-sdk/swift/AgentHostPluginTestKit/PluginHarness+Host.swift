@@ -73,22 +73,15 @@ extension PluginHarness {
         return status
     }
 
+    /// Held messages are replayed by the next `runPending()`, after the callback that resumed.
     func setPaused(_ conn: agenthost_conn_t, _ paused: Bool) -> agenthost_status_t {
-        let held = self.state.withLock { state -> [TestMessage]? in
+        self.state.withLock { state in
             guard let connection = state.connections[conn], connection.open, connection.closedByPlugin == nil else {
-                return nil
+                return HarnessHostTable.closed
             }
             state.connections[conn]?.paused = paused
-            guard !paused else { return [] }
-            defer { state.connections[conn]?.held = [] }
-            return connection.held
+            return HarnessHostTable.ok
         }
-        guard let held else { return HarnessHostTable.closed }
-        // Held messages go in once the plugin's current callback has returned, as posted events would.
-        for message in held {
-            self.state.withLock { $0.connections[conn]?.pendingDeliveries.append(message) }
-        }
-        return HarnessHostTable.ok
     }
 
     func defineMetric(_ definition: agenthost_metric_def_v1, into metric: UnsafeMutablePointer<agenthost_metric_t>)

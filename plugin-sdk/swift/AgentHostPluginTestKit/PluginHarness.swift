@@ -167,14 +167,15 @@ public final class PluginHarness: @unchecked Sendable {
     /// Delivers every post and timer due at the harness's current time (and plugin closes), oldest first.
     public func runPending() {
         while let event = self.state.withLock({ $0.takeDue() }) { self.deliver(event) }
-        // Messages held while a connection was paused and released since, in order.
+        // Messages held while a connection was paused, once it resumed: in order, after the callback that resumed.
         while let (handle, message) = self.state.withLock({ state -> (agenthost_conn_t, TestMessage)? in
-            guard let (handle, _) = state.connections.first(where: { !$0.value.pendingDeliveries.isEmpty }) else {
-                return nil
-            }
-            return (handle, state.connections[handle]!.pendingDeliveries.removeFirst())
+            guard let (handle, connection) = state.connections.first(where: {
+                $0.value.open && !$0.value.paused && !$0.value.held.isEmpty
+            }) else { return nil }
+            state.connections[handle]?.held = Array(connection.held.dropFirst())
+            return (handle, connection.held[0])
         }) {
-            self.deliver(message, to: handle)
+            self.dispatch(message, to: handle)
         }
         let closing = self.state.withLock { state in
             state.connections.filter { $0.value.open && $0.value.closedByPlugin != nil }.map(\.key)
@@ -264,14 +265,27 @@ public final class PluginHarness: @unchecked Sendable {
         self.descriptor.pointee.on_event(instance, isOpen ? connData : nil, event.conn, &cEvent)
     }
 
+    /// The client's message: to the plugin now, or behind the held ones while it paused reading or they wait to be
+    /// replayed (as the host keeps order).
     func deliver(_ message: TestMessage, to handle: agenthost_conn_t) {
+        let queued = self.state.withLock { state -> Bool in
+            guard let connection = state.connections[handle], connection.open else { return true }
+            guard connection.paused || !connection.held.isEmpty else { return false }
+            state.connections[handle]?.held.append(message)
+            return true
+        }
+        if queued {
+            self.runPending()
+        } else {
+            self.dispatch(message, to: handle)
+        }
+    }
+
+    /// on_message, then whatever fell due.
+    private func dispatch(_ message: TestMessage, to handle: agenthost_conn_t) {
         guard let instance = self.instance,
             let address = self.state.withLock({ state -> UInt? in
                 guard let connection = state.connections[handle], connection.open else { return nil }
-                if connection.paused {
-                    state.connections[handle]?.held.append(message)
-                    return nil
-                }
                 return connection.connData
             })
         else { return }
