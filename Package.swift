@@ -150,9 +150,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Every setting of `serve` declared once (config key, flag, default, check) and read from both sources.
+        .target(
+            name: "AgentHostSettings",
+            dependencies: [
+                "AgentHostCore",
+                "AgentHostAuth",
+                "AgentHostPlugins",
+                "AgentHostRunLog",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "AgentHostCLI",
             dependencies: [
+                "AgentHostSettings",
                 "AgentHostCore",
                 "AgentHostPlugins",
                 "AgentHostRunLog",
@@ -301,6 +315,12 @@ let package = Package(
         .testTarget(
             name: "ExamplePluginTests",
             dependencies: ["AgentHostPluginTestKit"],
+            swiftSettings: strictSettings
+        ),
+        // The settings catalog: both sources, their checks, help, and the README's table.
+        .testTarget(
+            name: "AgentHostSettingsTests",
+            dependencies: ["AgentHostSettings", "AgentHostCore", "AgentHostPlugins", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.

@@ -1,5 +1,6 @@
 import AgentHostCore
 import AgentHostRunLog
+import AgentHostSettings
 import AgentHostWorkers
 import ArgumentParser
 import Foundation
@@ -11,15 +12,13 @@ extension ServeCommand {
     /// `--workers N` with N > 1: this process becomes the supervisor. It has already checked the configuration
     /// (a worker would refuse the same file), holds the port, starts the workers with this same command line,
     /// prints the listening line when all of them serve, and returns when they were drained.
-    func supervise(workers: Int, server: ServerConfiguration, file: ConfigFile, stateDir: String?, logger: Logger)
-        async throws
-    {
+    func supervise(workers: Int, server: ServerConfiguration, settings: ServeSettings, logger: Logger) async throws {
         // Trapped before the first worker starts: from then on these signals mean "reload" and "drain".
         let signals = await UnixSignalsSequence(trapping: .sighup, .sigterm, .sigint)
-        let runLog = try await Self.supervisorRunLog(stateDir: stateDir, configuration: file.runLog, logger: logger)
+        let runLog = try await Self.supervisorRunLog(stateDir: settings.stateDir, configuration: settings.runLog, logger: logger)
         let port = try ReservedPort.bind(host: server.host, port: server.port)
         var configuration = WorkerSupervisor.Configuration(workers: workers, arguments: CommandLine.arguments)
-        configuration.watchdogLimit = file.watchdog
+        configuration.watchdogLimit = settings.watchdog
         configuration.drainDeadline = .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5)
         let supervisor = WorkerSupervisor(configuration: configuration, port: port, logger: logger) { death in
             guard let service = runLog?.service else { return }

@@ -2,6 +2,7 @@ import AgentHostAuth
 import AgentHostCore
 import AgentHostPlugins
 import AgentHostRunLog
+import AgentHostSettings
 import AgentHostWorkers
 import ArgumentParser
 import Foundation
@@ -17,113 +18,73 @@ import UnixSignals
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the WebSocket routes of every plugin in a directory.")
+        abstract: "Serve the WebSocket routes of every plugin in a directory.",
+        usage: "agenthost serve [--config FILE] [--SETTING VALUE]...",
+        discussion: ServeSettings.helpText)
 
-    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free port). Default 127.0.0.1:8080.")
-    var listen: String?
-
-    @Option(help: "Directory of plugin shared objects (*.so).")
-    var plugins: String?
-
-    @Option(help: "JSON config file; flags given here override it.")
+    @Option(help: "JSON config file (every setting below can be set in it; a flag here wins). SIGHUP re-reads it.")
     var config: String?
-
-    @Option(help: "Number of event-loop threads (default: one per core; with --workers N, cores / N per worker, at least 1).")
-    var eventLoops: Int?
-
-    @Option(help: "Largest accepted frame payload in bytes (default 1 MiB).")
-    var maxFrameSize: Int?
-
-    @Option(help: "Largest accepted message in bytes, fragments joined (default 1 MiB).")
-    var maxMessageSize: Int?
-
-    @Option(help: "Outbound bytes queued per connection before it is closed with 1008 (default 8 MiB).")
-    var outboundHardLimit: Int?
-
-    @Option(help: "Open connections accepted at once; the next gets 503 (default 10000, 0 = no limit).")
-    var maxConnections: Int?
-
-    @Option(help: "Open connections per client IP; the next gets 429 (default 256, 0 = no limit).")
-    var maxConnectionsPerAddress: Int?
-
-    @Option(help: "Messages per second a connection may send before close 1008 (default 1000, 0 = no limit).")
-    var maxMessagesPerSecond: Int?
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
-    var logLevel: String?
-
-    @Option(help: "PEM certificate chain (server certificate first): serve wss:// with TLS 1.2+.")
-    var tlsCert: String?
-
-    @Option(help: "PEM private key of --tls-cert.")
-    var tlsKey: String?
-
-    @Option(help: "PEM CA bundle for client certificates: require mTLS; the certificate subject is the identity.")
-    var tlsClientCa: String?
-
-    @Flag(help: "Also reload when the plugin directory changes (inotify, debounced), not only on SIGHUP.")
-    var watch = false
-
-    @Option(help: "Seconds a replaced plugin's connections may stay before close 1012 (default 30).")
-    var drainTimeout: Double?
-
-    @Option(help: "sha256sum-format file: only the listed plugin files, with those hashes, may load.")
-    var allowlist: String?
-
-    @Option(help: "Directory for what outlives the process: the run log's store (default: none, runs live in memory).")
-    var stateDir: String?
-
-    @Option(help: ArgumentHelp(
-        "Worker processes (default 1: this process serves, no supervisor). Above 1, a supervisor holds the port, starts N worker processes and restarts those that die.",
-        valueName: "N"))
-    var workers: Int?
 
     @Option(help: ArgumentHelp(
         "Also serve a bare NIO echo handler at this route: the baseline the benchmark compares the plugin path with.",
         visibility: .hidden))
     var baselineEchoRoute: String?
 
+    /// Every other flag is a setting of `ServeSettings.catalog`, parsed and checked there (the same check as the
+    /// config file's), so a setting is declared once and not again here.
+    @Argument(parsing: .allUnrecognized, help: ArgumentHelp("Settings, as --NAME VALUE (listed above).",
+                                                             valueName: "setting"))
+    var settingArguments: [String] = []
+
+    func validate() throws {
+        do {
+            _ = try ServeSettings.parse(commandLine: self.settingArguments)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The settings from the config file with the command line's flags on top, checked: at start, and again for
+    /// every SIGHUP (see `ConfigReloader`).
+    func resolveSettings() throws -> ServeSettings {
+        try ServeSettings.resolve(configFile: self.config,
+                                  commandLine: try ServeSettings.parse(commandLine: self.settingArguments))
+    }
+
     func run() async throws {
-        var file = ConfigFile()
-        if let config { file = try ConfigFile.load(path: config) }
+        let settings = try self.resolveSettings()
 
         // A worker started by a supervisor (`--workers N`) adopts what it was handed before anything else runs.
         let worker = try WorkerContext.adoptFromEnvironment()
-        let level = try Self.logLevel(self.logLevel ?? file.logLevel ?? "info")
-        LoggingSystem.bootstrap { label in
+        LoggingSystem.bootstrap { [level = settings.logLevel] label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             if let worker { handler.metadata["worker"] = "\(worker.index)" }
             return handler
         }
         let logger = Logger(label: "agenthost")
-        let workerCount = self.workers ?? file.workers ?? 1
-        guard workerCount >= 1 else { throw ValidationError("--workers must be at least 1") }
+        let workerCount = settings.workers
         let metrics = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
         HostFunctionTable.install(metrics: PluginMetrics(registry: metrics, logger: logger))
 
-        var server = try await self.resolveServer(file)
+        var server = try await self.makeServer(settings)
         Self.raiseOpenFileLimit(logger: logger)
         if server.adminToken == nil && !server.adminTrustsLoopback {
             logger.notice(
                 "admin routes (/plugins, /metrics) answer nobody: set admin_token (or AGENTHOST_ADMIN_TOKEN), or admin_trust_loopback for local development"
             )
         }
-        let certificate = self.tlsCert ?? file.tlsCert
-        let key = self.tlsKey ?? file.tlsKey
-        if certificate != nil || key != nil {
-            guard let certificate, let key else { throw ValidationError("TLS needs both --tls-cert and --tls-key") }
+        if let certificate = settings.tlsCert, let key = settings.tlsKey {  // both or neither: checked
             do {
                 server.tls = try TLSContextProvider(settings: TLSSettings(
-                    certificateChainFile: certificate, privateKeyFile: key, clientCAFile: self.tlsClientCa ?? file.tlsClientCA))
+                    certificateChainFile: certificate, privateKeyFile: key, clientCAFile: settings.tlsClientCA))
             } catch {
                 throw ValidationError("TLS: \(error)")
             }
         }
         if worker == nil && workerCount > 1 {
-            try await self.supervise(workers: workerCount, server: server, file: file,
-                                     stateDir: self.stateDir ?? file.stateDir, logger: logger)
+            try await self.supervise(workers: workerCount, server: server, settings: settings, logger: logger)
             return
         }
         if let worker {
@@ -133,16 +94,16 @@ struct ServeCommand: AsyncParsableCommand {
             worker.exitWhenSupervisorDies(grace: .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5))
         }
         // Worker processes share the cores: one loop per core each would start workers x cores threads.
-        let threads = self.eventLoops ?? file.eventLoops ?? max(1, System.coreCount / (worker == nil ? 1 : workerCount))
+        let threads = settings.eventLoops ?? max(1, System.coreCount / (worker == nil ? 1 : workerCount))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let router = Router()
 
         // The run log before the plugins: their instances get its functions.
         // A worker writes as the incarnation its supervisor chose (which ends its live runs if it dies); the
         // supervisor holds the state dir's lock for it.
-        var runLogConfiguration = file.runLog
+        var runLogConfiguration = settings.runLog
         if let incarnation = worker?.incarnation { runLogConfiguration.incarnation = incarnation }
-        let runLog = try await RunLogSetup.start(stateDir: self.stateDir ?? file.stateDir,
+        let runLog = try await RunLogSetup.start(stateDir: settings.stateDir,
                                                  configuration: runLogConfiguration, lockHeldByParent: worker != nil,
                                                  logger: logger)
 
@@ -154,15 +115,15 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [any Service] = []
         var manager: PluginManager?
         var watcher: DirectoryWatcher?
-        if let directory = self.plugins ?? file.plugins {
-            let plugins = PluginManager(configuration: self.pluginManagerConfiguration(directory: directory, file: file),
+        if let directory = settings.plugins {
+            let plugins = PluginManager(configuration: settings.pluginManagerConfiguration(directory: directory),
                                         staging: staging, router: router, registry: HostFunctionTable.registry,
                                         group: group, logger: logger)
             Self.warnIfNothingServes(await plugins.reload(), directory: directory, logger: logger)
-            watcher = (self.watch || file.watch) ? try DirectoryWatcher(directory: directory) : nil
+            watcher = settings.watch ? try DirectoryWatcher(directory: directory) : nil
             manager = plugins
         } else {
-            logger.warning("no --plugins directory given: only /healthz is served")
+            logger.warning("no plugin directory given (--plugins or plugins): only /healthz and the admin routes are served")
         }
 
         let scheme = server.tls == nil ? "ws" : "wss"
@@ -197,7 +158,7 @@ struct ServeCommand: AsyncParsableCommand {
         // SIGHUP re-reads the config file, then the certificate, then the plugin directory.
         var configReload: (@Sendable () async -> Void)?
         if let path = self.config {
-            let reloader = ConfigReloader(path: path, command: self, loaded: file, server: agentHost, manager: manager,
+            let reloader = ConfigReloader(path: path, command: self, loaded: settings, server: agentHost, manager: manager,
                                           logger: logger)
             configReload = { await reloader.reload() }
         }
@@ -216,30 +177,14 @@ struct ServeCommand: AsyncParsableCommand {
         try await group.shutdownGracefully()
     }
 
-    /// The server's configuration from the config file with the command line's flags on top, checked: at start,
-    /// and again for every SIGHUP (a reload applies it to new connections; see `ConfigReloader`). TLS is made at
+    /// The listening server's configuration from resolved settings: the admin token, the authenticator (its key
+    /// files read, its JWKS fetched), the hidden baseline route. At start and for every SIGHUP; TLS is made at
     /// start only (its files reload on their own).
-    func resolveServer(_ file: ConfigFile) async throws -> ServerConfiguration {
-        var server = file.server
-        let (host, port) = try Self.parseListen(self.listen ?? file.listen ?? "127.0.0.1:8080")
-        server.host = host
-        server.port = port
-        if let v = self.maxFrameSize { server.webSocket.maxFrameSize = v }
-        if let v = self.maxMessageSize { server.webSocket.maxMessageSize = v }
-        if let v = self.outboundHardLimit { server.webSocket.outboundHardLimit = v }
-        if let v = self.maxConnections { server.maxConnections = v }
-        if let v = self.maxConnectionsPerAddress { server.maxConnectionsPerAddress = v }
-        if let v = self.maxMessagesPerSecond { server.webSocket.maxMessagesPerSecond = v }
+    func makeServer(_ settings: ServeSettings) async throws -> ServerConfiguration {
+        var server = settings.server
         server.baselineEchoRoute = self.baselineEchoRoute
-        guard server.webSocket.maxFrameSize <= Int(UInt32.max), server.webSocket.maxFrameSize >= 125 else {
-            throw ValidationError("--max-frame-size must be between 125 and \(UInt32.max)")
-        }
-        guard server.webSocket.outboundLowWatermark <= server.webSocket.outboundHighWatermark else {
-            throw ValidationError("websocket.outbound_low_watermark must not exceed outbound_high_watermark")
-        }
-        let environmentToken = ProcessInfo.processInfo.environment["AGENTHOST_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-        server.adminToken = environmentToken ?? file.adminToken
-        if let auth = file.auth {
+        server.adminToken = settings.adminToken
+        if let auth = settings.auth {
             do {
                 server.authenticator = try await TokenAuthenticator.make(auth)
             } catch {
@@ -247,22 +192,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         return server
-    }
-
-    /// The plugin manager's settings from the config file with the command line's flags on top (at start and on
-    /// every SIGHUP).
-    func pluginManagerConfiguration(directory: String, file: ConfigFile) -> PluginManager.Configuration {
-        var configuration = PluginManager.Configuration(directory: directory)
-        configuration.pluginConfigs = file.pluginConfigs
-        configuration.allowlistPath = self.allowlist ?? file.allowlist
-        if let size = file.maxPluginSize { configuration.maxFileSize = size }
-        if let seconds = self.drainTimeout ?? file.drainTimeout {
-            configuration.drainTimeout = .milliseconds(Int64(seconds * 1000))
-        }
-        if let seconds = file.runDrainTimeout {
-            configuration.runDrainTimeout = .milliseconds(Int64(seconds * 1000))
-        }
-        return configuration
     }
 
     /// A server that serves no plugin route still listens (the routes may come with the next SIGHUP), but says so
@@ -279,25 +208,6 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.warning("serving no plugin route: only the admin routes answer until a reload loads a plugin",
                        metadata: ["reason": "\(reason)"])
-    }
-
-    static func parseListen(_ value: String) throws -> (String, Int) {
-        guard let colon = value.lastIndex(of: ":") else {
-            throw ValidationError("--listen must be HOST:PORT, got '\(value)'")
-        }
-        var host = String(value[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty else {
-            throw ValidationError("--listen must be HOST:PORT with a port from 0 to 65535, got '\(value)'")
-        }
-        return (host, port)
-    }
-
-    static func logLevel(_ name: String) throws -> Logger.Level {
-        guard let level = Logger.Level(rawValue: name.lowercased()) else {
-            throw ValidationError("unknown log level '\(name)'")
-        }
-        return level
     }
 
     /// Each WebSocket is a file descriptor: lift the soft limit to the hard one, as servers commonly do.

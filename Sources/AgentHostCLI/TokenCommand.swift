@@ -1,4 +1,5 @@
 import AgentHostAuth
+import AgentHostSettings
 import ArgumentParser
 import Foundation
 import JWTKit
@@ -34,8 +35,8 @@ struct TokenCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let file = try ConfigFile.load(path: self.config)
-        guard let auth = file.auth, let secretFile = auth.hmacSecretFile else {
+        let settings = try ServeSettings.resolve(configFile: self.config, commandLine: [])
+        guard let auth = settings.auth, let secretFile = auth.hmacSecretFile else {
             throw ValidationError("\(self.config) has no auth.hmac_secret_file to sign with")
         }
         guard (1...31_536_000).contains(self.lifetime) else { throw ValidationError("--lifetime must be 1 to 31536000") }

@@ -136,4 +136,23 @@ struct ConfigReloadTests {
         #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "open")
         await client.close()
     }
+
+    /// The command line's flags still win after a reload, and the settings only a restart applies are named.
+    @Test func flagsStillWinAndRestartOnlyChangesAreNamed() async throws {
+        let plugins = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: plugins)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Self.write(#"{"log_level": "info", "websocket": {"max_message_size": 4096}}"#, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config,
+                                                               "--max-message-size", "2000"])
+        defer { server.signal(SIGKILL) }
+
+        try Self.write(#"{"log_level": "debug", "workers": 1, "websocket": {"max_message_size": 100000}}"#, to: config)
+        try await Self.reload(server)
+        #expect(server.logText.contains("configuration reloaded"), "\(server.logText)")
+        #expect(server.logText.contains("settings=log_level"), "\(server.logText)")
+        let client = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
+        try await client.sendText(String(repeating: "x", count: 3000))  // over the flag's 2000, under the file's
+        #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1009)
+    }
 }

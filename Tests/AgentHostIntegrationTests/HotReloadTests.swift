@@ -56,7 +56,7 @@ struct HotReloadTests {
     @Test func continuousTrafficOn100ConnectionsSurvives20Reloads() async throws {
         // A long drain deadline: this test keeps v1's connections for as long as it runs, and on a loaded machine
         // that passed the default 30 s once (v1's connections then got close 1012, as they should at the deadline).
-        let (server, directory) = try await Self.start(arguments: ["--drain-timeout", "600"])
+        let (server, directory) = try await Self.start(arguments: ["--drain-timeout-ms", "600000"])
         defer { server.signal(SIGKILL) }
         let stop = Counter()
         let failedHandshakes = Counter()
@@ -175,7 +175,7 @@ struct HotReloadTests {
 
     // (d)
     @Test func anIdleOldConnectionGets1012AtTheDrainDeadline() async throws {
-        let (server, directory) = try await Self.start(arguments: ["--drain-timeout", "0.5"])
+        let (server, directory) = try await Self.start(arguments: ["--drain-timeout-ms", "500"])
         defer { server.signal(SIGKILL) }
         let idle = try await RawWebSocketClient.connect(port: server.port, path: "/versioned")
         try await Self.deploy(tag: "v2", into: directory)

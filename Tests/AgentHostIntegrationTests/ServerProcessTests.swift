@@ -111,7 +111,7 @@ struct ServerProcessTests {
         (#"{"run_log": {"flush_interval_ms": 0}}"#, "run_log.flush_interval_ms must be a whole number from 1 to 100"),
         (#"{"run_log": {"max_ended_bytes_per_owner": 2097152, "max_bytes_per_log": 4194304}}"#,
          "run_log.max_ended_bytes_per_owner (2097152) must be at least run_log.max_bytes_per_log (4194304)"),
-        (#"{"state_dir": ""}"#, "state_dir must not be empty"),
+        (#"{"state_dir": ""}"#, "state_dir must be a non-empty path"),
     ])
     func refusesABadConfigFileWithAClearMessage(content: String, message: String) async throws {
         let config = try PluginFixtures.makeDirectory() + "/agenthost.json"

@@ -1,0 +1,96 @@
+import AgentHostAuth
+import AgentHostCore
+import AgentHostPlugins
+import AgentHostRunLog
+import Foundation
+import Logging
+
+/// Everything `agenthost serve` is configured with: the defaults (the initial values here and in the structs it
+/// holds), then the config file, then the command line's flags on top, checked. Made the same way at start and for
+/// every SIGHUP reload (`resolve`), so a file the server could not start with is never put in service.
+public struct ServeSettings: Sendable {
+    /// The listening server: address, limits, WebSocket settings, route policies. Its TLS context and
+    /// authenticator are made from `tls*` and `auth` by the command.
+    public var server = ServerConfiguration()
+    /// The plugin directory; nil: only the admin routes and /healthz are served.
+    public var plugins: String?
+    /// Drain deadlines, plugin size limit, allowlist and plugin configs (the directory is `plugins`).
+    public var pluginManager = PluginManager.Configuration(directory: "")
+    public var runLog = RunLogConfiguration()
+    public var auth: AuthConfiguration?
+    /// nil: one loop per core (with workers, cores / workers, at least 1).
+    public var eventLoops: Int?
+    public var workers = 1
+    /// With workers, a plugin callback blocking an event loop this long gets its worker killed; nil: off.
+    public var watchdog: Duration? = .seconds(10)
+    public var logLevel: Logger.Level = .info
+    public var watch = false
+    /// From the file; `AGENTHOST_ADMIN_TOKEN` in the environment wins (see `resolve`).
+    public var adminToken: String?
+    public var tlsCert: String?
+    public var tlsKey: String?
+    public var tlsClientCA: String?
+    public var stateDir: String?
+
+    public init() {}
+
+    /// The defaults, then the config file at `configFile`, then `commandLine` (flags as `ServeSettings.parse`
+    /// returned them), checked together. Errors name the file, key or flag.
+    public static func resolve(configFile: String?, commandLine: [(Setting, String)],
+                               environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(SettingsError) -> ServeSettings
+    {
+        var settings = ServeSettings()
+        if let configFile {
+            try ConfigFileReader.apply(try ConfigFileReader.load(path: configFile), to: &settings, file: configFile)
+        }
+        for (setting, value) in commandLine {
+            try setting.assign(.text(value), to: &settings)
+        }
+        if let token = environment["AGENTHOST_ADMIN_TOKEN"], !token.isEmpty { settings.adminToken = token }
+        try settings.validate()
+        return settings
+    }
+
+    /// The checks that involve more than one setting (each setting's own range is checked as it is read).
+    public func validate() throws(SettingsError) {
+        let webSocket = self.server.webSocket
+        if webSocket.outboundLowWatermark > webSocket.outboundHighWatermark {
+            throw SettingsError("websocket.outbound_low_watermark (\(webSocket.outboundLowWatermark)) must not exceed "
+                + "websocket.outbound_high_watermark (\(webSocket.outboundHighWatermark))")
+        }
+        if webSocket.outboundHighWatermark > webSocket.outboundHardLimit {
+            throw SettingsError("websocket.outbound_high_watermark (\(webSocket.outboundHighWatermark)) must not exceed "
+                + "websocket.outbound_hard_limit (\(webSocket.outboundHardLimit)): a plugin would be told to write on "
+                + "while its client is closed for not reading")
+        }
+        if (self.tlsCert == nil) != (self.tlsKey == nil) {
+            throw SettingsError("TLS needs both tls_cert and tls_key (--tls-cert and --tls-key)")
+        }
+        if self.tlsClientCA != nil && self.tlsCert == nil {
+            throw SettingsError("tls_client_ca needs tls_cert and tls_key: client certificates are asked for over TLS")
+        }
+        // A total smaller than one run would delete a large run the moment it ends.
+        let retention = self.runLog.retention
+        for (key, value) in [("max_total_bytes", retention.maxTotalBytes),
+                             ("max_ended_bytes_per_owner", retention.maxEndedBytesPerOwner)]
+        where value < retention.maxBytesPerLog {
+            throw SettingsError("run_log.\(key) (\(value)) must be at least run_log.max_bytes_per_log "
+                + "(\(retention.maxBytesPerLog)): a run that size would be deleted as soon as it ended")
+        }
+    }
+
+    /// The keys of the settings only a restart applies whose values differ between `old` and `new`.
+    public static func restartOnlyChanges(from old: ServeSettings, to new: ServeSettings) -> [String] {
+        Self.catalog.filter { $0.applies == .atRestart && $0.describe(old) != $0.describe(new) }.map(\.key)
+    }
+}
+
+extension ServeSettings {
+    /// The plugin manager's configuration for `directory` (the directory is fixed at start; the rest reloads).
+    public func pluginManagerConfiguration(directory: String) -> PluginManager.Configuration {
+        var configuration = self.pluginManager
+        configuration.directory = directory
+        return configuration
+    }
+}
