@@ -1,9 +1,9 @@
 import AgentHostCore
 import AgentHostPlugins
 import AgentHostSettings
+import AgentHostWorkers
 import ArgumentParser
 import Logging
-import Synchronization
 
 /// SIGHUP's first step: re-reads the config file and puts what can change while serving in service.
 ///
@@ -18,17 +18,21 @@ import Synchronization
 final class ConfigReloader: Sendable {
     let path: String
     let command: ServeCommand
-    /// The settings last put in service, to tell which restart-only settings changed.
-    private let current: Mutex<ServeSettings>
+    /// A worker reads what its supervisor accepted (see `WorkerConfigSnapshot`), not the operator's file.
+    let worker: WorkerContext?
+    /// The settings the process started with: restart-only settings keep these values until a restart, so a
+    /// reload compares with them (not with the last reload) and says on every reload what still waits for one.
+    let started: ServeSettings
     let server: AgentHostServer
     let manager: PluginManager?
     let logger: Logger
 
-    init(path: String, command: ServeCommand, loaded: ServeSettings, server: AgentHostServer, manager: PluginManager?,
-         logger: Logger) {
+    init(path: String, command: ServeCommand, worker: WorkerContext?, started: ServeSettings, server: AgentHostServer,
+         manager: PluginManager?, logger: Logger) {
         self.path = path
         self.command = command
-        self.current = Mutex(loaded)
+        self.worker = worker
+        self.started = started
         self.server = server
         self.manager = manager
         self.logger = logger
@@ -40,7 +44,7 @@ final class ConfigReloader: Sendable {
         do {
             // Restart-only settings are checked too: a file the server could not start with is refused now, not
             // found out at the next restart (or by the next worker a supervisor respawns).
-            settings = try self.command.resolveSettings()
+            settings = try self.command.resolveSettings(worker: self.worker)
             resolved = try await self.command.makeServer(settings)
         } catch {
             self.logger.error("configuration reload refused: the configuration in service stays", metadata: [
@@ -48,26 +52,23 @@ final class ConfigReloader: Sendable {
             ])
             return
         }
-        var kept = self.server.update(resolved)
+        self.server.update(resolved)
         if let manager = self.manager {
             let directory = await manager.configuration.directory
             await manager.update(settings.pluginManagerConfiguration(directory: directory))
         }
-        let previous = self.current.withLock { previous in
-            defer { previous = settings }
-            return previous
-        }
-        for key in ServeSettings.restartOnlyChanges(from: previous, to: settings) where !kept.contains(key) {
-            kept.append(key)
-        }
+        let kept = ServeSettings.restartOnlyChanges(from: self.started, to: settings)
         self.logger.info("configuration reloaded: it applies to new connections", metadata: ["file": "\(self.path)"])
-        if !kept.isEmpty {
-            self.logger.warning("changed settings that take effect at the next restart (the values in service stay)",
-                                metadata: ["settings": "\(kept.joined(separator: ", "))"])
-        }
+        Self.warnAboutRestartOnly(kept, logger: self.logger)
     }
 
-    private static func describe(_ error: any Error) -> String {
+    static func warnAboutRestartOnly(_ kept: [String], logger: Logger) {
+        guard !kept.isEmpty else { return }
+        logger.warning("changed settings that take effect at the next restart (the values in service stay)",
+                       metadata: ["settings": "\(kept.joined(separator: ", "))"])
+    }
+
+    static func describe(_ error: any Error) -> String {
         if let validation = error as? ValidationError { return validation.message }
         if let settings = error as? SettingsError { return settings.description }
         return "\(error)"

@@ -19,6 +19,10 @@ extension ServeCommand {
         let port = try ReservedPort.bind(host: server.host, port: server.port)
         var configuration = WorkerSupervisor.Configuration(workers: workers, arguments: CommandLine.arguments)
         configuration.watchdogLimit = settings.watchdog
+        configuration.prepare = { directory in try self.prepareWorkerConfig(directory: directory, started: settings) }
+        configuration.beforeReload = { directory in
+            await self.acceptWorkerConfig(directory: directory, started: settings, logger: logger)
+        }
         configuration.drainDeadline = .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5)
         let supervisor = WorkerSupervisor(configuration: configuration, port: port, logger: logger) { death in
             guard let service = runLog?.service else { return }
@@ -49,6 +53,39 @@ extension ServeCommand {
         await runLog?.service.shutdown()
         withExtendedLifetime(runLog?.lock) {}  // the state dir stays locked until every worker is gone
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Before the first worker starts: the config file as this supervisor started with it, for its workers.
+    private func prepareWorkerConfig(directory: String, started: ServeSettings) throws {
+        guard let config = self.config else { return }
+        let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
+        let checked = try self.resolveSettings(configFile: staged)
+        // Workers must start as this process did: a file edited in the meantime could give them another address.
+        let changed = ServeSettings.restartOnlyChanges(from: started, to: checked)
+        guard changed.isEmpty else {
+            throw ValidationError("the config file changed while the server started (\(changed.joined(separator: ", "))): "
+                + "start it again")
+        }
+        try WorkerConfigSnapshot.acceptAtStart(directory: directory)
+    }
+
+    /// SIGHUP, before the workers get it: a good file becomes the one workers read (and workers started later
+    /// too); a bad one is refused here, once, with the reason, and workers reload the one they had.
+    private func acceptWorkerConfig(directory: String, started: ServeSettings, logger: Logger) async {
+        guard let config = self.config else { return }
+        do {
+            let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
+            let checked = try self.resolveSettings(configFile: staged)
+            _ = try await self.makeServer(checked)  // the authenticator's keys and JWKS must load
+            try WorkerConfigSnapshot.accept(directory: directory)
+            logger.info("configuration accepted: every worker reloads it", metadata: ["file": "\(config)"])
+            ConfigReloader.warnAboutRestartOnly(ServeSettings.restartOnlyChanges(from: started, to: checked),
+                                                logger: logger)
+        } catch {
+            logger.error("configuration reload refused: the configuration in service stays", metadata: [
+                "file": "\(config)", "reason": "\(ConfigReloader.describe(error))",
+            ])
+        }
     }
 
     /// With a state dir, the supervisor holds its lock for the workers and, before they start, ends the runs a

@@ -38,24 +38,33 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         do {
-            _ = try ServeSettings.parse(commandLine: self.settingArguments)
+            // A wrong flag or flag value is a usage error, said before anything starts.
+            try ServeSettings.check(commandLine: try ServeSettings.parse(commandLine: self.settingArguments))
         } catch {
             throw ValidationError(error.description)
         }
     }
 
-    /// The settings from the config file with the command line's flags on top, checked: at start, and again for
-    /// every SIGHUP (see `ConfigReloader`).
-    func resolveSettings() throws -> ServeSettings {
-        try ServeSettings.resolve(configFile: self.config,
+    /// The settings from `configFile` with the command line's flags on top, checked.
+    func resolveSettings(configFile: String?) throws -> ServeSettings {
+        try ServeSettings.resolve(configFile: configFile,
                                   commandLine: try ServeSettings.parse(commandLine: self.settingArguments))
     }
 
-    func run() async throws {
-        let settings = try self.resolveSettings()
+    /// What this process serves with, at start and again for every SIGHUP (see `ConfigReloader`): the config
+    /// file; for a worker, the file its supervisor last accepted, with the restart-only settings the supervisor
+    /// started with (see `WorkerConfigSnapshot`).
+    func resolveSettings(worker: WorkerContext?) throws -> ServeSettings {
+        guard let worker, self.config != nil else { return try self.resolveSettings(configFile: self.config) }
+        let accepted = try self.resolveSettings(configFile: WorkerConfigSnapshot.acceptedPath(directory: worker.directory))
+        let started = try self.resolveSettings(configFile: WorkerConfigSnapshot.startedPath(directory: worker.directory))
+        return accepted.keepingRestartOnly(from: started)
+    }
 
+    func run() async throws {
         // A worker started by a supervisor (`--workers N`) adopts what it was handed before anything else runs.
         let worker = try WorkerContext.adoptFromEnvironment()
+        let settings = try self.resolveSettings(worker: worker)
         LoggingSystem.bootstrap { [level = settings.logLevel] label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -158,8 +167,8 @@ struct ServeCommand: AsyncParsableCommand {
         // SIGHUP re-reads the config file, then the certificate, then the plugin directory.
         var configReload: (@Sendable () async -> Void)?
         if let path = self.config {
-            let reloader = ConfigReloader(path: path, command: self, loaded: settings, server: agentHost, manager: manager,
-                                          logger: logger)
+            let reloader = ConfigReloader(path: path, command: self, worker: worker, started: settings,
+                                          server: agentHost, manager: manager, logger: logger)
             configReload = { await reloader.reload() }
         }
         services.append(ReloadService(manager: manager, signals: hangups, watcher: watcher, tls: server.tls,

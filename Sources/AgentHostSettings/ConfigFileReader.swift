@@ -2,25 +2,46 @@ import AgentHostAuth
 import AgentHostCore
 import AgentHostPlugins
 import Foundation
+import Glibc
 
 /// Reads the JSON config file (`--config FILE`) into `ServeSettings`: every setting of `ServeSettings.catalog` by
 /// its key, then the sections with a structure of their own (`auth`, `access`/`scopes`, `routes`,
 /// `plugin_config`). Unknown keys are errors, so a typo is reported instead of silently ignored. See
 /// `examples/agenthost.json` and the README's table.
 enum ConfigFileReader {
-    /// The file's top-level object.
-    static func load(path: String) throws(SettingsError) -> [String: Any] {
-        let data: Data
+    /// Larger config files are refused unread: a config is kilobytes, and parsing a huge one would stall a
+    /// start or a reload for seconds.
+    static let maxFileSize = 16 << 20
+
+    /// The file's bytes: a regular file (not a directory, device or FIFO) of at most `maxFileSize`.
+    static func read(path: String) throws(SettingsError) -> Data {
+        var status = stat()
+        guard stat(path, &status) == 0 else {
+            throw SettingsError("cannot read config file \(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw SettingsError("config file \(path) is not a regular file")
+        }
+        guard status.st_size <= Self.maxFileSize else {
+            throw SettingsError("config file \(path) is larger than \(Self.maxFileSize >> 20) MiB (\(status.st_size) bytes)")
+        }
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw SettingsError("cannot read config file \(path): \(error.localizedDescription)")
         }
+    }
+
+    /// The file's top-level object.
+    static func load(path: String) throws(SettingsError) -> [String: Any] {
+        let data = try Self.read(path: path)
         let root: Any
         do {
             root = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw SettingsError("config file \(path) is not valid JSON: \(error.localizedDescription)")
+            // Foundation's own description says only "not in the correct format"; the debug one says where.
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            throw SettingsError("config file \(path) is not valid JSON: \(detail ?? error.localizedDescription)")
         }
         guard let object = root as? [String: Any] else {
             throw SettingsError("config file \(path) must hold a JSON object")

@@ -31,8 +31,9 @@ extension ServeSettings {
         // Processes and threads.
         Setting("workers", \.workers, .wholeNumber(1...256), applies: .atRestart,
                 help: "Worker processes; above 1 a supervisor holds the port and restarts workers that die."),
-        Setting("event_loops", .eventLoops, applies: .atRestart,
-                help: "Event-loop threads (per worker process).", set: { $0.eventLoops = $1 }, get: { $0.eventLoops }),
+        // A thread each: a thousand is already a typo, not a machine.
+        Setting("event_loops", \.eventLoops, .eventLoops(max: 1024), applies: .atRestart,
+                help: "Event-loop threads (per worker process)."),
         Setting("watchdog_ms", \.watchdog, .durationMillisecondsOrOff, applies: .atRestart,
                 help: "With workers, a plugin callback blocking an event loop this long gets its worker replaced."),
         Setting("log_level", \.logLevel, .logLevel, applies: .atRestart, help: "Log level."),
@@ -44,11 +45,11 @@ extension ServeSettings {
                 help: "Admin routes also answer loopback peers without the token (local development only)."),
 
         // Requests and connections.
-        Setting("max_header_size", \.server.maxHeaderSize, .bytes(1024...Int(Int32.max)), applies: .onReload,
+        Setting("max_header_size", \.server.maxHeaderSize, .bytes(1024...Int.max), applies: .onReload,
                 help: "Request header bytes before 400."),
-        Setting("max_connections", \.server.maxConnections, .wholeNumber(0...Int(Int32.max)), applies: .onReload,
+        Setting("max_connections", \.server.maxConnections, .wholeNumber(0...Int.max), applies: .onReload,
                 help: "Open connections; the next request gets 503 (0: no limit)."),
-        Setting("max_connections_per_address", \.server.maxConnectionsPerAddress, .wholeNumber(0...Int(Int32.max)),
+        Setting("max_connections_per_address", \.server.maxConnectionsPerAddress, .wholeNumber(0...Int.max),
                 applies: .onReload, help: "Open connections per IPv4 address or IPv6 /64; the next gets 429 (0: no limit)."),
         Setting("allowed_origins", \.server.defaultRoutePolicy.allowedOrigins, .strings, applies: .onReload,
                 help: "Browser Origins allowed on routes without their own list; others get 403 (default: any)."),
@@ -58,7 +59,7 @@ extension ServeSettings {
                 get: { $0.server.handshakeTimeout }),
         Setting("keepalive_timeout_ms", \.server.http.keepAliveTimeout, .milliseconds, applies: .onReload,
                 help: "A kept-alive plain HTTP connection must send its next request's head within this time."),
-        Setting("max_request_body_size", \.server.http.maxBodySize, .bytes(0...Int(Int32.max)), applies: .onReload,
+        Setting("max_request_body_size", \.server.http.maxBodySize, .bytes(0...Int.max), applies: .onReload,
                 help: "Larger plain HTTP request bodies get 413."),
         Setting("shutdown_timeout_ms", \.server.shutdownTimeout, .milliseconds, applies: .onReload,
                 help: "How long close handshakes get at shutdown."),
@@ -72,7 +73,7 @@ extension ServeSettings {
         Setting("tls_client_ca", \.tlsClientCA, .path, applies: .atRestart,
                 help: "PEM CA bundle: require client certificates (mTLS); the certificate subject is the identity."),
 
-        // WebSocket. The flags drop the section's name (they predate the section).
+        // WebSocket. The flags drop the section's name, as the first four did before there were sections.
         Setting("websocket.max_frame_size", flag: "max-frame-size", \.server.webSocket.maxFrameSize,
                 .bytes(125...Int(UInt32.max)), applies: .onReload, help: "Larger frames: close 1009."),
         Setting("websocket.max_message_size", flag: "max-message-size", \.server.webSocket.maxMessageSize,
@@ -93,8 +94,10 @@ extension ServeSettings {
                 help: "The plugin is told it may write again below this."),
         Setting("websocket.outbound_hard_limit", flag: "outbound-hard-limit", \.server.webSocket.outboundHardLimit,
                 .bytes(1...Int.max), applies: .onReload, help: "Past this the client is not reading: close 1008."),
+        // The rate limiter counts credit in nanoseconds per frame: above 10^9 frames/s a frame would cost 0 ns,
+        // and a burst times the cost of a frame must fit in 64 bits (2^31 x 10^9 does).
         Setting("websocket.max_messages_per_second", flag: "max-messages-per-second",
-                \.server.webSocket.maxMessagesPerSecond, .wholeNumber(0...Int(Int32.max)), applies: .onReload,
+                \.server.webSocket.maxMessagesPerSecond, .wholeNumber(0...1_000_000_000), applies: .onReload,
                 help: "Average inbound frame rate before close 1008 (0: no limit)."),
         Setting("websocket.message_burst", flag: "message-burst", \.server.webSocket.messageBurst,
                 .wholeNumber(1...Int(Int32.max)), applies: .onReload,
@@ -105,7 +108,8 @@ extension ServeSettings {
                 applies: .atRestart, help: "Entry bytes kept per run; past it the oldest entries go."),
         Setting("run_log.max_ended_logs", \.runLog.retention.maxEndedLogs, .wholeNumber(0...Int.max),
                 applies: .atRestart, help: "Ended runs kept; the oldest beyond go."),
-        Setting("run_log.max_ended_age_seconds", .wholeNumber(1...Int.max), applies: .atRestart,
+        // At most a century: the store subtracts it, in milliseconds, from the clock (Int64).
+        Setting("run_log.max_ended_age_seconds", .wholeNumber(1...3_155_760_000), applies: .atRestart,
                 help: "Ended runs older than this go.",
                 set: { $0.runLog.retention.maxEndedAgeSeconds = Int64($1) },
                 get: { Int($0.runLog.retention.maxEndedAgeSeconds) }),
@@ -128,12 +132,5 @@ extension ServeSettings {
     /// The setting with this flag (without dashes), if any.
     public static func setting(flag: String) -> Setting? {
         Self.catalog.first { $0.flag == flag }
-    }
-}
-
-extension SettingKind where Value == Int? {
-    /// At least one thread; nil (left out): one per core.
-    static var eventLoops: Self {
-        SettingKind<Int>.wholeNumber(1...1024).map({ Optional(Optional($0)) }, describe: { $0.map { "\($0)" } ?? "one per core" })
     }
 }

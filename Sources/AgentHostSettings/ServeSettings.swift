@@ -4,6 +4,7 @@ import AgentHostPlugins
 import AgentHostRunLog
 import Foundation
 import Logging
+import NIOCore
 
 /// Everything `agenthost serve` is configured with: the defaults (the initial values here and in the structs it
 /// holds), then the config file, then the command line's flags on top, checked. Made the same way at start and for
@@ -52,8 +53,21 @@ public struct ServeSettings: Sendable {
         return settings
     }
 
+    /// A config file's bytes, checked as `resolve` checks them (a regular file, not too large): for a copy of the
+    /// file that must be the one checked.
+    public static func readConfigFile(at path: String) throws(SettingsError) -> Data {
+        try ConfigFileReader.read(path: path)
+    }
+
     /// The checks that involve more than one setting (each setting's own range is checked as it is read).
     public func validate() throws(SettingsError) {
+        // A host name that does not resolve would fail only at bind: at the next restart, after a reload took it.
+        // (A name is looked up here, which may take a moment; an address literal is not.)
+        do {
+            _ = try SocketAddress.makeAddressResolvingHost(self.server.host, port: self.server.port)
+        } catch {
+            throw SettingsError("listen: cannot use host '\(self.server.host)': \(error)")
+        }
         let webSocket = self.server.webSocket
         if webSocket.outboundLowWatermark > webSocket.outboundHighWatermark {
             throw SettingsError("websocket.outbound_low_watermark (\(webSocket.outboundLowWatermark)) must not exceed "
@@ -78,6 +92,15 @@ public struct ServeSettings: Sendable {
             throw SettingsError("run_log.\(key) (\(value)) must be at least run_log.max_bytes_per_log "
                 + "(\(retention.maxBytesPerLog)): a run that size would be deleted as soon as it ended")
         }
+    }
+
+    /// These settings with every restart-only one as `started` has it: what a process that started with `started`
+    /// runs after reloading these (a worker process a supervisor starts again takes its restart-only settings
+    /// from the configuration the supervisor started with, not from a file changed since).
+    public func keepingRestartOnly(from started: ServeSettings) -> ServeSettings {
+        var settings = self
+        for setting in Self.catalog where setting.applies == .atRestart { setting.copy(from: started, to: &settings) }
+        return settings
     }
 
     /// The keys of the settings only a restart applies whose values differ between `old` and `new`.

@@ -37,6 +37,7 @@ public struct Setting: Sendable {
     public let expectation: String
     private let assignValue: @Sendable (inout ServeSettings, Input) -> Bool
     private let describeValue: @Sendable (ServeSettings) -> String
+    private let copyValue: @Sendable (ServeSettings, inout ServeSettings) -> Void
 
     /// The command-line spelling, `--max-frame-size`.
     public var option: String? { self.flag.map { "--" + $0 } }
@@ -44,12 +45,14 @@ public struct Setting: Sendable {
     /// Checks `input` and stores it, or throws an error naming the key (or flag) and what it accepts.
     public func assign(_ input: Input, to settings: inout ServeSettings) throws(SettingsError) {
         guard self.assignValue(&settings, input) else {
-            let name: String
             switch input {
-            case .json: name = self.key
-            case .text: name = self.option ?? self.key
+            case .json:
+                throw SettingsError("\(self.key) must be \(self.expectation)")
+            case .text(let text):
+                // The command line's value is echoed (shortened): it may not be what the operator meant to type.
+                let shown = text.count > 40 ? String(text.prefix(40)) + "..." : text
+                throw SettingsError("\(self.option ?? self.key) must be \(self.expectation), got '\(shown)'")
             }
-            throw SettingsError("\(name) must be \(self.expectation)")
         }
     }
 
@@ -58,9 +61,14 @@ public struct Setting: Sendable {
         self.describeValue(settings)
     }
 
+    /// Sets this setting of `target` to its value in `source`.
+    public func copy(from source: ServeSettings, to target: inout ServeSettings) {
+        self.copyValue(source, &target)
+    }
+
     /// A setting stored at `path`, its values checked and converted by `kind`.
-    /// - Parameter flag: nil derives it from the key (`max_header_size` → `max-header-size`); `.none` (`""`) for
-    ///   a file-only setting.
+    /// - Parameter flag: nil derives it from the key (`max_header_size` → `max-header-size`); `""` makes it a
+    ///   file-only setting.
     init<Value>(_ key: String, flag: String? = nil, _ path: any WritableKeyPath<ServeSettings, Value> & Sendable,
                 _ kind: SettingKind<Value>, applies: Applies, help: String) {
         self.init(key, flag: flag, kind, applies: applies, help: help,
@@ -93,6 +101,7 @@ public struct Setting: Sendable {
             return true
         }
         self.describeValue = { kind.describe(get($0)) }
+        self.copyValue = { source, target in set(&target, get(source)) }
     }
 }
 

@@ -31,8 +31,9 @@ extension SettingKind where Value == Int {
         SettingKind(
             expectation: "a whole number from \(range.lowerBound) to \(range.upperBound)", valueName: valueName,
             fromJSON: { json in
-                guard !isJSONBoolean(json), let number = json as? NSNumber, let int = Int(exactly: number.doubleValue),
-                    range.contains(int)
+                // `as? Int` first: a double cannot hold every Int (Int.max would round past it); it is exact or nil.
+                guard !isJSONBoolean(json), let number = json as? NSNumber,
+                    let int = (number as? Int) ?? Int(exactly: number.doubleValue), range.contains(int)
                 else { return nil }
                 return int
             },
@@ -43,6 +44,16 @@ extension SettingKind where Value == Int {
     static func bytes(_ range: ClosedRange<Int>) -> Self { .wholeNumber(range, valueName: "BYTES") }
 }
 
+extension SettingKind where Value == Int? {
+    /// At least one; nil (left out): the default the caller computes (one thread per core).
+    static func eventLoops(max: Int) -> Self {
+        SettingKind<Int>.wholeNumber(1...max).map({ Optional(Optional($0)) },
+                                                  describe: { $0.map { "\($0)" } ?? "one per core" })
+    }
+}
+
+// Milliseconds stop at Int32.max (24.8 days): far past any deadline, and a value in nanoseconds stays far inside
+// Int64 (TimeAmount and Duration would trap past about 9.2 x 10^12 ms).
 extension SettingKind where Value == TimeAmount {
     /// Milliseconds, at least 1.
     static var milliseconds: Self { .milliseconds(max: Int(Int32.max)) }
@@ -148,29 +159,6 @@ extension SettingKind where Value == ListenAddress {
             fromText: { ListenAddress(parsing: $0) },
             describe: { $0.description })
     }
-}
-
-/// `HOST:PORT` (port 0 picks a free port).
-struct ListenAddress: Sendable, CustomStringConvertible {
-    var host: String
-    var port: Int
-
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    init?(parsing value: String) {
-        guard let colon = value.lastIndex(of: ":") else { return nil }
-        var host = String(value[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port), !host.isEmpty else {
-            return nil
-        }
-        self.init(host: host, port: port)
-    }
-
-    var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
 }
 
 /// JSON `true`/`false` bridge to NSNumber as well as Bool; a number setting must not accept them, and a boolean

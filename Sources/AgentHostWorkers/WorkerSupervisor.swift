@@ -36,6 +36,12 @@ public final class WorkerSupervisor: Sendable {
         public var backoff = RestartBackoff.Policy()
         /// How long a draining worker may take before it is killed: the server's shutdown timeout plus a margin.
         public var drainDeadline: Duration = .seconds(15)
+        /// Called with the workers' private directory before the first worker starts (the command puts there the
+        /// config its workers read); a throw stops the supervisor before any worker runs.
+        public var prepare: @Sendable (_ directory: String) async throws -> Void = { _ in }
+        /// Called on SIGHUP before the workers get it (the command checks the config file there and, if it is
+        /// good, puts it where workers, and workers started later, read it).
+        public var beforeReload: @Sendable (_ directory: String) async -> Void = { _ in }
 
         public init(workers: Int, arguments: [String]) {
             self.workers = workers
@@ -126,6 +132,7 @@ public final class WorkerSupervisor: Sendable {
         }
         defer { background.cancel() }
 
+        try await self.configuration.prepare(directory)
         for index in 0..<self.configuration.workers {
             try await self.start(index, directory: directory, state: state, post: post)
         }
@@ -194,7 +201,8 @@ public final class WorkerSupervisor: Sendable {
                 }
             case .signal(let signal) where signal == .sighup:
                 guard !draining else { continue }
-                self.logger.info("SIGHUP: every worker reloads its plugins and TLS")
+                await self.configuration.beforeReload(directory)
+                self.logger.info("SIGHUP: every worker reloads its configuration, plugins and TLS")
                 await state.signalReady(SIGHUP)
             case .signal:
                 guard !draining else { continue }

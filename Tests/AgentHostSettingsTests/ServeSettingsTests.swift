@@ -2,6 +2,7 @@ import AgentHostCore
 import AgentHostPlugins
 import AgentHostSettings
 import Foundation
+import Logging
 import NIOCore
 import Testing
 
@@ -68,6 +69,11 @@ import Testing
             var fromText = ServeSettings()
             try setting.assign(.text(text), to: &fromText)
             #expect(setting.describe(fromText) == shown, "\(setting.key)")
+            // The same value as the config file would hold it.
+            let json: Any = Int(text).map { NSNumber(value: $0) } ?? (["true": true, "false": false][text] ?? text)
+            var fromJSON = ServeSettings()
+            try setting.assign(.json(json), to: &fromJSON)
+            #expect(setting.describe(fromJSON) == shown, "\(setting.key)")
         }
     }
 
@@ -89,6 +95,7 @@ import Testing
         (#"{"run_log": {"max_total_bytes": 1048576, "max_bytes_per_log": 4194304}}"#, [],
          "run_log.max_total_bytes (1048576) must be at least run_log.max_bytes_per_log"),
         (#"{"admin_token": 5}"#, [], "admin_token must be a non-empty string"),
+        (#"{"listen": "no-such-host.invalid:0"}"#, [], "listen: cannot use host 'no-such-host.invalid'"),
     ])
     func refusesABadValueNamingTheKeyOrFlag(file: String, flags: [String], message: String) {
         let refusal = self.refusal(file: file, flags: flags)
@@ -97,7 +104,9 @@ import Testing
 
     @Test(arguments: [
         (["--drain-timeout", "5"], "unknown option '--drain-timeout' (did you mean --drain-timeout-ms?)"),
-        (["--admin-token", "secret"], "unknown option '--admin-token'"),
+        (["--admin-token", "secret"], "'admin_token' is set in the config file only"),
+        (["--max_frame_size", "1"], "did you mean --max-frame-size?"),
+        (["--websocket-max-frame-size", "1"], "did you mean --max-frame-size?"),
         (["--max-frame-size"], "--max-frame-size needs a value (BYTES)"),
         (["--max-frame-size", "--watch"], "--max-frame-size needs a value"),
         (["stray"], "unexpected argument 'stray'"),
@@ -139,11 +148,69 @@ import Testing
             .contains("auth.api_keys[0].sha256 must be the key's SHA-256 in hex"))
     }
 
+    @Test func aRestartedWorkerKeepsTheRestartOnlySettingsItsSupervisorStartedWith() throws {
+        let started = try self.resolve(file: #"{"listen": "127.0.0.1:0", "log_level": "info", "max_connections": 10}"#)
+        let accepted = try self.resolve(file: #"{"listen": "0.0.0.0:0", "log_level": "debug", "max_connections": 20}"#)
+        let worker = accepted.keepingRestartOnly(from: started)
+        #expect(worker.server.host == "127.0.0.1" && worker.logLevel == .info)
+        #expect(worker.server.maxConnections == 20)  // a reloadable setting: the accepted file's
+        #expect(ServeSettings.restartOnlyChanges(from: started, to: worker).isEmpty)
+    }
+
+    /// A config file that is not a regular file, or is huge, is refused before it is read.
+    @Test func aConfigFileMustBeASmallRegularFile() throws {
+        #expect(self.refusal(flags: []) == "(accepted)")
+        for path in ["/dev/zero", FileManager.default.temporaryDirectory.path] {
+            do {
+                _ = try ServeSettings.resolve(configFile: path, commandLine: [])
+                Issue.record("accepted \(path)")
+            } catch {
+                #expect(error.description.contains("is not a regular file"), "\(error)")
+            }
+        }
+        #expect(self.refusal(file: String(repeating: " ", count: 17 << 20) + "{}").contains("is larger than 16 MiB"))
+        #expect(self.refusal(file: #"{"listen": }"#).contains("is not valid JSON"))
+    }
+
     @Test func aReloadNamesTheRestartOnlySettingsThatChanged() throws {
         let old = try self.resolve(file: #"{"workers": 2, "websocket": {"max_frame_size": 4096}}"#)
         let new = try self.resolve(file: #"{"workers": 3, "log_level": "debug", "websocket": {"max_frame_size": 8192}}"#)
         #expect(ServeSettings.restartOnlyChanges(from: old, to: new) == ["workers", "log_level"])
         #expect(ServeSettings.restartOnlyChanges(from: old, to: old).isEmpty)
+    }
+
+    @Test(arguments: [
+        (["--watchdog", "5"], "did you mean --watchdog-ms?"),
+        (["--drain-timeout", "5"], "did you mean --drain-timeout-ms?"),
+        (["--watch", "false"], "a switch takes its value after '=': --watch=false"),
+        (["--max-connections", "-1"], "--max-connections must be a whole number from 0 to"),
+        (["--ping-interval-ms", "2147483648"], "--ping-interval-ms must be a whole number of milliseconds from 0 (off) to 2147483647, got '2147483648'"),
+        (["--max-messages-per-second", "1000000001"], "from 0 to 1000000000"),
+        (["--event-loops", "0"], "--event-loops must be a whole number from 1 to 1024, got '0'"),
+        (["--listen", "::1:0"], "--listen must be HOST:PORT"),
+        (["--listen", " 127.0.0.1:0"], "--listen must be HOST:PORT"),
+        (["--run-log-max-ended-age-seconds", "9223372036854775807"], "from 1 to 3155760000"),
+    ])
+    func aCommandLineMistakeIsSaidBeforeAnythingStarts(flags: [String], message: String) {
+        do {
+            try ServeSettings.check(commandLine: try ServeSettings.parse(commandLine: flags))
+            Issue.record("accepted \(flags)")
+        } catch {
+            #expect(error.description.contains(message), "\(error)")
+        }
+    }
+
+    /// Large values that fit are accepted; the caps are where a value in nanoseconds or a rate's credit would not.
+    @Test func theCapsAcceptWhatFits() throws {
+        let settings = try self.resolve(file: """
+            {"max_connections": 9223372036854775807, "shutdown_timeout_ms": 2147483647,
+             "websocket": {"message_burst": 2147483647, "max_messages_per_second": 1000000000}}
+            """)
+        #expect(settings.server.maxConnections == Int.max)
+        #expect(try self.resolve(flags: ["--listen", "[::1]:0"]).server.host == "::1")
+        #expect(settings.server.shutdownTimeout == .milliseconds(2_147_483_647))
+        #expect(self.refusal(file: #"{"shutdown_timeout_ms": 2147483648}"#).contains("shutdown_timeout_ms must be"))
+        #expect(self.refusal(file: #"{"websocket": {"message_burst": 1e300}}"#).contains("message_burst must be"))
     }
 
     @Test func helpListsEverySettingWithItsDefault() {
@@ -163,6 +230,28 @@ import Testing
         let readme = try String(contentsOfFile: Self.repositoryRoot + "/README.md", encoding: .utf8)
         let missing = ServeSettings.catalog.map(\.key).filter { !readme.contains("| `\($0)` |") }
         #expect(missing.isEmpty, "README.md's settings table has no row for \(missing)")
+    }
+
+    /// The README's reload table puts each setting in the column its catalog entry says: applied by a reload, or
+    /// kept until a restart.
+    @Test func theReadmesReloadTableAgreesWithTheCatalog() throws {
+        let readme = try String(contentsOfFile: Self.repositoryRoot + "/README.md", encoding: .utf8)
+        let header = "| applies at the next connection or reload | needs a restart"
+        let table = try #require(readme.components(separatedBy: header).dropFirst().first)
+        let rows = table.components(separatedBy: "\n\n")[0].split(separator: "\n").dropFirst(2)  // after |---|
+        var columns = ["", ""]
+        for row in rows {
+            let cells = row.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
+            for (index, cell) in cells.prefix(2).enumerated() { columns[index] += cell + " " }
+        }
+        for setting in ServeSettings.catalog {
+            var names = ["`\(setting.key)`"]
+            if setting.key.hasPrefix("websocket.") { names.append("`websocket.*`") }
+            if setting.key.hasPrefix("run_log.") { names.append("`run_log`") }
+            let column = setting.applies == .onReload ? 0 : 1
+            #expect(names.contains { columns[column].contains($0) }, "\(setting.key) is not in column \(column + 1)")
+            #expect(!names.contains { columns[1 - column].contains($0) }, "\(setting.key) is also in column \(2 - column)")
+        }
     }
 
     static var repositoryRoot: String {

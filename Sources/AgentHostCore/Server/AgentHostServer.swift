@@ -57,16 +57,13 @@ public final class AgentHostServer: Service, Sendable {
     }
 
     /// Puts a reloaded configuration in service for the connections that arrive from now on: limits, WebSocket
-    /// settings, route policies, the authenticator, admin access. What the listening socket was made with stays
-    /// until a restart: those settings keep their values in service and are named in the answer.
-    public func update(_ next: ServerConfiguration) -> [String] {
+    /// settings, route policies, the authenticator, admin access. What the listening socket was made with (address,
+    /// TLS on or off, worker identity, the baseline route) keeps its value until a restart; the caller says which of
+    /// those the new configuration would change (the settings catalog knows them).
+    public func update(_ next: ServerConfiguration) {
         var next = next
-        let kept: [String] = self.live.withLock { live in
+        self.live.withLock { live in
             let current = live.configuration
-            var kept: [String] = []
-            if next.host != current.host || next.port != current.port { kept.append("listen") }
-            if (next.tls == nil) != (current.tls == nil) { kept.append("tls (on or off)") }
-            if next.baselineEchoRoute != current.baselineEchoRoute { kept.append("baseline echo route") }
             next.host = current.host
             next.port = current.port
             next.reusePort = current.reusePort
@@ -74,10 +71,8 @@ public final class AgentHostServer: Service, Sendable {
             next.tls = current.tls  // certificates reload on SIGHUP on their own
             next.baselineEchoRoute = current.baselineEchoRoute
             live = Live(configuration: next, settings: ConnectionSettings(next.webSocket))
-            return kept
         }
         self.limiter.update(maxTotal: next.maxConnections, maxPerAddress: next.maxConnectionsPerAddress)
-        return kept
     }
 
     /// Access on plain HTTP requests, from the configuration in service now (each request reads it again).

@@ -123,6 +123,51 @@ extension ProcessHeavyTests {
             #expect(try await server.waitForExit().status == 0)
         }
 
+        /// A worker started again after a crash serves what its supervisor accepted: not a file the last SIGHUP
+        /// refused (it would not start: a crash loop), and not a restart-only change (its siblings run without it).
+        @Test func aRespawnedWorkerServesTheAcceptedConfigNotTheFileOnDisk() async throws {
+            let directory = try PluginFixtures.makeDirectory()
+            try await PluginFixtures.compileEcho(into: directory)
+            try await PluginFixtures.compileFixture("crash_on_message", into: directory)
+            let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+            func write(_ json: String) throws { try Data(json.utf8).write(to: URL(fileURLWithPath: config)) }
+            try write(#"{"websocket": {"max_message_size": 4096}}"#)
+            let server = try await ServerProcess.start(arguments: [
+                "--plugins", directory, "--workers", "2", "--event-loops", "1", "--config", config,
+            ], environment: ["SWIFT_BACKTRACE": "enable=no"])
+            let workers = WorkerServer(server: server, directory: directory)
+
+            // Accepted: a reloadable change, and a restart-only one that is named and kept.
+            try write(#"{"log_level": "debug", "websocket": {"max_message_size": 1000}}"#)
+            server.signal(SIGHUP)
+            #expect(await workers.waitForLog("configuration accepted"), "\(server.logText)")
+            #expect(await workers.waitForLog("configuration reloaded", count: 2), "\(server.logText)")
+            #expect(server.logText.contains("settings=log_level"), "\(server.logText)")
+            // Refused, once, by the supervisor: the file on disk now could not start a worker.
+            try write(#"{"websocket": {"max_message_size": 1000}, "bogus": 1}"#)
+            server.signal(SIGHUP)
+            #expect(await workers.waitForLog("configuration reload refused"), "\(server.logText)")
+            #expect(server.logText.contains("unknown key(s): bogus"), "\(server.logText)")
+
+            let crasher = try await RawWebSocketClient.connect(port: server.port, path: "/crash")
+            try await crasher.sendText("crash")
+            #expect(await workers.waitForLog("worker died"), "\(server.logText)")
+            #expect(await workers.waitForLog("worker ready", count: 3), "\(server.logText)")
+            let sockets = try await workers.socketsOnEveryWorker(path: "/echo")
+            #expect(sockets.count == 2)
+            for client in sockets.values.joined() {
+                #expect(try await WorkerServer.echoes(client, String(repeating: "a", count: 500)))
+                try await client.sendText(String(repeating: "b", count: 1500))  // over the accepted 1000
+                #expect(try await withTimeout { try await client.readMessageOrClose() }.closeCode == 1009)
+            }
+            // No worker, the replacement included, logs at debug: log_level waits for a restart.
+            #expect(!server.logText.contains(" debug "), "\(server.logText)")
+            #expect(!server.logText.contains("exited with status 1"), "\(server.logText)")
+
+            server.signal(SIGTERM)
+            #expect(try await server.waitForExit().status == 0)
+        }
+
         @Test func adminRoutesAnswerForEveryWorker() async throws {
             let workers = try await WorkerServer.start()
             let server = workers.server
