@@ -175,6 +175,13 @@ struct PluginABITests {
             let duration = try #require(line.metadata["duration_ms"].flatMap(Double.init))
             #expect(duration >= 75 && duration < 2000, "\(duration) ms")
             await client.close()
+
+            // on_upgrade is timed too; a quick one is not logged.
+            let upgraded = try await RawWebSocketClient.connect(port: server.port, path: "/slow?slow-upgrade")
+            let upgrades = logs.recorded.filter { $0.message == "slow endpoint callback" && $0.metadata["callback"] == "on_upgrade" }
+            #expect(upgrades.count == 1, "\(logs.recorded)")
+            #expect(upgrades.first?.metadata["route"] == "/slow")
+            await upgraded.close()
         }
     }
 

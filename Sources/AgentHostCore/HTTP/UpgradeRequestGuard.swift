@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -39,14 +40,16 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
     private let selected: SelectedEndpoint
     private let admission: ConnectionLimiter.Decision
     private let configuration: ServerConfiguration
+    private let logger: Logger
     private var state = State.idle
 
     init(router: Router, selected: SelectedEndpoint, configuration: ServerConfiguration,
-         admission: ConnectionLimiter.Decision) {
+         admission: ConnectionLimiter.Decision, logger: Logger) {
         self.router = router
         self.selected = selected
         self.configuration = configuration
         self.admission = admission
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -178,7 +181,16 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
             headers: head.headers.filter { !["authorization", "sec-websocket-protocol"].contains($0.name.lowercased()) }
                 .map { (name: $0.name.lowercased(), value: $0.value) },
             subprotocols: offered, identity: self.selected.identity)
+        // on_upgrade runs on the event loop like every callback: a slow one is said as theirs are.
+        let started = CoarseClock.nanoseconds()
         let decision = endpoint.admit(request)
+        let elapsed = CoarseClock.nanoseconds() &- started
+        if elapsed > UInt64(max(0, self.configuration.webSocket.slowCallbackThreshold.nanoseconds)) {
+            self.logger.warning("slow endpoint callback", metadata: [
+                "endpoint": "\(endpoint.name)", "callback": "on_upgrade", "route": "\(request.route)",
+                "duration_ms": "\(Double(elapsed) / 1e6)",
+            ])
+        }
         switch decision {
         case .accept(let subprotocol):
             guard let subprotocol else { return nil }

@@ -189,7 +189,8 @@ public final class AgentHostServer: Service, Sendable {
         // The guard must see requests before the upgrader does: put it right in front of it.
         let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<Void>.self)
         let guardHandler = UpgradeRequestGuard(router: self.router, selected: selected,
-                                               configuration: configuration, admission: admission)
+                                               configuration: configuration, admission: admission,
+                                               logger: self.logger)
         try channel.pipeline.syncOperations.addHandler(guardHandler, name: UpgradeRequestGuard.name,
                                                        position: .before(upgradeHandler))
     }
