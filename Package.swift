@@ -320,7 +320,7 @@ let package = Package(
         // The settings catalog: both sources, their checks, help, and the README's table.
         .testTarget(
             name: "AgentHostSettingsTests",
-            dependencies: ["AgentHostSettings", "AgentHostCore", "AgentHostPlugins", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["AgentHostSettings", "AgentHostCore", "AgentHostPlugins", "AgentHostRunLog", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.

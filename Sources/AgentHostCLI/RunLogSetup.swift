@@ -29,15 +29,7 @@ struct RunLogSetup {
         } else {
             logger.info("no state_dir: runs are kept in memory and do not survive a restart")
             backend = MemoryRunLogBackend()
-            // Memory is not a disk: unless the operator chose a total, keep what the replay buffers had.
-            if configuration.retention.maxTotalBytes == RunLogRetention().maxTotalBytes {
-                configuration.retention.maxTotalBytes = max(RunLogRetention.memoryDefaultTotalBytes,
-                                                            configuration.retention.maxBytesPerLog)
-            }
-            if configuration.retention.maxEndedBytesPerOwner == RunLogRetention().maxEndedBytesPerOwner {
-                configuration.retention.maxEndedBytesPerOwner = max(RunLogRetention.memoryDefaultBytesPerOwner,
-                                                                    configuration.retention.maxBytesPerLog)
-            }
+            // (Its totals' memory defaults were applied with the settings: `ServeSettings.applyMemoryDefaults`.)
         }
         let service = RunLogService(backend: backend, configuration: configuration, logger: logger)
         await service.start()

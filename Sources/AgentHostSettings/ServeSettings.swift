@@ -32,6 +32,9 @@ public struct ServeSettings: Sendable {
     public var tlsKey: String?
     public var tlsClientCA: String?
     public var stateDir: String?
+    /// The keys the config file or the command line set (the rest hold their defaults), for defaults that depend
+    /// on other settings.
+    public internal(set) var given: Set<String> = []
 
     public init() {}
 
@@ -49,6 +52,7 @@ public struct ServeSettings: Sendable {
             try setting.assign(.text(value), to: &settings)
         }
         if let token = environment["AGENTHOST_ADMIN_TOKEN"], !token.isEmpty { settings.adminToken = token }
+        settings.applyMemoryDefaults()
         try settings.validate()
         return settings
     }
@@ -57,6 +61,20 @@ public struct ServeSettings: Sendable {
     /// file that must be the one checked.
     public static func readConfigFile(at path: String) throws(SettingsError) -> Data {
         try ConfigFileReader.read(path: path)
+    }
+
+    /// Without a state dir the run log is kept in memory, not on a disk: unless the operator chose them, its
+    /// totals are what the agent SDK's replay buffers were allowed before the run log held them.
+    mutating func applyMemoryDefaults() {
+        guard self.stateDir == nil else { return }
+        let retention = self.runLog.retention
+        if !self.given.contains("run_log.max_total_bytes") {
+            self.runLog.retention.maxTotalBytes = max(RunLogRetention.memoryDefaultTotalBytes, retention.maxBytesPerLog)
+        }
+        if !self.given.contains("run_log.max_ended_bytes_per_owner") {
+            self.runLog.retention.maxEndedBytesPerOwner = max(RunLogRetention.memoryDefaultBytesPerOwner,
+                                                              retention.maxBytesPerLog)
+        }
     }
 
     /// The checks that involve more than one setting (each setting's own range is checked as it is read).

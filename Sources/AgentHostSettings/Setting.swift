@@ -44,6 +44,7 @@ public struct Setting: Sendable {
 
     /// Checks `input` and stores it, or throws an error naming the key (or flag) and what it accepts.
     public func assign(_ input: Input, to settings: inout ServeSettings) throws(SettingsError) {
+        defer { settings.given.insert(self.key) }
         guard self.assignValue(&settings, input) else {
             switch input {
             case .json:

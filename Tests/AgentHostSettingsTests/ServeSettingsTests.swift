@@ -1,5 +1,6 @@
 import AgentHostCore
 import AgentHostPlugins
+import AgentHostRunLog
 import AgentHostSettings
 import Foundation
 import Logging
@@ -125,6 +126,19 @@ import Testing
                                         environment: ["AGENTHOST_ADMIN_TOKEN": "from-env"])
         #expect(settings.adminToken == "from-env")
         #expect(try self.resolve(file: #"{"admin_token": "from-file"}"#).adminToken == "from-file")
+    }
+
+    /// Without a state dir the run log lives in memory: its totals default lower, unless the operator set them
+    /// (to any value, the disk default included).
+    @Test func runLogTotalsDefaultLowerInMemoryUnlessGiven() throws {
+        let memory = try self.resolve(file: "{}").runLog.retention
+        #expect(memory.maxTotalBytes == 256 << 20 && memory.maxEndedBytesPerOwner == 32 << 20)
+        let chosen = try self.resolve(file: #"{"run_log": {"max_total_bytes": 4294967296}}"#).runLog.retention
+        #expect(chosen.maxTotalBytes == 4 << 30 && chosen.maxEndedBytesPerOwner == 32 << 20)
+        let disk = try self.resolve(file: #"{"state_dir": "/var/lib/agenthost"}"#).runLog.retention
+        #expect(disk.maxTotalBytes == 4 << 30 && disk.maxEndedBytesPerOwner == 512 << 20)
+        let bigRuns = try self.resolve(flags: ["--run-log-max-bytes-per-log", "\(1 << 30)"]).runLog.retention
+        #expect(bigRuns.maxTotalBytes == 1 << 30)
     }
 
     @Test func handshakeTimeoutAlsoBoundsPlainRequests() throws {
