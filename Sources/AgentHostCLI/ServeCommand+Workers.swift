@@ -23,7 +23,7 @@ extension ServeCommand {
         configuration.beforeReload = { directory in
             await self.acceptWorkerConfig(directory: directory, started: settings, logger: logger)
         }
-        configuration.drainDeadline = .nanoseconds(server.shutdownTimeout.nanoseconds) + .seconds(5)
+        configuration.drainDeadline = Self.drainDeadline(server.shutdownTimeout)
         let supervisor = WorkerSupervisor(configuration: configuration, port: port, logger: logger) { death in
             guard let service = runLog?.service else { return }
             // The dead worker's live runs get their terminal entry, so a client that resumes one is told.
@@ -69,10 +69,16 @@ extension ServeCommand {
         try WorkerConfigSnapshot.acceptAtStart(directory: directory)
     }
 
+    /// How long a draining worker may take before it is killed: its close handshakes' time, and a margin.
+    static func drainDeadline(_ shutdownTimeout: TimeAmount) -> Duration {
+        .nanoseconds(shutdownTimeout.nanoseconds) + .seconds(5)
+    }
+
     /// SIGHUP, before the workers get it: a good file becomes the one workers read (and workers started later
-    /// too); a bad one is refused here, once, with the reason, and workers reload the one they had.
-    private func acceptWorkerConfig(directory: String, started: ServeSettings, logger: Logger) async {
-        guard let config = self.config else { return }
+    /// too); a bad one is refused here, once, with the reason, and workers reload the one they had. Returns the
+    /// accepted file's drain deadline.
+    private func acceptWorkerConfig(directory: String, started: ServeSettings, logger: Logger) async -> Duration? {
+        guard let config = self.config else { return nil }
         do {
             let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
             let checked = try self.resolveSettings(configFile: staged)
@@ -81,10 +87,12 @@ extension ServeCommand {
             logger.info("configuration accepted: every worker reloads it", metadata: ["file": "\(config)"])
             ConfigReloader.warnAboutRestartOnly(ServeSettings.restartOnlyChanges(from: started, to: checked),
                                                 logger: logger)
+            return Self.drainDeadline(checked.server.shutdownTimeout)
         } catch {
             logger.error("configuration reload refused: the configuration in service stays", metadata: [
                 "file": "\(config)", "reason": "\(ConfigReloader.describe(error))",
             ])
+            return nil
         }
     }
 

@@ -40,8 +40,9 @@ public final class WorkerSupervisor: Sendable {
         /// config its workers read); a throw stops the supervisor before any worker runs.
         public var prepare: @Sendable (_ directory: String) async throws -> Void = { _ in }
         /// Called on SIGHUP before the workers get it (the command checks the config file there and, if it is
-        /// good, puts it where workers, and workers started later, read it).
-        public var beforeReload: @Sendable (_ directory: String) async -> Void = { _ in }
+        /// good, puts it where workers, and workers started later, read it). Returns the accepted configuration's
+        /// drain deadline, or nil to keep the one in service.
+        public var beforeReload: @Sendable (_ directory: String) async -> Duration? = { _ in nil }
 
         public init(workers: Int, arguments: [String]) {
             self.workers = workers
@@ -133,6 +134,7 @@ public final class WorkerSupervisor: Sendable {
         defer { background.cancel() }
 
         try await self.configuration.prepare(directory)
+        var drainDeadline = self.configuration.drainDeadline  // a reloaded shutdown_timeout_ms moves it
         for index in 0..<self.configuration.workers {
             try await self.start(index, directory: directory, state: state, post: post)
         }
@@ -174,7 +176,7 @@ public final class WorkerSupervisor: Sendable {
                     await state.signalAll(SIGTERM)
                     self.releasePort(&portHeld)
                     if await state.noneRunning { return 1 }
-                    self.scheduleDrainDeadline(post: post)
+                    self.scheduleDrainDeadline(drainDeadline, post: post)
                     continue
                 }
                 let delay = await state.scheduleRespawn(index, uptime: process.startedAt.duration(to: .now),
@@ -201,7 +203,7 @@ public final class WorkerSupervisor: Sendable {
                 }
             case .signal(let signal) where signal == .sighup:
                 guard !draining else { continue }
-                await self.configuration.beforeReload(directory)
+                if let deadline = await self.configuration.beforeReload(directory) { drainDeadline = deadline }
                 self.logger.info("SIGHUP: every worker reloads its configuration, plugins and TLS")
                 await state.signalReady(SIGHUP)
             case .signal:
@@ -211,7 +213,7 @@ public final class WorkerSupervisor: Sendable {
                 self.releasePort(&portHeld)
                 await state.signalAll(SIGTERM)
                 if await state.noneRunning { return 0 }
-                self.scheduleDrainDeadline(post: post)
+                self.scheduleDrainDeadline(drainDeadline, post: post)
             case .watchdogTick:
                 guard !draining, let limit = self.configuration.watchdogLimit else { continue }
                 for (index, process, busy) in await state.stuckCallbacks(limit: limit) {
@@ -253,8 +255,7 @@ public final class WorkerSupervisor: Sendable {
         await state.started(index, process: process)
     }
 
-    private func scheduleDrainDeadline(post: AsyncStream<Event>.Continuation) {
-        let deadline = self.configuration.drainDeadline
+    private func scheduleDrainDeadline(_ deadline: Duration, post: AsyncStream<Event>.Continuation) {
         Task {
             try? await Task.sleep(for: deadline)
             post.yield(.drainDeadline)
