@@ -59,7 +59,9 @@ extension ServeCommand {
     private func prepareWorkerConfig(directory: String, started: ServeSettings) throws {
         guard let config = self.config else { return }
         let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
-        let checked = try self.resolveSettings(configFile: staged)
+        let checked = try WorkerConfigSnapshot.namingTheOperatorsFile(config, staged: staged) {
+            try self.resolveSettings(configFile: staged)
+        }
         // Workers must start as this process did: a file edited in the meantime could give them another address.
         let changed = ServeSettings.restartOnlyChanges(from: started, to: checked)
         guard changed.isEmpty else {
@@ -81,7 +83,9 @@ extension ServeCommand {
         guard let config = self.config else { return nil }
         do {
             let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
-            let checked = try self.resolveSettings(configFile: staged)
+            let checked = try WorkerConfigSnapshot.namingTheOperatorsFile(config, staged: staged) {
+                try self.resolveSettings(configFile: staged)
+            }
             _ = try await self.makeServer(checked)  // the authenticator's keys and JWKS must load
             try WorkerConfigSnapshot.accept(directory: directory)
             logger.info("configuration accepted: every worker reloads it", metadata: ["file": "\(config)"])
@@ -89,6 +93,7 @@ extension ServeCommand {
                                                 logger: logger)
             return Self.drainDeadline(checked.server.shutdownTimeout)
         } catch {
+            try? FileManager.default.removeItem(atPath: WorkerConfigSnapshot.stagedPath(directory: directory))
             logger.error("configuration reload refused: the configuration in service stays", metadata: [
                 "file": "\(config)", "reason": "\(ConfigReloader.describe(error))",
             ])

@@ -22,6 +22,15 @@ enum WorkerConfigSnapshot {
         return staged
     }
 
+    /// Runs `body` (which reads the staged copy); its errors name the operator's file, the one they can fix.
+    static func namingTheOperatorsFile<T>(_ source: String, staged: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SettingsError {
+            throw SettingsError(error.description.replacingOccurrences(of: staged, with: source))
+        }
+    }
+
     /// Makes the staged file the one workers read (an atomic rename: a worker starting meanwhile reads the old
     /// file or the new one, never half of one).
     static func accept(directory: String) throws {

@@ -269,7 +269,7 @@ public final class WorkerSupervisor: Sendable {
     }
 
     static func makePrivateDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/agenthost-workers-XXXXXX").utf8CString)
+        var template = Array((URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("agenthost-workers-XXXXXX").path).utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw WorkerSpawner.Failure(description: "cannot make the workers' directory: errno \(errno)")
         }

@@ -91,6 +91,7 @@ import Testing
         (#"{"listen_on": "x"}"#, [], "unknown key(s): listen_on"),
         (#"{"websocket": {"outbound_low_watermark": 2000000}}"#, [], "outbound_low_watermark (2000000) must not exceed"),
         ("{}", ["--outbound-hard-limit", "1000"], "outbound_high_watermark (1048576) must not exceed"),
+        (#"{"websocket": {"outbound_low_watermark": 0}}"#, [], "websocket.outbound_low_watermark must be a whole number from 1"),
         (#"{"tls_cert": "/c.pem"}"#, [], "TLS needs both tls_cert and tls_key"),
         ("{}", ["--tls-client-ca", "/ca.pem"], "tls_client_ca needs tls_cert"),
         (#"{"run_log": {"max_total_bytes": 1048576, "max_bytes_per_log": 4194304}}"#, [],

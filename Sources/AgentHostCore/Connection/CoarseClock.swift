@@ -10,4 +10,11 @@ public enum CoarseClock {
         clock_gettime(CLOCK_MONOTONIC_COARSE, &spec)
         return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
     }
+
+    /// The step between two readings (one scheduler tick), as the kernel reports it; 4 ms if it does not.
+    public static let resolutionNanoseconds: UInt64 = {
+        var spec = timespec()
+        guard clock_getres(CLOCK_MONOTONIC_COARSE, &spec) == 0 else { return 4_000_000 }
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }()
 }

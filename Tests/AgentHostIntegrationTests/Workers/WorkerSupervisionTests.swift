@@ -147,7 +147,7 @@ extension ProcessHeavyTests {
             try write(#"{"websocket": {"max_message_size": 1000}, "bogus": 1}"#)
             server.signal(SIGHUP)
             #expect(await workers.waitForLog("configuration reload refused"), "\(server.logText)")
-            #expect(server.logText.contains("unknown key(s): bogus"), "\(server.logText)")
+            #expect(server.logText.contains("config file \(config): unknown key(s): bogus"), "\(server.logText)")
 
             let crasher = try await RawWebSocketClient.connect(port: server.port, path: "/crash")
             try await crasher.sendText("crash")
