@@ -19,9 +19,15 @@ extension ServeCommand {
         let port = try ReservedPort.bind(host: server.host, port: server.port)
         var configuration = WorkerSupervisor.Configuration(workers: workers, arguments: CommandLine.arguments)
         configuration.watchdogLimit = settings.watchdog
-        configuration.prepare = { directory in try self.prepareWorkerConfig(directory: directory, started: settings) }
-        configuration.beforeReload = { directory in
-            await self.acceptWorkerConfig(directory: directory, started: settings, logger: logger)
+        if let config = self.config {
+            let snapshot = WorkerConfigSnapshot(source: config)
+            configuration.prepare = { directory in
+                try self.prepareWorkerConfig(snapshot, directory: directory, started: settings)
+            }
+            configuration.beforeStart = { directory in try snapshot.write(directory: directory) }
+            configuration.beforeReload = { directory in
+                await self.acceptWorkerConfig(snapshot, directory: directory, started: settings, logger: logger)
+            }
         }
         configuration.drainDeadline = Self.drainDeadline(server.shutdownTimeout)
         let supervisor = WorkerSupervisor(configuration: configuration, port: port, logger: logger) { death in
@@ -56,19 +62,17 @@ extension ServeCommand {
     }
 
     /// Before the first worker starts: the config file as this supervisor started with it, for its workers.
-    private func prepareWorkerConfig(directory: String, started: ServeSettings) throws {
-        guard let config = self.config else { return }
-        let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
-        let checked = try WorkerConfigSnapshot.namingTheOperatorsFile(config, staged: staged) {
-            try self.resolveSettings(configFile: staged)
-        }
+    private func prepareWorkerConfig(_ snapshot: WorkerConfigSnapshot, directory: String, started: ServeSettings)
+        throws
+    {
+        let (bytes, checked) = try snapshot.stage(directory: directory) { try self.resolveSettings(configFile: $0) }
         // Workers must start as this process did: a file edited in the meantime could give them another address.
         let changed = ServeSettings.restartOnlyChanges(from: started, to: checked)
         guard changed.isEmpty else {
             throw ValidationError("the config file changed while the server started (\(changed.joined(separator: ", "))): "
                 + "start it again")
         }
-        try WorkerConfigSnapshot.acceptAtStart(directory: directory)
+        try snapshot.accept(bytes, directory: directory, atStart: true)
     }
 
     /// How long a draining worker may take before it is killed: its close handshakes' time, and a margin.
@@ -79,23 +83,19 @@ extension ServeCommand {
     /// SIGHUP, before the workers get it: a good file becomes the one workers read (and workers started later
     /// too); a bad one is refused here, once, with the reason, and workers reload the one they had. Returns the
     /// accepted file's drain deadline.
-    private func acceptWorkerConfig(directory: String, started: ServeSettings, logger: Logger) async -> Duration? {
-        guard let config = self.config else { return nil }
+    private func acceptWorkerConfig(_ snapshot: WorkerConfigSnapshot, directory: String, started: ServeSettings,
+                                    logger: Logger) async -> Duration? {
         do {
-            let staged = try WorkerConfigSnapshot.stage(config, directory: directory)
-            let checked = try WorkerConfigSnapshot.namingTheOperatorsFile(config, staged: staged) {
-                try self.resolveSettings(configFile: staged)
-            }
+            let (bytes, checked) = try snapshot.stage(directory: directory) { try self.resolveSettings(configFile: $0) }
             _ = try await self.makeServer(checked)  // the authenticator's keys and JWKS must load
-            try WorkerConfigSnapshot.accept(directory: directory)
-            logger.info("configuration accepted: every worker reloads it", metadata: ["file": "\(config)"])
+            try snapshot.accept(bytes, directory: directory)
+            logger.info("configuration accepted: every worker reloads it", metadata: ["file": "\(snapshot.source)"])
             ConfigReloader.warnAboutRestartOnly(ServeSettings.restartOnlyChanges(from: started, to: checked),
                                                 logger: logger)
             return Self.drainDeadline(checked.server.shutdownTimeout)
         } catch {
-            try? FileManager.default.removeItem(atPath: WorkerConfigSnapshot.stagedPath(directory: directory))
             logger.error("configuration reload refused: the configuration in service stays", metadata: [
-                "file": "\(config)", "reason": "\(ConfigReloader.describe(error))",
+                "file": "\(snapshot.source)", "reason": "\(ConfigReloader.describe(error))",
             ])
             return nil
         }

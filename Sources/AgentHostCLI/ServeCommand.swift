@@ -65,6 +65,7 @@ struct ServeCommand: AsyncParsableCommand {
         // A worker started by a supervisor (`--workers N`) adopts what it was handed before anything else runs.
         let worker = try WorkerContext.adoptFromEnvironment()
         let settings = try self.resolveSettings(worker: worker)
+        if worker == nil { try settings.checkListenHost() }  // a worker's supervisor checked it
         LoggingSystem.bootstrap { [level = settings.logLevel] label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -13,10 +13,17 @@ enum ConfigFileReader {
     /// start or a reload for seconds.
     static let maxFileSize = 16 << 20
 
-    /// The file's bytes: a regular file (not a directory, device or FIFO) of at most `maxFileSize`.
+    /// The file's bytes: a regular file (not a directory, device or FIFO) of at most `maxFileSize`. Opened first,
+    /// then checked through the open descriptor: a file swapped for a FIFO between a check by name and the open
+    /// would block the read forever.
     static func read(path: String) throws(SettingsError) -> Data {
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw SettingsError("cannot read config file \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
         var status = stat()
-        guard stat(path, &status) == 0 else {
+        guard fstat(descriptor, &status) == 0 else {
             throw SettingsError("cannot read config file \(path): \(String(cString: strerror(errno)))")
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
@@ -25,11 +32,27 @@ enum ConfigFileReader {
         guard status.st_size <= Self.maxFileSize else {
             throw SettingsError("config file \(path) is larger than \(Self.maxFileSize >> 20) MiB (\(status.st_size) bytes)")
         }
-        do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw SettingsError("cannot read config file \(path): \(error.localizedDescription)")
+        // Sized by fstat, grown if the file grew since, never past one byte over the limit: a file that grows
+        // without end is refused, not read without end.
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
+        var count = 0
+        while true {
+            if count == bytes.count {
+                guard bytes.count <= Self.maxFileSize else { break }
+                bytes += [UInt8](repeating: 0, count: min(bytes.count, Self.maxFileSize + 1 - bytes.count))
+            }
+            let got = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + count, $0.count - count) }
+            if got == 0 { break }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw SettingsError("cannot read config file \(path): \(String(cString: strerror(errno)))")
+            }
+            count += got
         }
+        guard count <= Self.maxFileSize else {
+            throw SettingsError("config file \(path) is larger than \(Self.maxFileSize >> 20) MiB")
+        }
+        return Data(bytes[..<count])
     }
 
     /// The file's top-level object.

@@ -34,7 +34,9 @@ extension ServeSettings {
         // A thread each: a thousand is already a typo, not a machine.
         Setting("event_loops", \.eventLoops, .eventLoops(max: 1024), applies: .atRestart,
                 help: "Event-loop threads (per worker process)."),
-        Setting("watchdog_ms", \.watchdog, .durationMillisecondsOrOff, applies: .atRestart,
+        // A callback is seen running by a clock with a resolution of a few milliseconds, checked every limit / 4:
+        // below 100 ms a normal callback spanning a tick would look stuck.
+        Setting("watchdog_ms", \.watchdog, .durationMillisecondsOrOff(min: 100), applies: .atRestart,
                 help: "With workers, a plugin callback blocking an event loop this long gets its worker replaced."),
         Setting("log_level", \.logLevel, .logLevel, applies: .atRestart, help: "Log level."),
 

@@ -79,13 +79,6 @@ public struct ServeSettings: Sendable {
 
     /// The checks that involve more than one setting (each setting's own range is checked as it is read).
     public func validate() throws(SettingsError) {
-        // A host name that does not resolve would fail only at bind: at the next restart, after a reload took it.
-        // (A name is looked up here, which may take a moment; an address literal is not.)
-        do {
-            _ = try SocketAddress.makeAddressResolvingHost(self.server.host, port: self.server.port)
-        } catch {
-            throw SettingsError("listen: cannot use host '\(self.server.host)': \(error)")
-        }
         let webSocket = self.server.webSocket
         if webSocket.outboundLowWatermark > webSocket.outboundHighWatermark {
             throw SettingsError("websocket.outbound_low_watermark (\(webSocket.outboundLowWatermark)) must not exceed "
@@ -112,18 +105,41 @@ public struct ServeSettings: Sendable {
         }
     }
 
+    /// Whether the listening host can be bound to: a name that does not resolve would otherwise fail at bind, after
+    /// the plugins loaded, without naming the setting. Blocking (a name is looked up; an address literal is not):
+    /// called at start only, where nothing else waits; a reload cannot change `listen` anyway.
+    public func checkListenHost() throws(SettingsError) {
+        do {
+            _ = try SocketAddress.makeAddressResolvingHost(self.server.host, port: self.server.port)
+        } catch {
+            throw SettingsError("listen: cannot use host '\(self.server.host)': \(error)")
+        }
+    }
+
     /// These settings with every restart-only one as `started` has it: what a process that started with `started`
     /// runs after reloading these (a worker process a supervisor starts again takes its restart-only settings
     /// from the configuration the supervisor started with, not from a file changed since).
     public func keepingRestartOnly(from started: ServeSettings) -> ServeSettings {
         var settings = self
-        for setting in Self.catalog where setting.applies == .atRestart { setting.copy(from: started, to: &settings) }
+        for setting in Self.catalog where setting.applies == .atRestart {
+            setting.copy(from: started, to: &settings)
+            if started.given.contains(setting.key) {
+                settings.given.insert(setting.key)
+            } else {
+                settings.given.remove(setting.key)
+            }
+        }
         return settings
     }
 
-    /// The keys of the settings only a restart applies whose values differ between `old` and `new`.
+    /// The keys of the settings only a restart applies whose values differ between `old` and `new`. A key neither
+    /// sets keeps a default that follows another setting (the run log's totals follow `state_dir`): that one is
+    /// named, not its consequences.
     public static func restartOnlyChanges(from old: ServeSettings, to new: ServeSettings) -> [String] {
-        Self.catalog.filter { $0.applies == .atRestart && $0.describe(old) != $0.describe(new) }.map(\.key)
+        Self.catalog.filter {
+            $0.applies == .atRestart && $0.describe(old) != $0.describe(new)
+                && (old.given.contains($0.key) || new.given.contains($0.key))
+        }.map(\.key)
     }
 }
 

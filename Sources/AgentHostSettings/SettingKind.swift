@@ -87,11 +87,11 @@ extension SettingKind where Value == Duration {
 }
 
 extension SettingKind where Value == Duration? {
-    /// Milliseconds; 0 turns the feature off.
-    static var durationMillisecondsOrOff: Self {
+    /// Milliseconds; 0 turns the feature off, otherwise at least `min`.
+    static func durationMillisecondsOrOff(min: Int) -> Self {
         SettingKind<Int>.wholeNumber(0...Int(Int32.max), valueName: "MS").map(
-            expectation: "a whole number of milliseconds from 0 (off) to \(Int32.max)",
-            { .some($0 == 0 ? nil : .milliseconds(Int64($0))) },
+            expectation: "0 (off) or a whole number of milliseconds from \(min) to \(Int32.max)",
+            { $0 != 0 && $0 < min ? nil : .some($0 == 0 ? nil : .milliseconds(Int64($0))) },
             describe: { $0.map { "\(SettingKind<Duration>.milliseconds(of: $0))" } ?? "0 (off)" })
     }
 }

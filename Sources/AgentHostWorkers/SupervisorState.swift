@@ -14,6 +14,7 @@ actor SupervisorState {
         self.slots[index].process = process
         self.slots[index].ready = false
         self.slots[index].watchdogVerdict = nil
+        self.slots[index].reloadPending = false
     }
 
     /// Whether `pid` is the slot's current process (reports of an older one are stale).
@@ -51,10 +52,23 @@ actor SupervisorState {
         for slot in self.slots { slot.process?.signal(signal) }
     }
 
-    /// Only workers that serve have their SIGHUP trap installed: one still starting would die of it (it loads the
-    /// plugins as they are now anyway).
-    func signalReady(_ signal: Int32) {
-        for slot in self.slots where slot.ready { slot.process?.signal(signal) }
+    /// SIGHUP to every serving worker. One still starting has no SIGHUP trap yet (it would die of it) and may have
+    /// read the config and plugins before the reload: it gets its SIGHUP once it serves (`takePendingReload`).
+    func reloadAll() {
+        for index in self.slots.indices {
+            if self.slots[index].ready {
+                self.slots[index].process?.signal(SIGHUP)
+            } else if self.slots[index].process != nil {
+                self.slots[index].reloadPending = true
+            }
+        }
+    }
+
+    /// The process of a worker that just became ready and missed a reload while it started, if so.
+    func takePendingReload(_ index: Int) -> WorkerProcess? {
+        guard self.slots[index].reloadPending, self.slots[index].ready else { return nil }
+        self.slots[index].reloadPending = false
+        return self.slots[index].process
     }
 
     /// Serving workers with a callback running longer than `limit`, not yet sentenced.

@@ -39,6 +39,9 @@ public final class WorkerSupervisor: Sendable {
         /// Called with the workers' private directory before the first worker starts (the command puts there the
         /// config its workers read); a throw stops the supervisor before any worker runs.
         public var prepare: @Sendable (_ directory: String) async throws -> Void = { _ in }
+        /// Called before each worker process starts (the command writes the config files workers read again: a
+        /// /tmp cleaner may have removed them since); a throw fails that start, which is retried with backoff.
+        public var beforeStart: @Sendable (_ directory: String) throws -> Void = { _ in }
         /// Called on SIGHUP before the workers get it (the command checks the config file there and, if it is
         /// good, puts it where workers, and workers started later, read it). Returns the accepted configuration's
         /// drain deadline, or nil to keep the one in service.
@@ -80,6 +83,8 @@ public final class WorkerSupervisor: Sendable {
         var backoff: RestartBackoff
         var restarts = 0
         var lastExit: String?
+        /// A reload happened while this worker was starting: it gets SIGHUP once it serves.
+        var reloadPending = false
         /// The watchdog's reason for killing the current process.
         var watchdogVerdict: (callback: BusyCallback, seconds: Double)?
     }
@@ -147,6 +152,10 @@ public final class WorkerSupervisor: Sendable {
             case .ready(let index, let pid):
                 guard await state.markReady(index, pid: pid) else { continue }
                 self.logger.info("worker ready", metadata: ["worker": "\(index)", "pid": "\(pid)"])
+                if let process = await state.takePendingReload(index) {
+                    self.logger.info("SIGHUP for a worker that started during a reload", metadata: ["worker": "\(index)"])
+                    process.signal(SIGHUP)
+                }
                 if !serving, await state.allReady {
                     serving = true
                     onReady()
@@ -204,8 +213,8 @@ public final class WorkerSupervisor: Sendable {
             case .signal(let signal) where signal == .sighup:
                 guard !draining else { continue }
                 if let deadline = await self.configuration.beforeReload(directory) { drainDeadline = deadline }
-                self.logger.info("SIGHUP: every worker reloads its configuration, plugins and TLS")
-                await state.signalReady(SIGHUP)
+                self.logger.info("SIGHUP: every worker reloads its plugins and TLS (and config file, if any)")
+                await state.reloadAll()
             case .signal:
                 guard !draining else { continue }
                 draining = true
@@ -242,6 +251,7 @@ public final class WorkerSupervisor: Sendable {
 
     private func start(_ index: Int, directory: String, state: SupervisorState,
                        post: AsyncStream<Event>.Continuation) async throws {
+        try self.configuration.beforeStart(directory)
         let process = try WorkerProcess.start(
             index: index, count: self.configuration.workers, directory: directory,
             port: self.port.address.port ?? 0,

@@ -97,7 +97,7 @@ import Testing
         (#"{"run_log": {"max_total_bytes": 1048576, "max_bytes_per_log": 4194304}}"#, [],
          "run_log.max_total_bytes (1048576) must be at least run_log.max_bytes_per_log"),
         (#"{"admin_token": 5}"#, [], "admin_token must be a non-empty string"),
-        (#"{"listen": "no-such-host.invalid:0"}"#, [], "listen: cannot use host 'no-such-host.invalid'"),
+        (#"{"watchdog_ms": 50}"#, [], "watchdog_ms must be 0 (off) or a whole number of milliseconds from 100"),
     ])
     func refusesABadValueNamingTheKeyOrFlag(file: String, flags: [String], message: String) {
         let refusal = self.refusal(file: file, flags: flags)
@@ -169,12 +169,21 @@ import Testing
         let worker = accepted.keepingRestartOnly(from: started)
         #expect(worker.server.host == "127.0.0.1" && worker.logLevel == .info)
         #expect(worker.server.maxConnections == 20)  // a reloadable setting: the accepted file's
-        #expect(ServeSettings.restartOnlyChanges(from: started, to: worker).isEmpty)
+        #expect(worker.given.contains("log_level") && worker.given.contains("max_connections"))
+        let plain = try self.resolve(file: "{}")
+        #expect(!accepted.keepingRestartOnly(from: plain).given.contains("log_level"))
+    }
+
+    /// Adding a state dir changes the run log's default totals too; the warning names what the operator changed.
+    @Test func aRestartOnlyChangeNamesTheSettingNotItsConsequences() throws {
+        let old = try self.resolve(file: "{}")
+        let new = try self.resolve(file: #"{"state_dir": "/var/lib/agenthost"}"#)
+        #expect(old.runLog.retention.maxTotalBytes != new.runLog.retention.maxTotalBytes)
+        #expect(ServeSettings.restartOnlyChanges(from: old, to: new) == ["state_dir"])
     }
 
     /// A config file that is not a regular file, or is huge, is refused before it is read.
     @Test func aConfigFileMustBeASmallRegularFile() throws {
-        #expect(self.refusal(flags: []) == "(accepted)")
         for path in ["/dev/zero", FileManager.default.temporaryDirectory.path] {
             do {
                 _ = try ServeSettings.resolve(configFile: path, commandLine: [])

@@ -150,6 +150,14 @@ extension ProcessHeavyTests {
             #expect(server.logText.contains("config file \(config): unknown key(s): bogus"), "\(server.logText)")
 
             let crasher = try await RawWebSocketClient.connect(port: server.port, path: "/crash")
+            // A /tmp cleaner removes the copies workers read: the supervisor writes them again before a start.
+            let victim = try #require(WorkerServer.workerPid(of: crasher))
+            let environment = try String(contentsOfFile: "/proc/\(victim)/environ", encoding: .utf8)
+            let privateDirectory = try #require(environment.split(separator: "\0")
+                .first { $0.hasPrefix("AGENTHOST_WORKER_DIR=") }?.dropFirst("AGENTHOST_WORKER_DIR=".count))
+            for name in ["config.json", "config-started.json"] {
+                try FileManager.default.removeItem(atPath: "\(privateDirectory)/\(name)")
+            }
             try await crasher.sendText("crash")
             #expect(await workers.waitForLog("worker died"), "\(server.logText)")
             #expect(await workers.waitForLog("worker ready", count: 3), "\(server.logText)")
