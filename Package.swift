@@ -193,6 +193,7 @@ let package = Package(
             name: "AgentHostBench",
             dependencies: [
                 "AgentHostClientSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

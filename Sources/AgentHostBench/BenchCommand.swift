@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 
 /// Measures echo round trips through the C echo plugin against a bare NIO echo handler in the same server process
-/// and run, then the server's resident memory per idle WebSocket.
+/// and run, then the server's resident memory per idle WebSocket (ws and wss, plugin route and baseline).
 @main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +27,6 @@ struct BenchCommand: AsyncParsableCommand {
     var port: Int?
     @Option(help: "Only these paths: plugin, baseline, or both.") var paths = "baseline,plugin"
     @Option(help: "A config file for the server under test (passed as --config).") var serverConfig: String?
-    @Option(help: "Route the idle connections open (default /echo, the plugin path).") var idlePath = "/echo"
     @Option(help: "Seconds of echo load with hot reloads every --reload-interval-ms (0 skips the reload figures).")
     var reloadSeconds = 3.0
     @Option(help: "Milliseconds between reloads in the reload figures.") var reloadIntervalMs = 100
@@ -113,17 +112,12 @@ struct BenchCommand: AsyncParsableCommand {
                          figures.throughputReloading))
         }
 
-        if self.idleConnections > 0, let server {
-            let before = server.residentBytes
-            let channels = try await IdleConnections.open(count: self.idleConnections, port: server.port, path: self.idlePath,
-                                                          group: group)
-            try await Task.sleep(for: .seconds(2))
-            let after = server.residentBytes
-            let perConnection = Double(after - before) / Double(self.idleConnections)
-            print(String(format: "idle connections on \(self.idlePath): %d open, server RSS %.1f MiB -> %.1f MiB, %.0f bytes (%.2f KiB) per connection (%@ the 6 KiB target)",
-                         channels.count, Double(before) / 1048576, Double(after) / 1048576, perConnection,
-                         perConnection / 1024, (perConnection <= 6144 ? "meets" : "MISSES") as NSString))
-            for channel in channels { channel.close(promise: nil) }
+        if self.idleConnections > 0, self.port == nil {
+            let figures = try await IdleMemoryBenchmark(
+                binary: "\(directory)/agenthost", echoPlugin: "\(directory)/libagenthost-echo.so",
+                eventLoops: self.eventLoops, count: self.idleConnections, config: self.serverConfig
+            ).run(group: group)
+            IdleMemoryBenchmark.report(figures, count: self.idleConnections)
         }
         try await group.shutdownGracefully()
     }

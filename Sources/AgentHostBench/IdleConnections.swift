@@ -1,9 +1,13 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// Opens many WebSockets that then sit idle, to measure what an idle connection costs the server.
 enum IdleConnections {
-    static func open(count: Int, port: Int, path: String, group: any EventLoopGroup) async throws -> [any Channel] {
+    /// - Parameter tls: a client context to speak wss with (nil: plain ws).
+    static func open(count: Int, port: Int, path: String, tls: NIOSSLContext? = nil, group: any EventLoopGroup)
+        async throws -> [any Channel]
+    {
         var channels: [any Channel] = []
         channels.reserveCapacity(count)
         let batch = 250
@@ -17,6 +21,10 @@ enum IdleConnections {
                         let channel = try await ClientBootstrap(group: group)
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
+                                    if let tls {
+                                        try channel.pipeline.syncOperations.addHandler(
+                                            try NIOSSLClientHandler(context: tls, serverHostname: nil))
+                                    }
                                     try channel.pipeline.syncOperations.addHandler(EchoDriver(
                                         path: path, frame: ByteBuffer(), inFlight: 0, recorder: LatencyRecorder(),
                                         handshake: handshake))

@@ -65,7 +65,8 @@ struct ReloadBenchmark {
     }
 
     private func servingGeneration() throws -> Int? {
-        let body = try httpGet(port: self.server.port, path: "/plugins")
+        let body = try httpGet(port: self.server.port, path: "/plugins",
+                               headers: ["Authorization: Bearer \(self.server.adminToken)"])
         guard let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
             let plugins = json["plugins"] as? [[String: Any]]
         else { throw BenchError("unexpected /plugins answer: \(body)") }
@@ -75,7 +76,7 @@ struct ReloadBenchmark {
 }
 
 /// A blocking `GET` on 127.0.0.1 returning the body (the bench needs no HTTP client library for one admin call).
-func httpGet(port: Int, path: String) throws -> String {
+func httpGet(port: Int, path: String, headers: [String] = []) throws -> String {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw BenchError("socket failed") }
     defer { close(fd) }
@@ -87,7 +88,8 @@ func httpGet(port: Int, path: String) throws -> String {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw BenchError("connect to \(port) failed") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\(extra)\r\n".utf8)
     _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16384)

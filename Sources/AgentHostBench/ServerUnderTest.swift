@@ -9,6 +9,8 @@ final class ServerUnderTest {
 
     let process = Process()
     let port: Int
+    /// The admin token the server is started with (admin routes answer nobody without one).
+    let adminToken = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined()
     private let pluginDirectory: String
     private let echoPlugin: String
 
@@ -32,6 +34,9 @@ final class ServerUnderTest {
             // All load comes from one address at full speed: lift the per-address and message-rate limits.
             "--max-connections", "0", "--max-connections-per-address", "0", "--max-messages-per-second", "0",
         ] + (config.map { ["--config", $0] } ?? []) + extraArguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["AGENTHOST_ADMIN_TOKEN"] = self.adminToken
+        self.process.environment = environment
         let output = Pipe()
         self.process.standardOutput = output
         try self.process.run()
