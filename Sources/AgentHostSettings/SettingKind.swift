@@ -109,20 +109,21 @@ extension SettingKind where Value == Bool {
 extension SettingKind where Value == String? {
     /// A file or directory path; empty is refused (leave the setting out for none).
     static var path: Self {
-        SettingKind(
-            expectation: "a non-empty path (leave it out for none)", valueName: "PATH",
-            fromJSON: { json in (json as? String).flatMap { $0.isEmpty ? nil : .some($0) } },
-            fromText: { $0.isEmpty ? nil : .some($0) },
-            describe: { $0 ?? "none" })
+        .nonEmpty(expectation: "a non-empty path (leave it out for none)", valueName: "PATH", describe: { $0 ?? "none" })
     }
 
     /// A string kept out of `--help` and logs (the admin token).
     static var secret: Self {
+        .nonEmpty(expectation: "a non-empty string", valueName: "TOKEN", describe: { $0 == nil ? "none" : "(set)" })
+    }
+
+    private static func nonEmpty(expectation: String, valueName: String,
+                                 describe: @escaping @Sendable (String?) -> String) -> Self {
         SettingKind(
-            expectation: "a non-empty string", valueName: "TOKEN",
+            expectation: expectation, valueName: valueName,
             fromJSON: { json in (json as? String).flatMap { $0.isEmpty ? nil : .some($0) } },
             fromText: { $0.isEmpty ? nil : .some($0) },
-            describe: { $0 == nil ? "none" : "(set)" })
+            describe: describe)
     }
 }
 

@@ -16,6 +16,16 @@ struct ConfigReloadTests {
         try Data(json.utf8).write(to: URL(fileURLWithPath: path))
     }
 
+    /// A server with the echo plugin and a config file holding `config`; returns it and the file's path.
+    static func startEcho(config json: String, arguments: [String] = []) async throws -> (ServerProcess, String) {
+        let plugins = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: plugins)
+        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
+        try Self.write(json, to: config)
+        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config] + arguments)
+        return (server, config)
+    }
+
     /// Sends SIGHUP and waits until the server has logged the outcome of the config reload.
     static func reload(_ server: ServerProcess) async throws {
         let before = server.logText.components(separatedBy: "configuration reload").count
@@ -50,11 +60,7 @@ struct ConfigReloadTests {
     }
 
     @Test func limitsApplyToNewConnectionsAndABadFileChangesNothing() async throws {
-        let plugins = try PluginFixtures.makeDirectory()
-        try await PluginFixtures.compileEcho(into: plugins)
-        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
-        try Self.write(#"{"websocket": {"max_message_size": 4096}}"#, to: config)
-        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        let (server, config) = try await Self.startEcho(config: #"{"websocket": {"max_message_size": 4096}}"#)
         defer { server.signal(SIGKILL) }
         let before = try await RawWebSocketClient.connect(port: server.port, path: "/echo")
         let text = String(repeating: "x", count: 2000)
@@ -85,11 +91,8 @@ struct ConfigReloadTests {
     }
 
     @Test func newKeysAndPoliciesApplyToTheNextUpgrade() async throws {
-        let plugins = try PluginFixtures.makeDirectory()
-        try await PluginFixtures.compileEcho(into: plugins)
-        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
-        try Self.write(#"{"access": "authenticated", "auth": {"api_keys": [\#(Self.aliceKey)]}}"#, to: config)
-        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config])
+        let (server, config) = try await Self.startEcho(
+            config: #"{"access": "authenticated", "auth": {"api_keys": [\#(Self.aliceKey)]}}"#)
         defer { server.signal(SIGKILL) }
         let alice = try await RawWebSocketClient.connect(port: server.port, path: "/echo", extraHeaders: [Self.alice])
 
@@ -139,12 +142,9 @@ struct ConfigReloadTests {
 
     /// The command line's flags still win after a reload, and the settings only a restart applies are named.
     @Test func flagsStillWinAndRestartOnlyChangesAreNamed() async throws {
-        let plugins = try PluginFixtures.makeDirectory()
-        try await PluginFixtures.compileEcho(into: plugins)
-        let config = try PluginFixtures.makeDirectory() + "/agenthost.json"
-        try Self.write(#"{"log_level": "info", "websocket": {"max_message_size": 4096}}"#, to: config)
-        let server = try await ServerProcess.start(arguments: ["--plugins", plugins, "--config", config,
-                                                               "--max-message-size", "2000"])
+        let (server, config) = try await Self.startEcho(
+            config: #"{"log_level": "info", "websocket": {"max_message_size": 4096}}"#,
+            arguments: ["--max-message-size", "2000"])
         defer { server.signal(SIGKILL) }
 
         try Self.write(#"{"log_level": "debug", "workers": 1, "websocket": {"max_message_size": 100000}}"#, to: config)
