@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 /// Looks at a WebSocket upgrade request before NIO's upgrader does, and answers the ones that must be refused with
 /// a proper HTTP status: over a connection limit (503/429), an unknown route (404), a malformed handshake (400), a
@@ -220,10 +219,11 @@ final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler 
 
     /// The identity of the client certificate TLS verified, when the server verifies them (mTLS).
     static func clientCertificateIdentity(context: ChannelHandlerContext, verified: Bool) -> Identity? {
-        guard verified, let certificate = try? context.pipeline.syncOperations.nioSSL_peerCertificate() else {
+        guard verified, let tls = try? context.pipeline.syncOperations.handler(type: TLSServerHandler.self),
+              let certificate = tls.peerCertificateDER() else {
             return nil
         }
-        return TLSContextProvider.identity(of: certificate)
+        return TLSContextProvider.identity(ofDER: certificate)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

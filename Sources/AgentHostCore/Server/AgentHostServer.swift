@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
@@ -45,7 +44,8 @@ public final class AgentHostServer: Service, Sendable {
         self.adminRoutes = adminRoutes
         self.connections = connections
         self.identityRoutes = identityRoutes
-        self.live = Mutex(Live(configuration: configuration, settings: ConnectionSettings(configuration.webSocket)))
+        self.live = Mutex(Live(configuration: configuration, settings: ConnectionSettings(
+            configuration.webSocket, registry: registry, openConnections: connections, logger: logger)))
         self.router = router
         self.registry = registry
         self.group = group
@@ -70,7 +70,8 @@ public final class AgentHostServer: Service, Sendable {
             next.workerHeader = current.workerHeader
             next.tls = current.tls  // certificates reload on SIGHUP on their own
             next.baselineEchoRoute = current.baselineEchoRoute
-            live = Live(configuration: next, settings: ConnectionSettings(next.webSocket))
+            live = Live(configuration: next, settings: ConnectionSettings(
+                next.webSocket, registry: self.registry, openConnections: self.connections, logger: self.logger))
         }
         self.limiter.update(maxTotal: next.maxConnections, maxPerAddress: next.maxConnectionsPerAddress)
     }
@@ -137,7 +138,7 @@ public final class AgentHostServer: Service, Sendable {
         }
         if let tls = configuration.tls {
             // TLS first: everything after it, the handshake timeout included, sees plaintext.
-            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.current))
+            try channel.pipeline.syncOperations.addHandler(TLSServerHandler(context: tls.current))
         }
         let deadline = RequestDeadlineHandler(handshakeTimeout: configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
@@ -165,9 +166,7 @@ public final class AgentHostServer: Service, Sendable {
                     selected.handOver()
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head, selected: selected),
-                        settings: settings, registry: self.registry,
-                        openConnections: self.connections, sweeper: self.sweepers.sweeper(for: channel.eventLoop),
-                        logger: self.logger)
+                        settings: settings, sweeper: self.sweepers.sweeper(for: channel.eventLoop))
                     // The handler writes finished frames (WebSocketFrameWriter) from the context of NIO's encoder,
                     // which the upgrader installed and which cannot be removed: a write issued on a handler's
                     // context goes to the next handler towards the socket, so the frames skip the encoder itself.

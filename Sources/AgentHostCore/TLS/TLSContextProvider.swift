@@ -21,12 +21,12 @@ public struct TLSSettings: Sendable, Equatable {
     }
 }
 
-/// Holds the TLS context new connections get, built with swift-nio-ssl: TLS 1.2 at least, ALPN `http/1.1`.
-/// `reload()` builds a new context from the files and swaps it in; a bad new certificate or key is refused and the
+/// Holds the TLS context new connections get (`TLSServerContext`: TLS 1.2 at least, ALPN `http/1.1`). The files are
+/// first read with swift-nio-ssl's PEM parsers, which name what is wrong with them. `reload()` builds a new context from the files and swaps it in; a bad new certificate or key is refused and the
 /// context in service stays (connections already open keep theirs either way).
 public final class TLSContextProvider: Sendable {
     public let settings: TLSSettings
-    private let context: Mutex<NIOSSLContext>
+    private let context: Mutex<TLSServerContext>
 
     public struct LoadError: Error, CustomStringConvertible {
         public let description: String
@@ -37,7 +37,7 @@ public final class TLSContextProvider: Sendable {
         self.context = Mutex(try Self.makeContext(settings))
     }
 
-    var current: NIOSSLContext { self.context.withLock { $0 } }
+    var current: TLSServerContext { self.context.withLock { $0 } }
 
     /// Re-reads the certificate chain and key; throws (and keeps the old context) if they are unusable.
     public func reload() throws {
@@ -45,7 +45,7 @@ public final class TLSContextProvider: Sendable {
         self.context.withLock { $0 = fresh }
     }
 
-    static func makeContext(_ settings: TLSSettings) throws -> NIOSSLContext {
+    static func makeContext(_ settings: TLSSettings) throws -> TLSServerContext {
         let chain: [NIOSSLCertificate]
         let key: NIOSSLPrivateKey
         do {
@@ -62,23 +62,14 @@ public final class TLSContextProvider: Sendable {
             throw LoadError(description: "\(settings.privateKeyFile): not a PEM private key (\(error))")
         }
         try Self.checkPair(certificate: leaf, key: key, settings: settings)
-        var configuration: TLSConfiguration
         if let clientCA = settings.clientCAFile {
-            configuration = TLSConfiguration.makeServerConfigurationWithMTLS(
-                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key),
-                trustRoots: .file(clientCA))
-            configuration.certificateVerification = .noHostnameVerification
-        } else {
-            configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            do {
+                _ = try NIOSSLCertificate.fromPEMFile(clientCA)
+            } catch {
+                throw LoadError(description: "\(clientCA): not a PEM bundle of client CAs (\(error))")
+            }
         }
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["http/1.1"]
-        do {
-            return try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw LoadError(description: "cannot build a TLS context from \(settings.certificateChainFile): \(error)")
-        }
+        return try TLSServerContext(settings: settings)
     }
 
     /// A certificate with the wrong key would only fail at each client's handshake: refuse it up front.
@@ -99,8 +90,8 @@ public final class TLSContextProvider: Sendable {
     /// The subject of a verified client certificate, as an identity. Its issuer is `mtls:` and the CA's name: a
     /// kind no JWT can claim (the token authenticator refuses an `iss` starting with `mtls:`), so plugins that key
     /// on issuer and subject never mistake a certificate for a token with the same names.
-    static func identity(of certificate: NIOSSLCertificate) -> Identity? {
-        guard let parsed = try? Certificate(derEncoded: try certificate.toDERBytes()) else { return nil }
+    static func identity(ofDER certificate: [UInt8]) -> Identity? {
+        guard let parsed = try? Certificate(derEncoded: certificate) else { return nil }
         let subject = parsed.subject.description
         let issuer = parsed.issuer.description
         let claims = #"{"cert_subject":"# + JSONText.quoted(subject) + #","cert_issuer":"# + JSONText.quoted(issuer) + "}"
