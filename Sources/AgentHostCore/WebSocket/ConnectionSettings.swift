@@ -1,10 +1,24 @@
-/// One server's `WebSocketConfiguration`, shared by reference by all its connections: an idle connection then
-/// carries a pointer instead of its own copy of every limit (about 130 bytes twice per connection).
+import Logging
+import NIOCore
+
+/// What all of one server's connections share, by reference: its `WebSocketConfiguration`, connection tables and
+/// logger. An idle connection then carries one pointer instead of its own copy of each (the limits alone are about
+/// 130 bytes, twice per connection; the logger 56).
 final class ConnectionSettings: Sendable {
     let configuration: WebSocketConfiguration
+    let registry: ConnectionRegistry
+    let openConnections: OpenConnections
+    let logger: Logger
+    /// `configuration.slowCallbackThreshold`, as the clock reads it.
+    let slowCallbackNanoseconds: UInt64
 
-    init(_ configuration: WebSocketConfiguration) {
+    init(_ configuration: WebSocketConfiguration, registry: ConnectionRegistry = ConnectionRegistry(),
+         openConnections: OpenConnections = OpenConnections(), logger: Logger = Logger(label: "agenthost")) {
         self.configuration = configuration
+        self.registry = registry
+        self.openConnections = openConnections
+        self.logger = logger
+        self.slowCallbackNanoseconds = UInt64(max(0, configuration.slowCallbackThreshold.nanoseconds))
     }
 }
 

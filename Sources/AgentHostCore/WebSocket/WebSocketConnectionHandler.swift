@@ -19,9 +19,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private let route: String
     private let settings: ConnectionSettings
     private var configuration: WebSocketConfiguration { self.settings.configuration }
-    private let registry: ConnectionRegistry
-    private let openConnections: OpenConnections
-    private let logger: Logger
+    private var registry: ConnectionRegistry { self.settings.registry }
+    private var openConnections: OpenConnections { self.settings.openConnections }
+    private var logger: Logger { self.settings.logger }
 
     private var stateMachine: WebSocketConnectionStateMachine
     private var context: ChannelHandlerContext?
@@ -48,7 +48,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// The channel's writability as last announced to this handler: read per message, so kept here rather than
     /// asking the channel (an atomic load behind an existential) every time.
     private var writable = true
-    private let slowCallbackNanoseconds: UInt64
+    private var slowCallbackNanoseconds: UInt64 { self.settings.slowCallbackNanoseconds }
     /// Where this connection's loop records the callback it runs (for the watchdog and crash reports: see
     /// `CallbackSlotRegion`), and this endpoint's tag in it. Set in handlerAdded, on the loop.
     private var callbackSlot: CallbackSlot?
@@ -60,8 +60,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var readingPaused = false
     /// A resume is scheduled: frames still go to `heldFrames` until the replay runs, so order holds.
     private var replayScheduled = false
-    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth).
-    private var heldFrames = CircularBuffer<WebSocketFrame>()
+    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth). Nil when
+    /// there are none: most connections never pause, and an empty ring would still cost each of them ~300 bytes.
+    private var heldFrames: CircularBuffer<WebSocketFrame>?
 
     private var rateLimiter: MessageRateLimiter?
     /// CoarseClock times of the last frame and the last message from the client.
@@ -75,22 +76,20 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     convenience init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
                      registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?,
                      logger: Logger) {
-        self.init(endpoint: endpoint, info: info, settings: ConnectionSettings(configuration), registry: registry,
-                  openConnections: openConnections, sweeper: sweeper, logger: logger)
+        self.init(endpoint: endpoint, info: info,
+                  settings: ConnectionSettings(configuration, registry: registry, openConnections: openConnections,
+                                               logger: logger),
+                  sweeper: sweeper)
     }
 
     init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, settings: ConnectionSettings,
-         registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?, logger: Logger) {
+         sweeper: KeepAliveSweeper?) {
         let configuration = settings.configuration
         self.endpoint = endpoint
         self.pendingInfo = PendingConnectionInfo(info)
         self.route = info.route
         self.settings = settings
-        self.registry = registry
-        self.openConnections = openConnections
         self.sweeper = sweeper
-        self.logger = logger
-        self.slowCallbackNanoseconds = UInt64(max(0, configuration.slowCallbackThreshold.nanoseconds))
         self.stateMachine = WebSocketConnectionStateMachine(maxMessageSize: configuration.maxMessageSize)
         self.rateLimiter = MessageRateLimiter(rate: configuration.maxMessagesPerSecond, burst: configuration.messageBurst,
                                               now: CoarseClock.nanoseconds())
@@ -158,7 +157,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         if self.readingPaused || self.replayScheduled {
-            self.heldFrames.append(frame)
+            if self.heldFrames == nil { self.heldFrames = CircularBuffer(initialCapacity: 4) }
+            self.heldFrames!.append(frame)
             return
         }
         self.process(frame, context: context)
@@ -338,12 +338,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.pingSentAt = nil
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
-        while !self.readingPaused, !self.finished, let frame = self.heldFrames.popFirst() {
+        while !self.readingPaused, !self.finished, let frame = self.heldFrames?.popFirst() {
             self.process(frame, context: context)
         }
+        if self.heldFrames?.isEmpty == true { self.heldFrames = nil }
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
-        if self.finished { self.heldFrames.removeAll() }
+        if self.finished { self.heldFrames = nil }
         if !self.readingPaused && self.readPending && self.writable {
             self.readPending = false
             context.read()
