@@ -10,7 +10,7 @@ scheme="${1:-wss}"; count="${2:-2000}"; route="${3:-/echo}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$(cd "$root" && swift build -c release --show-bin-path)"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_PROFILE:-}" ] && cp "$work"/profile.*zst "$KEEP_PROFILE"; rm -rf "$work"' EXIT
 mkdir -m 755 "$work/plugins"
 install -m 755 "$bin/libagenthost-echo.so" "$work/plugins/echo.so"
 tls=()

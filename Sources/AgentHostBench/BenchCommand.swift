@@ -32,6 +32,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Milliseconds between reloads in the reload figures.") var reloadIntervalMs = 100
     @Flag(help: "Compare echo through the plugin on `--workers 2` (one event loop each) with one process on two event loops, in the same run, side by side; skips the other figures.")
     var compareWorkers = false
+    @Option(help: "Compare echo on /echo (ws and wss, each size, depths 1 and --in-flight) with the build in this directory (another commit's release build: agenthost and libagenthost-echo.so), in the same run, ABBA; skips the other figures.")
+    var compareBuild: String?
 
     func run() async throws {
         let directory = self.buildDirectory
@@ -41,6 +43,13 @@ struct BenchCommand: AsyncParsableCommand {
             try await WorkersComparison(directory: directory, connections: self.connections, inFlight: self.inFlight,
                                         sizes: self.sizes.split(separator: ",").compactMap { Int($0) },
                                         seconds: self.seconds, rounds: self.rounds, config: self.serverConfig).run()
+            return
+        }
+        if let other = self.compareBuild {
+            try await BuildComparison(
+                builds: [("other", other), ("this", directory)], connections: self.connections,
+                depths: Array(Set([1, self.inFlight])).sorted(), sizes: self.sizes.split(separator: ",").compactMap { Int($0) },
+                seconds: self.seconds, rounds: self.rounds, config: self.serverConfig).run()
             return
         }
         let server = self.port == nil
@@ -115,6 +124,8 @@ struct BenchCommand: AsyncParsableCommand {
         if self.idleConnections > 0, self.port == nil {
             let figures = try await IdleMemoryBenchmark(
                 binary: "\(directory)/agenthost", echoPlugin: "\(directory)/libagenthost-echo.so",
+                agentPlugin: FileManager.default.fileExists(atPath: "\(directory)/libagenthost-native-agent.so")
+                    ? "\(directory)/libagenthost-native-agent.so" : nil,
                 eventLoops: self.eventLoops, count: self.idleConnections, config: self.serverConfig
             ).run(group: group)
             IdleMemoryBenchmark.report(figures, count: self.idleConnections)

@@ -2,6 +2,7 @@ import AgentHostClientSupport
 import Glibc
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Drives echo round trips over raw WebSocket connections: each connection keeps `inFlight` masked messages
@@ -18,10 +19,13 @@ final class EchoLoadClient: Sendable {
 
     let group: any EventLoopGroup
     let port: Int
+    /// Set: the load speaks wss (TLS through swift-nio-ssl's client).
+    let tls: NIOSSLContext?
 
-    init(group: any EventLoopGroup, port: Int) {
+    init(group: any EventLoopGroup, port: Int, tls: NIOSSLContext? = nil) {
         self.group = group
         self.port = port
+        self.tls = tls
     }
 
     /// Opens `connections` WebSockets to `path`, runs the load for `warmup` then measures for `duration`.
@@ -35,8 +39,12 @@ final class EchoLoadClient: Sendable {
             let handshake = self.group.next().makePromise(of: Void.self)
             let channel = try await ClientBootstrap(group: self.group)
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
+                .channelInitializer { [tls] channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(
+                                NIOSSLClientHandler(context: tls, serverHostname: nil))
+                        }
                         try channel.pipeline.syncOperations.addHandler(EchoDriver(
                             path: path, frame: frame, inFlight: inFlight, recorder: recorder, handshake: handshake))
                     }

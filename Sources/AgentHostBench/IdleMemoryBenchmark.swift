@@ -2,12 +2,14 @@ import Foundation
 import NIOCore
 import NIOSSL
 
-/// Server memory per idle WebSocket, for plain ws and for wss, on the plugin route and on the bare NIO baseline,
-/// in the same run. Each figure gets a fresh server: the allocator keeps what closed connections freed, so a second
+/// Server memory per idle WebSocket, for plain ws and for wss, on the plugin route, on an agent route with no run
+/// (the native agent at /agents/native, when its plugin is built) and on the bare NIO baseline, in the same run. Each figure gets a fresh server: the allocator keeps what closed connections freed, so a second
 /// figure from the same process would start from reused memory and read low.
 struct IdleMemoryBenchmark {
     let binary: String
     let echoPlugin: String
+    /// The native agent plugin; nil (not built) skips the agent route's figures.
+    let agentPlugin: String?
     let eventLoops: Int
     let count: Int
     let config: String?
@@ -29,10 +31,13 @@ struct IdleMemoryBenchmark {
         let clientContext = try NIOSSLContext(configuration: clientConfiguration)
         var figures: [Figure] = []
         for (scheme, tls) in [("ws", false), ("wss", true)] {
-            for (path, route) in [("baseline", ServerUnderTest.baselineRoute), ("plugin", "/echo")] {
+            var routes = [("baseline", ServerUnderTest.baselineRoute), ("plugin", "/echo")]
+            if self.agentPlugin != nil { routes.append(("agent", "/agents/native")) }
+            for (path, route) in routes {
                 let server = try ServerUnderTest(
                     binary: self.binary, echoPlugin: self.echoPlugin, eventLoops: self.eventLoops, config: self.config,
-                    extraArguments: tls ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [])
+                    extraArguments: tls ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [],
+                    extraPlugins: path == "agent" ? [self.agentPlugin!] : [])
                 defer { server.stop() }
                 try await Task.sleep(for: .milliseconds(500))  // let start-up allocations settle
                 let before = server.residentBytes
@@ -57,11 +62,19 @@ struct IdleMemoryBenchmark {
                                  Double(figure.after) / 1048576, figure.perConnection, figure.perConnection / 1024))
         }
         for scheme in ["ws", "wss"] {
-            guard let plugin = figures.first(where: { $0.scheme == scheme && $0.path == "plugin" }),
-                let baseline = figures.first(where: { $0.scheme == scheme && $0.path == "baseline" })
-            else { continue }
-            print(String(format: "%@ plugin/baseline per idle connection: %.2fx", scheme as NSString,
-                         plugin.perConnection / max(baseline.perConnection, 1)))
+            guard let baseline = figures.first(where: { $0.scheme == scheme && $0.path == "baseline" }) else { continue }
+            for path in ["plugin", "agent"] {
+                guard let figure = figures.first(where: { $0.scheme == scheme && $0.path == path }) else { continue }
+                print(String(format: "%@ %@/baseline per idle connection: %.2fx", scheme as NSString, path as NSString,
+                             figure.perConnection / max(baseline.perConnection, 1)))
+            }
+        }
+        let targets = ["ws": 4.0, "wss": 8.0]
+        for figure in figures where figure.path != "baseline" {
+            guard let target = targets[figure.scheme] else { continue }
+            let kib = figure.perConnection / 1024
+            print(String(format: "%@ %@: %.2f KiB per idle connection (%@ the %.0f KiB target)", figure.scheme as NSString,
+                         figure.path as NSString, kib, (kib <= target ? "meets" : "MISSES") as NSString, target))
         }
     }
 }

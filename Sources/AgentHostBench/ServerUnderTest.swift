@@ -14,17 +14,20 @@ final class ServerUnderTest {
     private let pluginDirectory: String
     private let echoPlugin: String
 
-    init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil, extraArguments: [String] = [])
-        throws
+    /// `extraPlugins`: more plugin files to serve beside the echo plugin (for example an agent route).
+    init(binary: String, echoPlugin: String, eventLoops: Int, config: String? = nil, extraArguments: [String] = [],
+         extraPlugins: [String] = []) throws
     {
         self.echoPlugin = echoPlugin
         self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
         try FileManager.default.createDirectory(atPath: self.pluginDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
-        let installed = "\(self.pluginDirectory)/libagenthost-echo.so"
-        try FileManager.default.copyItem(atPath: echoPlugin, toPath: installed)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+        for plugin in [echoPlugin] + extraPlugins {
+            let installed = "\(self.pluginDirectory)/\(URL(fileURLWithPath: plugin).lastPathComponent)"
+            try FileManager.default.copyItem(atPath: plugin, toPath: installed)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: installed)
+        }
 
         self.process.executableURL = URL(fileURLWithPath: binary)
         self.process.arguments = [
