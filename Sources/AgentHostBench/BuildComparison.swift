@@ -33,7 +33,8 @@ struct BuildComparison {
                 try ServerUnderTest(
                     binary: "\(build.directory)/agenthost", echoPlugin: "\(build.directory)/libagenthost-echo.so",
                     eventLoops: 1, config: self.config,
-                    extraArguments: tls ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [])
+                    extraArguments: tls
+                        ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [])
             }
             defer { servers.forEach { $0.stop() } }
             for size in self.sizes {
@@ -48,7 +49,8 @@ struct BuildComparison {
 
     private func measure(scheme: String, size: Int, depth: Int, servers: [ServerUnderTest], tls: NIOSSLContext?,
                          group: any EventLoopGroup) async throws {
-        var totals = Array(repeating: (messages: 0, seconds: 0.0, cpu: 0.0, latencies: [UInt64]()), count: servers.count)
+        var totals = Array(repeating: (messages: 0, seconds: 0.0, cpu: 0.0, latencies: [UInt64]()),
+                           count: servers.count)
         let order = (0..<self.rounds).flatMap { $0 % 2 == 0 ? Array(servers.indices) : servers.indices.reversed() }
         for index in order {
             let server = servers[index]

@@ -3,7 +3,8 @@ import NIOCore
 import NIOSSL
 
 /// Server memory per idle WebSocket, for plain ws and for wss, on the plugin route, on an agent route with no run
-/// (the native agent at /agents/native, when its plugin is built) and on the bare NIO baseline, in the same run. Each figure gets a fresh server: the allocator keeps what closed connections freed, so a second
+/// (the native agent at /agents/native, when its plugin is built) and on the bare NIO baseline, in the same run.
+/// Each figure gets a fresh server: the allocator keeps what closed connections freed, so a second
 /// figure from the same process would start from reused memory and read low.
 struct IdleMemoryBenchmark {
     let binary: String
@@ -36,7 +37,8 @@ struct IdleMemoryBenchmark {
             for (path, route) in routes {
                 let server = try ServerUnderTest(
                     binary: self.binary, echoPlugin: self.echoPlugin, eventLoops: self.eventLoops, config: self.config,
-                    extraArguments: tls ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [],
+                    extraArguments: tls
+                        ? ["--tls-cert", certificate.certificatePath, "--tls-key", certificate.keyPath] : [],
                     extraPlugins: path == "agent" ? [self.agentPlugin!] : [])
                 defer { server.stop() }
                 try await Task.sleep(for: .milliseconds(500))  // let start-up allocations settle

@@ -19,7 +19,8 @@ final class ServerUnderTest {
          extraPlugins: [String] = []) throws
     {
         self.echoPlugin = echoPlugin
-        self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())"
+        // One directory per server: two servers of one run (a comparison) must not share or remove each other's.
+        self.pluginDirectory = NSTemporaryDirectory() + "agenthost-bench-\(getpid())-\(UUID().uuidString)"
         try? FileManager.default.removeItem(atPath: self.pluginDirectory)
         try FileManager.default.createDirectory(atPath: self.pluginDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])

@@ -13,7 +13,9 @@ struct ConnectionRegistryTests {
             endpoint: RecordingEndpoint(), info: ConnectionInfo(route: "/", requestTarget: "/", remoteAddress: ""),
             configuration: .init(), registry: ConnectionRegistry(), openConnections: OpenConnections(),
             sweeper: nil, logger: .init(label: "test"))
-        return WebSocketConnection(eventLoop: loop, settings: ConnectionSettings(.init()), handler: handler)
+        return WebSocketConnection(eventLoop: loop, settings: ConnectionSettings(
+            .init(), registry: ConnectionRegistry(), openConnections: OpenConnections(), logger: .init(label: "test")),
+                                   handler: handler)
     }
 
     @Test func staleHandlesNeverResolveEvenWhenTheSlotIsReused() {

@@ -2,6 +2,7 @@
 import NIOCore
 import NIOEmbedded
 import NIOSSL
+import NIOTLS
 import Testing
 
 /// The server's own TLS handler against swift-nio-ssl's client, both in EmbeddedChannels, bytes pumped between them
@@ -14,15 +15,25 @@ struct TLSServerHandlerTests {
         let handler: TLSServerHandler
         /// Ciphertext writes the server made, in order (to see how many socket writes a flush costs).
         var serverWrites: [Int] = []
+        /// What the client's TLS handler reported (the negotiated ALPN protocol).
+        let clientEvents = UserEventRecorder()
+        /// Errors each side raised while bytes were pumped (a failed handshake raises them).
+        var serverErrors: [any Error] = []
+        var clientErrors: [any Error] = []
 
-        init(pki: TestCertificates, clientCertificate: Bool = false) throws {
+        /// `client`: the client's TLS context (default: trusts the test CA; with `clientCertificate`, presents
+        /// alice's certificate); `verifyClients`: the server requires client certificates from the test CA.
+        init(pki: TestCertificates, clientCertificate: Bool = false, verifyClients: Bool? = nil,
+             client: NIOSSLContext? = nil) throws {
             let provider = try TLSContextProvider(settings: TLSSettings(
                 certificateChainFile: pki.certificate("server"), privateKeyFile: pki.key("server"),
-                clientCAFile: clientCertificate ? pki.caCertificate : nil))
+                clientCAFile: (verifyClients ?? clientCertificate) ? pki.caCertificate : nil))
             self.handler = TLSServerHandler(context: provider.current)
             try self.server.pipeline.syncOperations.addHandler(self.handler)
             try self.client.pipeline.syncOperations.addHandler(NIOSSLClientHandler(
-                context: pki.clientContext(withClientCertificate: clientCertificate), serverHostname: "localhost"))
+                context: client ?? pki.clientContext(withClientCertificate: clientCertificate),
+                serverHostname: "localhost"))
+            try self.client.pipeline.syncOperations.addHandler(self.clientEvents)
             try self.server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             try self.client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
             try self.pump()
@@ -39,26 +50,31 @@ struct TLSServerHandlerTests {
                     var rest = bytes
                     while rest.readableBytes > 0, self.server.isActive {
                         let piece = rest.readSlice(length: min(chunk, rest.readableBytes))!
-                        try self.server.writeInbound(piece)
+                        do { try self.server.writeInbound(piece) } catch { self.serverErrors.append(error) }
                     }
                 }
                 while let bytes = try self.server.readOutbound(as: ByteBuffer.self) {
                     moved = true
                     self.serverWrites.append(bytes.readableBytes)
-                    if self.client.isActive { try self.client.writeInbound(bytes) }
+                    guard self.client.isActive else { continue }
+                    do { try self.client.writeInbound(bytes) } catch { self.clientErrors.append(error) }
                 }
             }
         }
 
         func serverReceived() throws -> [UInt8] {
             var bytes: [UInt8] = []
-            while let buffer = try self.server.readInbound(as: ByteBuffer.self) { bytes += Array(buffer.readableBytesView) }
+            while let buffer = try self.server.readInbound(as: ByteBuffer.self) {
+                bytes += Array(buffer.readableBytesView)
+            }
             return bytes
         }
 
         func clientReceived() throws -> [UInt8] {
             var bytes: [UInt8] = []
-            while let buffer = try self.client.readInbound(as: ByteBuffer.self) { bytes += Array(buffer.readableBytesView) }
+            while let buffer = try self.client.readInbound(as: ByteBuffer.self) {
+                bytes += Array(buffer.readableBytesView)
+            }
             return bytes
         }
     }
@@ -109,6 +125,22 @@ struct TLSServerHandlerTests {
                 == (0..<10).map { "message \($0);" }.joined())
     }
 
+    @Test func largeOutputReachesTheChannelBeforeTheFlush() throws {
+        // NIO's writability (and so the WebSocket layer's backpressure) counts what was written to the channel.
+        let pki = try TestCertificates()
+        let pair = try Pair(pki: pki)
+        let counter = WriteCounter()
+        try pair.server.pipeline.syncOperations.addHandler(counter, position: .first)
+        for _ in 0..<10 { pair.server.write(ByteBuffer(repeating: 7, count: 16 * 1024), promise: nil) }
+        #expect(counter.bytes >= TLSServerHandler.handOverBytes, "written before any flush: \(counter.bytes)")
+        let before = counter.bytes
+        pair.server.write(ByteBuffer(string: "small"), promise: nil)
+        #expect(counter.bytes == before, "small writes still wait for the flush")
+        pair.server.flush()
+        try pair.pump()
+        #expect(try pair.clientReceived().count == 10 * 16 * 1024 + 5)
+    }
+
     @Test func plaintextOnTheTLSPortIsRefusedWithAReason() throws {
         let pki = try TestCertificates()
         let provider = try TLSContextProvider(settings: TLSSettings(
@@ -118,17 +150,90 @@ struct TLSServerHandlerTests {
         #expect {
             try server.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
         } throws: { error in
-            (error as? TLSError)?.stage == .handshake
+            // BoringSSL names it; no certificate was involved, so none is blamed.
+            guard let error = error as? TLSError else { return false }
+            return error.stage == .handshake && error.reason.contains("HTTP_REQUEST")
+                && !error.description.contains("certificate")
         }
         #expect(!server.isActive)
+    }
+
+    @Test func anEmptyWriteAloneInAFlushCompletesItsPromise() throws {
+        let pki = try TestCertificates()
+        let pair = try Pair(pki: pki)
+        var completed = false
+        pair.server.writeAndFlush(ByteBuffer()).whenSuccess { completed = true }
+        try pair.pump()
+        #expect(completed)
+    }
+
+    @Test func aWriteFromAPromiseCompletedByTheCloseFailsAsClosed() throws {
+        let pki = try TestCertificates()
+        let pair = try Pair(pki: pki)
+        var lateWrite: EventLoopFuture<Void>?
+        pair.server.write(ByteBuffer(string: "last words")).whenComplete { _ in
+            lateWrite = pair.server.writeAndFlush(ByteBuffer(string: "too late"))
+        }
+        pair.server.close(promise: nil)
+        try pair.pump()
+        let future = try #require(lateWrite)
+        #expect { try future.wait() } throws: { ($0 as? ChannelError) == .ioOnClosedChannel }
+        #expect(pair.serverErrors.isEmpty, "no TLS error from a write after close_notify: \(pair.serverErrors)")
+        #expect(String(decoding: try pair.clientReceived(), as: UTF8.self) == "last words")
+    }
+
+    @Test func aClientLimitedToTLS11IsRefused() throws {
+        let pki = try TestCertificates()
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(pki.caCertificate)
+        configuration.maximumTLSVersion = .tlsv11
+        let pair = try Pair(pki: pki, client: try NIOSSLContext(configuration: configuration))
+        #expect(!pair.server.isActive)
+        #expect(pair.serverErrors.contains { ($0 as? TLSError)?.reason.contains("PROTOCOL") == true },
+                "\(pair.serverErrors)")
+    }
+
+    @Test func alpnAnswersHTTP1OnlyWhenOffered() throws {
+        let pki = try TestCertificates()
+        for (offered, expected) in [(["h2", "http/1.1"], "http/1.1"), (["h2"], nil)] as [([String], String?)] {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(pki.caCertificate)
+            configuration.applicationProtocols = offered
+            let pair = try Pair(pki: pki, client: try NIOSSLContext(configuration: configuration))
+            #expect(pair.server.isActive)
+            let negotiated = pair.clientEvents.events.compactMap { event -> String?? in
+                if case .handshakeCompleted(let protocolName) = event as? TLSUserEvent { return protocolName }
+                return nil
+            }
+            #expect(negotiated == [expected], "offered \(offered)")
+        }
+    }
+
+    @Test func aClientCertificateFromAnotherCAIsRefused() throws {
+        let pki = try TestCertificates()
+        let stranger = try TestCertificates()  // its own CA
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(pki.caCertificate)
+        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(stranger.certificate("client"))
+            .map { .certificate($0) }
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: stranger.key("client"), format: .pem))
+        let pair = try Pair(pki: pki, verifyClients: true, client: try NIOSSLContext(configuration: configuration))
+        #expect(!pair.server.isActive)
+        #expect(pair.handler.peerCertificateDER() == nil)
+        #expect(pair.serverErrors.contains { ($0 as? TLSError)?.description.contains("client certificate") == true },
+                "\(pair.serverErrors)")
     }
 
     @Test func eachSideSeesTheOthersCloseNotify() throws {
         let pki = try TestCertificates()
         let fromClient = try Pair(pki: pki)
-        fromClient.client.close(promise: nil)
+        // swift-nio-ssl's client completes its close only when the server's close_notify answers its own (the
+        // embedded loop never fires its timeout).
+        var clientClosed = false
+        fromClient.client.close().whenSuccess { clientClosed = true }
         try fromClient.pump()
         #expect(!fromClient.server.isActive, "the server closes when the client's close_notify arrives")
+        #expect(clientClosed, "the server answered the client's close_notify with its own")
 
         let fromServer = try Pair(pki: pki)
         let closed = fromServer.server.close()
@@ -143,5 +248,28 @@ struct TLSServerHandlerTests {
         let pair = try Pair(pki: pki, clientCertificate: true)
         let der = try #require(pair.handler.peerCertificateDER())
         #expect(TLSContextProvider.identity(ofDER: der)?.subject == "CN=alice")
+    }
+}
+
+/// Keeps the user events that pass it.
+final class UserEventRecorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private(set) var events: [Any] = []
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        self.events.append(event)
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Counts the bytes written towards the socket (before any flush).
+final class WriteCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private(set) var bytes = 0
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        self.bytes += Self.unwrapOutboundIn(data).readableBytes
+        context.write(data, promise: promise)
     }
 }

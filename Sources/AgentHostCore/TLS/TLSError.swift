@@ -11,8 +11,8 @@ public struct TLSError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { "TLS \(self.stage.rawValue) failed: \(self.reason)" }
 
-    /// Empties the calling thread's BoringSSL error queue into one line. Every TLS call on this thread is preceded by
-    /// `ERR_clear_error()`, so what is left belongs to the call that just failed.
+    /// Empties the calling thread's BoringSSL error queue into one line. Every call a connection makes is preceded by
+    /// `ERR_clear_error()` (and building a context clears it first), so what is left belongs to the call that failed.
     static func drainQueue() -> String {
         var reasons: [String] = []
         var buffer = [CChar](repeating: 0, count: 256)

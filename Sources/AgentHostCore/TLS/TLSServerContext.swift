@@ -12,19 +12,20 @@ public final class TLSServerContext: @unchecked Sendable {
     public let verifiesClientCertificates: Bool
 
     init(settings: TLSSettings) throws {
+        ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_method()) else {
             throw TLSContextProvider.LoadError(description: "cannot create a TLS context: \(TLSError.drainQueue())")
         }
         self.pointer = context
         self.verifiesClientCertificates = settings.clientCAFile != nil
         // From here on `deinit` frees the context, also when a step below throws.
-        ERR_clear_error()
         guard SSL_CTX_set_min_proto_version(context, UInt16(TLS1_2_VERSION)) == 1 else {
             throw TLSContextProvider.LoadError(description: "cannot require TLS 1.2: \(TLSError.drainQueue())")
         }
         guard SSL_CTX_use_certificate_chain_file(context, settings.certificateChainFile) == 1 else {
             throw TLSContextProvider.LoadError(
-                description: "\(settings.certificateChainFile): not a usable PEM certificate chain (\(TLSError.drainQueue()))")
+                description: "\(settings.certificateChainFile): not a usable PEM certificate chain "
+                    + "(\(TLSError.drainQueue()))")
         }
         guard SSL_CTX_use_PrivateKey_file(context, settings.privateKeyFile, SSL_FILETYPE_PEM) == 1 else {
             throw TLSContextProvider.LoadError(
@@ -57,7 +58,8 @@ private let http11: [UInt8] = Array("http/1.1".utf8)
 /// ALPN: `http/1.1` when the client offers it; a client that offers only other protocols gets no ALPN answer (and
 /// speaks HTTP/1.1 or fails at the upgrade), as with swift-nio-ssl's server.
 private func selectHTTP1(
-    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?, _ outLength: UnsafeMutablePointer<UInt8>?,
+    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+    _ outLength: UnsafeMutablePointer<UInt8>?,
     _ offered: UnsafePointer<UInt8>?, _ offeredLength: UInt32, _ argument: UnsafeMutableRawPointer?
 ) -> Int32 {
     guard let out, let outLength, let offered else { return SSL_TLSEXT_ERR_NOACK }

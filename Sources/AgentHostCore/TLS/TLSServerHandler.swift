@@ -12,8 +12,9 @@ import NIOCore
 ///
 /// Differences from `NIOSSLHandler`, on purpose: close sends close_notify and closes without waiting for the peer's
 /// (WebSocket has its own close handshake; HTTP/1.1 servers do the same); a peer's close_notify closes the connection
-/// (the server allows no half-closure). There is no renegotiation (BoringSSL servers never renegotiate).
-final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// (the server allows no half-closure). There is no renegotiation (BoringSSL servers never renegotiate). It cannot be
+/// removed from a live pipeline: the bytes after it would be ciphertext nobody decrypts.
+final class TLSServerHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -22,6 +23,8 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private enum State {
         case handshaking
         case active
+        /// close_notify is sent (a close of the output): reads go on, writes fail.
+        case outputClosed
         case closed
     }
 
@@ -34,6 +37,9 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Promises of writes encrypted into the session's output but not yet handed to the socket.
     private var pendingPromises: [EventLoopPromise<Void>] = []
     private var deliveredSinceReadComplete = false
+
+    /// Ciphertext collected past this much goes to the channel without waiting for the flush (see `write`).
+    static let handOverBytes = 64 * 1024
 
     init(context: TLSServerContext) {
         self.context = context
@@ -68,7 +74,7 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let session = self.session, self.state != .closed else { return }
+        guard let session = self.session, self.readsInput else { return }
         var ciphertext = self.unwrapInboundIn(data)
         session.receive(&ciphertext)
         if case .handshaking = self.state {
@@ -83,15 +89,15 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .complete:
                 self.state = .active
                 self.writeCiphertext(context: context, flush: true)
-                context.fireUserInboundEventTriggered(TLSHandshakeCompleted())
                 self.replayWritesBeforeHandshake(context: context)
-                guard case .active = self.state else { return }
+                guard self.readsInput else { return }
             }
         }
         let before = session.outbound?.writerIndex
         let (plaintext, end) = session.readPlaintext()
-        // Reading can answer the peer (a TLS 1.3 KeyUpdate): send that now. Application writes made before this
-        // read wait for their own flush, so replies to many messages in one socket read still go out together.
+        // Reading can write to the peer (an alert): send that now. Application writes made before this read wait
+        // for their own flush, so replies to many messages in one socket read still go out together. (BoringSSL
+        // queues the answer to a KeyUpdate until the next write, which RFC 8446 allows.)
         let answered = session.outbound?.writerIndex != before
         if let plaintext {
             self.deliveredSinceReadComplete = true
@@ -99,7 +105,7 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             self.readAgainIfNeeded(context: context)
         }
-        guard case .active = self.state else { return }
+        guard self.readsInput else { return }
         switch end {
         case .needsMoreInput:
             if answered { self.writeCiphertext(context: context, flush: true) }
@@ -134,23 +140,30 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .handshaking:
             self.writesBeforeHandshake.append((plaintext, promise))
         case .active:
-            guard let session = self.session else { return }
+            guard let session = self.session else {
+                promise?.fail(ChannelError.ioOnClosedChannel)
+                return
+            }
             if let error = session.write(plaintext) {
                 promise?.fail(error)
                 self.fail(context: context, error: error)
                 return
             }
             if let promise { self.pendingPromises.append(promise) }
-        case .closed:
+            // Hand large output to the channel before the flush: NIO counts a connection's pending bytes, and so
+            // its writability and the WebSocket layer's backpressure and hard limit, at write time. Output held
+            // here until the flush would be invisible to them (a plugin sending megabytes in one callback).
+            if session.outboundBytes >= Self.handOverBytes { self.writeCiphertext(context: context, flush: false) }
+        case .outputClosed, .closed:
             promise?.fail(ChannelError.ioOnClosedChannel)
         }
     }
 
     func flush(context: ChannelHandlerContext) {
-        switch self.state {
-        case .handshaking: self.flushBeforeHandshake = true
-        case .active: self.writeCiphertext(context: context, flush: true)
-        case .closed: context.flush()
+        if case .handshaking = self.state {
+            self.flushBeforeHandshake = true
+        } else {
+            self.writeCiphertext(context: context, flush: true)
         }
     }
 
@@ -160,36 +173,54 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Helpers
 
+    private var readsInput: Bool {
+        switch self.state {
+        case .handshaking, .active, .outputClosed: return true
+        case .closed: return false
+        }
+    }
+
     private func closeSession(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
         guard mode != .input else {
             context.close(mode: mode, promise: promise)
             return
         }
-        if case .active = self.state {
+        let wasActive: Bool
+        if case .active = self.state { wasActive = true } else { wasActive = false }
+        // The state changes first: a write from a promise completed by the flush below (NIO completes them inside
+        // flush) must find the output closed, not reach BoringSSL after close_notify.
+        if mode == .all {
+            self.state = .closed
+        } else if wasActive {
+            self.state = .outputClosed
+        }
+        if wasActive {
             // close_notify after whatever was written: the peer sees every byte, then a clean end.
             self.session?.shutdown()
             self.writeCiphertext(context: context, flush: true)
         }
-        if mode == .all {
-            self.state = .closed
-            self.failPending(ChannelError.ioOnClosedChannel)
-        }
+        if mode == .all { self.failPending(ChannelError.ioOnClosedChannel) }
         context.close(mode: mode, promise: promise)
     }
 
     private func fail(context: ChannelHandlerContext, error: TLSError) {
+        self.state = .closed
         // The alert BoringSSL queued tells the client why; then the connection ends.
         self.writeCiphertext(context: context, flush: true)
-        self.state = .closed
         self.failPending(error)
         context.fireErrorCaught(error)
         context.close(promise: nil)
     }
 
-    /// Hands the session's ciphertext to the socket as one buffer, completing the promises of the writes in it.
+    /// Hands the session's ciphertext to the socket as one buffer, completing the promises of the writes in it. Writes
+    /// of no bytes (NIO's HTTP encoder ends a response with one) produced no ciphertext: their promises travel on an
+    /// empty write, so they complete in order with the bytes written before them.
     private func writeCiphertext(context: ChannelHandlerContext, flush: Bool) {
         if let ciphertext = self.session?.takeCiphertext() {
             context.write(self.wrapOutboundOut(ciphertext), promise: self.combinedPendingPromise(context: context))
+        } else if !self.pendingPromises.isEmpty {
+            context.write(self.wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)),
+                          promise: self.combinedPendingPromise(context: context))
         }
         if flush { context.flush() }
     }
@@ -241,6 +272,3 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
         promises.forEach { $0.fail(error) }
     }
 }
-
-/// Fired once the TLS handshake has completed.
-struct TLSHandshakeCompleted: Sendable {}

@@ -50,8 +50,9 @@ final class TLSSession {
 
     deinit { SSL_free(self.ssl) }
 
-    /// Bytes that arrived from the network. The first buffer is kept as it is (it is the socket's read buffer);
-    /// only a record split across reads is copied.
+    /// Bytes that arrived from the network, kept as they are (the socket's read buffer) until BoringSSL reads them.
+    /// BoringSSL reads whatever is there, keeping a partial record in its own buffer, so `inbound` is normally empty
+    /// when the next read arrives; appending is for the case where it is not.
     func receive(_ ciphertext: inout ByteBuffer) {
         if self.inbound == nil || self.inbound!.readableBytes == 0 {
             self.inbound = ciphertext
@@ -79,14 +80,15 @@ final class TLSSession {
         var plaintext: ByteBuffer?
         while true {
             if plaintext == nil {
-                // Plaintext is never longer than the ciphertext it came from; a record begun in an earlier read is
-                // at most 16 KiB, which the buffer grows to if needed.
+                // Plaintext is shorter than the ciphertext it came from (each record adds at least 21 bytes), so
+                // this fits all of it but the rest of a record begun in an earlier read (at most 16 KiB), for which
+                // the buffer grows.
                 let expected = (self.inbound?.readableBytes ?? 0) + Int(SSL_pending(self.ssl))
-                plaintext = self.allocator.buffer(capacity: min(max(expected, 256), Self.maximumRecordPlaintext))
+                plaintext = self.allocator.buffer(capacity: min(max(expected, 64), Self.maximumRecordPlaintext))
             }
             ERR_clear_error()
             var result: Int32 = 0
-            plaintext!.writeWithUnsafeMutableBytes(minimumWritableBytes: 256) { pointer in
+            plaintext!.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { pointer in
                 result = SSL_read(self.ssl, pointer.baseAddress, Int32(clamping: pointer.count))
                 return max(Int(result), 0)
             }
@@ -120,6 +122,9 @@ final class TLSSession {
         _ = SSL_shutdown(self.ssl)
     }
 
+    /// Bytes of ciphertext waiting in `outbound`.
+    var outboundBytes: Int { self.outbound?.readableBytes ?? 0 }
+
     /// The ciphertext produced since the last call, if any.
     func takeCiphertext() -> ByteBuffer? {
         defer { self.outbound = nil }
@@ -146,8 +151,10 @@ final class TLSSession {
     private func failureReason() -> String {
         let verify = SSL_get_verify_result(self.ssl)
         let queue = TLSError.drainQueue()
-        guard verify != X509_V_OK, let text = X509_verify_cert_error_string(verify) else { return queue }
-        return "\(queue) (certificate: \(String(cString: text)))"
+        // INVALID_CALL: no certificate was verified (a plaintext client, a version mismatch): nothing to add.
+        guard verify != X509_V_OK, verify != X509_V_ERR_INVALID_CALL,
+              let text = X509_verify_cert_error_string(verify) else { return queue }
+        return "\(queue) (client certificate: \(String(cString: text)))"
     }
 
     private func releaseConsumedInput() {
@@ -209,7 +216,8 @@ private func sessionBIOWrite(_ bio: OpaquePointer?, _ buffer: UnsafePointer<CCha
     return session.bioWrite(from: UnsafeRawBufferPointer(start: buffer, count: Int(length)))
 }
 
-private func sessionBIOControl(_ bio: OpaquePointer?, _ command: Int32, _ larg: Int, _ parg: UnsafeMutableRawPointer?) -> Int {
+private func sessionBIOControl(_ bio: OpaquePointer?, _ command: Int32, _ larg: Int,
+                               _ parg: UnsafeMutableRawPointer?) -> Int {
     // BoringSSL asks the transport to flush after each flight; the bytes are already in `outbound`.
     command == BIO_CTRL_FLUSH ? 1 : 0
 }

@@ -12,8 +12,8 @@ final class ConnectionSettings: Sendable {
     /// `configuration.slowCallbackThreshold`, as the clock reads it.
     let slowCallbackNanoseconds: UInt64
 
-    init(_ configuration: WebSocketConfiguration, registry: ConnectionRegistry = ConnectionRegistry(),
-         openConnections: OpenConnections = OpenConnections(), logger: Logger = Logger(label: "agenthost")) {
+    init(_ configuration: WebSocketConfiguration, registry: ConnectionRegistry, openConnections: OpenConnections,
+         logger: Logger) {
         self.configuration = configuration
         self.registry = registry
         self.openConnections = openConnections
