@@ -13,6 +13,8 @@ work="$(mktemp -d)"
 trap '[ -n "${KEEP_PROFILE:-}" ] && cp "$work"/profile.*zst "$KEEP_PROFILE"; rm -rf "$work"' EXIT
 mkdir -m 755 "$work/plugins"
 install -m 755 "$bin/libagenthost-echo.so" "$work/plugins/echo.so"
+# The agent route (/agents/native), when its plugin is built.
+[ -f "$bin/libagenthost-native-agent.so" ] && install -m 755 "$bin/libagenthost-native-agent.so" "$work/plugins/"
 tls=()
 if [ "$scheme" = wss ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/key.pem" \
