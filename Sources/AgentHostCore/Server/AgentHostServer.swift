@@ -142,9 +142,8 @@ public final class AgentHostServer: Service, Sendable {
         }
         let deadline = RequestDeadlineHandler(handshakeTimeout: configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
-        let upgrader = NIOTypedWebSocketServerUpgrader<Void>(
+        let upgrader = WebSocketUpgrader(
             maxFrameSize: configuration.webSocket.maxFrameSize,
-            enableAutomaticErrorHandling: false,
             shouldUpgrade: { [configuration] channel, _ in
                 // UpgradeRequestGuard already checked the route, the handshake, the origin and the credentials.
                 var headers = HTTPHeaders()
@@ -152,6 +151,8 @@ public final class AgentHostServer: Service, Sendable {
                 if let worker = configuration.workerHeader { headers.add(name: "agenthost-worker", value: worker) }
                 return channel.eventLoop.makeSucceededFuture(headers)
             },
+            // Only the bare NIO baseline writes `WebSocketFrame`s; a plugin route writes finished frames.
+            needsEncoder: { selected.endpoint == nil },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     channel.pipeline.removeHandler(name: RequestDeadlineHandler.name, promise: nil)
@@ -167,10 +168,6 @@ public final class AgentHostServer: Service, Sendable {
                     let handler = WebSocketConnectionHandler(
                         endpoint: endpoint, info: Self.connectionInfo(channel: channel, head: head, selected: selected),
                         settings: settings, sweeper: self.sweepers.sweeper(for: channel.eventLoop))
-                    // The handler writes finished frames (WebSocketFrameWriter) from the context of NIO's encoder,
-                    // which the upgrader installed and which cannot be removed: a write issued on a handler's
-                    // context goes to the next handler towards the socket, so the frames skip the encoder itself.
-                    handler.output = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             })

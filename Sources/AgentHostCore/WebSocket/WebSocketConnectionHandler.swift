@@ -25,12 +25,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private var stateMachine: WebSocketConnectionStateMachine
     private var context: ChannelHandlerContext?
-    /// Where frames are written: the context of NIO's `WebSocketFrameEncoder`, so they go to the socket without
-    /// passing through it (see `AgentHostServer`). Nil writes from this handler's own context (as in tests).
-    var output: ChannelHandlerContext?
-
-    @inline(__always)
-    private func output(_ context: ChannelHandlerContext) -> ChannelHandlerContext { self.output ?? context }
     private var connection: WebSocketConnection?
     private var session: (any WebSocketSession)?
 
@@ -137,7 +131,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func handlerRemoved(context: ChannelHandlerContext) {
         self.finish(code: CloseCode.abnormal, reason: "", failure: nil)
         self.context = nil
-        self.output = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -190,7 +183,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.checkDuration(since: started, of: "message")
         case .sendPong(let data):
             let pong = WebSocketFrameWriter.frame(opcode: .pong, payload: data, allocator: context.channel.allocator)
-            self.output(context).write(Self.wrapOutboundOut(pong), promise: nil)
+            context.write(Self.wrapOutboundOut(pong), promise: nil)
             self.needsFlush = true
         case .fail(let code, let failure):
             self.fail(context: context, code: code, failure: failure)
@@ -200,7 +193,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             self.writeCloseFrame(context: context, code: replyCode, reason: "", thenDisconnect: true)
         case .closeHandshakeCompleted(let code, let reason):
             self.finish(code: code, reason: reason, failure: nil)
-            self.output(context).flush()
+            context.flush()
             context.close(promise: nil)
         }
     }
@@ -269,7 +262,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 return .closed
             }
         }
-        self.output(context).write(Self.wrapOutboundOut(frame), promise: nil)
+        context.write(Self.wrapOutboundOut(frame), promise: nil)
         self.scheduleFlush(context: context)
         // A write that crosses the high-water mark updates `writable` synchronously (channelWritabilityChanged).
         if !self.writable {
@@ -449,7 +442,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private func flushIfNeeded(context: ChannelHandlerContext, force: Bool = false) {
         if self.needsFlush || force {
             self.needsFlush = false
-            self.output(context).flush()
+            context.flush()
         }
     }
 
@@ -463,15 +456,14 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         }
         self.closeFrameSent = true
         let frame = WebSocketFrameWriter.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
-        let output = self.output(context)
         guard thenDisconnect else {
-            output.write(Self.wrapOutboundOut(frame), promise: nil)
+            context.write(Self.wrapOutboundOut(frame), promise: nil)
             self.needsFlush = true
             return
         }
         self.needsFlush = false
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        output.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in
+        context.writeAndFlush(Self.wrapOutboundOut(frame)).whenComplete { _ in
             loopBound.value.close(promise: nil)
         }
     }
@@ -543,7 +535,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
             var ping = WebSocketFrameWriter.makeBuffer(payloadSize: 8, allocator: context.channel.allocator)
             ping.writeInteger(now)
             WebSocketFrameWriter.finishFrame(&ping, opcode: .ping)
-            self.output(context).writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
+            context.writeAndFlush(Self.wrapOutboundOut(ping), promise: nil)
             self.pingSentAt = now
         }
         if let idle = configuration.idleTimeout, now &- self.lastMessage >= UInt64(idle.nanoseconds) {
