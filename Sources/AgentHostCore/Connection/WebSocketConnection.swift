@@ -72,6 +72,10 @@ public final class WebSocketConnection: @unchecked Sendable {
     var configuration: WebSocketConfiguration { self.settings.configuration }
 
     private let closing = Atomic<Bool>(false)
+    /// The channel is past its high-water mark, as last seen on the loop: lets a send from another thread report
+    /// BACKPRESSURE for data already queued in the channel, not only for data still on its way to the loop.
+    private let channelBlocked = Atomic<Bool>(false)
+    // (The two flags sit together: a one-byte atomic between 8-byte ones costs 8 bytes on every connection.)
     private let nextTimerID = Atomic<UInt64>(1)
     /// Bytes sent from other threads that have not reached the event loop yet.
     private let bytesInTransit = Atomic<Int>(0)
@@ -79,9 +83,6 @@ public final class WebSocketConnection: @unchecked Sendable {
     /// the loop is queued behind them: written at once it would overtake them, and the client would see a
     /// plugin's messages in another order than the plugin sent them (say a run's last chunk after its end).
     private let callsInTransit = Atomic<Int>(0)
-    /// The channel is past its high-water mark, as last seen on the loop: lets a send from another thread report
-    /// BACKPRESSURE for data already queued in the channel, not only for data still on its way to the loop.
-    private let channelBlocked = Atomic<Bool>(false)
 
     /// The event loop's thread, to tell "on the loop" with one compare: `EventLoop.inEventLoop` goes through a
     /// thread-local lookup, and `send` asks on every message.

@@ -28,35 +28,37 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     private var connection: WebSocketConnection?
     private var session: (any WebSocketSession)?
 
+    // The flags sit together: Swift lays a class's stored properties out in declaration order, and a flag between
+    // two 8-byte fields costs 8 bytes on every connection.
+
     /// Inside a read burst or a session call: writes wait for the flush at its end.
     private var batchingWrites = false
     private var needsFlush = false
     private var flushScheduled = false
     private var closeFrameSent = false
     private var finished = false
-    /// How many session callbacks are on the stack. A host call made from one (a send past the hard limit, say)
-    /// can end the connection; the session then hears of it after its callback returns, never re-entrantly.
-    private var sessionCallDepth = 0
+    /// A read was held back while the channel was not writable (a client that sends but does not read), or while
+    /// the endpoint paused reading.
+    private var readPending = false
+    /// The endpoint paused reading (inbound flow control): frames already read wait in `RareState.heldFrames`.
+    private var readingPaused = false
+    /// A resume is scheduled: frames still go to the held frames until the replay runs, so order holds.
+    private var replayScheduled = false
     /// A send returned backpressure: tell the session when the channel is writable again.
     private var owesWritable = false
     /// The channel's writability as last announced to this handler: read per message, so kept here rather than
     /// asking the channel (an atomic load behind an existential) every time.
     private var writable = true
+    /// How many session callbacks are on the stack. A host call made from one (a send past the hard limit, say)
+    /// can end the connection; the session then hears of it after its callback returns, never re-entrantly.
+    private var sessionCallDepth: Int32 = 0
     private var slowCallbackNanoseconds: UInt64 { self.settings.slowCallbackNanoseconds }
     /// Where this connection's loop records the callback it runs (for the watchdog and crash reports: see
     /// `CallbackSlotRegion`), and this endpoint's tag in it. Set in handlerAdded, on the loop.
     private var callbackSlot: CallbackSlot?
     private var callbackTag: UInt64 = 0
-    /// A read was held back while the channel was not writable (a client that sends but does not read), or while
-    /// the endpoint paused reading.
-    private var readPending = false
-    /// The endpoint paused reading (inbound flow control): frames already read wait in `heldFrames`.
-    private var readingPaused = false
-    /// A resume is scheduled: frames still go to `heldFrames` until the replay runs, so order holds.
-    private var replayScheduled = false
-    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth). Nil when
-    /// there are none: most connections never pause, and an empty ring would still cost each of them ~300 bytes.
-    private var heldFrames: CircularBuffer<WebSocketFrame>?
+    /// State only some connections ever need (see `RareState`); nil until one does.
+    private var rareState: RareState?
 
     private var rateLimiter: MessageRateLimiter?
     /// CoarseClock times of the last frame and the last message from the client.
@@ -65,7 +67,6 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// When our last automatic ping went out, while it waits for any frame from the client (CoarseClock ns).
     private var pingSentAt: UInt64?
     private let sweeper: KeepAliveSweeper?
-    private var closeTimeoutTask: Scheduled<Void>?
 
     convenience init(endpoint: any WebSocketEndpoint, info: ConnectionInfo, configuration: WebSocketConfiguration,
                      registry: ConnectionRegistry, openConnections: OpenConnections, sweeper: KeepAliveSweeper?,
@@ -150,8 +151,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         if self.readingPaused || self.replayScheduled {
-            if self.heldFrames == nil { self.heldFrames = CircularBuffer(initialCapacity: 4) }
-            self.heldFrames!.append(frame)
+            self.rare().heldFrames.append(frame)
             return
         }
         self.process(frame, context: context)
@@ -294,7 +294,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.writeCloseFrame(context: context, code: code, reason: reason)
         self.flushIfNeeded(context: context, force: true)
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        self.closeTimeoutTask = context.eventLoop.scheduleTask(in: self.configuration.closeTimeout) {
+        self.rare().closeTimeout = context.eventLoop.scheduleTask(in: self.configuration.closeTimeout) {
             loopBound.value.close(promise: nil)
         }
         // The client's close frame must be read for the handshake to end.
@@ -331,13 +331,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.pingSentAt = nil
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
-        while !self.readingPaused, !self.finished, let frame = self.heldFrames?.popFirst() {
+        while !self.readingPaused, !self.finished, let frame = self.rareState?.heldFrames.popFirst() {
             self.process(frame, context: context)
         }
-        if self.heldFrames?.isEmpty == true { self.heldFrames = nil }
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
-        if self.finished { self.heldFrames = nil }
+        if self.finished { self.rareState?.heldFrames.removeAll() }
+        self.releaseRareStateIfUnused()
         if !self.readingPaused && self.readPending && self.writable {
             self.readPending = false
             context.read()
@@ -554,7 +554,29 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 
     private func cancelTimers() {
         self.sweeper?.remove(self)
-        self.closeTimeoutTask?.cancel()
-        self.closeTimeoutTask = nil
+        self.rareState?.closeTimeout?.cancel()
+        self.rareState?.closeTimeout = nil
+        self.releaseRareStateIfUnused()
     }
+
+    private func rare() -> RareState {
+        if let state = self.rareState { return state }
+        let state = RareState()
+        self.rareState = state
+        return state
+    }
+
+    private func releaseRareStateIfUnused() {
+        if let state = self.rareState, state.heldFrames.isEmpty, state.closeTimeout == nil { self.rareState = nil }
+    }
+}
+
+/// What a connection needs only while reading is paused or while it closes: most idle connections never pause and
+/// every one of them spends most of its life open, so these live in a box allocated on first use (inline they would
+/// cost every connection ~60 bytes).
+private final class RareState {
+    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth).
+    var heldFrames = CircularBuffer<WebSocketFrame>(initialCapacity: 4)
+    /// Closes the connection if the client does not answer our close frame in time.
+    var closeTimeout: Scheduled<Void>?
 }

@@ -14,7 +14,10 @@ public final class AgentSession: ConnectionHandler, Sendable {
     /// Who this socket's client is, for run ownership (the whole identity, not the subject alone).
     private let owner: RunOwner
     private let addressGroup: String
-    private let encoding: any WireEncoding = StudioWireEncoding()
+    /// Every socket speaks the Studio superset today: one shared value rather than a 40-byte existential in each
+    /// socket's session (idle sockets are most of them). A second encoding makes this a per-socket choice.
+    private var encoding: any WireEncoding { Self.studioEncoding }
+    private static let studioEncoding: any WireEncoding = StudioWireEncoding()
     private let state = Mutex(State())
 
     struct State {
