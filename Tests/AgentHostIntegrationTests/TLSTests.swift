@@ -30,6 +30,29 @@ struct TLSTests {
         #expect(server.process.isRunning)
     }
 
+    /// The bare NIO baseline route (the benchmark's yardstick) is the one pipeline that writes `WebSocketFrame`s
+    /// through NIO's encoder; plugin routes go without it. Over ws and wss: echo, ping answered, close answered.
+    @Test func theBaselineRouteKeepsNIOsEncoderOverWSAndWSS() async throws {
+        let pki = try TestCertificates()
+        let tlsArguments = ["--tls-cert", pki.certificate("server"), "--tls-key", pki.key("server")]
+        for tls in [false, true] {
+            let server = try await ServerProcess.start(arguments: ["--plugins", try await Self.echoDirectory(),
+                                                       "--baseline-echo-route", "/_baseline/echo"]
+                                                       + (tls ? tlsArguments : []))
+            defer { server.signal(SIGKILL) }
+            let client = try await RawWebSocketClient.connect(port: server.port, path: "/_baseline/echo",
+                                                              tls: tls ? try pki.clientContext() : nil)
+            try await client.sendText("through NIO's encoder")
+            #expect(try await withTimeout { try await client.readMessageOrClose() }.text == "through NIO's encoder")
+            try await client.sendFrame(opcode: 0x9, payload: Array("are you there".utf8))
+            let pong = try await withTimeout { try await client.readFrame() }
+            #expect(pong.opcode == 0xA && pong.text == "are you there", "tls: \(tls)")
+            try await client.sendClose(code: 1000)
+            #expect(try await withTimeout { try await client.readFrame() }.closeCode == 1000, "tls: \(tls)")
+            #expect(server.process.isRunning)
+        }
+    }
+
     @Test func servesWSSAndRefusesOnlyClientsThatDoNotTrustIt() async throws {
         let pki = try TestCertificates()
         let live = try PluginFixtures.makeDirectory()

@@ -151,8 +151,6 @@ public final class AgentHostServer: Service, Sendable {
                 if let worker = configuration.workerHeader { headers.add(name: "agenthost-worker", value: worker) }
                 return channel.eventLoop.makeSucceededFuture(headers)
             },
-            // Only the bare NIO baseline writes `WebSocketFrame`s; a plugin route writes finished frames.
-            needsEncoder: { selected.endpoint == nil },
             upgradePipelineHandler: { [self] channel, head in
                 channel.eventLoop.makeCompletedFuture {
                     channel.pipeline.removeHandler(name: RequestDeadlineHandler.name, promise: nil)
@@ -161,6 +159,9 @@ public final class AgentHostServer: Service, Sendable {
                         guard let baseline = configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
                             throw ServerError.noEndpoint
                         }
+                        // The bare NIO baseline writes `WebSocketFrame`s through NIO's encoder, as a NIO app would;
+                        // plugin routes write finished frames and go without it (see WebSocketUpgrader).
+                        try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
                         try channel.pipeline.syncOperations.addHandler(BaselineEchoHandler())
                         return
                     }

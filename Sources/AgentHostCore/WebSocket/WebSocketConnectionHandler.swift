@@ -151,7 +151,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         if self.readingPaused || self.replayScheduled {
-            self.rare().heldFrames.append(frame)
+            let rare = self.rare()
+            if rare.heldFrames == nil { rare.heldFrames = CircularBuffer(initialCapacity: 4) }
+            rare.heldFrames!.append(frame)
             return
         }
         self.process(frame, context: context)
@@ -293,6 +295,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.connection?.markClosing()
         self.writeCloseFrame(context: context, code: code, reason: reason)
         self.flushIfNeeded(context: context, force: true)
+        // The flush can fail and close the channel at once (finish has then run): no timer for a closed channel.
+        guard !self.finished else { return }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         self.rare().closeTimeout = context.eventLoop.scheduleTask(in: self.configuration.closeTimeout) {
             loopBound.value.close(promise: nil)
@@ -331,12 +335,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.pingSentAt = nil
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
-        while !self.readingPaused, !self.finished, let frame = self.rareState?.heldFrames.popFirst() {
+        while !self.readingPaused, !self.finished, let frame = self.rareState?.heldFrames?.popFirst() {
             self.process(frame, context: context)
         }
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
-        if self.finished { self.rareState?.heldFrames.removeAll() }
+        if self.finished || self.rareState?.heldFrames?.isEmpty == true { self.rareState?.heldFrames = nil }
         self.releaseRareStateIfUnused()
         if !self.readingPaused && self.readPending && self.writable {
             self.readPending = false
@@ -567,7 +571,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     private func releaseRareStateIfUnused() {
-        if let state = self.rareState, state.heldFrames.isEmpty, state.closeTimeout == nil { self.rareState = nil }
+        if let state = self.rareState, state.heldFrames == nil, state.closeTimeout == nil { self.rareState = nil }
     }
 }
 
@@ -575,8 +579,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 /// every one of them spends most of its life open, so these live in a box allocated on first use (inline they would
 /// cost every connection ~60 bytes).
 private final class RareState {
-    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth).
-    var heldFrames = CircularBuffer<WebSocketFrame>(initialCapacity: 4)
+    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth); nil when
+    /// none wait (a close needs only the timer).
+    var heldFrames: CircularBuffer<WebSocketFrame>?
     /// Closes the connection if the client does not answer our close frame in time.
     var closeTimeout: Scheduled<Void>?
 }

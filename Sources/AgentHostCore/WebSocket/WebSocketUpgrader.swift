@@ -2,11 +2,12 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// NIO's WebSocket server upgrader without its frame encoder where nothing uses it.
+/// NIO's WebSocket server upgrader without its frame encoder.
 ///
 /// NIO's upgrader adds `WebSocketFrameEncoder` to every upgraded pipeline, and the encoder cannot be removed again.
 /// Plugin routes write finished frames themselves (`WebSocketFrameWriter`), so there the encoder, its handler context
-/// and the buffer it allocates when added were ~225 bytes of every idle connection for nothing. The answer to the
+/// and the buffer it allocates when added were ~225 bytes of every idle connection for nothing; the pipeline handler
+/// adds it where frames are written as `WebSocketFrame`s (the bare NIO baseline). The answer to the
 /// handshake (the key and version checks, the accept header) is still NIO's: `buildUpgradeResponse` is delegated.
 /// The frame decoder is NIO's too, added as NIO adds it (automatic error handling off: the handler answers errors).
 struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
@@ -14,20 +15,16 @@ struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
 
     private let handshake: NIOTypedWebSocketServerUpgrader<Void>
     private let maxFrameSize: Int
-    /// Whether this request's pipeline writes `WebSocketFrame`s (the bare NIO baseline does).
-    private let needsEncoder: @Sendable () -> Bool
     private let upgradePipelineHandler: @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
     init(maxFrameSize: Int,
          shouldUpgrade: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?>,
-         needsEncoder: @escaping @Sendable () -> Bool,
          upgradePipelineHandler: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
         // Only its handshake answer is used; `upgrade` below builds the pipeline.
         self.handshake = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: maxFrameSize, enableAutomaticErrorHandling: false, shouldUpgrade: shouldUpgrade,
             upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
         self.maxFrameSize = maxFrameSize
-        self.needsEncoder = needsEncoder
         self.upgradePipelineHandler = upgradePipelineHandler
     }
 
@@ -42,7 +39,6 @@ struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
-            if self.needsEncoder() { try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder()) }
             try channel.pipeline.syncOperations.addHandler(
                 ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: self.maxFrameSize)))
         }.flatMap {

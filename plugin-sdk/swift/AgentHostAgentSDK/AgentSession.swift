@@ -14,10 +14,10 @@ public final class AgentSession: ConnectionHandler, Sendable {
     /// Who this socket's client is, for run ownership (the whole identity, not the subject alone).
     private let owner: RunOwner
     private let addressGroup: String
-    /// Every socket speaks the Studio superset today: one shared value rather than a 40-byte existential in each
-    /// socket's session (idle sockets are most of them). A second encoding makes this a per-socket choice.
-    private var encoding: any WireEncoding { Self.studioEncoding }
-    private static let studioEncoding: any WireEncoding = StudioWireEncoding()
+    /// Every socket speaks the Studio superset today: the concrete (empty) encoding takes no bytes in each socket's
+    /// session, where an existential took 40 (idle sockets are most of them). A second encoding makes this a
+    /// per-socket choice.
+    private let encoding = StudioWireEncoding()
     private let state = Mutex(State())
 
     struct State {
