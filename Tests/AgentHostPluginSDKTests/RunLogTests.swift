@@ -23,12 +23,23 @@ struct RunLogTests {
     struct Setup {
         let host = FakeHost()
         let conn: agenthost_conn_t
-        var connection: Connection { Connection(handle: self.conn, host: PluginHost(api: self.host.api, context: nil)) }
+        /// The plugin instance's context, as bits (0: nil). A test that counts signal handlers takes one of its own:
+        /// the handler table is process-wide and the suite's tests run in parallel.
+        let contextBits: UInt
+        var context: OpaquePointer? { OpaquePointer(bitPattern: self.contextBits) }
+        var connection: Connection {
+            Connection(handle: self.conn, host: PluginHost(api: self.host.api, context: self.context))
+        }
 
-        init(subject: String = "alice") {
+        init(subject: String = "alice", contextBits: UInt = 0) {
+            self.contextBits = contextBits
             self.conn = self.host.connect(route: "/agents/test", subject: subject)
-            self.host.setSink(self.conn) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
-            self.host.setSink(0) { _, event in PluginEvents.dispatch(instanceContext: nil, event) }
+            self.host.setSink(self.conn) { _, event in
+                PluginEvents.dispatch(instanceContext: OpaquePointer(bitPattern: contextBits), event)
+            }
+            self.host.setSink(0) { _, event in
+                PluginEvents.dispatch(instanceContext: OpaquePointer(bitPattern: contextBits), event)
+            }
         }
     }
 
@@ -106,13 +117,13 @@ struct RunLogTests {
     }
 
     @Test func signalsReachTheWriterByKindAndStopAtRelease() throws {
-        let setup = Setup()
+        let setup = Setup(contextBits: 0x5160_A000)
         let received = Mutex<[String]>([])
         let writer = try RunLog.create(on: setup.connection, key: "run-5") { bytes in
             received.withLock { $0.append(String(decoding: bytes, as: UTF8.self)) }
         }
         let reader = try RunLog.open(on: setup.connection, key: "run-5")
-        let before = RunLogSignals.count
+        let before = RunLogSignals.count(context: setup.context)
         try reader.signal(text: "{\"type\":\"stop\"}")
         try reader.signal(text: "second")
         setup.host.pump()
@@ -120,7 +131,7 @@ struct RunLogTests {
         // A signal still queued when the writer releases its handle finds no handler, and nothing is freed twice.
         try reader.signal(text: "late")
         writer.release()
-        #expect(RunLogSignals.count == before - 1)
+        #expect(RunLogSignals.count(context: setup.context) == before - 1)
         setup.host.pump()
         #expect(received.withLock { $0.count } == 2)
         #expect(throws: RunLogError(.notFound, "signal")) { try reader.signal(text: "after") }
