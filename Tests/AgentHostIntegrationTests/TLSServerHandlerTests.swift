@@ -1,4 +1,5 @@
 @testable import AgentHostCore
+import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOSSL
@@ -206,6 +207,18 @@ struct TLSServerHandlerTests {
                 return nil
             }
             #expect(negotiated == [expected], "offered \(offered)")
+        }
+    }
+
+    @Test func anUnusableClientCABundleIsRefusedNamingTheFile() throws {
+        let pki = try TestCertificates()
+        let bogus = "\(pki.directory)/not-a-ca.pem"
+        try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: bogus))
+        #expect {
+            try TLSContextProvider(settings: TLSSettings(
+                certificateChainFile: pki.certificate("server"), privateKeyFile: pki.key("server"), clientCAFile: bogus))
+        } throws: { error in
+            "\(error)".contains(bogus) && "\(error)".contains("client CAs")
         }
     }
 

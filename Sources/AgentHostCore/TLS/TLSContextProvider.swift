@@ -21,9 +21,10 @@ public struct TLSSettings: Sendable, Equatable {
     }
 }
 
-/// Holds the TLS context new connections get (`TLSServerContext`: TLS 1.2 at least, ALPN `http/1.1`). The files are
-/// first read with swift-nio-ssl's PEM parsers, which name what is wrong with them. `reload()` builds a new context from the files and swaps it in; a bad new certificate or key is refused and the
-/// context in service stays (connections already open keep theirs either way).
+/// Holds the TLS context new connections get (`TLSServerContext`: TLS 1.2 at least, ALPN `http/1.1`). The certificate
+/// and key are first read with swift-nio-ssl's PEM parsers, which name what is wrong with them. `reload()` builds a new
+/// context from the files and swaps it in; a bad new certificate or key is refused and the context in service stays
+/// (connections already open keep theirs either way).
 public final class TLSContextProvider: Sendable {
     public let settings: TLSSettings
     private let context: Mutex<TLSServerContext>
@@ -62,13 +63,7 @@ public final class TLSContextProvider: Sendable {
             throw LoadError(description: "\(settings.privateKeyFile): not a PEM private key (\(error))")
         }
         try Self.checkPair(certificate: leaf, key: key, settings: settings)
-        if let clientCA = settings.clientCAFile {
-            do {
-                _ = try NIOSSLCertificate.fromPEMFile(clientCA)
-            } catch {
-                throw LoadError(description: "\(clientCA): not a PEM bundle of client CAs (\(error))")
-            }
-        }
+        // The client CA bundle is read once, by BoringSSL, which names the file and its reason when it is unusable.
         return try TLSServerContext(settings: settings)
     }
 

@@ -28,7 +28,8 @@ final class TLSServerHandler: ChannelDuplexHandler {
         case closed
     }
 
-    private let context: TLSServerContext
+    /// The configured BoringSSL context this connection's session is made from (named apart from NIO's contexts).
+    private let serverContext: TLSServerContext
     private var session: TLSSession?
     private var state = State.handshaking
     /// Writes issued before the handshake finished (rare: the server speaks only after the client's request).
@@ -42,7 +43,7 @@ final class TLSServerHandler: ChannelDuplexHandler {
     static let handOverBytes = 64 * 1024
 
     init(context: TLSServerContext) {
-        self.context = context
+        self.serverContext = context
     }
 
     /// The client certificate BoringSSL verified, DER-encoded (mTLS); nil without one.
@@ -58,7 +59,7 @@ final class TLSServerHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         do {
-            self.session = try TLSSession(context: self.context, allocator: context.channel.allocator)
+            self.session = try TLSSession(context: self.serverContext, allocator: context.channel.allocator)
         } catch {
             self.state = .closed
             context.fireErrorCaught(error)
