@@ -29,10 +29,40 @@ struct WebSocketConnectionHandlerTests {
         try self.channel.pipeline.syncOperations.addHandler(handler)
     }
 
+    /// Delivers the frame's bytes as one socket read (the handler parses frames itself).
     func send(_ frame: WebSocketFrame, complete: Bool = true) throws {
-        self.channel.pipeline.fireChannelRead(frame)
+        try self.send(bytes: Self.bytes(of: frame), complete: complete)
+    }
+
+    func send(bytes: ByteBuffer, complete: Bool = true) throws {
+        self.channel.pipeline.fireChannelRead(bytes)
         if complete { self.channel.pipeline.fireChannelReadComplete() }
         try self.channel.throwIfErrorCaught()
+    }
+
+    /// A frame as a client puts it on the wire, its data written as it is (the test frames are masked already).
+    static func bytes(of frame: WebSocketFrame) -> ByteBuffer {
+        var bytes = ByteBuffer()
+        var first = UInt8(webSocketOpcode: frame.opcode)
+        if frame.fin { first |= 0x80 }
+        if frame.rsv1 { first |= 0x40 }
+        if frame.rsv2 { first |= 0x20 }
+        if frame.rsv3 { first |= 0x10 }
+        bytes.writeInteger(first)
+        let mask: UInt8 = frame.maskKey == nil ? 0 : 0x80
+        let length = frame.data.readableBytes
+        if length < 126 {
+            bytes.writeInteger(mask | UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            bytes.writeInteger(mask | 126)
+            bytes.writeInteger(UInt16(length))
+        } else {
+            bytes.writeInteger(mask | 127)
+            bytes.writeInteger(UInt64(length))
+        }
+        if let key = frame.maskKey { bytes.writeBytes(Array(key)) }
+        bytes.writeImmutableBuffer(frame.data)
+        return bytes
     }
 
     /// The frames the handler wrote and flushed, parsed back from the bytes (server frames are unmasked).
@@ -193,9 +223,11 @@ struct WebSocketConnectionHandlerTests {
         let tested = try WebSocketConnectionHandlerTests(configure: { $0.idleTimeout = .seconds(60) })
         let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
         let connection = try #require(tested.open.all.first)
-        try tested.send(Self.text("pause-reading"), complete: false)
-        try tested.send(Self.text("held one"), complete: false)
-        try tested.send(WebSocketConnectionStateMachineTests.frame(.ping, [1]), complete: false)
+        // The pause comes in the middle of one read: the rest of that read is held, and so is the next one.
+        var burst = Self.bytes(of: Self.text("pause-reading"))
+        burst.writeImmutableBuffer(Self.bytes(of: Self.text("held one")))
+        burst.writeImmutableBuffer(Self.bytes(of: WebSocketConnectionStateMachineTests.frame(.ping, [1])))
+        try tested.send(bytes: burst, complete: false)
         try tested.send(Self.text("held two"))
         #expect(try tested.written().map { String(buffer: $0.data) } == ["pause-reading"])
         #expect(tested.endpoint.recorded == ["open /test", "message text pause-reading"])
@@ -226,6 +258,43 @@ struct WebSocketConnectionHandlerTests {
         (tested.channel.eventLoop as! EmbeddedEventLoop).run()
         #expect(tested.endpoint.recorded.last == "close 1000 ")
         #expect(connection.resumeReading() == .closed)
+    }
+
+    /// Frames cut anywhere by the network: each is delivered once, whole and in order, however the reads fall.
+    @Test(arguments: [1, 2, 3, 7, 64])
+    func framesCutIntoPiecesAreDeliveredWhole(pieceSize: Int) throws {
+        var stream = Self.bytes(of: Self.text("first"))
+        stream.writeImmutableBuffer(Self.bytes(of: Self.text(String(repeating: "x", count: 300))))  // 16-bit length
+        stream.writeImmutableBuffer(Self.bytes(of: WebSocketConnectionStateMachineTests.frame(.ping, [])))
+        stream.writeImmutableBuffer(Self.bytes(of: Self.text("last")))
+        while stream.readableBytes > 0 {
+            try self.send(bytes: stream.readSlice(length: min(pieceSize, stream.readableBytes))!)
+        }
+        #expect(self.endpoint.recorded == [
+            "open /test", "message text first", "message text \(String(repeating: "x", count: 300))",
+            "message text last",
+        ])
+        #expect(try self.written().map(\.opcode) == [.text, .text, .pong, .text])
+    }
+
+    /// A frame longer than the maximum is refused from its header, before its payload is read: 1009.
+    @Test func aFrameOverTheMaximumIsRefusedFromItsHeader() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: { $0.maxFrameSize = 1024 })
+        var header = ByteBuffer(bytes: [0x82, 0xFF])  // binary, masked, 64-bit length
+        header.writeInteger(UInt64(1 << 40))
+        try tested.send(bytes: header)
+        let close = try #require(try tested.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xF1]))  // 1009
+        #expect(!tested.channel.isActive)
+        #expect(tested.endpoint.recorded.last == "close 1009 ")
+    }
+
+    /// A control frame split into fragments is a protocol error (1002), found by the parser.
+    @Test func aFragmentedPingIsAProtocolError() throws {
+        try self.send(WebSocketConnectionStateMachineTests.frame(.ping, [1], fin: false))
+        let close = try #require(try self.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xEA]))
+        #expect(self.endpoint.recorded.last == "close 1002 ")
     }
 
     @Test func anEndpointThatRefusesGetsNoCloseAndTheClientGets1011() throws {

@@ -159,8 +159,10 @@ public final class AgentHostServer: Service, Sendable {
                         guard let baseline = configuration.baselineEchoRoute, head.uri.requestPath == baseline else {
                             throw ServerError.noEndpoint
                         }
-                        // The bare NIO baseline writes `WebSocketFrame`s through NIO's encoder, as a NIO app would;
-                        // plugin routes write finished frames and go without it (see WebSocketUpgrader).
+                        // The bare NIO baseline reads and writes `WebSocketFrame`s through NIO's decoder and encoder,
+                        // as a NIO app would; plugin routes go without them (see WebSocketUpgrader).
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: configuration.webSocket.maxFrameSize)))
                         try channel.pipeline.syncOperations.addHandler(WebSocketFrameEncoder())
                         try channel.pipeline.syncOperations.addHandler(BaselineEchoHandler())
                         return

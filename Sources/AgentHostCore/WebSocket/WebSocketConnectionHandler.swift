@@ -8,7 +8,8 @@ import NIOWebSocket
 /// replies are written, and all writes of one read burst go out with a single flush at `channelReadComplete`.
 /// No task hop and no awaited write per message: that is what keeps the plugin path near a bare NIO echo.
 final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = WebSocketFrame
+    /// The connection's bytes: the handler reads frames out of them itself (see `WebSocketFrameParser` for why).
+    typealias InboundIn = ByteBuffer
     /// Complete frames from `WebSocketFrameWriter` (NIO's encoder is not in the pipeline; see that type for why).
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -40,9 +41,9 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     /// A read was held back while the channel was not writable (a client that sends but does not read), or while
     /// the endpoint paused reading.
     private var readPending = false
-    /// The endpoint paused reading (inbound flow control): frames already read wait in `RareState.heldFrames`.
+    /// The endpoint paused reading (inbound flow control): bytes already read wait in `RareState.unparsed`.
     private var readingPaused = false
-    /// A resume is scheduled: frames still go to the held frames until the replay runs, so order holds.
+    /// A resume is scheduled: bytes still go to `RareState.unparsed` until the replay runs, so order holds.
     private var replayScheduled = false
     /// A send returned backpressure: tell the session when the channel is writable again.
     private var owesWritable = false
@@ -149,14 +150,52 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = Self.unwrapInboundIn(data)
-        if self.readingPaused || self.replayScheduled {
-            let rare = self.rare()
-            if rare.heldFrames == nil { rare.heldFrames = CircularBuffer(initialCapacity: 4) }
-            rare.heldFrames!.append(frame)
+        // A failed or finished connection reads nothing more (RFC 6455 7.1.7): its bytes are dropped.
+        guard !self.finished else { return }
+        var bytes = Self.unwrapInboundIn(data)
+        if var held = self.rareState?.unparsed {
+            // The start of a frame from an earlier read, or bytes read while paused: they come first.
+            self.rareState!.unparsed = nil
+            held.writeBuffer(&bytes)
+            bytes = held
+        }
+        if !self.readingPaused && !self.replayScheduled {
+            self.processFrames(in: &bytes, context: context)
+        }
+        self.keepUnparsed(bytes, context: context)
+    }
+
+    /// Processes the whole frames at the front of `bytes`, in order, until a frame is incomplete, the endpoint
+    /// pauses (or resumes: the replay then goes on from where this stopped, after the current work), or the
+    /// connection ends.
+    private func processFrames(in bytes: inout ByteBuffer, context: ChannelHandlerContext) {
+        while !self.readingPaused && !self.replayScheduled && !self.finished {
+            let frame: WebSocketFrame?
+            do {
+                frame = try WebSocketFrameParser.nextFrame(from: &bytes, maxFrameSize: self.configuration.maxFrameSize)
+            } catch {
+                self.fail(context: context, decodingError: error)
+                return
+            }
+            guard let frame else { return }
+            self.process(frame, context: context)
+        }
+    }
+
+    /// Keeps what `processFrames` left for the next read or the replay: an incomplete frame, or bytes read while
+    /// paused. A few bytes at the end of a large read are copied out rather than keeping the whole read buffer.
+    private func keepUnparsed(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        guard bytes.readableBytes > 0, !self.finished else {
+            self.releaseRareStateIfUnused()
             return
         }
-        self.process(frame, context: context)
+        var kept = bytes
+        if kept.readerIndex > 0 && kept.readableBytes <= kept.capacity / 4 {
+            var compact = context.channel.allocator.buffer(capacity: kept.readableBytes)
+            compact.writeBuffer(&kept)
+            kept = compact
+        }
+        self.rare().unparsed = kept
     }
 
     private func process(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
@@ -207,16 +246,18 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case NIOWebSocketError.invalidFrameLength:
+        self.logger.debug("connection error", metadata: ["error": "\(error)"])
+        self.finish(code: CloseCode.abnormal, reason: "", failure: .transport("\(error)"))
+        context.close(promise: nil)
+    }
+
+    /// A frame the parser refused: too long for the configured maximum (1009), or a malformed control frame (1002).
+    private func fail(context: ChannelHandlerContext, decodingError error: NIOWebSocketError) {
+        if case .invalidFrameLength = error {
             self.fail(context: context, code: CloseCode.messageTooBig,
                       failure: .tooLarge("frame larger than \(self.configuration.maxFrameSize) bytes"))
-        case let error as NIOWebSocketError:
+        } else {
             self.fail(context: context, code: CloseCode.protocolError, failure: .protocolError("\(error)"))
-        default:
-            self.logger.debug("connection error", metadata: ["error": "\(error)"])
-            self.finish(code: CloseCode.abnormal, reason: "", failure: .transport("\(error)"))
-            context.close(promise: nil)
         }
     }
 
@@ -313,19 +354,19 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.readingPaused = true
     }
 
-    /// Processes the frames held while paused, in order, then reads again, after the current work on the loop:
+    /// Processes the bytes held while paused, in order, then reads again, after the current work on the loop:
     /// a host function never calls the session back synchronously (a plugin that resumes from a callback, or while
     /// holding its own lock, must not find on_message or on_close running inside its call). A session call among
-    /// the held frames may pause again: the rest then stay held.
+    /// the held bytes may pause again: the rest then stay held.
     func resumeReading() {
         guard self.readingPaused, let context = self.context else { return }
         self.readingPaused = false
         self.replayScheduled = true
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute { loopBound.value.replayHeldFrames() }
+        context.eventLoop.execute { loopBound.value.replayUnparsed() }
     }
 
-    private func replayHeldFrames() {
+    private func replayUnparsed() {
         self.replayScheduled = false
         guard !self.readingPaused, let context = self.context else { return }
         // The client was not heard while paused through no fault of its own: its timeouts start over.
@@ -335,12 +376,13 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         self.pingSentAt = nil
         let wasBatching = self.batchingWrites
         self.batchingWrites = true
-        while !self.readingPaused, !self.finished, let frame = self.rareState?.heldFrames?.popFirst() {
-            self.process(frame, context: context)
+        if var bytes = self.rareState?.unparsed {
+            self.rareState!.unparsed = nil
+            self.processFrames(in: &bytes, context: context)
+            self.keepUnparsed(bytes, context: context)
         }
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
-        if self.finished || self.rareState?.heldFrames?.isEmpty == true { self.rareState?.heldFrames = nil }
         self.releaseRareStateIfUnused()
         if !self.readingPaused && self.readPending && self.writable {
             self.readPending = false
@@ -571,17 +613,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     private func releaseRareStateIfUnused() {
-        if let state = self.rareState, state.heldFrames == nil, state.closeTimeout == nil { self.rareState = nil }
+        if let state = self.rareState, state.unparsed == nil, state.closeTimeout == nil { self.rareState = nil }
     }
 }
 
-/// What a connection needs only while reading is paused or while it closes: most idle connections never pause and
-/// every one of them spends most of its life open, so these live in a box allocated on first use (inline they would
-/// cost every connection ~60 bytes).
+/// What a connection needs only between the reads of one frame, while reading is paused, or while it closes: an
+/// idle connection sits between frames, so these live in a box allocated on first use (inline they would cost
+/// every connection ~40 bytes).
 private final class RareState {
-    /// Frames the decoder had already produced when reading was paused (at most one socket read's worth); nil when
-    /// none wait (a close needs only the timer).
-    var heldFrames: CircularBuffer<WebSocketFrame>?
+    /// Bytes read but not processed: the start of a frame whose rest has not arrived, or what was read before the
+    /// endpoint paused (at most one socket read's worth, as reading stops). Nil when there are none.
+    var unparsed: ByteBuffer?
     /// Closes the connection if the client does not answer our close frame in time.
     var closeTimeout: Scheduled<Void>?
 }

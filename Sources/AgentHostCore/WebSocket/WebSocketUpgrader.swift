@@ -2,19 +2,18 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 
-/// NIO's WebSocket server upgrader without its frame encoder.
+/// NIO's WebSocket server upgrader without its frame encoder and decoder.
 ///
-/// NIO's upgrader adds `WebSocketFrameEncoder` to every upgraded pipeline, and the encoder cannot be removed again.
-/// Plugin routes write finished frames themselves (`WebSocketFrameWriter`), so there the encoder, its handler context
-/// and the buffer it allocates when added were ~225 bytes of every idle connection for nothing; the pipeline handler
-/// adds it where frames are written as `WebSocketFrame`s (the bare NIO baseline). The answer to the
-/// handshake (the key and version checks, the accept header) is still NIO's: `buildUpgradeResponse` is delegated.
-/// The frame decoder is NIO's too, added as NIO adds it (automatic error handling off: the handler answers errors).
+/// NIO's upgrader adds `WebSocketFrameEncoder` and `ByteToMessageHandler(WebSocketFrameDecoder)` to every upgraded
+/// pipeline. Plugin routes write finished frames themselves (`WebSocketFrameWriter`) and read frames in their own
+/// handler (`WebSocketFrameParser`), so there the two handlers, their contexts and buffers were ~560 bytes of every
+/// idle connection for nothing; the pipeline handler adds them where NIO's frames are wanted (the bare NIO
+/// baseline). The answer to the handshake (the key and version checks, the accept header) is still NIO's:
+/// `buildUpgradeResponse` is delegated.
 struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     typealias UpgradeResult = Void
 
     private let handshake: NIOTypedWebSocketServerUpgrader<Void>
-    private let maxFrameSize: Int
     private let upgradePipelineHandler: @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
     init(maxFrameSize: Int,
@@ -24,7 +23,6 @@ struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         self.handshake = NIOTypedWebSocketServerUpgrader<Void>(
             maxFrameSize: maxFrameSize, enableAutomaticErrorHandling: false, shouldUpgrade: shouldUpgrade,
             upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
-        self.maxFrameSize = maxFrameSize
         self.upgradePipelineHandler = upgradePipelineHandler
     }
 
@@ -38,11 +36,6 @@ struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     }
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
-        channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(
-                ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: self.maxFrameSize)))
-        }.flatMap {
-            self.upgradePipelineHandler(channel, upgradeRequest)
-        }
+        self.upgradePipelineHandler(channel, upgradeRequest)
     }
 }

@@ -11,9 +11,9 @@ public final class AgentSession: ConnectionHandler, Sendable {
     let connection: Connection
     let info: OpenInfo
     private let core: AgentCore
-    /// Who this socket's client is, for run ownership (the whole identity, not the subject alone).
-    private let owner: RunOwner
-    private let addressGroup: String
+    /// Who this socket's client is, for run ownership (the whole identity, not the subject alone). Derived from
+    /// `info` when asked rather than stored: an idle socket (most of them) should hold each string once.
+    private var owner: RunOwner { RunOwner(self.info) }
     /// Every socket speaks the Studio superset today: the concrete (empty) encoding takes no bytes in each socket's
     /// session, where an existential took 40 (idle sockets are most of them). A second encoding makes this a
     /// per-socket choice.
@@ -40,8 +40,6 @@ public final class AgentSession: ConnectionHandler, Sendable {
         self.connection = connection
         self.info = info
         self.core = core
-        self.owner = RunOwner(info)
-        self.addressGroup = ClientAddressGroup.of(info.remoteAddress)
     }
 
     // MARK: Streams (from the watches)
@@ -162,7 +160,7 @@ public final class AgentSession: ConnectionHandler, Sendable {
         // else's.
         let key = RunKey(route: self.info.route, owner: self.owner,
                          resumeToken: self.owner.isAnonymous ? ResumeToken.make() : nil, id: runID)
-        let record = RunRecord(key: key, addressGroup: self.addressGroup, options: self.core.options,
+        let record = RunRecord(key: key, addressGroup: ClientAddressGroup.of(self.info.remoteAddress), options: self.core.options,
                                registry: self.core.registry)
         do {
             try self.core.registry.insert(record)
