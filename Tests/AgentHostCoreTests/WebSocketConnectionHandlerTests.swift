@@ -208,6 +208,67 @@ struct WebSocketConnectionHandlerTests {
         #expect(tested.channel.isActive)
     }
 
+    /// A large frame arriving slowly: its bytes answer for the peer, though no frame has completed yet.
+    @Test func bytesOfAnUnfinishedFrameKeepAPingedPeer() throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: {
+            $0.pingInterval = .seconds(30)
+            $0.pingTimeout = .seconds(20)
+        })
+        let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        let start = CoarseClock.nanoseconds()
+        handler.keepAliveTick(now: start + 31_000_000_000)
+        #expect(try tested.written().map(\.opcode) == [.ping])
+        let frame = Self.bytes(of: Self.text(String(repeating: "y", count: 1000)))
+        try tested.send(bytes: frame.getSlice(at: frame.readerIndex, length: 500)!)
+        handler.keepAliveTick(now: start + 52_000_000_000)  // 21 s after the ping, but bytes came: pinged again
+        #expect(tested.channel.isActive)
+        #expect(try tested.written().map(\.opcode) == [.ping])
+        try tested.send(bytes: frame.getSlice(at: frame.readerIndex + 500, length: frame.readableBytes - 500)!)
+        #expect(tested.endpoint.recorded.last == "message text \(String(repeating: "y", count: 1000))")
+    }
+
+    /// Between frames a connection holds no bytes; in the middle of one, only that frame's bytes, copied out of
+    /// the socket's read buffer (which NIO's pool keeps and reuses).
+    @Test func holdsOnlyTheBytesOfAnUnfinishedFrame() throws {
+        let handler = try self.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        let frame = Self.bytes(of: Self.text("complete"))
+        var read = ByteBufferAllocator().buffer(capacity: 4096)
+        read.writeImmutableBuffer(frame)
+        read.writeImmutableBuffer(frame.getSlice(at: frame.readerIndex, length: 5)!)
+        try self.send(bytes: read)
+        let held = try #require(handler.unparsedBytes)
+        #expect(held.count == 5 && held.capacity < 64)
+        try self.send(bytes: frame.getSlice(at: frame.readerIndex + 5, length: frame.readableBytes - 5)!)
+        #expect(handler.unparsedBytes == nil)
+        var partial = ByteBufferAllocator().buffer(capacity: 4096)  // a read that is only the start of a frame
+        partial.writeImmutableBuffer(frame.getSlice(at: frame.readerIndex, length: 3)!)
+        try self.send(bytes: partial)
+        #expect(handler.unparsedBytes.map { $0.count == 3 && $0.capacity < 64 } == true)
+        try self.send(bytes: frame.getSlice(at: frame.readerIndex + 3, length: frame.readableBytes - 3)!)
+        #expect(handler.unparsedBytes == nil)
+        #expect(self.endpoint.recorded == ["open /test", "message text complete", "message text complete",
+                                           "message text complete"])
+    }
+
+    /// Paused with half a frame held: the replay keeps the half, and the next read finishes it, in order.
+    @Test func aPartialFrameHeldWhilePausedIsFinishedAfterTheReplay() throws {
+        let connection = try #require(self.open.all.first)
+        let handler = try self.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
+        #expect(connection.pauseReading() == .ok)
+        var burst = Self.bytes(of: Self.text("whole"))
+        let next = Self.bytes(of: Self.text("halves"))
+        burst.writeImmutableBuffer(next.getSlice(at: next.readerIndex, length: 4)!)
+        try self.send(bytes: burst)
+        #expect(self.endpoint.recorded == ["open /test"])
+        #expect(connection.resumeReading() == .ok)
+        self.channel.embeddedEventLoop.run()
+        #expect(self.endpoint.recorded == ["open /test", "message text whole"])
+        #expect(handler.unparsedBytes?.count == 4)
+        try self.send(bytes: next.getSlice(at: next.readerIndex + 4, length: next.readableBytes - 4)!)
+        #expect(self.endpoint.recorded == ["open /test", "message text whole", "message text halves"])
+        #expect(handler.unparsedBytes == nil)
+    }
+
     @Test func closesAnIdleConnectionWith1001() throws {
         let tested = try WebSocketConnectionHandlerTests(configure: { $0.idleTimeout = .seconds(60) })
         let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
@@ -218,7 +279,7 @@ struct WebSocketConnectionHandlerTests {
     }
 
     /// Inbound flow control: after pauseReading no frame is processed (data or control), nor timed out; resume
-    /// processes the held frames in order and their replies share one flush.
+    /// processes the held bytes' frames in order and their replies share one flush.
     @Test func pausedReadingHoldsFramesUntilResumed() throws {
         let tested = try WebSocketConnectionHandlerTests(configure: { $0.idleTimeout = .seconds(60) })
         let handler = try tested.channel.pipeline.syncOperations.handler(type: WebSocketConnectionHandler.self)
@@ -235,7 +296,7 @@ struct WebSocketConnectionHandlerTests {
         #expect(try tested.written().isEmpty)
         #expect(connection.resumeReading() == .ok)
         #expect(tested.endpoint.recorded.count == 2)  // never inside the call: after the current work on the loop
-        try tested.send(Self.text("arrived meanwhile"))  // queued behind the held frames
+        try tested.send(Self.text("arrived meanwhile"))  // queued behind the held bytes
         (tested.channel.eventLoop as! EmbeddedEventLoop).run()
         #expect(try tested.written().map(\.opcode) == [.text, .pong, .text, .text])
         #expect(tested.endpoint.recorded.suffix(3)

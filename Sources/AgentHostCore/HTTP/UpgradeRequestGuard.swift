@@ -14,7 +14,8 @@ import NIOHTTP1
 /// Once it has passed an accepted upgrade request on, it never opens what follows: when the upgrader removes the
 /// HTTP decoder, the decoder forwards the bytes it had not parsed (a client's first frames, sent in the same segment
 /// as the request) as a raw `ByteBuffer` through this handler, which is removed only later. The upgrader buffers
-/// them and replays them to the WebSocket decoder, so they must go through untouched.
+/// them and replays them to the WebSocket handler (NIO's frame decoder on the bare baseline), so they must go
+/// through untouched.
 final class UpgradeRequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart

@@ -110,7 +110,7 @@ public final class AgentHostServer: Service, Sendable {
                                  value: self.configuration.reusePort ? 1 : 0)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            // An idle WebSocket keeps the storage of its last read alive (the frame decoder's buffer holds it):
+            // An idle WebSocket keeps the storage of its last read alive (NIO's read-buffer pool holds it):
             // NIO's first read of 2 KiB cost every idle connection 2 KiB. Starting at 256 bytes saves ~1.7 KiB per
             // idle connection (measured by agenthost-bench: ws 6.40 -> 4.64 KiB) and the allocator still grows the
             // buffer after reads that fill it, up to NIO's usual 64 KiB (echo at 4 KiB measured the same).
@@ -143,7 +143,6 @@ public final class AgentHostServer: Service, Sendable {
         let deadline = RequestDeadlineHandler(handshakeTimeout: configuration.handshakeTimeout)
         let selected = SelectedEndpoint()
         let upgrader = WebSocketUpgrader(
-            maxFrameSize: configuration.webSocket.maxFrameSize,
             shouldUpgrade: { [configuration] channel, _ in
                 // UpgradeRequestGuard already checked the route, the handshake, the origin and the credentials.
                 var headers = HTTPHeaders()

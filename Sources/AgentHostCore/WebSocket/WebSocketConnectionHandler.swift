@@ -153,16 +153,22 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         // A failed or finished connection reads nothing more (RFC 6455 7.1.7): its bytes are dropped.
         guard !self.finished else { return }
         var bytes = Self.unwrapInboundIn(data)
+        var fromSocket = true
         if var held = self.rareState?.unparsed {
             // The start of a frame from an earlier read, or bytes read while paused: they come first.
             self.rareState!.unparsed = nil
             held.writeBuffer(&bytes)
             bytes = held
+            fromSocket = false
         }
         if !self.readingPaused && !self.replayScheduled {
+            // Bytes that do not finish a frame still show the peer is alive (a large frame arriving slowly is
+            // not a peer that stopped answering pings). The idle timeout still counts whole messages only.
+            self.lastInbound = CoarseClock.nanoseconds()
+            self.pingSentAt = nil
             self.processFrames(in: &bytes, context: context)
         }
-        self.keepUnparsed(bytes, context: context)
+        self.keepUnparsed(bytes, ownedByHandler: !fromSocket, context: context)
     }
 
     /// Processes the whole frames at the front of `bytes`, in order, until a frame is incomplete, the endpoint
@@ -183,14 +189,17 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
     }
 
     /// Keeps what `processFrames` left for the next read or the replay: an incomplete frame, or bytes read while
-    /// paused. A few bytes at the end of a large read are copied out rather than keeping the whole read buffer.
-    private func keepUnparsed(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+    /// paused. Bytes straight from a socket read are copied out: NIO's read-buffer pool keeps its own reference to
+    /// that buffer, so holding it would make the next read allocate another one (and the pool keep both for the
+    /// connection's life), and appending the next read to it would copy these bytes anyway. A buffer this handler
+    /// built itself is copied only when most of it is spent.
+    private func keepUnparsed(_ bytes: ByteBuffer, ownedByHandler: Bool, context: ChannelHandlerContext) {
         guard bytes.readableBytes > 0, !self.finished else {
             self.releaseRareStateIfUnused()
             return
         }
         var kept = bytes
-        if kept.readerIndex > 0 && kept.readableBytes <= kept.capacity / 4 {
+        if !ownedByHandler || kept.readableBytes <= kept.capacity / 4 {
             var compact = context.channel.allocator.buffer(capacity: kept.readableBytes)
             compact.writeBuffer(&kept)
             kept = compact
@@ -379,7 +388,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         if var bytes = self.rareState?.unparsed {
             self.rareState!.unparsed = nil
             self.processFrames(in: &bytes, context: context)
-            self.keepUnparsed(bytes, context: context)
+            self.keepUnparsed(bytes, ownedByHandler: true, context: context)
         }
         self.batchingWrites = wasBatching
         if !wasBatching { self.flushIfNeeded(context: context) }
@@ -531,6 +540,7 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         guard !self.finished else { return }
         self.finished = true
         self.stateMachine.closed()
+        self.rareState?.unparsed = nil  // nothing more is processed
         self.cancelTimers()
         self.connection?.markClosing()
         if self.sessionCallDepth > 0, let connection = self.connection {
@@ -612,6 +622,12 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
         return state
     }
 
+    /// The bytes held between reads or while paused, and the capacity holding them (for tests: an idle connection
+    /// must hold none, and a partial frame no more than its own bytes).
+    var unparsedBytes: (count: Int, capacity: Int)? {
+        self.rareState?.unparsed.map { ($0.readableBytes, $0.capacity) }
+    }
+
     private func releaseRareStateIfUnused() {
         if let state = self.rareState, state.unparsed == nil, state.closeTimeout == nil { self.rareState = nil }
     }
@@ -621,8 +637,8 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
 /// idle connection sits between frames, so these live in a box allocated on first use (inline they would cost
 /// every connection ~40 bytes).
 private final class RareState {
-    /// Bytes read but not processed: the start of a frame whose rest has not arrived, or what was read before the
-    /// endpoint paused (at most one socket read's worth, as reading stops). Nil when there are none.
+    /// Bytes read but not processed: the start of a frame whose rest has not arrived (at most the frame limit), or
+    /// what was read before the endpoint paused (at most one read burst, as reading then stops). Nil when none.
     var unparsed: ByteBuffer?
     /// Closes the connection if the client does not answer our close frame in time.
     var closeTimeout: Scheduled<Void>?

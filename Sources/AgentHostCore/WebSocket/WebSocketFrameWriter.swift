@@ -8,7 +8,7 @@ import NIOWebSocket
 /// every write boxes it on the heap and dynamic-casts it on both sides; and by the time the encoder sees the payload
 /// its buffer is shared, so the header always goes out as a second buffer. The host copies every plugin message
 /// into a fresh buffer anyway: reserving ten bytes in front and writing the (unmasked, server-side) header there
-/// makes each message one allocation and one `IOData`. Inbound frames still go through NIO's decoder.
+/// makes each message one allocation and one `IOData`. Inbound frames are read by `WebSocketFrameParser`.
 enum WebSocketFrameWriter {
     /// Server frames are not masked: the header is at most 2 + 8 bytes.
     static let maxHeaderSize = 10

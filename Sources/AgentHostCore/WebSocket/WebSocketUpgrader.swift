@@ -16,12 +16,12 @@ struct WebSocketUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     private let handshake: NIOTypedWebSocketServerUpgrader<Void>
     private let upgradePipelineHandler: @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
-    init(maxFrameSize: Int,
-         shouldUpgrade: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?>,
+    init(shouldUpgrade: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<HTTPHeaders?>,
          upgradePipelineHandler: @escaping @Sendable (any Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
-        // Only its handshake answer is used; `upgrade` below builds the pipeline.
+        // Only its handshake answer is used; `upgrade` below builds the pipeline, so NIO's frame-size setting (which
+        // only its decoder reads) is left at its default: the maximum is enforced where frames are read.
         self.handshake = NIOTypedWebSocketServerUpgrader<Void>(
-            maxFrameSize: maxFrameSize, enableAutomaticErrorHandling: false, shouldUpgrade: shouldUpgrade,
+            enableAutomaticErrorHandling: false, shouldUpgrade: shouldUpgrade,
             upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
         self.upgradePipelineHandler = upgradePipelineHandler
     }
