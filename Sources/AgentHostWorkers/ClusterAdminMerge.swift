@@ -16,24 +16,29 @@ public enum ClusterAdminMerge {
         }
     }
 
-    /// `{"plugins": [every worker's generations, each with "worker": n], "workers": [who answered]}`: the list
-    /// keeps the single-process shape, so a client reading `plugins` reads every generation of every worker.
+    /// `{"host": {...}, "plugins": [every worker's generations, each with "worker": n], "workers": [who answered]}`:
+    /// the list keeps the single-process shape, so a client reading `plugins` reads every generation of every
+    /// worker; `host` (the same binary in every worker) is the first answer's.
     public static func plugins(_ answers: [Answer]) -> String {
         var plugins: [Any] = []
         var workers: [Any] = []
+        var host: Any?
         for answer in answers {
             guard let body = answer.body, let object = Self.object(body), let list = object["plugins"] as? [[String: Any]]
             else {
                 workers.append(["worker": answer.worker, "error": answer.error ?? "no answer"] as [String: Any])
                 continue
             }
+            if host == nil { host = object["host"] }
             workers.append(["worker": answer.worker, "plugins": list.count] as [String: Any])
             for var entry in list {
                 entry["worker"] = answer.worker
                 plugins.append(entry)
             }
         }
-        return Self.json(["plugins": plugins, "workers": workers] as [String: Any])
+        var merged: [String: Any] = ["plugins": plugins, "workers": workers]
+        if let host { merged["host"] = host }
+        return Self.json(merged)
     }
 
     /// The supervisor's table of workers (`[{"worker", "pid", "state", "restarts", "last_exit"}]`) joined with each

@@ -10,8 +10,26 @@ struct ELFExportsFuzzTests {
     @Test func readsTheEntrySymbolOfARealPlugin() async throws {
         let directory = try PluginFixtures.makeDirectory()
         let path = try await PluginFixtures.compileEcho(into: directory)
-        let exports = try ELFExports(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        let exports = try ELFImage(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(exports.functions.contains("agenthost_plugin_entry_v1"))
+    }
+
+    /// What the loader reads of a plugin's build: a C plugin has no Swift build; a Swift one names its toolchain
+    /// (the one that built this test binary) and whether it links the shared Swift runtime.
+    @Test func readsWhatAPluginSaysOfItsSwiftBuild() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        func image(_ path: String) throws -> ELFImage { try ELFImage(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
+        let c = try image(try await PluginFixtures.compileEcho(into: directory))
+        #expect(c.neededLibraries.contains("libc.so.6"))
+        #expect(SwiftBuild(c) == nil)
+        let shared = try #require(SwiftBuild(try image(try await PluginFixtures.compileSwiftFixture(
+            "swift_entry", into: directory, as: "shared.so", staticStdlib: false))))
+        #expect(!shared.carriesOwnRuntime)
+        #expect(shared.toolchain != nil && shared.toolchain == SwiftBuild.host)
+        let own = try #require(SwiftBuild(try image(try await PluginFixtures.compileSwiftFixture(
+            "swift_entry", into: directory, as: "static.so", staticStdlib: true))))
+        #expect(own.carriesOwnRuntime)
+        #expect(HostBuild.current.swiftToolchain == SwiftBuild.host)
     }
 
     @Test func anyMutationGetsAnAnswer() async throws {
@@ -34,13 +52,13 @@ struct ELFExportsFuzzTests {
                 bytes[index] = UInt8(truncatingIfNeeded: random.next())
             }
             if random.next(upTo: 5) == 0 { bytes.removeLast(Int(random.next(upTo: UInt64(bytes.count)))) }
-            _ = try? ELFExports(bytes)
+            _ = try? ELFImage(bytes)
         }
         // Section header fields at their extremes.
         for offset in [0x28, 0x3A, 0x3C] {
             var bytes = original
             for index in 0..<(offset == 0x28 ? 8 : 2) { bytes[offset + index] = 0xFF }
-            _ = try? ELFExports(bytes)
+            _ = try? ELFImage(bytes)
         }
     }
 }

@@ -314,6 +314,8 @@ struct HotReloadTests {
         #expect(status == 200)
         #expect(body.contains(#""name":"versioned""#))
         #expect(body.contains(#""state":"serving""#))
+        #expect(body.contains(#""host":{"abi":"1."#))  // what plugin authors match their builds against
+        #expect(body.contains(#""swift_toolchain":""#))
     }
 
     @Test func loopbackTrustIsTheOperatorsChoice() async throws {

@@ -38,6 +38,28 @@ struct PluginLoadingTests {
         }
     }
 
+    /// A Swift plugin that brought its own Swift runtime (-static-stdlib) is refused before dlopen, with what to
+    /// change; the same source linked to the host's runtime gets past that check (its entry then refuses, as
+    /// written), and /echo keeps serving.
+    @Test func refusesASwiftPluginWithItsOwnRuntime() async throws {
+        let directory = try PluginFixtures.makeDirectory()
+        try await PluginFixtures.compileEcho(into: directory)
+        try await PluginFixtures.compileSwiftFixture("swift_entry", into: directory, as: "static.so", staticStdlib: true)
+        try await PluginFixtures.compileSwiftFixture("swift_entry", into: directory, as: "shared.so", staticStdlib: false)
+        try await TestServer.with(pluginDirectory: directory) { server in
+            #expect(server.loaded.map(\.name) == ["echo"])
+            let refusals = Dictionary(uniqueKeysWithValues: server.refused.map {
+                (URL(fileURLWithPath: $0.file).lastPathComponent, $0.error)
+            })
+            let ownRuntime = try #require(refusals["static.so"])
+            #expect(ownRuntime.kind == .swiftRuntime)
+            #expect(ownRuntime.description.contains("its own Swift runtime (built with -static-stdlib)"))
+            #expect(ownRuntime.description.contains("Build it without -static-stdlib"))
+            #expect(refusals["shared.so"]?.kind == .abiVersion)
+            try await Self.expectEchoServes(server)
+        }
+    }
+
     /// A plugin built as version 1.0 was (descriptor to on_close, minor 0) loads and serves unchanged.
     @Test func aVersion10PluginStillLoadsAndServes() async throws {
         let directory = try PluginFixtures.makeDirectory()

@@ -39,9 +39,10 @@ struct ClusterAdminMergeTests {
 
     @Test func pluginsListEveryWorkersGenerationsAndWhoDidNotAnswer() throws {
         let merged = ClusterAdminMerge.plugins([
-            .init(worker: 0, body: #"{"plugins":[{"name":"echo","generation":1}]}"#, error: nil),
+            .init(worker: 0, body: #"{"host":{"abi":"1.2"},"plugins":[{"name":"echo","generation":1}]}"#, error: nil),
             .init(worker: 1, body: nil, error: "no answer within 2 s"),
         ])
+        #expect(merged.contains(#""host":{"abi":"1.2"}"#))  // the same binary in every worker: shown once
         let object = try #require(try JSONSerialization.jsonObject(with: Data(merged.utf8)) as? [String: Any])
         let plugins = try #require(object["plugins"] as? [[String: Any]])
         #expect(plugins.count == 1)

@@ -5,6 +5,8 @@ public struct PluginLoadError: Error, CustomStringConvertible, Equatable {
         case staging
         case dlopen
         case missingEntry
+        /// A Swift plugin that carries its own Swift runtime (see `SwiftBuild`).
+        case swiftRuntime
         case abiVersion
         case descriptor
         case instanceCreate

@@ -15,6 +15,8 @@ public struct LoadedPlugin: Sendable {
     public let sha256: String
     public let fingerprint: PluginFileFingerprint
     public let endpoint: PluginEndpoint
+    /// The Swift toolchain that compiled it (see `SwiftBuild`); nil for a plugin without Swift code.
+    public let swiftToolchain: String?
 }
 
 /// A file that was refused, and why.
@@ -107,10 +109,16 @@ public struct PluginLoader: Sendable {
     /// Loads a file already read: stage its bytes, dlopen the copy, validate, create the instance.
     public func load(_ snapshot: PluginFileSnapshot, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
-        try Self.checkExports(snapshot.bytes)
+        let swift = try Self.checkBeforeLoading(snapshot.bytes)
+        if let theirs = swift?.toolchain, let ours = SwiftBuild.host, theirs != ours {
+            self.logger.warning("\(SwiftBuild.otherToolchainWarning)", metadata: [
+                "file": "\(snapshot.path)", "plugin_toolchain": "\(theirs)", "host_toolchain": "\(ours)",
+            ])
+        }
         let staged = try self.staging.stage(snapshot.bytes, name: snapshot.fileName)
         do {
-            return try self.load(snapshot, staged: staged, routeOwners: routeOwners, loadedNames: loadedNames)
+            return try self.load(snapshot, staged: staged, swiftToolchain: swift?.toolchain, routeOwners: routeOwners,
+                                 loadedNames: loadedNames)
         } catch {
             // A refused file's copy is of no use (a mapping, if dlopen made one, outlives the unlink).
             unlink(staged)
@@ -118,8 +126,8 @@ public struct PluginLoader: Sendable {
         }
     }
 
-    private func load(_ snapshot: PluginFileSnapshot, staged: String, routeOwners: [String: String],
-                      loadedNames: Set<String>) throws(PluginLoadError) -> LoadedPlugin {
+    private func load(_ snapshot: PluginFileSnapshot, staged: String, swiftToolchain: String?,
+                      routeOwners: [String: String], loadedNames: Set<String>) throws(PluginLoadError) -> LoadedPlugin {
         let path = snapshot.path
         guard let handle = dlopen(staged, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
             throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText())")
@@ -147,19 +155,24 @@ public struct PluginLoader: Sendable {
             logger: self.logger, eventLoop: self.configuration.eventLoopGroup.next())
         return LoadedPlugin(name: validated.name, version: validated.version, routes: validated.routes,
                             file: path, stagedFile: staged, sha256: snapshot.sha256,
-                            fingerprint: snapshot.fingerprint, endpoint: endpoint)
+                            fingerprint: snapshot.fingerprint, endpoint: endpoint, swiftToolchain: swiftToolchain)
     }
 
-    /// Refuses, before dlopen runs any of its code, a file that is not a shared object for this machine or does not
-    /// export this host's entry symbol (see `ELFExports`).
-    static func checkExports(_ bytes: [UInt8]) throws(PluginLoadError) {
-        let exports: ELFExports
+    /// Refuses, before dlopen runs any of its code, a file that is not a shared object for this machine, does not
+    /// export this host's entry symbol, or is Swift code with a Swift runtime of its own (see `ELFImage` and
+    /// `SwiftBuild`). Returns what the file says of its Swift build (nil for a plugin without Swift code).
+    static func checkBeforeLoading(_ bytes: [UInt8]) throws(PluginLoadError) -> SwiftBuild? {
+        let exports: ELFImage
         do {
-            exports = try ELFExports(bytes)
+            exports = try ELFImage(bytes)
         } catch {
             throw PluginLoadError(.dlopen, "not a plugin shared object: \(error.reason)")
         }
-        guard !exports.functions.contains(AGENTHOST_PLUGIN_ENTRY_SYMBOL) else { return }
+        if exports.functions.contains(AGENTHOST_PLUGIN_ENTRY_SYMBOL) {
+            let swift = SwiftBuild(exports)
+            if swift?.carriesOwnRuntime == true { throw PluginLoadError(.swiftRuntime, SwiftBuild.ownRuntimeRefusal) }
+            return swift
+        }
         if let other = (2...9).first(where: { exports.functions.contains("agenthost_plugin_entry_v\($0)") }) {
             throw PluginLoadError(.abiVersion, "built for plugin ABI major version \(other) "
                                   + "(exports agenthost_plugin_entry_v\(other)); this host speaks version 1")

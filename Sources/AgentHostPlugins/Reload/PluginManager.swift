@@ -473,7 +473,7 @@ public actor PluginManager {
                 name: nil, version: nil, routes: [], sha256: refusal.sha256, configSHA256: nil, generation: nil,
                 state: "refused",
                 reason: refusal.reason, openConnections: 0, loadedAt: ISO8601DateFormatter().string(from: refusal.at),
-                file: "\(self.configuration.directory)/\(fileName)"))
+                file: "\(self.configuration.directory)/\(fileName)", swiftToolchain: nil))
         }
         return all.sorted { ($0.name ?? "~", $0.generation ?? 0, $0.file) < ($1.name ?? "~", $1.generation ?? 0, $1.file) }
     }
@@ -484,7 +484,8 @@ public actor PluginManager {
             sha256: generation.plugin.sha256, configSHA256: generation.configSHA256, generation: generation.id,
             state: state, reason: nil,
             openConnections: generation.plugin.endpoint.pendingConnections,
-            loadedAt: ISO8601DateFormatter().string(from: generation.loadedAt), file: generation.plugin.file)
+            loadedAt: ISO8601DateFormatter().string(from: generation.loadedAt), file: generation.plugin.file,
+            swiftToolchain: generation.plugin.swiftToolchain)
     }
 }
 
@@ -503,9 +504,12 @@ public struct PluginStatus: Codable, Sendable, Equatable {
     public var openConnections: Int
     public var loadedAt: String
     public var file: String
+    /// The Swift toolchain that compiled the plugin (nil without Swift code): compare with the host's.
+    public var swiftToolchain: String?
 
     enum CodingKeys: String, CodingKey {
         case name, version, routes, sha256, generation, state, reason, file
+        case swiftToolchain = "swift_toolchain"
         case openConnections = "open_connections"
         case configSHA256 = "config_sha256"
         case loadedAt = "loaded_at"

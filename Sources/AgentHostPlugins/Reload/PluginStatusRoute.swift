@@ -12,7 +12,14 @@ public struct PluginStatusRoute: AdminRoute {
     public func respond() async -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(["plugins": await self.manager.status()])) ?? Data(#"{"plugins":[]}"#.utf8)
+        let report = Report(host: .current, plugins: await self.manager.status())
+        let body = (try? encoder.encode(report)) ?? Data(#"{"plugins":[]}"#.utf8)
         return String(decoding: body, as: UTF8.self)
+    }
+
+    /// `{"host": {version, abi, swift, swift_toolchain}, "plugins": [...]}`.
+    struct Report: Encodable {
+        let host: HostBuild
+        let plugins: [PluginStatus]
     }
 }

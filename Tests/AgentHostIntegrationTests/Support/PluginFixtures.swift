@@ -64,6 +64,31 @@ enum PluginFixtures {
                          defines: ["VERSION_TAG=\"\(tag)\""])
     }
 
+    /// Compiles a Swift fixture (`Fixtures/NAME.swift`) into a shared object with `swiftc`, with its own copy of the
+    /// Swift runtime when `staticStdlib` (what the loader must refuse).
+    @discardableResult
+    static func compileSwiftFixture(_ name: String, into directory: String, as output: String, staticStdlib: Bool)
+        async throws -> String
+    {
+        let destination = "\(directory)/\(output)"
+        try await blocking {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["swiftc", "-emit-library"] + (staticStdlib ? ["-static-stdlib"] : [])
+                + ["-module-name", "SwiftEntryFixture", "-o", destination, "\(fixtureDirectory)/\(name).swift"]
+            let errors = Pipe()
+            process.standardError = errors
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                throw CompileError(description: "swiftc \(name).swift failed: \(message)")
+            }
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: destination)
+        }
+        return destination
+    }
+
     /// Compiles the real echo plugin from Plugins/echo/echo.c.
     @discardableResult
     static func compileEcho(into directory: String, as output: String = "echo.so") async throws -> String {

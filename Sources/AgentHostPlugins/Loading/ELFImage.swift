@@ -1,17 +1,27 @@
-/// Reads the dynamic symbols a shared object exports, from its bytes, before anything maps it.
+/// Reads what the loader checks in a shared object, from its bytes, before anything maps it: the functions it
+/// exports, the libraries it needs, its section names and the compiler notes its build left (`.comment`).
 ///
 /// Why by hand: `dlopen` runs a library's constructors (C `__attribute__((constructor))`, C++ static initialisers,
 /// the Swift runtime's image registration) before the host can look for the entry symbol, so any `.so` dropped in the
 /// plugin directory, plugin or not, would run code in the host (a copy of a system library did, and left the host
 /// unable to exit). Reading `.dynsym` first means a file that is not a plugin for this machine is refused having run
-/// nothing. No package in reach parses ELF, and this needs 64-bit little-endian section headers and one symbol table.
-struct ELFExports {
+/// nothing; the needed libraries and sections say whether a Swift plugin brought its own Swift runtime (see
+/// `SwiftBuild`). No package in reach parses ELF, and this needs 64-bit little-endian section headers, one symbol
+/// table, the dynamic section and two string sections. Only the symbol table is required: the rest, when missing
+/// or out of the file, reads as empty.
+struct ELFImage {
     struct NotAPlugin: Error {
         let reason: String
     }
 
     /// The names of the defined, global or weak function symbols in `.dynsym`.
     let functions: Set<String>
+    /// The `DT_NEEDED` entries of the dynamic section: the sonames the dynamic loader will load with it.
+    let neededLibraries: [String]
+    /// The names of its sections (`swift5_protocols`, ...).
+    let sectionNames: Set<String>
+    /// The strings of its `.comment` section: each compiler that built part of it names itself there.
+    let compilerNotes: [String]
 
     init(_ bytes: [UInt8]) throws(NotAPlugin) {
         guard bytes.count >= 64, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 else {
@@ -56,6 +66,45 @@ struct ELFExports {
             functions.insert(String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self))
         }
         self.functions = functions
+
+        func contents(of header: (type: UInt32, offset: UInt64, size: UInt64, link: Int, entrySize: UInt64)) -> [UInt8]? {
+            Self.fits(header.offset, header.size, in: bytes)
+                ? Array(bytes[Int(header.offset)..<Int(header.offset + header.size)]) : nil
+        }
+        func string(at offset: Int, in table: [UInt8]) -> String? {
+            guard offset >= 0, offset < table.count, let end = table[offset...].firstIndex(of: 0) else { return nil }
+            return String(decoding: table[offset..<end], as: UTF8.self)
+        }
+        var needed: [String] = []
+        if let dynamicIndex = (0..<sectionCount).first(where: { section($0).type == 6 }) {  // SHT_DYNAMIC
+            let dynamic = section(dynamicIndex)
+            if dynamic.link < sectionCount, Self.fits(dynamic.offset, dynamic.size, in: bytes),
+               let names = contents(of: section(dynamic.link)) {
+                for index in 0..<Int(dynamic.size / 16) {
+                    let at = Int(dynamic.offset) + index * 16
+                    let tag = Self.u64(bytes, at)
+                    if tag == 0 { break }  // DT_NULL
+                    if tag == 1, let name = string(at: Int(clamping: Self.u64(bytes, at + 8)), in: names) {  // DT_NEEDED
+                        needed.append(name)
+                    }
+                }
+            }
+        }
+        self.neededLibraries = needed
+        var names: Set<String> = []
+        var notes: [String] = []
+        let namesIndex = Int(Self.u16(bytes, 0x3E))  // e_shstrndx
+        if namesIndex < sectionCount, let table = contents(of: section(namesIndex)) {
+            for index in 0..<sectionCount {
+                guard let name = string(at: Int(Self.u32(bytes, base + index * sectionSize)), in: table) else { continue }
+                names.insert(name)
+                if name == ".comment", let comment = contents(of: section(index)) {
+                    notes = comment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+                }
+            }
+        }
+        self.sectionNames = names
+        self.compilerNotes = notes
     }
 
     #if arch(x86_64)
@@ -66,17 +115,17 @@ struct ELFExports {
     static let hostMachine: UInt16 = 0
     #endif
 
-    private static func fits(_ offset: UInt64, _ size: UInt64, in bytes: [UInt8]) -> Bool {
+    static func fits(_ offset: UInt64, _ size: UInt64, in bytes: [UInt8]) -> Bool {
         offset <= UInt64(bytes.count) && size <= UInt64(bytes.count) - offset
     }
 
-    private static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+    static func u16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
 
-    private static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
+    static func u32(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
     }
 
-    private static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
+    static func u64(_ bytes: [UInt8], _ at: Int) -> UInt64 {
         (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) }
     }
 }
