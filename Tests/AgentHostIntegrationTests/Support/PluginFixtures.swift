@@ -35,20 +35,25 @@ enum PluginFixtures {
         throws -> String
     {
         let destination = "\(directory)/\(output)"
+        try self.runCompiler(["cc", "-shared", "-fPIC", "-O1", "-pthread", "-I", headerDirectory, "-I", fixtureDirectory]
+                             + defines.map { "-D\($0)" } + ["-o", destination, source], producing: destination)
+        return destination
+    }
+
+    /// Runs a compiler (through `env`, from PATH) and makes its output 0755; its stderr is the error if it fails.
+    private static func runCompiler(_ arguments: [String], producing destination: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["cc", "-shared", "-fPIC", "-O1", "-pthread", "-I", headerDirectory, "-I", fixtureDirectory]
-            + defines.map { "-D\($0)" } + ["-o", destination, source]
+        process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw CompileError(description: "cc \(source) failed: \(message)")
+            throw CompileError(description: "\(arguments.joined(separator: " ")) failed: \(message)")
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: destination)
-        return destination
     }
 
     /// Compiles a fixture from Tests/AgentHostIntegrationTests/Fixtures.
@@ -72,19 +77,9 @@ enum PluginFixtures {
     {
         let destination = "\(directory)/\(output)"
         try await blocking {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["swiftc", "-emit-library"] + (staticStdlib ? ["-static-stdlib"] : [])
-                + ["-module-name", "SwiftEntryFixture", "-o", destination, "\(fixtureDirectory)/\(name).swift"]
-            let errors = Pipe()
-            process.standardError = errors
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw CompileError(description: "swiftc \(name).swift failed: \(message)")
-            }
-            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: destination)
+            try self.runCompiler(["swiftc", "-emit-library"] + (staticStdlib ? ["-static-stdlib"] : [])
+                                 + ["-module-name", "SwiftEntryFixture", "-o", destination,
+                                    "\(fixtureDirectory)/\(name).swift"], producing: destination)
         }
         return destination
     }
