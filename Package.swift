@@ -29,12 +29,6 @@ let package = Package(
         .executable(name: "agenthost", targets: ["AgentHostCLI"]),
         .executable(name: "agenthost-bench", targets: ["AgentHostBench"]),
         .executable(name: "agenthost-agent-bench", targets: ["AgentHostAgentBench"]),
-        // The plugin SDK for Swift authors: depends on the C header alone.
-        .library(name: "AgentHostPluginSDK", targets: ["AgentHostPluginSDK"]),
-        // Drives a plugin in-process without a server, for plugin authors' tests.
-        .library(name: "AgentHostPluginTestKit", targets: ["AgentHostPluginTestKit"]),
-        // The agent-route layer: the AutoGen streaming protocol on top of the plugin SDK.
-        .library(name: "AgentHostAgentSDK", targets: ["AgentHostAgentSDK"]),
         // Example plugins, each one shared object loaded by the host with dlopen.
         .library(name: "agenthost-echo", type: .dynamic, targets: ["EchoPlugin"]),
         .library(name: "agenthost-chat", type: .dynamic, targets: ["ChatPlugin"]),
@@ -45,6 +39,9 @@ let package = Package(
         .library(name: "agenthost-autogen-team", type: .dynamic, targets: ["AutoGenTeamPlugin"]),
     ],
     dependencies: [
+        // The plugin SDK (C header, Swift SDK, agent SDK, test kit): a package of its own, with no dependencies, so
+        // plugin projects depend on it alone (plugin-sdk/README.md).
+        .package(path: "plugin-sdk"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -61,22 +58,6 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
-        // MARK: The plugin ABI: one C header, the single source of truth for host and plugins.
-        .target(
-            name: "CAgentHostPlugin",
-            path: "plugin-sdk/c",
-            publicHeadersPath: "include"
-        ),
-
-        // The plugin test kit: a fake host in-process (the C table, a manual clock, recorded sends). Depends on the
-        // C header alone, like the SDK.
-        .target(
-            name: "AgentHostPluginTestKit",
-            dependencies: ["CAgentHostPlugin"],
-            path: "plugin-sdk/swift/AgentHostPluginTestKit",
-            swiftSettings: strictSettings
-        ),
-
         // MARK: The host
         .target(
             name: "AgentHostCore",
@@ -99,7 +80,7 @@ let package = Package(
             dependencies: [
                 "AgentHostCore",
                 "AgentHostRunLog",
-                "CAgentHostPlugin",
+                .product(name: "CAgentHostPlugin", package: "plugin-sdk"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -222,34 +203,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        // MARK: Plugin SDK for Swift authors (no NIO: SwiftPM would copy it into every .so)
-        .target(
-            name: "AgentHostPluginSDK",
-            dependencies: ["CAgentHostPlugin"],
-            path: "plugin-sdk/swift/AgentHostPluginSDK",
-            swiftSettings: strictSettings
-        ),
-
-        // The agent protocol (framing, seq, resume, stop, input, timeouts) for agent routes. Uses Foundation for
-        // JSON and UUIDs: the host links Foundation dynamically too, so a plugin shares the process's one copy.
-        .target(
-            name: "AgentHostAgentSDK",
-            dependencies: ["AgentHostPluginSDK", "CAgentHostPlugin"],
-            path: "plugin-sdk/swift/AgentHostAgentSDK",
-            swiftSettings: strictSettings
-        ),
-
         // MARK: Example plugins
         .target(
             name: "EchoPlugin",
-            dependencies: ["CAgentHostPlugin"],
+            dependencies: [.product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             path: "Plugins/echo",
             publicHeadersPath: ".",  // a plugin exports no headers: only its entry symbol
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "WordStreamPlugin",
-            dependencies: ["AgentHostPluginSDK"],
+            dependencies: [.product(name: "AgentHostPluginSDK", package: "plugin-sdk")],
             path: "Plugins/wordstream",
             swiftSettings: strictSettings,
             linkerSettings: pluginLinkerSettings
@@ -257,35 +221,35 @@ let package = Package(
 
         .target(
             name: "ChatPlugin",
-            dependencies: ["CAgentHostPlugin"],
+            dependencies: [.product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             path: "Plugins/chat",
             publicHeadersPath: ".",
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "CAgentPlugin",
-            dependencies: ["CAgentHostPlugin"],
+            dependencies: [.product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             path: "Plugins/c-agent",
             publicHeadersPath: ".",
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "AsyncEchoPlugin",
-            dependencies: ["AgentHostPluginSDK"],
+            dependencies: [.product(name: "AgentHostPluginSDK", package: "plugin-sdk")],
             path: "Plugins/async-echo",
             swiftSettings: strictSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "NativeAgentPlugin",
-            dependencies: ["AgentHostAgentSDK"],
+            dependencies: [.product(name: "AgentHostAgentSDK", package: "plugin-sdk")],
             path: "Plugins/native-agent",
             swiftSettings: strictSettings,
             linkerSettings: pluginLinkerSettings
         ),
         .target(
             name: "AutoGenTeamPlugin",
-            dependencies: ["AgentHostAgentSDK"],
+            dependencies: [.product(name: "AgentHostAgentSDK", package: "plugin-sdk")],
             path: "Plugins/autogen-team/Sources",
             swiftSettings: strictSettings,
             linkerSettings: pluginLinkerSettings
@@ -308,20 +272,20 @@ let package = Package(
         // test delivers (`FakeHost.pump()`). Test support only: no product depends on it.
         .target(
             name: "AgentHostRunLogFake",
-            dependencies: ["CAgentHostPlugin"],
+            dependencies: [.product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             path: "Tests/AgentHostRunLogFake",
             swiftSettings: strictSettings
         ),
         // The Swift plugin SDK's run log wrapper: event dispatch by kind, box lifetimes.
         .testTarget(
             name: "AgentHostPluginSDKTests",
-            dependencies: ["AgentHostPluginSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
+            dependencies: [.product(name: "AgentHostPluginSDK", package: "plugin-sdk"), "AgentHostRunLogFake", .product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             swiftSettings: strictSettings
         ),
         // The example plugins' own tests, through the plugin test kit (no server): what plugin authors would write.
         .testTarget(
             name: "ExamplePluginTests",
-            dependencies: ["AgentHostPluginTestKit"],
+            dependencies: [.product(name: "AgentHostPluginTestKit", package: "plugin-sdk")],
             swiftSettings: strictSettings
         ),
         // The settings catalog: both sources, their checks, help, and the README's table.
@@ -351,7 +315,7 @@ let package = Package(
         // The agent SDK's state (registry, runs, frames) without a host: deterministic, no sockets, no sleeps.
         .testTarget(
             name: "AgentHostAgentSDKTests",
-            dependencies: ["AgentHostAgentSDK", "AgentHostRunLogFake", "CAgentHostPlugin"],
+            dependencies: [.product(name: "AgentHostAgentSDK", package: "plugin-sdk"), "AgentHostRunLogFake", .product(name: "CAgentHostPlugin", package: "plugin-sdk")],
             swiftSettings: strictSettings
         ),
         .testTarget(

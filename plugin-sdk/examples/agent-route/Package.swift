@@ -1,0 +1,30 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// An agent route as its own package, outside the AgentHost repository: it depends on the plugin SDK
+// package alone. Where the SDK is: the plugin-sdk directory of an AgentHost checkout (set AGENTHOST_PLUGIN_SDK to
+// its path; the default is this example's place inside plugin-sdk/examples).
+let sdk = Context.environment["AGENTHOST_PLUGIN_SDK"] ?? "\(Context.packageDirectory)/../.."
+
+let package = Package(
+    name: "agent-route",
+    products: [
+        // `swift build -c release --product echo-agent` writes .build/release/libecho-agent.so. `type: .dynamic` is what
+        // makes a .so: without it `--product` builds a static library and no plugin.
+        .library(name: "echo-agent", type: .dynamic, targets: ["EchoAgent"]),
+    ],
+    dependencies: [.package(path: sdk)],
+    targets: [
+        .target(
+            name: "EchoAgent",
+            dependencies: [
+                .product(name: "AgentHostAgentSDK", package: "plugin-sdk"),
+                .product(name: "AgentHostPluginSDK", package: "plugin-sdk"),
+                .product(name: "CAgentHostPlugin", package: "plugin-sdk"),  // the entry function's C types
+            ],
+            path: "Sources",
+            // Bind its own symbols first, and export the entry symbol alone.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-Bsymbolic", "-Xlinker", "--version-script=\(sdk)/plugin-exports.map"])]
+        ),
+    ]
+)
