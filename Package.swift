@@ -150,9 +150,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `agenthost new-plugin`: plugin projects of their own (plugin-sdk/examples is its output, kept equal by a test).
+        .target(name: "AgentHostScaffold", swiftSettings: strictSettings),
         .executableTarget(
             name: "AgentHostCLI",
             dependencies: [
+                "AgentHostScaffold",
                 "AgentHostSettings",
                 "AgentHostCore",
                 "AgentHostPlugins",
@@ -292,6 +295,12 @@ let package = Package(
         .testTarget(
             name: "AgentHostSettingsTests",
             dependencies: ["AgentHostSettings", "AgentHostCore", "AgentHostPlugins", "AgentHostRunLog", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        // The scaffold's rules and its output against the committed plugin-sdk/examples.
+        .testTarget(
+            name: "AgentHostScaffoldTests",
+            dependencies: ["AgentHostScaffold"],
             swiftSettings: strictSettings
         ),
         // The supervisor's pure parts (restart backoff, merged admin answers, exit causes) without processes.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds each example of plugin-sdk/examples as a package of its own, outside this repository (a copy in a temp
-# directory, the SDK found through AGENTHOST_PLUGIN_SDK, as a plugin author's project would), checks that it
-# resolved no package but the SDK and exports its entry symbol alone, then loads all of them into the built host
-# and has each route answer. CI runs it (.ci/run) after the tests.
+# A plugin author's path, for each kind `agenthost new-plugin` makes (C callbacks, Swift callbacks, Swift async, an
+# agent route): write the project in a temporary directory outside this repository, run its own tests (the SDK's
+# test kit), build its .so against the SDK package alone (checking it resolved nothing else and exports its entry
+# alone), load all of them into the built host and have each route answer; then change each one's version,
+# rebuild, install it over the old file, SIGHUP, and see new connections answered by the new version. new-plugin
+# makes each from plugin-sdk/examples under a new name, so this builds the examples too. CI runs this (.ci/run).
 #
 # usage: scripts/check-plugin-examples.sh [HOST_BIN_DIR]     (default: `swift build --show-bin-path`, debug)
 set -euo pipefail
@@ -13,26 +15,32 @@ server=""
 cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; rm -rf "$work"; }
 trap cleanup EXIT
 mkdir -m 0755 "$work/plugins"
+# name:lang:kind (names other than the examples': the renaming is part of what is checked)
+kinds=(shouter:c:callback welcome:swift:callback loud:swift:async helper:swift:agent)
 
-# example directory : product (lib<product>.so)
-for example in c-shout:c-shout swift-greeter:greeter async-shout:async-shout agent-route:echo-agent; do
-  dir="${example%%:*}"; product="${example##*:}"
-  cp -R "$root/plugin-sdk/examples/$dir" "$work/$dir"
-  rm -rf "$work/$dir/.build"
+build() {  # NAME: builds the release .so and installs it (a temporary name, then mv: the loader never sees half a file)
+  local name="$1" started
   started=$(date +%s)
-  (cd "$work/$dir" && AGENTHOST_PLUGIN_SDK="$root/plugin-sdk" swift build -c release --product "$product" >"$work/$dir.log" 2>&1) \
-    || { cat "$work/$dir.log"; echo "plugin example $dir: build failed"; exit 1; }
-  library="$work/$dir/.build/release/lib$product.so"
-  [ -f "$library" ] || { echo "plugin example $dir: no $library"; exit 1; }
-  if [ -n "$(ls -A "$work/$dir/.build/checkouts" 2>/dev/null)" ]; then
-    echo "plugin example $dir resolved packages besides the SDK: $(ls "$work/$dir/.build/checkouts")"; exit 1
-  fi
+  (cd "$work/$name" && swift build -c release --product "$name" >"$work/$name.log" 2>&1) \
+    || { cat "$work/$name.log"; echo "plugin $name: build failed"; exit 1; }
+  local library="$work/$name/.build/release/lib$name.so"
+  local functions
   functions="$(nm -D --defined-only "$library" | awk '$2 == "T" || $2 == "W" {print $3}')"
-  if [ "$functions" != "agenthost_plugin_entry_v1" ]; then
-    echo "plugin example $dir exports functions besides its entry: $functions"; exit 1
+  [ "$functions" = "agenthost_plugin_entry_v1" ] || { echo "plugin $name exports more than its entry: $functions"; exit 1; }
+  if [ -n "$(ls -A "$work/$name/.build/checkouts" 2>/dev/null)" ]; then
+    echo "plugin $name resolved packages besides the SDK: $(ls "$work/$name/.build/checkouts")"; exit 1
   fi
-  echo "plugin example $dir: built in $(( $(date +%s) - started )) s, $(du -k "$library" | cut -f1) KiB, exports only agenthost_plugin_entry_v1"
-  install -m 0755 "$library" "$work/plugins/"
+  install -m 0755 "$library" "$work/plugins/.$name.so.new" && mv "$work/plugins/.$name.so.new" "$work/plugins/$name.so"
+  echo "plugin $name: built in $(( $(date +%s) - started )) s, $(du -k "$library" | cut -f1) KiB, exports only its entry"
+}
+
+for spec in "${kinds[@]}"; do
+  IFS=: read -r name lang kind <<<"$spec"
+  "$bin/agenthost" new-plugin "$name" --lang "$lang" --kind "$kind" --sdk "$root/plugin-sdk" --dir "$work/$name" >/dev/null
+  (cd "$work/$name" && swift test >"$work/$name.test.log" 2>&1) \
+    || { cat "$work/$name.test.log"; echo "plugin $name: its own tests failed"; exit 1; }
+  echo "plugin $name ($lang, $kind): written by new-plugin, its tests pass"
+  build "$name"
 done
 
 out="$work/server.out"
@@ -41,11 +49,25 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
 grep -q listening "$out" || { cat "$work/server.err"; echo "the host did not start"; exit 1; }
 port="$(grep -o '[0-9]*$' "$out")"
-exchange() { python3 "$root/scripts/ws-exchange.py" "$port" "$@"; }
-exchange /shout "hello" "HELLO"
-exchange /greet "Ada" "Hello, Ada!"
-exchange /async-shout "quiet please" "QUIET PLEASE"
-exchange /agents/echo-agent '{"type":"start","task":"hi there"}' "You said: hi there" '"status":"complete"'
+
+answers() {  # VERSION: every route answers, from that version
+  python3 "$root/scripts/ws-exchange.py" "$port" /shouter "hello" "HELLO (shouter $1)" &&
+  python3 "$root/scripts/ws-exchange.py" "$port" /welcome "Ada" "Hello, Ada! (welcome $1)" &&
+  python3 "$root/scripts/ws-exchange.py" "$port" /loud "quiet" "QUIET (loud $1)" &&
+  python3 "$root/scripts/ws-exchange.py" "$port" /agents/helper '{"type":"start","task":"hi there"}' \
+    "You said: hi there (helper $1)" '"status":"complete"'
+}
+answers 1.0.0
+
+# A changed version of each, hot-reloaded.
+for spec in "${kinds[@]}"; do
+  IFS=: read -r name _ _ <<<"$spec"
+  grep -rl '1\.0\.0' "$work/$name/Sources" | xargs sed -i 's/1\.0\.0/1.0.1/'
+  build "$name"
+done
+kill -HUP "$server"
+for _ in $(seq 50); do answers 1.0.1 >/dev/null 2>&1 && break; sleep 0.2; done
+answers 1.0.1
 if grep -q "another Swift toolchain\|refused" "$work/server.err"; then cat "$work/server.err"; exit 1; fi
 kill -TERM "$server"; wait "$server"; server=""
-echo "plugin examples: 4 built outside the repository, loaded and answering"
+echo "plugin projects: 4 kinds written by new-plugin, tested, built outside the repository, loaded, answering, hot-reloaded"

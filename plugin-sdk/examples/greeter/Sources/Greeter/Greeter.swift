@@ -1,11 +1,11 @@
 import AgentHostPluginSDK
 import CAgentHostPlugin
 
-/// greeter: a Swift plugin with the callback API. Serves /greet and answers every text message with a greeting.
+/// greeter: a Swift plugin with callbacks, serving /greeter. Answers each text message with a greeting.
 public final class Greeter: AgentHostPlugin {
     public static let name = "greeter"
     public static let version = "1.0.0"
-    public static let routes = ["/greet"]
+    public static let routes = ["/greeter"]
 
     public init(host: PluginHost, config: [UInt8]) throws {}
 
@@ -19,7 +19,7 @@ public final class Greeter: AgentHostPlugin {
 
         public func didReceive(_ message: Message) {
             guard case .text(let name) = message else { return }
-            self.connection.send(text: "Hello, \(name)!")
+            self.connection.send(text: "Hello, \(name)! (greeter \(Greeter.version))")
         }
     }
 }

@@ -1,8 +1,8 @@
 import AgentHostPluginSDK
 import CAgentHostPlugin
 
-/// async-shout: a Swift plugin with the async/await API. Serves /async-shout; each connection is a task that
-/// answers every text message in capitals, each write waiting for the host's backpressure.
+/// async-shout: a Swift plugin with async/await, serving /async-shout. Each connection is a task that answers every
+/// text message in capitals; each write waits for the host's backpressure (a slow client slows it down).
 public final class AsyncShout: AsyncPlugin {
     public static let name = "async-shout"
     public static let version = "1.0.0"
@@ -14,7 +14,7 @@ public final class AsyncShout: AsyncPlugin {
         do {
             for await message in connection.messages {
                 guard case .text(let text) = message else { continue }
-                try await connection.write(text: text.uppercased())
+                try await connection.write(text: "\(text.uppercased()) (async-shout \(Self.version))")
             }
         } catch {
             connection.connection.log(.debug, "async-shout stopped: \(error)")

@@ -2,8 +2,8 @@ import AgentHostAgentSDK
 import AgentHostPluginSDK
 import CAgentHostPlugin
 
-/// echo-agent: an agent route with the agent SDK. Serves /agents/echo-agent and speaks the AutoGen Studio
-/// protocol: for each task it streams the task back a word at a time, then the whole message, and completes.
+/// echo-agent: an agent route serving /agents/echo-agent, speaking the AutoGen Studio protocol superset. For each task
+/// it streams the task back a word at a time, then the whole message, and completes the run.
 public struct EchoAgent: AgentRoute {
     public static let name = "echo-agent"
     public static let version = "1.0.0"
@@ -14,10 +14,11 @@ public struct EchoAgent: AgentRoute {
     public func run(_ run: AgentRun) async throws -> AgentRunResult {
         let messageID = AutoGenEvent.newID()
         for word in run.task.text.split(separator: " ") {
-            try await run.emit(AutoGenEvent.chunk(source: "assistant", content: String(word) + " ", fullMessageID: messageID))
+            try await run.emit(AutoGenEvent.chunk(source: "assistant", content: String(word) + " ",
+                                                  fullMessageID: messageID))
         }
-        try await run.emit(AutoGenEvent.textMessage(source: "assistant", content: "You said: \(run.task.text)",
-                                                    id: messageID))
+        try await run.emit(AutoGenEvent.textMessage(
+            source: "assistant", content: "You said: \(run.task.text) (echo-agent \(Self.version))", id: messageID))
         return .completed(stopReason: nil)
     }
 }

@@ -1,0 +1,14 @@
+import AgentHostPluginSDK
+import AgentHostPluginTestKit
+import Testing
+import AsyncShout
+
+@Test func answersFromItsTaskInCapitals() async throws {
+    let harness = try PluginHarness(descriptor: AsyncPluginExport.descriptor(for: AsyncShout.self))
+    let client = try harness.connect(route: "/async-shout")
+    client.send("hello")
+    #expect(await client.waitForMessages(1))
+    #expect(client.takeReceived() == [.text("HELLO (async-shout \(AsyncShout.version))")])
+    client.close()
+    harness.drop()
+}
