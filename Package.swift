@@ -17,7 +17,7 @@ let hotPathSettings: [SwiftSetting] = strictSettings + [
 
 // Plugins bind their own symbols first: if a host ever exported a function with the same name, -Bsymbolic keeps
 // the plugin calling its own (measured in ../shared/design/plugin-abi.md). And they export their entry symbol
-// alone (plugin-sdk/plugin-exports.map): a Swift plugin exported ~600 symbols the host never looks up.
+// alone (plugin-sdk/plugin-exports.map): the native agent plugin exported 644 symbols the host never looks up.
 let pluginLinkerSettings: [LinkerSetting] = [.unsafeFlags([
     "-Xlinker", "-Bsymbolic",
     "-Xlinker", "--version-script=\(Context.packageDirectory)/plugin-sdk/plugin-exports.map",

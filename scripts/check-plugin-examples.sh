@@ -44,7 +44,8 @@ for spec in "${kinds[@]}"; do
 done
 
 out="$work/server.out"
-"$bin/agenthost" serve --listen 127.0.0.1:0 --plugins "$work/plugins" --log-level warning >"$out" 2>"$work/server.err" &
+"$bin/agenthost" serve --listen 127.0.0.1:0 --plugins "$work/plugins" --log-level warning --admin-trust-loopback \
+  >"$out" 2>"$work/server.err" &
 server=$!
 for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
 grep -q listening "$out" || { cat "$work/server.err"; echo "the host did not start"; exit 1; }
@@ -58,15 +59,25 @@ answers() {  # VERSION: every route answers, from that version
     "You said: hi there (helper $1)" '"status":"complete"'
 }
 answers 1.0.0
+# GET /plugins names the host's Swift toolchain, and each Swift plugin's (the same); a C plugin has none.
+curl -fsS "http://127.0.0.1:$port/plugins" | python3 -c '
+import json, sys
+report = json.load(sys.stdin)
+host = report["host"]["swift_toolchain"]
+toolchains = {p["name"]: p.get("swift_toolchain") for p in report["plugins"] if p["state"] == "serving"}
+assert host and toolchains == {"shouter": None, "welcome": host, "loud": host, "helper": host}, (host, toolchains)
+print("GET /plugins: the Swift plugins were built with the host toolchain; the C plugin has none")'
 
 # A changed version of each, hot-reloaded.
 for spec in "${kinds[@]}"; do
   IFS=: read -r name _ _ <<<"$spec"
-  grep -rl '1\.0\.0' "$work/$name/Sources" | xargs sed -i 's/1\.0\.0/1.0.1/'
+  files="$(grep -rl '1\.0\.0' "$work/$name/Sources" || true)"
+  [ -n "$files" ] || { echo "plugin $name: no version 1.0.0 in its sources to change"; exit 1; }
+  echo "$files" | xargs sed -i 's/1\.0\.0/1.0.1/'
   build "$name"
 done
 kill -HUP "$server"
-for _ in $(seq 50); do answers 1.0.1 >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 50); do WS_EXCHANGE_SECONDS=1 answers 1.0.1 >/dev/null 2>&1 && break; sleep 0.2; done
 answers 1.0.1
 if grep -q "another Swift toolchain\|refused" "$work/server.err"; then cat "$work/server.err"; exit 1; fi
 kill -TERM "$server"; wait "$server"; server=""

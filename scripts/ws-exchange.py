@@ -2,7 +2,7 @@
 """Sends one text message on a WebSocket and reads text frames until every expected string has been seen.
 
 Standard library only (CI checks built plugins with it before anything is installed from PyPI). Exits 0 when all
-were seen, 1 with what was read otherwise (a close, or 10 s without them).
+were seen, 1 with what was read otherwise (a close, or 10 s without them; WS_EXCHANGE_SECONDS sets that).
 usage: ws-exchange.py PORT PATH MESSAGE EXPECTED [EXPECTED ...]
 """
 import os
@@ -14,7 +14,8 @@ import time
 from websocket_upgrade import upgrade
 
 port, path, message, expected = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+seconds = float(os.environ.get("WS_EXCHANGE_SECONDS", "10"))
+sock = socket.create_connection(("127.0.0.1", port), timeout=seconds)
 buffer = upgrade(sock, path)
 
 payload = message.encode()
@@ -34,7 +35,7 @@ def read(count):
     return data
 
 
-seen, texts, deadline = set(), [], time.time() + 10
+seen, texts, deadline = set(), [], time.time() + seconds
 try:
     while time.time() < deadline and len(seen) < len(expected):
         first, second = read(2)

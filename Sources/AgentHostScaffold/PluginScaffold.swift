@@ -30,10 +30,23 @@ public struct PluginScaffold: Sendable, Equatable {
     /// The SDK package's directory: the examples are read from it, and the project's Package.swift names it.
     public let sdkPath: String
 
+    /// Module names a plugin's would hide (the Swift and C modules its project or its test imports).
+    static let reservedModuleNames: Set<String> = [
+        "Swift", "Foundation", "FoundationEssentials", "FoundationInternationalization", "Testing", "XCTest", "Dispatch",
+        "Glibc", "Musl", "Synchronization", "Observation", "Distributed", "RegexBuilder", "CAgentHostPlugin",
+        "AgentHostPluginSDK", "AgentHostAgentSDK", "AgentHostPluginTestKit",
+    ]
+
     public init(name: String, language: Language, kind: Kind, sdkPath: String) throws(Invalid) {
         guard sdkPath.hasPrefix("/") else { throw Invalid(description: "the SDK path must be absolute: \(sdkPath)") }
-        guard !sdkPath.contains("\"") && !sdkPath.contains("\\") else {
-            throw Invalid(description: "the SDK path cannot hold quotes or backslashes: \(sdkPath)")
+        guard !sdkPath.contains(where: { $0 == "\"" || $0 == "\\" || $0.isNewline }) else {
+            throw Invalid(description: "the SDK path cannot hold quotes, backslashes or line breaks: \(sdkPath)")
+        }
+        // SwiftPM names a path dependency after the path's last component, and the project names the SDK's
+        // products as the package "plugin-sdk".
+        guard URL(fileURLWithPath: sdkPath).lastPathComponent == "plugin-sdk" else {
+            throw Invalid(description: "the SDK path must end in /plugin-sdk (SwiftPM names a package after its "
+                          + "folder, and the project's Package.swift names it plugin-sdk): \(sdkPath)")
         }
         // The host's own rule for plugin names (its descriptor is refused otherwise).
         guard (1...64).contains(name.utf8.count),
@@ -41,6 +54,10 @@ public struct PluginScaffold: Sendable, Equatable {
               let first = name.utf8.first, (0x61...0x7A).contains(first)
         else {
             throw Invalid(description: "plugin name '\(name)': 1-64 of a-z, 0-9, '-' and '_', starting with a letter")
+        }
+        guard !Self.reservedModuleNames.contains(Self.moduleName(of: name)) else {
+            throw Invalid(description: "plugin name '\(name)': its module, \(Self.moduleName(of: name)), would hide "
+                          + "the module of that name the project imports")
         }
         if language == .c && kind != .callback {
             throw Invalid(description: "a C plugin is a callback plugin (--kind callback); for an agent route in C "
@@ -80,7 +97,10 @@ public struct PluginScaffold: Sendable, Equatable {
     public func files() throws -> [String: String] {
         let example = Self.exampleName(language: self.language, kind: self.kind)
         let directory = URL(fileURLWithPath: self.sdkPath).appendingPathComponent("examples/\(example)")
-        guard let paths = FileManager.default.enumerator(atPath: directory.path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue,
+              let paths = FileManager.default.enumerator(atPath: directory.path)
+        else {
             throw Invalid(description: "no example project at \(directory.path): is \(self.sdkPath) the plugin SDK?")
         }
         // The example's route, module and name, longest first (its route holds its name), each through a marker
@@ -96,12 +116,16 @@ public struct PluginScaffold: Sendable, Equatable {
             return text
         }
         var files: [String: String] = [:]
-        for case let path as String in paths where !path.hasPrefix(".build") {
+        for case let path as String in paths {
+            // A build of the example, or what an editor left beside it, is not part of it.
+            if path == ".build" || path == ".swiftpm" {
+                paths.skipDescendants()
+                continue
+            }
             let url = directory.appendingPathComponent(path)
-            var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  path != "Package.resolved" else { continue }
-            let contents = try String(contentsOf: url, encoding: .utf8)
+                  path != "Package.resolved", let contents = try? String(contentsOf: url, encoding: .utf8)
+            else { continue }
             files[renamed(path)] = renamed(contents)
                 .replacingOccurrences(of: Self.exampleSDKLine, with: "?? \"\(self.sdkPath)\"")
         }
@@ -115,8 +139,12 @@ public struct PluginScaffold: Sendable, Equatable {
     public func write(to directory: String) throws {
         let files = try self.files()
         let manager = FileManager.default
-        if let existing = try? manager.contentsOfDirectory(atPath: directory), !existing.isEmpty {
-            throw Invalid(description: "\(directory) exists and is not empty: new-plugin writes a new project")
+        var isDirectory: ObjCBool = false
+        if manager.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw Invalid(description: "\(directory) is a file, not a directory") }
+            guard try manager.contentsOfDirectory(atPath: directory).isEmpty else {
+                throw Invalid(description: "\(directory) exists and is not empty: new-plugin writes a new project")
+            }
         }
         for (path, contents) in files.sorted(by: { $0.key < $1.key }) {
             let url = URL(fileURLWithPath: directory).appendingPathComponent(path)

@@ -76,10 +76,13 @@ extension ServeSettings {
                 help: "PEM CA bundle: require client certificates (mTLS); the certificate subject is the identity."),
 
         // WebSocket. The flags drop the section's name, as the first four did before there were sections.
+        // A frame (with its header and the start of the next read) and a joined message are each held in one
+        // ByteBuffer, which holds at most 4 GiB: a limit near that crashed the process on a frame that size, so
+        // both stop at 2 GiB (far past any real message).
         Setting("websocket.max_frame_size", flag: "max-frame-size", \.server.webSocket.maxFrameSize,
-                .bytes(125...Int(UInt32.max)), applies: .onReload, help: "Larger frames: close 1009."),
+                .bytes(125...(1 << 31)), applies: .onReload, help: "Larger frames: close 1009."),
         Setting("websocket.max_message_size", flag: "max-message-size", \.server.webSocket.maxMessageSize,
-                .bytes(125...Int.max), applies: .onReload, help: "Larger messages (fragments joined): close 1009."),
+                .bytes(125...(1 << 31)), applies: .onReload, help: "Larger messages (fragments joined): close 1009."),
         Setting("websocket.ping_interval_ms", flag: "ping-interval-ms", \.server.webSocket.pingInterval,
                 .millisecondsOrOff, applies: .onReload, help: "Ping a quiet connection (0: off)."),
         Setting("websocket.ping_timeout_ms", flag: "ping-timeout-ms", \.server.webSocket.pingTimeout, .milliseconds,

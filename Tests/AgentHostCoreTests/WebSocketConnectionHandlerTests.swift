@@ -350,6 +350,26 @@ struct WebSocketConnectionHandlerTests {
         #expect(tested.endpoint.recorded.last == "close 1009 ")
     }
 
+    /// A data frame that would take its message past the message limit is refused from its header (1009), before
+    /// its payload is read: a frame under the frame limit no longer buys that much memory for a doomed message.
+    @Test(arguments: [false, true])
+    func aMessageOverTheLimitIsRefusedFromAFramesHeader(asContinuation: Bool) throws {
+        let tested = try WebSocketConnectionHandlerTests(configure: {
+            $0.maxFrameSize = 1 << 20
+            $0.maxMessageSize = 1000
+        })
+        if asContinuation {
+            try tested.send(WebSocketConnectionStateMachineTests.frame(.text, Array(repeating: 0x61, count: 600), fin: false))
+        }
+        var header = ByteBuffer(bytes: [asContinuation ? 0x80 : 0x81, 0xFE])  // masked, 16-bit length
+        header.writeInteger(UInt16(asContinuation ? 500 : 2000))
+        header.writeBytes([1, 2, 3, 4, 0x61])  // the mask and the first payload byte: the rest never comes
+        try tested.send(bytes: header)
+        let close = try #require(try tested.written().first)
+        #expect(close.opcode == .connectionClose && close.data == ByteBuffer(bytes: [0x03, 0xF1]))  // 1009
+        #expect(tested.endpoint.recorded.last == "close 1009 ")
+    }
+
     /// A control frame split into fragments is a protocol error (1002), found by the parser.
     @Test func aFragmentedPingIsAProtocolError() throws {
         try self.send(WebSocketConnectionStateMachineTests.frame(.ping, [1], fin: false))

@@ -19,6 +19,28 @@ struct WebSocketConnectionStateMachineTests {
 
     var machine = WebSocketConnectionStateMachine(maxMessageSize: 64)
 
+    /// A continuation is appended in place: the message's buffer moves only when it has to grow, never to copy a
+    /// buffer still referenced elsewhere (that made every continuation copy the whole message so far: a large first
+    /// fragment, then tiny continuations, kept the server copying megabytes per frame).
+    @Test func continuationsAppendInPlace() {
+        var machine = WebSocketConnectionStateMachine(maxMessageSize: 1 << 20)
+        #expect(machine.receive(Self.frame(.binary, Array(repeating: 7, count: 1000), fin: false)) == .none)
+        #expect(machine.receive(Self.frame(.continuation, [1], fin: false)) == .none)  // the first append copies
+        var moves = 0
+        for _ in 0..<200 {
+            let before = machine.messageStorage!
+            #expect(machine.receive(Self.frame(.continuation, [1], fin: false)) == .none)
+            let after = machine.messageStorage!
+            if after.address != before.address && after.capacity == before.capacity { moves += 1 }
+        }
+        #expect(moves == 0)
+        guard case .deliver(.binary, let message) = machine.receive(Self.frame(.continuation, [2])) else {
+            Issue.record("no message")
+            return
+        }
+        #expect(message.readableBytes == 1202)
+    }
+
     @Test mutating func deliversSingleFrameMessagesUnmasked() {
         do { let action = self.machine.receive(Self.text("hello")); #expect(action == .deliver(.text, ByteBuffer(string: "hello"))) }
         do { let action = self.machine.receive(Self.frame(.binary, [9, 8])); #expect(action == .deliver(.binary, ByteBuffer(bytes: [9, 8]))) }

@@ -18,7 +18,8 @@ struct PluginScaffoldTests {
     static func committedExample(_ name: String) throws -> [String: String] {
         let directory = Self.examples.appendingPathComponent(name)
         var files: [String: String] = [:]
-        for path in try FileManager.default.subpathsOfDirectory(atPath: directory.path) where !path.hasPrefix(".build") {
+        for path in try FileManager.default.subpathsOfDirectory(atPath: directory.path)
+        where !path.hasPrefix(".build") && path != "Package.resolved" {
             var isDirectory: ObjCBool = false
             FileManager.default.fileExists(atPath: directory.appendingPathComponent(path).path, isDirectory: &isDirectory)
             if !isDirectory.boolValue {
@@ -66,38 +67,54 @@ struct PluginScaffoldTests {
     @Test func namesFollowTheHostsRule() throws {
         for bad in ["", "Upper", "9lives", "has space", "dot.ted", String(repeating: "a", count: 65), "ümlaut"] {
             #expect(throws: PluginScaffold.Invalid.self) {
-                try PluginScaffold(name: bad, language: .swift, kind: .callback, sdkPath: "/sdk")
+                try PluginScaffold(name: bad, language: .swift, kind: .callback, sdkPath: "/x/plugin-sdk")
             }
         }
-        let scaffold = try PluginScaffold(name: "my_route-2", language: .swift, kind: .agent, sdkPath: "/opt/sdk")
+        let scaffold = try PluginScaffold(name: "my_route-2", language: .swift, kind: .agent, sdkPath: "/opt/plugin-sdk")
         #expect(scaffold.moduleName == "MyRoute2")
         #expect(scaffold.route == "/agents/my_route-2")
-        #expect(throws: PluginScaffold.Invalid.self) { try scaffold.files() }  // no examples under /opt/sdk
+        #expect(throws: PluginScaffold.Invalid.self) { try scaffold.files() }  // no examples under /opt/plugin-sdk
+        // A module that would hide one the project imports ("testing" -> Testing, "foundation", the SDK's own).
+        for hiding in ["testing", "foundation", "swift", "agent-host-plugin-test-kit", "c-agent-host-plugin"] {
+            #expect(throws: PluginScaffold.Invalid.self) {
+                try PluginScaffold(name: hiding, language: .c, kind: .callback, sdkPath: "/x/plugin-sdk")
+            }
+        }
     }
 
     @Test func refusesWhatItCannotWriteWell() throws {
         #expect(throws: PluginScaffold.Invalid(description: "a C plugin is a callback plugin (--kind callback); for an "
                                                + "agent route in C see plugin-sdk/c/include/agenthost_agent.h and Plugins/c-agent")) {
-            try PluginScaffold(name: "x", language: .c, kind: .agent, sdkPath: "/sdk")
+            try PluginScaffold(name: "x", language: .c, kind: .agent, sdkPath: "/x/plugin-sdk")
         }
         #expect(throws: PluginScaffold.Invalid.self) {
             try PluginScaffold(name: "x", language: .swift, kind: .async, sdkPath: "relative/sdk")
         }
         #expect(throws: PluginScaffold.Invalid.self) {
-            try PluginScaffold(name: "x", language: .swift, kind: .async, sdkPath: #"/a"b"#)
+            try PluginScaffold(name: "x", language: .swift, kind: .async, sdkPath: #"/a"b/plugin-sdk"#)
+        }
+        #expect(throws: PluginScaffold.Invalid.self) {
+            try PluginScaffold(name: "x", language: .swift, kind: .async, sdkPath: "/a\nb/plugin-sdk")
+        }
+        // SwiftPM names the dependency after the folder: the project's `package: "plugin-sdk"` needs that name.
+        #expect(throws: PluginScaffold.Invalid.self) {
+            try PluginScaffold(name: "x", language: .swift, kind: .async, sdkPath: "/opt/agenthost/sdk")
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("scaffold-\(UUID().uuidString)")
         let scaffold = try PluginScaffold(name: "x", language: .c, kind: .callback, sdkPath: Self.sdk)
         try scaffold.write(to: directory.path)
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("Sources/X/x.c").path))
         #expect(throws: PluginScaffold.Invalid.self) { try scaffold.write(to: directory.path) }  // not empty
+        #expect(throws: PluginScaffold.Invalid.self) {  // a file
+            try scaffold.write(to: directory.appendingPathComponent("README.md").path)
+        }
         try FileManager.default.removeItem(at: directory)
     }
 
     @Test func findsTheSDKOfTheCheckoutAHostWasBuiltIn() {
         let executable = Self.repositoryRoot.appendingPathComponent(".build/release/agenthost").path
         #expect(PluginScaffold.locateSDK(executable: executable, environment: [:])
-                == Self.repositoryRoot.appendingPathComponent("plugin-sdk").path)
+                == Self.repositoryRoot.appendingPathComponent("plugin-sdk").resolvingSymlinksInPath().path)
         #expect(PluginScaffold.locateSDK(executable: executable, environment: ["AGENTHOST_PLUGIN_SDK": "/elsewhere"])
                 == "/elsewhere")
         #expect(PluginScaffold.locateSDK(executable: "/usr/local/bin/agenthost", environment: [:]) == nil)

@@ -183,7 +183,16 @@ final class WebSocketConnectionHandler: ChannelDuplexHandler, RemovableChannelHa
                 self.fail(context: context, decodingError: error)
                 return
             }
-            guard let frame else { return }
+            guard let frame else {
+                // Incomplete: a data frame that will take its message past the limit is refused from its header,
+                // before its payload fills memory (up to the frame limit) for a message that would be refused.
+                if let header = WebSocketFrameParser.header(of: bytes),
+                   self.stateMachine.exceedsMessageLimit(opcode: header.opcode, length: header.length),
+                   case .fail(let code, let failure) = self.stateMachine.refuseTooLarge() {
+                    self.fail(context: context, code: code, failure: failure)
+                }
+                return
+            }
             self.process(frame, context: context)
         }
     }

@@ -90,37 +90,45 @@ struct WebSocketConnectionStateMachine {
         // After we sent close, data frames are discarded while we wait for the peer's close (RFC 6455 5.5.1).
         guard case .open = self.state else { return .none }
 
-        switch (frame.opcode, self.fragments) {
-        case (.continuation, .none):
-            return self.fail(.protocolError, .protocolError("continuation frame without a message to continue"))
-        case (.text, .text), (.text, .binary), (.binary, .text), (.binary, .binary):
+        if frame.opcode == .continuation { return self.continueMessage(frame, data: data) }
+        // A text or binary frame starts a message: none may be under way.
+        guard case .none = self.fragments else {
             return self.fail(.protocolError, .protocolError("new message started before the previous one finished"))
-
-        case (.text, .none):
-            // A message of one frame is bounded by max_message_size too, not only by max_frame_size: with a
-            // message limit below the frame limit, a single frame between the two was let through.
-            guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
-            if frame.fin {
-                // The common case: one frame, one message, no copy.
-                let valid = data.withUnsafeReadableBytes { UTF8Validator.isValid($0) }
-                guard valid else { return self.fail(.invalidPayload, .invalidData("text message is not UTF-8")) }
-                return .deliver(.text, data)
-            }
-            var validator = UTF8Validator()
-            guard data.withUnsafeReadableBytes({ validator.feed($0) }) != .invalid else {
-                return self.fail(.invalidPayload, .invalidData("text message is not UTF-8"))
-            }
-            self.fragments = .text(data, validator)
-            return .none
-
-        case (.binary, .none):
-            guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
+        }
+        // A message of one frame is bounded by max_message_size too, not only by max_frame_size: with a message
+        // limit below the frame limit, a single frame between the two was let through.
+        guard data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
+        if frame.opcode == .binary {
             if frame.fin { return .deliver(.binary, data) }
             self.fragments = .binary(data)
             return .none
+        }
+        if frame.fin {
+            // The common case: one frame, one message, no copy.
+            let valid = data.withUnsafeReadableBytes { UTF8Validator.isValid($0) }
+            guard valid else { return self.fail(.invalidPayload, .invalidData("text message is not UTF-8")) }
+            return .deliver(.text, data)
+        }
+        var validator = UTF8Validator()
+        guard data.withUnsafeReadableBytes({ validator.feed($0) }) != .invalid else {
+            return self.fail(.invalidPayload, .invalidData("text message is not UTF-8"))
+        }
+        self.fragments = .text(data, validator)
+        return .none
+    }
 
-        case (.continuation, .text(var buffer, var validator)):
-            self.fragments = .none  // drop our reference so appending does not copy the buffer
+    /// Appends a continuation frame to the message under way. The message's buffer must be referenced once when
+    /// appended to, or every continuation copies the whole message so far (a client sending a large first fragment
+    /// and then tiny continuations made the server copy megabytes per frame): the switch is on `self.fragments`
+    /// alone (a tuple holding it kept a second reference for the switch's length), which is cleared before the
+    /// append.
+    private mutating func continueMessage(_ frame: WebSocketFrame, data: ByteBuffer) -> Action {
+        switch self.fragments {
+        case .none:
+            return self.fail(.protocolError, .protocolError("continuation frame without a message to continue"))
+
+        case .text(var buffer, var validator):
+            self.fragments = .none
             guard buffer.readableBytes + data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
             let result = data.withUnsafeReadableBytes { validator.feed($0) }
             if result == .invalid || (frame.fin && result != .complete) {
@@ -132,7 +140,7 @@ struct WebSocketConnectionStateMachine {
             self.fragments = .text(buffer, validator)
             return .none
 
-        case (.continuation, .binary(var buffer)):
+        case .binary(var buffer):
             self.fragments = .none
             guard buffer.readableBytes + data.readableBytes <= self.maxMessageSize else { return self.tooLarge() }
             var more = data
@@ -140,9 +148,37 @@ struct WebSocketConnectionStateMachine {
             if frame.fin { return .deliver(.binary, buffer) }
             self.fragments = .binary(buffer)
             return .none
+        }
+    }
 
-        default:
-            return self.fail(.protocolError, .protocolError("unexpected frame \(frame.opcode)"))
+    /// Whether a data frame of this opcode and length would take its message past the limit: known from its
+    /// header, so the connection is failed before the payload is read into memory.
+    func exceedsMessageLimit(opcode: UInt8, length: Int) -> Bool {
+        guard case .open = self.state else { return false }
+        switch opcode {
+        case 0x1, 0x2: return length > self.maxMessageSize
+        case 0x0: return (self.messageLength ?? 0) + length > self.maxMessageSize
+        default: return false
+        }
+    }
+
+    private var messageLength: Int? {
+        switch self.fragments {
+        case .none: return nil
+        case .text(let buffer, _), .binary(let buffer): return buffer.readableBytes
+        }
+    }
+
+    /// Fails the connection for a message over the limit (from the handler, which saw it in a frame's header).
+    mutating func refuseTooLarge() -> Action { self.tooLarge() }
+
+    /// Where the message under way is stored, and its capacity (for tests: appending must not move it while the
+    /// capacity lasts).
+    var messageStorage: (address: UInt, capacity: Int)? {
+        switch self.fragments {
+        case .none: return nil
+        case .text(let buffer, _), .binary(let buffer):
+            return (buffer.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }, buffer.capacity)
         }
     }
 

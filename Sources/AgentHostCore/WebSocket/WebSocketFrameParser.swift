@@ -51,6 +51,20 @@ enum WebSocketFrameParser {
                               maskKey: maskKey, data: payload)
     }
 
+    /// The opcode and payload length of the frame at the reader index, once its header has arrived (its payload
+    /// need not have): what a limit can refuse before the payload is read.
+    static func header(of buffer: ByteBuffer) -> (opcode: UInt8, length: Int)? {
+        let start = buffer.readerIndex
+        guard let first = buffer.getInteger(at: start, as: UInt8.self),
+              let second = buffer.getInteger(at: start + 1, as: UInt8.self)
+        else { return nil }
+        switch second & 0x7F {
+        case 126: return buffer.getInteger(at: start + 2, as: UInt16.self).map { (first & 0x0F, Int($0)) }
+        case 127: return buffer.getInteger(at: start + 2, as: UInt64.self).map { (first & 0x0F, Int(clamping: $0)) }
+        case let length: return (first & 0x0F, Int(length))
+        }
+    }
+
     /// NIO's decoder's checks (`WSParser.validateState`), made as soon as the length is known.
     private static func validate(first: UInt8, length: Int, maxFrameSize: Int) throws(NIOWebSocketError) {
         guard length <= maxFrameSize else { throw .invalidFrameLength }

@@ -18,8 +18,8 @@ struct ELFImage {
     let functions: Set<String>
     /// The `DT_NEEDED` entries of the dynamic section: the sonames the dynamic loader will load with it.
     let neededLibraries: [String]
-    /// The names of its sections (`swift5_protocols`, ...).
-    let sectionNames: Set<String>
+    /// Its sections' sizes by name (`swift5_protocols`, ...).
+    let sectionSizes: [String: UInt64]
     /// The strings of its `.comment` section: each compiler that built part of it names itself there.
     let compilerNotes: [String]
 
@@ -91,19 +91,19 @@ struct ELFImage {
             }
         }
         self.neededLibraries = needed
-        var names: Set<String> = []
+        var sizes: [String: UInt64] = [:]
         var notes: [String] = []
         let namesIndex = Int(Self.u16(bytes, 0x3E))  // e_shstrndx
         if namesIndex < sectionCount, let table = contents(of: section(namesIndex)) {
             for index in 0..<sectionCount {
                 guard let name = string(at: Int(Self.u32(bytes, base + index * sectionSize)), in: table) else { continue }
-                names.insert(name)
+                sizes[name, default: 0] += section(index).size
                 if name == ".comment", let comment = contents(of: section(index)) {
                     notes = comment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
                 }
             }
         }
-        self.sectionNames = names
+        self.sectionSizes = sizes
         self.compilerNotes = notes
     }
 

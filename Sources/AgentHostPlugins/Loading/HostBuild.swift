@@ -24,6 +24,8 @@ public struct HostBuild: Codable, Sendable, Equatable {
     private static var compilerVersion: String {
         #if compiler(>=6.4)
         "6.4 or later"
+        #elseif compiler(>=6.3.2)
+        "6.3.2 or a later 6.3"
         #elseif compiler(>=6.3.1)
         "6.3.1"
         #elseif compiler(>=6.3)

@@ -110,10 +110,16 @@ public struct PluginLoader: Sendable {
     public func load(_ snapshot: PluginFileSnapshot, routeOwners: [String: String] = [:],
                      loadedNames: Set<String> = []) throws(PluginLoadError) -> LoadedPlugin {
         let swift = try Self.checkBeforeLoading(snapshot.bytes)
-        if let theirs = swift?.toolchain, let ours = SwiftBuild.host, theirs != ours {
-            self.logger.warning("\(SwiftBuild.otherToolchainWarning)", metadata: [
-                "file": "\(snapshot.path)", "plugin_toolchain": "\(theirs)", "host_toolchain": "\(ours)",
-            ])
+        if let swift, let ours = SwiftBuild.host {
+            if let theirs = swift.toolchain, theirs != ours {
+                self.logger.warning("\(SwiftBuild.otherToolchainWarning)", metadata: [
+                    "file": "\(snapshot.path)", "plugin_toolchain": "\(theirs)", "host_toolchain": "\(ours)",
+                ])
+            } else if swift.toolchain == nil {
+                self.logger.warning("\(SwiftBuild.unknownToolchainWarning)", metadata: [
+                    "file": "\(snapshot.path)", "host_toolchain": "\(ours)",
+                ])
+            }
         }
         let staged = try self.staging.stage(snapshot.bytes, name: snapshot.fileName)
         do {
@@ -162,18 +168,21 @@ public struct PluginLoader: Sendable {
     /// export this host's entry symbol, or is Swift code with a Swift runtime of its own (see `ELFImage` and
     /// `SwiftBuild`). Returns what the file says of its Swift build (nil for a plugin without Swift code).
     static func checkBeforeLoading(_ bytes: [UInt8]) throws(PluginLoadError) -> SwiftBuild? {
-        let exports: ELFImage
+        let image: ELFImage
         do {
-            exports = try ELFImage(bytes)
+            image = try ELFImage(bytes)
         } catch {
             throw PluginLoadError(.dlopen, "not a plugin shared object: \(error.reason)")
         }
-        if exports.functions.contains(AGENTHOST_PLUGIN_ENTRY_SYMBOL) {
-            let swift = SwiftBuild(exports)
+        if image.functions.contains(AGENTHOST_PLUGIN_ENTRY_SYMBOL) {
+            let swift = SwiftBuild(image)
             if swift?.carriesOwnRuntime == true { throw PluginLoadError(.swiftRuntime, SwiftBuild.ownRuntimeRefusal) }
+            if swift != nil && !SwiftBuild.hostRuntimeIsShared {
+                throw PluginLoadError(.swiftRuntime, SwiftBuild.staticHostRefusal)
+            }
             return swift
         }
-        if let other = (2...9).first(where: { exports.functions.contains("agenthost_plugin_entry_v\($0)") }) {
+        if let other = (2...9).first(where: { image.functions.contains("agenthost_plugin_entry_v\($0)") }) {
             throw PluginLoadError(.abiVersion, "built for plugin ABI major version \(other) "
                                   + "(exports agenthost_plugin_entry_v\(other)); this host speaks version 1")
         }

@@ -84,6 +84,18 @@ enum PluginFixtures {
         return destination
     }
 
+    /// The real echo plugin compiled by cc and linked by swiftc, as SwiftPM builds a C plugin product.
+    @discardableResult
+    static func compileEchoLinkedBySwiftc(into directory: String) async throws -> String {
+        let object = "\(directory)/echo-swiftc.o"
+        let destination = "\(directory)/echo-swiftc.so"
+        try await blocking {
+            try self.runCompiler(["cc", "-c", "-fPIC", "-O1", "-I", headerDirectory, "-o", object, echoSource], producing: object)
+            try self.runCompiler(["swiftc", "-emit-library", "-o", destination, object], producing: destination)
+        }
+        return destination
+    }
+
     /// Compiles the real echo plugin from Plugins/echo/echo.c.
     @discardableResult
     static func compileEcho(into directory: String, as output: String = "echo.so") async throws -> String {

@@ -3,7 +3,7 @@ import CAgentHostPlugin
 
 /// async-shout: a Swift plugin with async/await, serving /async-shout. Each connection is a task that answers every
 /// text message in capitals; each write waits for the host's backpressure (a slow client slows it down).
-public final class AsyncShout: AsyncPlugin {
+public final class AsyncShoutPlugin: AsyncPlugin {
     public static let name = "async-shout"
     public static let version = "1.0.0"
     public static let routes = ["/async-shout"]
@@ -23,5 +23,5 @@ public final class AsyncShout: AsyncPlugin {
 }
 
 @c public func agenthost_plugin_entry_v1(_ hostABIMinor: UInt32) -> UnsafePointer<agenthost_plugin_v1>? {
-    AsyncPluginExport.descriptor(for: AsyncShout.self)
+    AsyncPluginExport.descriptor(for: AsyncShoutPlugin.self)
 }

@@ -4,7 +4,7 @@ import CAgentHostPlugin
 
 /// echo-agent: an agent route serving /agents/echo-agent, speaking the AutoGen Studio protocol superset. For each task
 /// it streams the task back a word at a time, then the whole message, and completes the run.
-public struct EchoAgent: AgentRoute {
+public struct EchoAgentRoute: AgentRoute {
     public static let name = "echo-agent"
     public static let version = "1.0.0"
     public static let routes = ["/agents/echo-agent"]
@@ -24,5 +24,5 @@ public struct EchoAgent: AgentRoute {
 }
 
 @c public func agenthost_plugin_entry_v1(_ hostMinor: UInt32) -> UnsafePointer<agenthost_plugin_v1>? {
-    AgentPlugin<EchoAgent>.descriptor()
+    AgentPlugin<EchoAgentRoute>.descriptor()
 }

@@ -2,7 +2,7 @@ import AgentHostPluginSDK
 import CAgentHostPlugin
 
 /// greeter: a Swift plugin with callbacks, serving /greeter. Answers each text message with a greeting.
-public final class Greeter: AgentHostPlugin {
+public final class GreeterPlugin: AgentHostPlugin {
     public static let name = "greeter"
     public static let version = "1.0.0"
     public static let routes = ["/greeter"]
@@ -19,11 +19,11 @@ public final class Greeter: AgentHostPlugin {
 
         public func didReceive(_ message: Message) {
             guard case .text(let name) = message else { return }
-            self.connection.send(text: "Hello, \(name)! (greeter \(Greeter.version))")
+            self.connection.send(text: "Hello, \(name)! (greeter \(GreeterPlugin.version))")
         }
     }
 }
 
 @c public func agenthost_plugin_entry_v1(_ hostABIMinor: UInt32) -> UnsafePointer<agenthost_plugin_v1>? {
-    PluginExport.descriptor(for: Greeter.self)
+    PluginExport.descriptor(for: GreeterPlugin.self)
 }

@@ -4,11 +4,11 @@ import Testing
 import Greeter
 
 @Test func greetsWhoeverWrites() throws {
-    let harness = try PluginHarness(descriptor: PluginExport.descriptor(for: Greeter.self))
+    let harness = try PluginHarness(descriptor: PluginExport.descriptor(for: GreeterPlugin.self))
     #expect(harness.name == "greeter" && harness.routes == ["/greeter"])
     let client = try harness.connect(route: "/greeter")
     client.send("Ada")
-    #expect(client.takeReceived() == [.text("Hello, Ada! (greeter \(Greeter.version))")])
+    #expect(client.takeReceived() == [.text("Hello, Ada! (greeter \(GreeterPlugin.version))")])
     client.close()
     harness.drop()
 }

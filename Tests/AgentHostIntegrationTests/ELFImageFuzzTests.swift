@@ -5,8 +5,8 @@ import Testing
 
 /// The symbol reader runs on every plugin file before anything else looks at it: any bytes at all must give an
 /// answer (exports or a reason), never a crash. Seeded mutations of a real plugin, so a failure is reproducible.
-@Suite("ELF exports")
-struct ELFExportsFuzzTests {
+@Suite("ELF image")
+struct ELFImageFuzzTests {
     @Test func readsTheEntrySymbolOfARealPlugin() async throws {
         let directory = try PluginFixtures.makeDirectory()
         let path = try await PluginFixtures.compileEcho(into: directory)
@@ -14,14 +14,19 @@ struct ELFExportsFuzzTests {
         #expect(exports.functions.contains("agenthost_plugin_entry_v1"))
     }
 
-    /// What the loader reads of a plugin's build: a C plugin has no Swift build; a Swift one names its toolchain
-    /// (the one that built this test binary) and whether it links the shared Swift runtime.
+    /// What the loader reads of a plugin's build: a C plugin has no Swift build, also when swiftc linked it (as
+    /// SwiftPM links C plugins: empty swift5_ sections and libswiftCore.so come with it); a Swift one names its
+    /// toolchain (the one that built this test binary) and whether it links the shared Swift runtime.
     @Test func readsWhatAPluginSaysOfItsSwiftBuild() async throws {
         let directory = try PluginFixtures.makeDirectory()
         func image(_ path: String) throws -> ELFImage { try ELFImage(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
         let c = try image(try await PluginFixtures.compileEcho(into: directory))
         #expect(c.neededLibraries.contains("libc.so.6"))
         #expect(SwiftBuild(c) == nil)
+        let linkedBySwiftc = try image(try await PluginFixtures.compileEchoLinkedBySwiftc(into: directory))
+        #expect(linkedBySwiftc.neededLibraries.contains("libswiftCore.so"))
+        #expect(linkedBySwiftc.sectionSizes.keys.contains { $0.hasPrefix("swift5_") })
+        #expect(SwiftBuild(linkedBySwiftc) == nil)
         let shared = try #require(SwiftBuild(try image(try await PluginFixtures.compileSwiftFixture(
             "swift_entry", into: directory, as: "shared.so", staticStdlib: false))))
         #expect(!shared.carriesOwnRuntime)
@@ -29,7 +34,7 @@ struct ELFExportsFuzzTests {
         let own = try #require(SwiftBuild(try image(try await PluginFixtures.compileSwiftFixture(
             "swift_entry", into: directory, as: "static.so", staticStdlib: true))))
         #expect(own.carriesOwnRuntime)
-        #expect(HostBuild.current.swiftToolchain == SwiftBuild.host)
+        #expect(SwiftBuild.hostRuntimeIsShared)  // this test binary, like the host, links the shared runtime
     }
 
     @Test func anyMutationGetsAnAnswer() async throws {
