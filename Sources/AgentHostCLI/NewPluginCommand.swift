@@ -49,11 +49,21 @@ struct NewPluginCommand: ParsableCommand {
             throw ValidationError(error.description)
         }
         let directory = URL(fileURLWithPath: self.dir ?? self.name).standardizedFileURL.path
-        try scaffold.write(to: directory)
+        do {
+            try scaffold.write(to: directory)
+        } catch let error as PluginScaffold.Invalid {
+            throw ValidationError(error.description)
+        }
         print("""
             wrote \(directory): \(language.rawValue) \(kind.rawValue) plugin '\(scaffold.name)' serving \(scaffold.route)
-              cd \(directory) && swift test && swift build -c release --product \(scaffold.name)
+              cd \(Self.shellQuoted(directory)) && swift test && swift build -c release --product \(scaffold.name)
               then install .build/release/lib\(scaffold.name).so into the plugin directory (README.md has the steps)
             """)
+    }
+
+    /// A path as one shell word (single quotes unless it needs none), for the line the user pastes.
+    static func shellQuoted(_ path: String) -> String {
+        let plain = path.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "/._-+,:@".unicodeScalars.contains($0) }
+        return plain ? path : "'" + path.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
     }
 }

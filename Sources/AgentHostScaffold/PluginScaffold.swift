@@ -30,11 +30,14 @@ public struct PluginScaffold: Sendable, Equatable {
     /// The SDK package's directory: the examples are read from it, and the project's Package.swift names it.
     public let sdkPath: String
 
-    /// Module names a plugin's would hide (the Swift and C modules its project or its test imports).
+    /// Module names a plugin's would hide or loop with (the Swift and C modules its project or its test imports,
+    /// and the runtime's own), and those whose plugin type (`<Module>Plugin`, `<Module>Route`) is an SDK protocol's
+    /// name (AgentHost -> AgentHostPlugin, Async -> AsyncPlugin, Agent -> AgentRoute and AgentPlugin).
     static let reservedModuleNames: Set<String> = [
-        "Swift", "Foundation", "FoundationEssentials", "FoundationInternationalization", "Testing", "XCTest", "Dispatch",
+        "Swift", "SwiftOnoneSupport", "SwiftShims", "Cxx", "CxxStdlib", "Foundation", "FoundationEssentials",
+        "FoundationInternationalization", "FoundationNetworking", "FoundationXML", "Testing", "XCTest", "Dispatch",
         "Glibc", "Musl", "Synchronization", "Observation", "Distributed", "RegexBuilder", "CAgentHostPlugin",
-        "AgentHostPluginSDK", "AgentHostAgentSDK", "AgentHostPluginTestKit",
+        "AgentHostPluginSDK", "AgentHostAgentSDK", "AgentHostPluginTestKit", "AgentHost", "Async", "Agent",
     ]
 
     public init(name: String, language: Language, kind: Kind, sdkPath: String) throws(Invalid) {
@@ -142,14 +145,22 @@ public struct PluginScaffold: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         if manager.fileExists(atPath: directory, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw Invalid(description: "\(directory) is a file, not a directory") }
-            guard try manager.contentsOfDirectory(atPath: directory).isEmpty else {
-                throw Invalid(description: "\(directory) exists and is not empty: new-plugin writes a new project")
+            guard (try? manager.contentsOfDirectory(atPath: directory))?.isEmpty == true else {
+                throw Invalid(description: "\(directory) exists and is not empty (or cannot be read): new-plugin writes "
+                              + "a new project")
             }
+        } else if (try? manager.destinationOfSymbolicLink(atPath: directory)) != nil {
+            throw Invalid(description: "\(directory) is a symbolic link to nothing")
         }
         for (path, contents) in files.sorted(by: { $0.key < $1.key }) {
             let url = URL(fileURLWithPath: directory).appendingPathComponent(path)
-            try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(contents.utf8).write(to: url)
+            do {
+                try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(contents.utf8).write(to: url)
+            } catch {
+                throw Invalid(description: "cannot write \(url.path) (\(error.localizedDescription)): the "
+                              + "project in \(directory) is incomplete; remove it and try again")
+            }
         }
     }
 

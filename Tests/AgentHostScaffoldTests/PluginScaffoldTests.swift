@@ -75,7 +75,8 @@ struct PluginScaffoldTests {
         #expect(scaffold.route == "/agents/my_route-2")
         #expect(throws: PluginScaffold.Invalid.self) { try scaffold.files() }  // no examples under /opt/plugin-sdk
         // A module that would hide one the project imports ("testing" -> Testing, "foundation", the SDK's own).
-        for hiding in ["testing", "foundation", "swift", "agent-host-plugin-test-kit", "c-agent-host-plugin"] {
+        for hiding in ["testing", "foundation", "swift", "agent-host-plugin-test-kit", "c-agent-host-plugin", "agent-host", "async",
+                       "agent", "swift-onone-support"] {
             #expect(throws: PluginScaffold.Invalid.self) {
                 try PluginScaffold(name: hiding, language: .c, kind: .callback, sdkPath: "/x/plugin-sdk")
             }

@@ -14,8 +14,13 @@ struct ELFImage {
         let reason: String
     }
 
-    /// The names of the defined, global or weak function symbols in `.dynsym`.
+    /// The names of the defined, global or weak function symbols in `.dynsym` (plain or GNU indirect functions) up
+    /// to `maxNameLength` bytes long: the entry symbols are short, and a bounded read keeps a crafted file (a string
+    /// table with no NUL and many symbols) from costing symbols x table size.
     let functions: Set<String>
+    static let maxNameLength = 256
+    /// `DT_NEEDED` entries read at most (real libraries need tens).
+    static let maxNeededLibraries = 4096
     /// The `DT_NEEDED` entries of the dynamic section: the sonames the dynamic loader will load with it.
     let neededLibraries: [String]
     /// Its sections' sizes by name (`swift5_protocols`, ...).
@@ -60,9 +65,13 @@ struct ELFImage {
             let at = Int(symbols.offset) + index * Int(symbols.entrySize)
             let info = bytes[at + 4]
             let binding = info >> 4
-            guard info & 0xF == 2, binding == 1 || binding == 2, Self.u16(bytes, at + 6) != 0 else { continue }
+            // STT_FUNC or STT_GNU_IFUNC; global or weak; defined (a section index).
+            guard info & 0xF == 2 || info & 0xF == 10, binding == 1 || binding == 2, Self.u16(bytes, at + 6) != 0
+            else { continue }
             let nameStart = stringsStart + Int(Self.u32(bytes, at))
-            guard nameStart < stringsEnd, let nameEnd = bytes[nameStart..<stringsEnd].firstIndex(of: 0) else { continue }
+            guard nameStart < stringsEnd,
+                  let nameEnd = bytes[nameStart..<min(stringsEnd, nameStart + Self.maxNameLength)].firstIndex(of: 0)
+            else { continue }
             functions.insert(String(decoding: bytes[nameStart..<nameEnd], as: UTF8.self))
         }
         self.functions = functions
@@ -72,7 +81,9 @@ struct ELFImage {
                 ? Array(bytes[Int(header.offset)..<Int(header.offset + header.size)]) : nil
         }
         func string(at offset: Int, in table: [UInt8]) -> String? {
-            guard offset >= 0, offset < table.count, let end = table[offset...].firstIndex(of: 0) else { return nil }
+            guard offset >= 0, offset < table.count,
+                  let end = table[offset..<min(table.count, offset + Self.maxNameLength)].firstIndex(of: 0)
+            else { return nil }
             return String(decoding: table[offset..<end], as: UTF8.self)
         }
         var needed: [String] = []
@@ -83,7 +94,7 @@ struct ELFImage {
                 for index in 0..<Int(dynamic.size / 16) {
                     let at = Int(dynamic.offset) + index * 16
                     let tag = Self.u64(bytes, at)
-                    if tag == 0 { break }  // DT_NULL
+                    if tag == 0 || needed.count >= Self.maxNeededLibraries { break }  // DT_NULL
                     if tag == 1, let name = string(at: Int(clamping: Self.u64(bytes, at + 8)), in: names) {  // DT_NEEDED
                         needed.append(name)
                     }
@@ -98,7 +109,7 @@ struct ELFImage {
             for index in 0..<sectionCount {
                 guard let name = string(at: Int(Self.u32(bytes, base + index * sectionSize)), in: table) else { continue }
                 sizes[name, default: 0] += section(index).size
-                if name == ".comment", let comment = contents(of: section(index)) {
+                if name == ".comment", section(index).size <= 1 << 16, let comment = contents(of: section(index)) {
                     notes = comment.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
                 }
             }

@@ -1,5 +1,6 @@
 import AgentHostCore
 import CAgentHostPlugin
+import Foundation
 import Glibc
 import Logging
 import NIOCore
@@ -135,8 +136,13 @@ public struct PluginLoader: Sendable {
     private func load(_ snapshot: PluginFileSnapshot, staged: String, swiftToolchain: String?,
                       routeOwners: [String: String], loadedNames: Set<String>) throws(PluginLoadError) -> LoadedPlugin {
         let path = snapshot.path
+        // dlopen runs the dynamic loader over the file and the library's constructors: a file malformed past what
+        // the checks above read can still crash the process there (ld.so trusts it). This line names the file, so
+        // the crash's log says which one to remove.
+        self.logger.info("opening plugin file", metadata: ["file": "\(path)", "sha256": "\(snapshot.sha256)"])
         guard let handle = dlopen(staged, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) else {
-            throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText())")
+            // dlerror names the private copy: name the file the operator knows.
+            throw PluginLoadError(.dlopen, "dlopen failed: \(Self.dlerrorText().replacingOccurrences(of: staged, with: path))")
         }
         // The library is never dlclosed: Swift plugins cannot be unloaded safely (plugin-abi.md), and
         // RTLD_NODELETE keeps even a refused one mapped, so nothing it registered can dangle.
