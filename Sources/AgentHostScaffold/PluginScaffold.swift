@@ -60,7 +60,7 @@ public struct PluginScaffold: Sendable, Equatable {
         }
         guard !Self.reservedModuleNames.contains(Self.moduleName(of: name)) else {
             throw Invalid(description: "plugin name '\(name)': its module, \(Self.moduleName(of: name)), would hide "
-                          + "the module of that name the project imports")
+                          + "or clash with a module or SDK type of that name the project uses")
         }
         if language == .c && kind != .callback {
             throw Invalid(description: "a C plugin is a callback plugin (--kind callback); for an agent route in C "
